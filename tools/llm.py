@@ -1,21 +1,39 @@
 """Chat models: one small interface, backends by name, a scripted fake for tests.
 
-    llm = get_chat_model(config.llm)          # shared instance per config; loads on first use
+    llm = get_chat_model(config.llm, config.paths.cache())   # shared per config; loads on first use
     text = llm.generate([{"role": "user", "content": "hi"}], max_tokens=64)
     for piece in llm.stream(messages): ...
     plan_json = llm.generate(messages, json_schema=SCHEMA)   # constrained JSON output
 
 Backends: "llama_cpp" (offline default GGUF), "openai" (any OpenAI-compatible HTTP endpoint),
 "transformers" (hub id or local folder), "fake" (FakeChatModel), or "pkg.mod:Class".
+The HTTP and transformers backends live in `tools.llm_backends`; this module stays light.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+import os
 import threading
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, runtime_checkable
 
-__all__ = ["ChatModel", "FakeChatModel", "Message"]
+from polymodal.errors import ConfigError, ModelUnavailable, require
+
+__all__ = [
+    "ChatModel",
+    "FakeChatModel",
+    "LlamaCppChatModel",
+    "Message",
+    "GenerationStats",
+    "BACKENDS",
+    "get_chat_model",
+    "register_backend",
+    "yes_probability",
+]
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
 
@@ -31,11 +49,36 @@ class ChatModel(Protocol):
                json_schema: dict[str, Any] | None = None, stop: list[str] | None = None) -> Iterator[str]: ...
 
 
+@dataclass
+class GenerationStats:
+    """What the last call on this thread cost. Backends fill it where they can (`llm.last_stats()`)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    prefill_s: float = 0.0  # time to the first token
+    decode_s: float = 0.0  # first token to the last
+    cached_prompt_tokens: int = 0  # prompt prefix reused from the previous call (llama.cpp)
+
+
+class _StatsMixin:
+    """Per-thread `GenerationStats` of the last call."""
+
+    _tls: threading.local
+
+    def last_stats(self) -> GenerationStats:
+        tls = self.__dict__.setdefault("_tls", threading.local())
+        return getattr(tls, "stats", GenerationStats())
+
+    def _set_stats(self, stats: GenerationStats) -> None:
+        tls = self.__dict__.setdefault("_tls", threading.local())
+        tls.stats = stats
+
+
 Reply = str | Callable[[list[Message]], str]
 
 
 @dataclass
-class FakeChatModel:
+class FakeChatModel(_StatsMixin):
     """Deterministic scripted model: replies are taken in order (a string, or a function of the
     messages). Every call is recorded in `calls` so tests can assert on prompts."""
 
@@ -59,16 +102,272 @@ class FakeChatModel:
 
     def generate(self, messages: list[Message], **kwargs: Any) -> str:
         self.calls.append({"messages": [dict(m) for m in messages], **kwargs})
-        return self._next(messages)
+        text = self._next(messages)
+        prompt = sum(len(m.get("content", "")) for m in messages) // 4
+        self._set_stats(GenerationStats(prompt_tokens=prompt, completion_tokens=len(_pieces(text))))
+        return text
 
     def stream(self, messages: list[Message], **kwargs: Any) -> Iterator[str]:
-        text = self.generate(messages, **kwargs)
         # yield word-ish pieces so consumers see several tokens
-        piece = ""
-        for ch in text:
-            piece += ch
-            if ch.isspace() or len(piece) >= 4:
-                yield piece
-                piece = ""
-        if piece:
-            yield piece
+        yield from _pieces(self.generate(messages, **kwargs))
+
+
+def _pieces(text: str) -> list[str]:
+    out, piece = [], ""
+    for ch in text:
+        piece += ch
+        if ch.isspace() or len(piece) >= 4:
+            out.append(piece)
+            piece = ""
+    if piece:
+        out.append(piece)
+    return out
+
+
+# -- llama.cpp (the offline default) ------------------------------------------------------------
+
+
+class LlamaCppChatModel(_StatsMixin):
+    """A GGUF model through llama-cpp-python; the chat template comes from the GGUF itself.
+
+    Loads on first use (once, thread-safe). llama.cpp contexts are not safe for concurrent
+    generation, so calls are serialised. The KV cache of the previous prompt is reused up to the
+    longest common token prefix (llama-cpp-python does this itself), so a fixed system prompt is
+    only prefilled once per process; `warm(prefix_messages)` prefills it ahead of the first request.
+    """
+
+    def __init__(self, model_path: str | Path | Callable[[], str | Path], *, n_ctx: int = 4096,
+                 n_threads: int = 0, n_batch: int = 512, name: str = "", seed: int = 0) -> None:
+        self._path_ref = model_path
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads or os.cpu_count() or 1
+        self.n_batch = n_batch
+        self.seed = seed
+        self.name = name or (Path(model_path).name if not callable(model_path) else "llama.cpp")
+        self._llm: Any = None
+        self._load_lock = threading.Lock()
+        self._gen_lock = threading.Lock()  # a plain Lock: a stream may be closed from another thread
+
+    @property
+    def model_path(self) -> str:
+        ref = self._path_ref
+        return str(ref() if callable(ref) else ref)
+
+    @property
+    def llm(self) -> Any:
+        if self._llm is None:
+            with self._load_lock:
+                if self._llm is None:
+                    self._llm = self._load()
+        return self._llm
+
+    def _load(self) -> Any:
+        llama_cpp = require("llama_cpp", "models", "the llama.cpp LLM backend")
+        path = self.model_path
+        if not Path(path).is_file():
+            raise ModelUnavailable(f"LLM file not found: {path} (set [llm] model to a .gguf file)")
+        try:
+            return llama_cpp.Llama(model_path=path, n_ctx=self.n_ctx, n_threads=self.n_threads,
+                                   n_threads_batch=self.n_threads, n_batch=self.n_batch,
+                                   seed=self.seed, verbose=False)
+        except ValueError as exc:
+            raise ModelUnavailable(f"llama.cpp cannot load {Path(path).name}: {exc}") from exc
+
+    def _kwargs(self, max_tokens: int, temperature: float, json_schema: dict | None,
+                stop: list[str] | None) -> dict[str, Any]:
+        kw: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature, "stop": stop or None}
+        if temperature <= 0:
+            kw["top_k"] = 1  # greedy: reproducible
+        if json_schema is not None:
+            kw["response_format"] = {"type": "json_object", "schema": json_schema}
+        return kw
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def generate(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
+                 json_schema: dict[str, Any] | None = None, stop: list[str] | None = None) -> str:
+        return "".join(self.stream(messages, max_tokens=max_tokens, temperature=temperature,
+                                   json_schema=json_schema, stop=stop))
+
+    def stream(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
+               json_schema: dict[str, Any] | None = None, stop: list[str] | None = None) -> Iterator[str]:
+        llm = self.llm
+        kw = self._kwargs(max_tokens, temperature, json_schema, stop)
+        with self._gen_lock:
+            before = _input_ids(llm)
+            t0 = time.perf_counter()
+            t_first = None
+            n = 0
+            for chunk in llm.create_chat_completion(messages=list(messages), stream=True, **kw):
+                delta = chunk["choices"][0].get("delta", {}).get("content")
+                if not delta:
+                    continue
+                if t_first is None:
+                    t_first = time.perf_counter()
+                n += 1
+                yield delta
+            t_end = time.perf_counter()
+            t_first = t_first or t_end
+            after = _input_ids(llm)
+            prompt_tokens = max(0, len(after) - n)
+            self._set_stats(GenerationStats(prompt_tokens=prompt_tokens, completion_tokens=n,
+                                            prefill_s=t_first - t0, decode_s=t_end - t_first,
+                                            cached_prompt_tokens=_longest_prefix(before, after[:prompt_tokens])))
+
+    def warm(self, prefix: list[Message]) -> None:
+        """Prefill the KV cache with the chat-template rendering of `prefix` (the fixed system
+        prompt), so the first real request only prefills what follows it."""
+        llm = self.llm
+        text = _render_prefix(llm, prefix)
+        if not text:
+            return
+        tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        with self._gen_lock:
+            llm.reset()
+            llm.eval(tokens)
+
+    def yes_probability(self, messages: list[Message]) -> float:
+        """P("yes") vs P("no") for the next token after `messages` (the reranker reads logits)."""
+        import numpy as np
+
+        llm = self.llm
+        text = _render_prefix(llm, messages, add_generation_prompt=True)
+        tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        yes_ids = {llm.tokenize(w.encode(), add_bos=False)[0] for w in ("yes", "Yes", "是")}
+        no_ids = {llm.tokenize(w.encode(), add_bos=False)[0] for w in ("no", "No", "否")}
+        with self._gen_lock:
+            prefix = _longest_prefix(_input_ids(llm), tokens)
+            if prefix == len(tokens):
+                prefix -= 1
+            llm.n_tokens = prefix
+            llm.eval(tokens[prefix:])
+            logits = np.asarray(llm.scores[llm.n_tokens - 1], dtype=np.float64)
+        ly = np.logaddexp.reduce([logits[i] for i in yes_ids])
+        ln = np.logaddexp.reduce([logits[i] for i in no_ids])
+        return float(1.0 / (1.0 + np.exp(ln - ly)))
+
+
+def _longest_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def _input_ids(llm: Any) -> list[int]:
+    """The tokens whose KV entries llama.cpp currently holds."""
+    return [int(t) for t in llm._input_ids[: llm.n_tokens]]
+
+
+def _render_prefix(llm: Any, messages: list[Message], add_generation_prompt: bool = False) -> str:
+    """Render `messages` with the GGUF's own chat template (jinja, from the model metadata)."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llm.metadata.get("tokenizer.chat_template")
+    if not template:
+        return ""
+    eos = llm.detokenize([llm.token_eos()]).decode("utf-8", "ignore")
+    bos = llm.detokenize([llm.token_bos()]).decode("utf-8", "ignore") if llm.token_bos() >= 0 else ""
+    fmt = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos,
+                              add_generation_prompt=add_generation_prompt)
+    prompt = fmt(messages=list(messages)).prompt
+    return prompt
+
+
+# -- generic helpers ---------------------------------------------------------------------------
+
+
+def yes_probability(llm: ChatModel, messages: list[Message]) -> float:
+    """P(yes) for a yes/no question: logits where the backend exposes them, else the text answer."""
+    fn = getattr(llm, "yes_probability", None)
+    if callable(fn):
+        return float(fn(messages))
+    reply = llm.generate(messages, max_tokens=3, temperature=0.0).strip().lower()
+    return 1.0 if reply.startswith(("yes", "是", "y")) else 0.0
+
+
+# -- registry ------------------------------------------------------------------------------------
+
+
+def _llama_cpp(cfg: Any, cache_dir: Path | None) -> ChatModel:
+    from polymodal.models import OFFLINE_LLM_NAME, resolve_llm_model
+
+    name = cfg.model if cfg.model else OFFLINE_LLM_NAME
+    return LlamaCppChatModel(lambda: resolve_llm_model(cfg.model, cache_dir), n_ctx=cfg.n_ctx,
+                             n_threads=cfg.n_threads, name=Path(name).name)
+
+
+def _openai(cfg: Any, cache_dir: Path | None) -> ChatModel:
+    from tools.llm_backends import OpenAIChatModel
+
+    return OpenAIChatModel.from_config(cfg)
+
+
+def _transformers(cfg: Any, cache_dir: Path | None) -> ChatModel:
+    from polymodal.models import OFFLINE_LLM_NAME, resolve_llm_model
+    from tools.llm_backends import TransformersChatModel
+
+    model = cfg.model
+    if model in ("", OFFLINE_LLM_NAME):  # the same GGUF, dequantized by transformers: slow fallback
+        return TransformersChatModel(lambda: resolve_llm_model(model, cache_dir), name=OFFLINE_LLM_NAME)
+    return TransformersChatModel(model)
+
+
+def _fake(cfg: Any, cache_dir: Path | None) -> ChatModel:
+    return FakeChatModel(default="This is a scripted reply.")
+
+
+BACKENDS: dict[str, Callable[[Any, Path | None], ChatModel]] = {
+    "llama_cpp": _llama_cpp,
+    "openai": _openai,
+    "transformers": _transformers,
+    "fake": _fake,
+}
+
+
+def register_backend(name: str, factory: Callable[[Any, Path | None], ChatModel]) -> None:
+    """Add a backend: `factory(llm_config, cache_dir) -> ChatModel`."""
+    BACKENDS[name] = factory
+
+
+_instances: dict[tuple, ChatModel] = {}
+_instances_lock = threading.Lock()
+
+
+def _config_key(cfg: Any, cache_dir: Path | None) -> tuple:
+    data = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(vars(cfg))
+    return tuple(sorted((k, repr(v)) for k, v in data.items())) + (("cache_dir", str(cache_dir)),)
+
+
+def get_chat_model(llm_config: Any = None, cache_dir: str | Path | None = None) -> ChatModel:
+    """The chat model for an `LLMConfig`: one shared instance per config per process.
+
+    Nothing loads here: weights load on the first generate/stream call.
+    """
+    if llm_config is None:
+        from polymodal.config import LLMConfig
+
+        llm_config = LLMConfig()
+    cache = Path(cache_dir) if cache_dir else None
+    key = _config_key(llm_config, cache)
+    with _instances_lock:
+        if key not in _instances:
+            _instances[key] = _create(llm_config, cache)
+        return _instances[key]
+
+
+def _create(cfg: Any, cache_dir: Path | None) -> ChatModel:
+    backend = cfg.backend
+    if backend in BACKENDS:
+        return BACKENDS[backend](cfg, cache_dir)
+    if ":" in backend:
+        mod_name, _, cls_name = backend.partition(":")
+        try:
+            cls = getattr(importlib.import_module(mod_name), cls_name)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"cannot import LLM backend '{backend}': {exc}") from exc
+        return cls.from_config(cfg) if hasattr(cls, "from_config") else cls(cfg)
+    raise ConfigError(f"unknown LLM backend '{backend}': use one of {', '.join(BACKENDS)} or 'pkg.module:Class'")
