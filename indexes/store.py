@@ -157,7 +157,7 @@ class VectorStore:
             base.hnsw.efSearch = self.params.hnsw_ef_search
         elif kind == "ivfpq":
             n = 0 if train is None else len(train)
-            nlist = max(16, min(65536, int(4 * np.sqrt(max(n, 1)))))
+            nlist = max(16, min(65536, int(4 * np.sqrt(max(n, 1))), n // 39))
             m = next(m for m in (self.dim // 8, self.dim // 4, self.dim // 2, self.dim) if self.dim % m == 0)
             quant = faiss.IndexFlatIP(self.dim)
             base = faiss.IndexIVFPQ(quant, self.dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
@@ -239,6 +239,8 @@ class VectorStore:
         with self._lock:
             n = self.count()
             kind = kind or self.params.choose(n)
+            if kind == "ivfpq" and n < 16 * 39:  # too few vectors to train a quantizer
+                kind = "flat"
             train = None
             if kind == "ivfpq":
                 sample_ids = self._all_ids()
@@ -297,7 +299,10 @@ class VectorStore:
             if self.read_only:
                 return None
             n = self.count()
-            if self._index is None or self._type != self.params.choose(n) or self.tombstones() > 0.2 * max(n, 1):
+            wanted = self.params.choose(n)
+            if wanted == "ivfpq" and n < 16 * 39:
+                wanted = "flat"
+            if self._index is None or self._type != wanted or self.tombstones() > 0.2 * max(n, 1):
                 self.rebuild()
             gen = self.sqlite_generation()
             fname = f"{self.name}.{gen}.faiss"

@@ -196,15 +196,18 @@ class TextIndex:
         spans = chunk_text(doc.text, self.embedder.count_tokens, self.chunk_tokens, self.chunk_overlap, markdown)
         return [(s.start, s.end, s.heading) for s in spans]
 
-    def add(self, docs: Sequence[Document], progress: Callable[[int, int], None] | None = None) -> int:
-        """Add new documents; an id already present raises StoreError (use `upsert`). Returns chunks added."""
+    def add(self, docs: Sequence[Document], progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+        """Add new documents; an id already present raises StoreError (use `upsert`).
+        Returns the number of chunks stored per document id."""
         return self._write(docs, replace=False, progress=progress)
 
-    def upsert(self, docs: Sequence[Document], progress: Callable[[int, int], None] | None = None) -> int:
-        """Add documents, replacing any stored document with the same id. Returns chunks added."""
+    def upsert(self, docs: Sequence[Document], progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+        """Add documents, replacing any stored document with the same id.
+        Returns the number of chunks stored per document id."""
         return self._write(docs, replace=True, progress=progress)
 
-    def _write(self, docs: Sequence[Document], replace: bool, progress: Callable[[int, int], None] | None) -> int:
+    def _write(self, docs: Sequence[Document], replace: bool,
+               progress: Callable[[int, int], None] | None) -> dict[str, int]:
         docs = list(docs)
         ids = [d.id for d in docs]
         if len(set(ids)) != len(ids):
@@ -258,7 +261,7 @@ class TextIndex:
                 self.store.add(new_ids, vecs)
             self._seen_gen = self.store.sqlite_generation()
             self._maybe_save()
-        return len(new_ids)
+        return {d.id: len(spans) for d, spans in plan}
 
     def _embed(self, texts: list[str], progress: Callable[[int, int], None] | None) -> np.ndarray:
         if not texts:

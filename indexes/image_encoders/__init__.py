@@ -43,6 +43,7 @@ __all__ = [
 class EncodedImages:
     joint: np.ndarray  # (n, dim): comparable with embed_texts()
     visual: np.ndarray | None = None  # (n, visual_dim) when the encoder has a separate visual space
+    labels: list[list[tuple[str, float]]] | None = None  # the encoder's own top classes, if it has any
 
 
 @dataclass

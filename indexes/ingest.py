@@ -1,0 +1,196 @@
+"""Ingestion: folders of documents -> a TextIndex, incrementally and without losing stored data.
+
+Each file is read, hashed and compared with what the index holds: unchanged files are skipped,
+changed ones replaced (document id = absolute path), and with `sync=True` documents whose file has
+gone from an ingested folder are deleted. A file that cannot be read is skipped with a one-line
+reason; files read fine are committed in batches, so a failure later in the run keeps them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Literal
+
+from indexes.embedders import cjk_ratio
+from indexes.readers import READERS, read_file
+from indexes.text import Document, TextIndex
+from polymodal.config import Config
+from polymodal.errors import InputError, UnsupportedFile
+
+__all__ = ["ingest_paths", "IngestReport", "FileResult", "discover", "choose_embedder"]
+
+Status = Literal["added", "updated", "unchanged", "skipped", "deleted"]
+ProgressFn = Callable[[int, int, str], None]
+
+
+@dataclass
+class FileResult:
+    path: str
+    status: Status
+    chunks: int = 0
+    reason: str = ""
+
+
+@dataclass
+class IngestReport:
+    kb: str
+    embedder: str
+    files: list[FileResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def count(self, status: Status) -> int:
+        return sum(1 for f in self.files if f.status == status)
+
+    @property
+    def chunks(self) -> int:
+        return sum(f.chunks for f in self.files)
+
+    @property
+    def ok(self) -> bool:
+        """True when no file had to be skipped."""
+        return self.count("skipped") == 0
+
+    def summary(self) -> str:
+        parts = [f"{self.count(s)} {s}" for s in ("added", "updated", "unchanged", "deleted", "skipped")]
+        return f"{len(self.files)} files: {', '.join(parts)}; {self.chunks} chunks in {self.seconds:.1f}s -> {self.kb}"
+
+
+def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileResult]]:
+    """Files under `paths` with a supported suffix (recursively; hidden entries skipped), and
+    a skip record for each path that does not exist or cannot be listed."""
+    files: list[Path] = []
+    problems: list[FileResult] = []
+    for raw in paths:
+        p = Path(raw).expanduser()
+        if not p.exists():
+            problems.append(FileResult(str(p), "skipped", reason="no such file or folder"))
+            continue
+        if p.is_file():
+            files.append(p.resolve())
+            continue
+        def onerror(err: OSError) -> None:
+            problems.append(FileResult(str(err.filename), "skipped", reason=f"cannot list folder: {err.strerror}"))
+        for root, dirs, names in os.walk(p, onerror=onerror):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(names):
+                if not name.startswith(".") and Path(name).suffix.lower() in READERS:
+                    files.append((Path(root) / name).resolve())
+    return list(dict.fromkeys(files)), problems
+
+
+def choose_embedder(config: Config, sample: str) -> str:
+    """The embedder a new knowledge base gets: the configured one, or with "auto" the
+    multilingual model when the corpus is mostly CJK, MiniLM otherwise."""
+    if config.embedder.model != "auto":
+        return config.embedder.model
+    return config.embedder.multilingual if cjk_ratio(sample) > 0.3 else config.embedder.english
+
+
+def _doc_type(path: Path) -> str:
+    return path.suffix.lower().lstrip(".")
+
+
+def ingest_paths(kb: str | Path | TextIndex, paths: Iterable[str | Path], *, config: Config | None = None,
+                 sync: bool = False, tags: list[str] | None = None, show_progress: bool | None = None,
+                 on_progress: ProgressFn | None = None, batch_chunks: int = 256) -> IngestReport:
+    """Ingest files and folders into the knowledge base `kb` (a folder or an open TextIndex)."""
+    config = config or Config()
+    started = time.perf_counter()
+    paths = list(paths)
+    if not paths:
+        raise InputError("nothing to ingest: give at least one file or folder")
+    files, problems = discover(paths)
+    max_bytes = config.kb.max_file_mb * 2**20
+
+    # Read every file first (cheap next to embedding) so a new KB can pick its embedder.
+    texts: dict[Path, str] = {}
+    results: list[FileResult] = list(problems)
+    for f in files:
+        try:
+            texts[f] = read_file(f, max_bytes)
+        except UnsupportedFile as exc:
+            results.append(FileResult(str(f), "skipped", reason=str(exc)))
+
+    own = not isinstance(kb, TextIndex)
+    if own:
+        kb_path = Path(kb).expanduser()
+        if (kb_path / "manifest.json").exists():
+            index = TextIndex.open(kb_path, embedder_backend=config.embedder.backend)
+        else:
+            sample = "".join(t[:2000] for t in list(texts.values())[:50])
+            index = TextIndex.open(kb_path, choose_embedder(config, sample), chunk_tokens=config.kb.chunk_tokens,
+                                   chunk_overlap=config.kb.chunk_overlap, embedder_backend=config.embedder.backend)
+    else:
+        index = kb
+    try:
+        report = IngestReport(kb=str(index.folder), embedder=index.embedder.name)
+        known = index.content_hashes()
+        todo: list[tuple[Path, Document, Status]] = []
+        for f, text in texts.items():
+            doc = Document(id=str(f), text=text, source=str(f), type=_doc_type(f), tags=list(tags or []))
+            digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+            if known.get(doc.id) == digest:
+                results.append(FileResult(str(f), "unchanged"))
+            else:
+                todo.append((f, doc, "updated" if doc.id in known else "added"))
+        results.extend(_write_batches(index, todo, batch_chunks, show_progress, on_progress))
+        if sync:
+            results.extend(_sync_deleted(index, paths, set(map(str, files))))
+        report.files = results
+        report.seconds = time.perf_counter() - started
+        return report
+    finally:
+        if own:
+            index.close()
+
+
+def _write_batches(index: TextIndex, todo: list[tuple[Path, Document, Status]], batch_chunks: int,
+                   show_progress: bool | None, on_progress: ProgressFn | None) -> list[FileResult]:
+    from tqdm import tqdm
+
+    if show_progress is None:
+        show_progress = sys.stderr.isatty()
+    bar = tqdm(total=len(todo), unit="file", desc="ingest", disable=not show_progress, file=sys.stderr)
+    results: list[FileResult] = []
+    batch: list[tuple[Path, Document, Status]] = []
+    est = 0
+
+    def flush() -> None:
+        nonlocal batch, est
+        if not batch:
+            return
+        stored = index.upsert([d for _, d, _ in batch])
+        for f, d, status in batch:
+            results.append(FileResult(str(f), status, chunks=stored[d.id]))
+        bar.update(len(batch))
+        if on_progress:
+            on_progress(bar.n, len(todo), str(batch[-1][0]))
+        batch, est = [], 0
+
+    for item in todo:
+        batch.append(item)
+        est += max(1, len(item[1].text) // 400)
+        if est >= batch_chunks:
+            flush()
+    flush()
+    bar.close()
+    return results
+
+
+def _sync_deleted(index: TextIndex, roots: list[str | Path], present: set[str]) -> list[FileResult]:
+    """Delete documents under the ingested folders whose files no longer exist."""
+    gone: list[str] = []
+    for root in roots:
+        p = Path(root).expanduser()
+        if not p.is_dir():
+            continue
+        prefix = str(p.resolve()).rstrip(os.sep) + os.sep
+        gone.extend(d for d in index.content_hashes(prefix) if d not in present)
+    gone = sorted(set(gone))
+    index.delete(gone)
+    return [FileResult(d, "deleted") for d in gone]
