@@ -1,0 +1,151 @@
+"""The Agent: plan a request, run the plan, answer with citations and artifacts.
+
+    agent = Agent.from_config()                      # default tools + the offline LLM, loaded lazily
+    result = agent.run("总结一下知识库里关于边缘AI的要点，再找一张猫的照片")
+    for event in agent.stream("draw a fox"): ...     # PlanMade, StepStarted, ..., AnswerToken, Done
+    plan = agent.plan("what is CLIP?")               # the plan only, nothing runs
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+from orchestrator.answer import collect_citations, compose_answer
+from orchestrator.conversation import Conversation
+from orchestrator.events import AgentResult, AnswerToken, Done, Event, PlanMade, StepFinished, StepResult
+from orchestrator.executor import PlanExecutor
+from orchestrator.followup import resolve_followup
+from orchestrator.models import ModelManager
+from orchestrator.plan import Plan
+from orchestrator.planner import Planner
+from orchestrator.registry import ToolProblem, as_tool
+from orchestrator.router import FastRouter
+from polymodal.errors import PlanError
+
+__all__ = ["Agent"]
+
+
+class Agent:
+    """`tools`: Tools, typed functions or LangChain tools. `llm`: a ChatModel (or None: the
+    configured one through the model manager). `embedder`: an embedder or its name for the router
+    (None: cues only)."""
+
+    def __init__(self, tools: Iterable[Any] | Mapping[str, Any], llm: Any = None, embedder: Any = None,
+                 config: Any = None, models: ModelManager | None = None, max_parallel: int = 4,
+                 step_timeout_s: float = 300.0, timeouts: Mapping[str, float] | None = None,
+                 use_router: bool = True, problems: list[ToolProblem] | None = None) -> None:
+        items = tools.values() if isinstance(tools, Mapping) else tools
+        self.tools: dict[str, Any] = {}
+        for t in items:
+            self.add_tool(t, _rebuild=False)
+        self.config = config
+        self.models = models or ModelManager(llm_config=getattr(config, "llm", None),
+                                             cache_dir=config.paths.cache() if config is not None else None, llm=llm)
+        if llm is not None and models is not None:
+            self.models._fixed_llm = llm
+        self.problems = list(problems or [])
+        self._embedder = embedder
+        self._use_router = use_router
+        self.executor = PlanExecutor(self.tools, max_parallel=max_parallel, step_timeout_s=step_timeout_s,
+                                     timeouts=timeouts)
+        self._rebuild_planner()
+
+    @classmethod
+    def from_config(cls, config: Any = None, **kwargs: Any) -> "Agent":
+        """The default tools (those available) over the configured LLM; missing tools are in `problems`."""
+        from orchestrator.registry import default_tools
+        from polymodal.config import load_config
+
+        config = config if config is not None else load_config()
+        models = kwargs.pop("models", None) or ModelManager(
+            budget_mb=config.diffusion.memory_budget_mb + 4096, llm_config=config.llm, cache_dir=config.paths.cache())
+        tools, problems = default_tools(config, models)
+        kwargs.setdefault("embedder", config.embedder.multilingual)
+        return cls(tools, config=config, models=models, problems=problems, **kwargs)
+
+    # -- tools ------------------------------------------------------------------------------
+    def add_tool(self, tool: Any, _rebuild: bool = True) -> Any:
+        """Register a Tool, a typed function or a LangChain tool; the planner sees it at once."""
+        tool = as_tool(tool)
+        if not tool.name:
+            raise ValueError("a tool needs a name")
+        self.tools[tool.name] = tool
+        if _rebuild:
+            self._rebuild_planner()
+        return tool
+
+    def _rebuild_planner(self) -> None:
+        self.router = FastRouter(self.tools, embedder=self._resolve_embedder())
+        self.planner = Planner(self.tools, self.router, llm=self.models.llm, use_router=self._use_router)
+
+    def _resolve_embedder(self) -> Any:
+        emb = self._embedder
+        if emb is None or not isinstance(emb, str):
+            return emb
+        from indexes.embedders import get_embedder
+
+        return get_embedder(emb)  # nothing loads until the first embedding
+
+    # -- planning and running ----------------------------------------------------------------
+    def plan(self, text: str, image: str | None = None, conversation: Conversation | None = None) -> Plan:
+        plan, _ = self._plan(text, image, conversation)
+        return plan
+
+    def _plan(self, text: str, image: str | None, conversation: Conversation | None) -> tuple[Plan, str]:
+        if conversation is not None:
+            plan, direct = resolve_followup(text, conversation.last, self.tools)
+            if plan is not None:
+                return plan, direct
+        history = conversation.history() if conversation is not None else None
+        return self.planner.plan(text, image, history), ""
+
+    def stream(self, text: str, image: str | None = None, conversation: Conversation | None = None,
+               cancel: threading.Event | None = None) -> Iterator[Event]:
+        t0 = time.perf_counter()
+        timings: dict[str, float] = {}
+        try:
+            plan, direct = self._plan(text, image, conversation)
+        except PlanError as exc:
+            plan, direct = Plan([], source="error", note=str(exc)), f"Sorry, I could not plan that: {exc}"
+        timings["plan"] = time.perf_counter() - t0
+        yield PlanMade(plan)
+        t1 = time.perf_counter()
+        finished: dict[int, StepResult] = {}
+        for event in self.executor.stream(plan, cancel):
+            if isinstance(event, StepFinished):
+                finished[event.result.step_id] = event.result
+            yield event
+        results = [finished[s.id] for s in plan.steps if s.id in finished]
+        timings["execute"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        history = conversation.history() if conversation is not None else None
+        pieces: list[str] = []
+        for piece in compose_answer(text, results, self.models.llm, history, self.tools, direct=direct):
+            pieces.append(piece)
+            yield AnswerToken(piece)
+        timings["answer"] = time.perf_counter() - t2
+        timings["total"] = time.perf_counter() - t0
+        citations, _ = collect_citations(results)
+        artifacts = [a for r in results for a in r.artifacts]
+        yield Done(AgentResult("".join(pieces).strip(), plan, results, citations, artifacts,
+                               {k: round(v, 4) for k, v in timings.items()}))
+
+    def run(self, text: str, image: str | None = None, conversation: Conversation | None = None,
+            cancel: threading.Event | None = None) -> AgentResult:
+        result = None
+        for event in self.stream(text, image, conversation, cancel):
+            if isinstance(event, Done):
+                result = event.result
+        assert result is not None
+        return result
+
+    # -- conversations -----------------------------------------------------------------------
+    def conversation(self, id: str | None = None) -> Conversation:
+        """A new conversation: its own history, isolated from every other."""
+        return Conversation(self, id=id)
+
+    def load_conversation(self, path: str | Path) -> Conversation:
+        return Conversation.load(self, path)

@@ -1,0 +1,77 @@
+"""Follow-ups that refer to the previous turn, resolved without the LLM:
+
+- "where did that come from?" / "出处是哪里？"  -> the previous answer's citations
+- "make it bluer" / "让它更蓝一点"              -> the previous generation, prompt changed, same seed
+- "and the greenhouse?" / "那温室呢？"          -> the previous single-step request, its subject replaced
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any, Mapping
+
+from orchestrator.plan import Plan, PlanStep
+from orchestrator.router import MAIN_TEXT_ARGS
+
+__all__ = ["resolve_followup", "describe_citations"]
+
+_SOURCES = re.compile(
+    r"\b(where did (that|this|it|you get (that|this|it)) (come from|from)|what('s| is| are) (the|your) sources?|"
+    r"sources?\??$|cite|citations?|show (me )?(the )?sources?)\b|(出处|来源|哪里来的|从哪来|从哪里来|引用了什么|依据是什么)", re.I)
+_MODIFY = re.compile(r"^\s*(now |but |can you |please )?(make (it|them|the (image|picture))|change it to|turn it)\s+(?P<mod>.+?)[.!?]*$", re.I)
+_MODIFY_ZH = re.compile(r"^\s*(再|请)?(让它|把它|让图片|把图片|把画面|让画面)?(变得|改得|改成|弄得|换成|变成|画得)(?P<mod>.+?)[。！？!?]*$")
+_AND = re.compile(r"^\s*(and|what about|how about|and what about|same for)\s+(?P<subject>.+?)\s*[?？.!]*$", re.I)
+_AND_ZH = re.compile(r"^\s*(那|还有|那么)?(?P<subject>[^，。？?]{1,20}?)(呢|怎么样呢)\s*[？?。]*$")
+_ARTICLE = re.compile(r"^(the|my|our|a|an)\s+", re.I)
+
+
+def describe_citations(citations: list[Any]) -> str:
+    if not citations:
+        return "The previous answer did not cite any source."
+    lines = ["The previous answer came from:"]
+    for i, c in enumerate(citations, start=1):
+        c = c if isinstance(c, Mapping) else getattr(c, "__dict__", {"text": str(c)})
+        num = c.get("number", i)
+        src = c.get("source") or c.get("path") or c.get("doc_id") or "?"
+        span = f" (chars {c['start']}-{c['end']})" if c.get("start") is not None and c.get("end") is not None else ""
+        quote = str(c.get("text", "")).strip().replace("\n", " ")
+        lines.append(f"[{num}] {src}{span}" + (f": \"{quote[:200]}\"" if quote else ""))
+    return "\n".join(lines)
+
+
+def _main_arg(args: Mapping[str, Any]) -> str | None:
+    return next((k for k in MAIN_TEXT_ARGS if isinstance(args.get(k), str)), None)
+
+
+def resolve_followup(text: str, last: Any | None, tools: Mapping[str, Any]) -> tuple[Plan | None, str]:
+    """(plan, direct answer) for a follow-up of `last` (a `Turn`), or (None, "") if it is not one."""
+    if last is None:
+        return None, ""
+    text = text.strip()
+    if _SOURCES.search(text) and len(text) < 60:
+        return Plan([], source="followup", note="citations of the previous answer"), describe_citations(last.citations)
+    steps = last.plan.get("steps", [])
+    gen = next((s for s in last.steps if s.get("tool") == "generate_image" and s.get("ok")), None)
+    m = _MODIFY.match(text) or _MODIFY_ZH.match(text)
+    if m and gen and "generate_image" in tools:
+        args = copy.deepcopy(gen["args"])
+        key = _main_arg(args) or "prompt"
+        args[key] = f"{args.get(key, '')}, {m.group('mod').strip()}".strip(", ")
+        return Plan([PlanStep(1, "generate_image", args)], source="followup", note="previous generation, changed"), ""
+    m = _AND.match(text) or _AND_ZH.match(text)
+    if m and len(steps) == 1 and last.steps and steps[0]["tool"] in tools:
+        subject = _ARTICLE.sub("", m.group("subject").strip())
+        prev = last.steps[0]
+        args = copy.deepcopy(prev["args"])
+        if prev["tool"] == "edge_query" and "device" in args:
+            hook = getattr(tools["edge_query"], "route_args", None)
+            fresh = hook(subject, None) if callable(hook) else None
+            args.update(fresh or {"device": subject})  # another device may need another capability
+        else:
+            key = _main_arg(args)
+            if key is None or prev["tool"] == "rag_answer":
+                return None, ""  # a knowledge follow-up needs the planner (with history)
+            args[key] = subject
+        return Plan([PlanStep(1, prev["tool"], args)], source="followup", note=f"previous request about {subject}"), ""
+    return None, ""

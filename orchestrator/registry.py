@@ -1,0 +1,96 @@
+"""The default tool set, built from config. Each tool's module is imported lazily inside a guard:
+a tool whose module, extra or weights are missing is reported as a `ToolProblem`, not fatal.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from polymodal.errors import PolymodalError
+
+__all__ = ["DEFAULT_TOOLS", "ToolProblem", "default_tools", "as_tool"]
+
+log = logging.getLogger(__name__)
+
+# tool name -> module that defines it (the Tool subclass with that `name` is found in the module)
+DEFAULT_TOOLS: dict[str, str] = {
+    "rag_answer": "tools.rag",
+    "image_search": "tools.image_search",
+    "generate_image": "tools.generate",
+    "edge_query": "tools.edge_query",
+}
+
+
+@dataclass
+class ToolProblem:
+    tool: str
+    reason: str
+
+
+def default_tools(config: Any = None, models: Any = None) -> tuple[list[Any], list[ToolProblem]]:
+    """(tools that could be built, problems of those that could not)."""
+    tools: list[Any] = []
+    problems: list[ToolProblem] = []
+    for name, module_name in DEFAULT_TOOLS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            problems.append(ToolProblem(name, f"module {exc.name} is not installed or not written yet"))
+            continue
+        except PolymodalError as exc:
+            problems.append(ToolProblem(name, str(exc)))
+            continue
+        cls = _find_tool_class(module, name)
+        if cls is None:
+            problems.append(ToolProblem(name, f"{module_name} defines no tool named '{name}'"))
+            continue
+        try:
+            tools.append(_build(cls, config, models))
+        except PolymodalError as exc:
+            problems.append(ToolProblem(name, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - one broken tool must not stop the agent starting
+            log.exception("building tool %s failed", name)
+            problems.append(ToolProblem(name, f"could not be built: {type(exc).__name__}: {exc}"))
+    return tools, problems
+
+
+def _find_tool_class(module: Any, name: str) -> type | None:
+    from tools.base import Tool
+
+    for obj in vars(module).values():
+        if inspect.isclass(obj) and issubclass(obj, Tool) and getattr(obj, "name", "") == name \
+                and obj.__module__ == module.__name__:
+            return obj
+    return None
+
+
+def _build(cls: type, config: Any, models: Any) -> Any:
+    """`cls.from_config(config, models=...)` if offered, else the constructor with what it accepts."""
+    factory = getattr(cls, "from_config", None)
+    target = factory if callable(factory) else cls
+    params = inspect.signature(target).parameters
+    kwargs: dict[str, Any] = {}
+    if "models" in params and models is not None:
+        kwargs["models"] = models
+    if "config" in params:
+        kwargs["config"] = config
+    elif callable(factory) and params:
+        return factory(config, **kwargs)
+    return target(**kwargs)
+
+
+def as_tool(obj: Any) -> Any:
+    """A `Tool`, a typed function, or a LangChain `BaseTool` -> a `Tool`."""
+    from tools.base import FunctionTool, LangChainTool, Tool
+
+    if isinstance(obj, Tool):
+        return obj
+    if hasattr(obj, "invoke") and hasattr(obj, "get_input_schema") and hasattr(obj, "name"):
+        return LangChainTool(obj)
+    if callable(obj):
+        return FunctionTool(obj)
+    raise TypeError(f"cannot use {obj!r} as a tool: pass a Tool, a typed function or a LangChain BaseTool")

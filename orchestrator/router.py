@@ -1,0 +1,156 @@
+"""The fast router: decides clear single-tool (or zero-step) requests in milliseconds.
+
+Order: an attached image, explicit cues (`orchestrator.cues`), then embedding similarity of the
+request against each tool's description and example requests. Anything compound or unclear is
+left to the LLM planner (`Route.tool is None and not Route.zero_step`).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from orchestrator import cues
+
+__all__ = ["Route", "FastRouter", "fill_args", "MAIN_TEXT_ARGS"]
+
+MAIN_TEXT_ARGS = ("question", "query", "prompt", "text", "request", "q", "input", "message")
+IMAGE_ARGS = ("image", "image_path", "path", "example")
+
+
+@dataclass
+class Route:
+    tool: str | None = None  # the decided single tool
+    args: dict[str, Any] | None = None  # its arguments, when the router could fill them
+    zero_step: bool = False
+    compound: bool = False
+    candidates: list[str] = field(default_factory=list)  # tools the cues named
+    scores: dict[str, float] = field(default_factory=dict)  # embedding similarity per tool ("" = chat)
+    reason: str = ""
+
+    @property
+    def decided(self) -> bool:
+        return self.zero_step or self.tool is not None
+
+
+class FastRouter:
+    """`route(text, image)` -> `Route`. `embedder` is any `indexes.embedders.Embedder` or None (cues only)."""
+
+    def __init__(self, tools: Mapping[str, Any], embedder: Any = None, threshold: float = 0.45,
+                 margin: float = 0.06) -> None:
+        self.tools = tools
+        self.embedder = embedder
+        self.threshold = threshold
+        self.margin = margin
+        self._bank: tuple[list[str], Any] | None = None  # (label per row, matrix)
+        self._lock = threading.Lock()
+
+    # -- public ----------------------------------------------------------------------------
+    def route(self, text: str, image: str | None = None) -> Route:
+        text = (text or "").strip()
+        if image and "image_search" in self.tools and not cues.strong_cues(text) - {"image_search"}:
+            return self._decide("image_search", text, image, "attached image")
+        if not text:
+            return Route(reason="empty request")
+        found = {t for t in cues.strong_cues(text) if t in self.tools}
+        parts = cues.clauses(text)
+        if len(parts) > 1 and "rag_answer" in self.tools:
+            # "What is edge AI? Also show me a robot photo": a bare question clause is a rag step
+            for part in parts:
+                if not cues.strong_cues(part) and cues.is_question(part) and not cues.is_chat(part):
+                    found.add("rag_answer")
+        if len(found) > 1:
+            return Route(compound=True, candidates=sorted(found), reason="cues of several tools")
+        if len(found) == 1:
+            tool = next(iter(found))
+            if self._repeated(tool, parts):
+                return Route(compound=True, candidates=[tool], reason=f"{tool} asked more than once")
+            return self._decide(tool, text, image, "cue")
+        if cues.is_chat(text):
+            return Route(zero_step=True, reason="small talk")
+        scores = self.similarity(text)
+        if scores:
+            ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+            (best, s1), s2 = ranked[0], (ranked[1][1] if len(ranked) > 1 else 0.0)
+            if s1 >= self.threshold and s1 - s2 >= self.margin:
+                if best == "":
+                    return Route(zero_step=True, scores=scores, reason=f"similar to small talk ({s1:.2f})")
+                route = self._decide(best, text, image, f"similarity {s1:.2f}")
+                route.scores = scores
+                return route
+        if "rag_answer" in self.tools and (cues.is_definition(text) or cues.is_question(text)) and len(parts) <= 1:
+            route = self._decide("rag_answer", text, image, "a question with no tool cue")
+            route.scores = scores
+            return route
+        return Route(scores=scores, reason="unclear")
+
+    def similarity(self, text: str) -> dict[str, float]:
+        """Best cosine similarity of `text` to each tool's description/examples ('' = small talk)."""
+        if self.embedder is None:
+            return {}
+        labels, matrix = self._examples()
+        q = self.embedder.embed_query(text)
+        sims = matrix @ q
+        out: dict[str, float] = {}
+        for label, s in zip(labels, sims.tolist()):
+            if s > out.get(label, -1.0):
+                out[label] = float(s)
+        return out
+
+    def warm_up(self) -> None:
+        if self.embedder is not None:
+            self._examples()
+
+    # -- internals -------------------------------------------------------------------------
+    def _decide(self, tool: str, text: str, image: str | None, reason: str) -> Route:
+        return Route(tool=tool, args=fill_args(self.tools[tool], text, image), candidates=[tool], reason=reason)
+
+    def _repeated(self, tool: str, parts: list[str]) -> bool:
+        # two separate clauses each asking the same tool ("draw a cat, then draw a dog"): a 2-step plan
+        hits = [p for p in parts if tool in cues.strong_cues(p)]
+        return tool in ("generate_image", "edge_query") and len(hits) > 1
+
+    def _examples(self) -> tuple[list[str], Any]:
+        with self._lock:
+            if self._bank is None:
+                labels: list[str] = []
+                texts: list[str] = []
+                for name, tool in self.tools.items():
+                    rows = [tool.description] + list(getattr(tool, "examples", ()) or ()) + cues.EXAMPLES.get(name, [])
+                    labels += [name] * len(rows)
+                    texts += rows
+                labels += [""] * len(cues.EXAMPLES[""])
+                texts += cues.EXAMPLES[""]
+                self._bank = (labels, self.embedder.embed_documents(texts))
+            return self._bank
+
+
+def fill_args(tool: Any, text: str, image: str | None = None) -> dict[str, Any] | None:
+    """Arguments for a single-tool request, or None when the LLM has to fill them.
+
+    A tool may offer `route_args(text, image)` (e.g. edge_query picks the device); otherwise the
+    request (without its command words) goes to the main text parameter and an attached image to
+    the image parameter.
+    """
+    hook = getattr(tool, "route_args", None)
+    if callable(hook):
+        got = hook(text, image)
+        if got is not None:
+            return dict(got)
+    schema = tool.input_schema
+    props = schema.get("properties", {})
+    args: dict[str, Any] = {}
+    main = next((p for p in MAIN_TEXT_ARGS if p in props), None)
+    if main is None:
+        main = next((p for p in schema.get("required", []) if props.get(p, {}).get("type") == "string"
+                     and p not in IMAGE_ARGS), None)
+    if main and text:
+        args[main] = cues.strip_command(getattr(tool, "name", ""), text)
+    img = next((p for p in IMAGE_ARGS if p in props), None)
+    if image and img:
+        args[img] = str(image)
+    if image and not img and not text:
+        return None
+    missing = [r for r in schema.get("required", []) if r not in args]
+    return None if missing else args
