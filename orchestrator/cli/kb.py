@@ -1,0 +1,101 @@
+"""`polymodal ingest` and `polymodal kb list|delete|search`: the knowledge base from the shell."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from orchestrator.cli._common import add_json_flag, config_from_args, emit, fail
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = add_json_flag(sub.add_parser("ingest", help="ingest files/folders into a knowledge base"))
+    p.add_argument("paths", nargs="+", help="files or folders (.txt .md .html .pdf .docx)")
+    p.add_argument("--kb", default=None, help="knowledge-base folder (default: [kb] path, ~/.polymodal/kb)")
+    p.add_argument("--sync", action="store_true", help="also delete documents whose files are gone")
+    p.add_argument("--tag", action="append", default=[], help="tag every ingested document (repeatable)")
+    p.add_argument("--embedder", default=None, help="embedder for a new knowledge base (default: auto by language)")
+    p.add_argument("--chunk-tokens", type=int, default=None)
+    p.add_argument("--overlap", type=int, default=None)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_ingest)
+
+    kb = sub.add_parser("kb", help="inspect a knowledge base")
+    kbs = kb.add_subparsers(dest="kb_command", metavar="ACTION", required=True)
+    p = add_json_flag(kbs.add_parser("list", help="list documents"))
+    p.add_argument("--kb", default=None)
+    p.set_defaults(func=cmd_list)
+    p = add_json_flag(kbs.add_parser("delete", help="delete documents by id (their path)"))
+    p.add_argument("ids", nargs="+")
+    p.add_argument("--kb", default=None)
+    p.set_defaults(func=cmd_delete)
+    p = add_json_flag(kbs.add_parser("search", help="retrieve chunks (no LLM)"))
+    p.add_argument("query")
+    p.add_argument("--kb", default=None)
+    p.add_argument("-k", type=int, default=5)
+    p.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid")
+    p.set_defaults(func=cmd_search)
+
+
+def _kb_path(args: argparse.Namespace, config) -> Path:
+    return Path(args.kb).expanduser() if args.kb else config.kb_path()
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from indexes.ingest import ingest_paths
+
+    config = config_from_args(args)
+    if args.embedder:
+        config.embedder.model = args.embedder
+    if args.chunk_tokens is not None:
+        config.kb.chunk_tokens = args.chunk_tokens
+    if args.overlap is not None:
+        config.kb.chunk_overlap = args.overlap
+    report = ingest_paths(_kb_path(args, config), args.paths, config=config, sync=args.sync, tags=args.tag,
+                          show_progress=False if (args.no_progress or args.json) else None)
+    lines = [report.summary()]
+    lines += [f"  skipped {f.path}: {f.reason}" for f in report.files if f.status == "skipped"]
+    emit(args, {"ok": report.ok, "summary": report.summary(), **_report_dict(report)}, "\n".join(lines))
+    return 0 if report.ok else 1
+
+
+def _report_dict(report) -> dict:
+    from tools.base import to_plain
+
+    d = to_plain(report)
+    d["counts"] = {s: report.count(s) for s in ("added", "updated", "unchanged", "deleted", "skipped")}
+    d["chunks"] = report.chunks
+    return d
+
+
+def _open(args: argparse.Namespace, read_only: bool = True):
+    from indexes.text import TextIndex
+
+    config = config_from_args(args)
+    return TextIndex.open(_kb_path(args, config), read_only=read_only, embedder_backend=config.embedder.backend)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with _open(args) as kb:
+        docs = kb.list_documents()
+        text = "\n".join(f"{d.chunks:5d} chunks  {d.chars:8d} chars  {d.source}" for d in docs) or "(empty)"
+        emit(args, {"ok": True, "embedder": kb.embedder.name, "documents": docs}, text)
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    ids = [str(Path(i).expanduser().resolve()) if Path(i).expanduser().exists() or "/" in i else i for i in args.ids]
+    with _open(args, read_only=False) as kb:
+        n = kb.delete(ids)
+    emit(args, {"ok": True, "deleted": n}, f"deleted {n} document(s)")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    with _open(args) as kb:
+        hits = kb.search(args.query, k=args.k, mode=args.mode)
+    text = "\n".join(f"{h.score:.4f}  {h.source}[{h.start}:{h.end}]  {h.text[:100]!r}" for h in hits) or "(no hits)"
+    emit(args, {"ok": True, "hits": hits}, text)
+    return 0
