@@ -96,7 +96,7 @@ class Agent:
 
     def _plan(self, text: str, image: str | None, conversation: Conversation | None) -> tuple[Plan, str]:
         if conversation is not None:
-            plan, direct = resolve_followup(text, conversation.last, self.tools)
+            plan, direct = resolve_followup(text, conversation.turns, self.tools)
             if plan is not None:
                 return plan, direct
         history = conversation.history() if conversation is not None else None

@@ -44,13 +44,19 @@ def _main_arg(args: Mapping[str, Any]) -> str | None:
     return next((k for k in MAIN_TEXT_ARGS if isinstance(args.get(k), str)), None)
 
 
-def resolve_followup(text: str, last: Any | None, tools: Mapping[str, Any]) -> tuple[Plan | None, str]:
-    """(plan, direct answer) for a follow-up of `last` (a `Turn`), or (None, "") if it is not one."""
-    if last is None:
+_SOURCES_NOTE = "citations of the previous answer"
+
+
+def resolve_followup(text: str, turns: list[Any], tools: Mapping[str, Any]) -> tuple[Plan | None, str]:
+    """(plan, direct answer) for a follow-up of the last of `turns`, or (None, "") if it is not one."""
+    if not turns:
         return None, ""
+    last = turns[-1]
     text = text.strip()
     if _SOURCES.search(text) and len(text) < 60:
-        return Plan([], source="followup", note="citations of the previous answer"), describe_citations(last.citations)
+        # asking twice ("where from?" then "出处?") still means the last real answer
+        answered = next((t for t in reversed(turns) if t.plan.get("note") != _SOURCES_NOTE), last)
+        return Plan([], source="followup", note=_SOURCES_NOTE), describe_citations(answered.citations)
     steps = last.plan.get("steps", [])
     gen = next((s for s in last.steps if s.get("tool") == "generate_image" and s.get("ok")), None)
     m = _MODIFY.match(text) or _MODIFY_ZH.match(text)

@@ -75,7 +75,8 @@ def plan_from_json(data: Any, source: str = "llm", note: str = "") -> Plan:
         tool = raw.get("tool")
         if not isinstance(tool, str) or not tool:
             raise PlanError(f"plan step {i} names no tool")
-        args = raw.get("args") or {}
+        args = raw.get("args")
+        args = {} if args is None else args
         if not isinstance(args, Mapping):
             raise PlanError(f"plan step {i} ({tool}): args must be an object")
         deps = raw.get("depends_on") or []

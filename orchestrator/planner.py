@@ -45,6 +45,8 @@ class Planner:
         t0 = time.perf_counter()
         route = self.router.route(text, image) if self.use_router else Route(reason="router off")
         self.last_timing = {"route": time.perf_counter() - t0}
+        if history and route.reason not in ("cue", "attached image") and _POINTS_BACK.search(text):
+            route = Route(reason="refers to the conversation")  # "do the same again": needs the history
         if route.zero_step:
             return Plan([], source="router", note=route.reason)
         if route.tool and route.args is not None:

@@ -69,6 +69,8 @@ class FastRouter:
             return self._decide(tool, text, image, "cue")
         if cues.is_chat(text):
             return Route(zero_step=True, reason="small talk")
+        if "rag_answer" in self.tools and cues.is_definition(text) and len(parts) <= 1:
+            return self._decide("rag_answer", text, image, "definition question")
         scores = self.similarity(text)
         if scores:
             ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)

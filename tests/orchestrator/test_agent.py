@@ -1,0 +1,118 @@
+"""The Agent: plan + run + answer, streamed events, citations, artifacts, failures, user tools."""
+
+from __future__ import annotations
+
+import json
+
+from orchestrator import Agent
+from orchestrator.events import AnswerToken, Done, PlanMade, StepFinished, StepProgress, StepStarted
+from orchestrator.testing import BrokenGenerateTool, FakeEdgeQueryTool, FakeImageSearchTool, FakeRagTool, fake_agent
+from polymodal.config import Config
+from tools.llm import FakeChatModel
+
+
+def test_the_issue_example_plans_two_steps_and_answers_with_citations_and_the_photo():
+    llm = FakeChatModel(default="边缘AI把模型放在设备上运行 [1]。这是一张猫的照片。")
+    result = fake_agent(llm).run("把知识库里关于边缘AI的要点总结一下，再找一张和猫有关的照片")
+    assert result.plan.tools() == ["rag_answer", "image_search"]
+    assert result.ok and [s.tool for s in result.steps] == ["rag_answer", "image_search"]
+    assert result.answer.startswith("边缘AI把模型放在设备上运行 [1]")
+    assert result.citations[0].source == "kb/edge-ai.md"
+    assert result.artifacts[0].startswith("/photos/")
+    combine = llm.calls[-1]["messages"]
+    assert "[step 1: rag_answer]" in combine[1]["content"] and "[step 2: image_search]" in combine[1]["content"]
+    assert set(result.timings) == {"plan", "execute", "answer", "total"}
+
+
+def test_single_rag_step_answer_is_used_as_is_without_the_llm():
+    llm = FakeChatModel()
+    result = fake_agent(llm).run("What is CLIP?")
+    assert result.answer == "Answer about What is CLIP? [1]" and llm.calls == []
+    assert len(result.citations) == 1
+
+
+def test_stream_yields_typed_events_in_order():
+    events = list(fake_agent().stream("draw a red fox in the snow"))
+    kinds = [type(e) for e in events]
+    assert kinds[0] is PlanMade and kinds[1] is StepStarted and kinds[-1] is Done
+    assert StepProgress in kinds and StepFinished in kinds and AnswerToken in kinds
+    assert kinds.index(StepFinished) < kinds.index(AnswerToken)
+    done = events[-1].result
+    assert done.artifacts == ["/generated/red-fox-in-the-snow-0.png"]
+    assert "".join(e.text for e in events if isinstance(e, AnswerToken)).strip() == done.answer
+
+
+def test_failed_step_is_named_in_the_answer_and_other_steps_complete():
+    llm = FakeChatModel(default="Here is what I found about edge AI [1].")
+    agent = fake_agent(llm, tools=[FakeRagTool(), FakeImageSearchTool(), BrokenGenerateTool(), FakeEdgeQueryTool()])
+    result = agent.run("Summarize the knowledge base on edge AI, then draw a robot")
+    assert [s.ok for s in result.steps] == [True, False]
+    assert "generate_image (step 2) did not complete: no diffusion weights configured" in result.answer
+    assert result.citations
+
+
+def test_combined_answer_restores_dropped_citations_and_reading_time():
+    llm = FakeChatModel(default="The greenhouse looks fine and edge AI is neat.")
+    result = fake_agent(llm).run("温室的温度传感器现在正常吗？另外总结一下知识库里关于边缘AI的要点")
+    assert sorted(result.plan.tools()) == ["edge_query", "rag_answer"]
+    assert "[1]" in result.answer and "2026-01-01T12:00:00Z" in result.answer
+
+
+def test_zero_step_small_talk_uses_the_llm_with_no_tools():
+    llm = FakeChatModel(default="Hi! How can I help?")
+    result = fake_agent(llm).run("hello")
+    assert result.plan.steps == [] and result.answer == "Hi! How can I help?"
+
+
+def test_unplannable_request_gives_a_clear_message_not_an_exception():
+    llm = FakeChatModel(["garbage", "still garbage"], default="x")
+    result = fake_agent(llm).run("zxqv")
+    assert result.plan.source == "error" and result.answer.startswith("Sorry, I could not plan that:")
+
+
+def test_user_function_tool_plugs_in_and_runs():
+    def word_count(text: str) -> int:
+        """Count the words in a text."""
+        return len(text.split())
+
+    llm = FakeChatModel([json.dumps({"steps": [{"tool": "word_count", "args": {"text": "one two three"}, "depends_on": []}]})])
+    agent = fake_agent(llm)
+    agent.add_tool(word_count)
+    result = agent.run("zxqv count")
+    assert result.steps[0].value == 3 and result.answer == "3"
+
+
+def test_langchain_tool_plugs_in():
+    from langchain_core.tools import tool
+
+    @tool
+    def shout(text: str) -> str:
+        """Return the text in capitals."""
+        return text.upper()
+
+    agent = fake_agent(FakeChatModel([json.dumps({"steps": [{"tool": "shout", "args": {"text": "hey"}, "depends_on": []}]})]))
+    agent.add_tool(shout)
+    assert "shout" in agent.tools and agent.run("zxqv").steps[0].value == "HEY"
+
+
+def test_plan_only_does_not_run_tools():
+    class CountingRag(FakeRagTool):
+        runs = 0
+
+        def run(self, question: str, k: int = 4):
+            CountingRag.runs += 1
+            return super().run(question, k)
+
+    agent = fake_agent(tools=[CountingRag()])
+    assert agent.plan("What is CLIP?").tools() == ["rag_answer"] and CountingRag.runs == 0
+
+
+def test_from_config_reports_unavailable_tools_and_still_works(monkeypatch):
+    import orchestrator.registry as registry
+
+    monkeypatch.setattr(registry, "DEFAULT_TOOLS", {"rag_answer": "orchestrator.testing", "image_search": "not_a_module.nope"})
+    cfg = Config.from_dict({"llm": {"backend": "fake"}})
+    agent = Agent.from_config(cfg, embedder="hash")
+    assert list(agent.tools) == ["rag_answer"]
+    assert [p.tool for p in agent.problems] == ["image_search"] and "not installed" in agent.problems[0].reason
+    assert agent.run("What is CLIP?").answer == "Answer about What is CLIP? [1]"

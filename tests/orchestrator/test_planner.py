@@ -1,0 +1,102 @@
+"""The planner: router first, clause decomposition, then the LLM under a schema with one re-ask."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from orchestrator.planner import Planner
+from orchestrator.router import FastRouter
+from orchestrator.testing import fake_tools
+from polymodal.errors import ModelUnavailable, PlanError
+from tools.base import FunctionTool
+from tools.llm import FakeChatModel
+
+
+def planner_with(llm, tools=None):
+    tools = {t.name: t for t in (tools or fake_tools())}
+    return Planner(tools, FastRouter(tools), llm=(lambda: llm) if llm is not None else None)
+
+
+def test_clear_request_never_calls_the_llm():
+    llm = FakeChatModel()
+    plan = planner_with(llm).plan("find a photo of a cat")
+    assert plan.tools() == ["image_search"] and plan.source == "router"
+    assert llm.calls == []
+
+
+def test_compound_chinese_request_becomes_two_independent_steps_without_llm():
+    llm = FakeChatModel()
+    plan = planner_with(llm).plan("把知识库里关于边缘AI的要点总结一下，再找一张和猫有关的照片")
+    assert plan.tools() == ["rag_answer", "image_search"] and plan.edges() == set()
+    assert llm.calls == []
+
+
+def test_clause_pointing_back_depends_on_the_previous_step():
+    plan = planner_with(FakeChatModel()).plan("Explain diffusion models from the docs and draw a picture that illustrates it")
+    assert plan.tools() == ["rag_answer", "generate_image"] and plan.edges() == {(1, 2)}
+    assert "$1.answer" in plan.steps[1].args["prompt"]
+
+
+def test_unclear_request_goes_to_the_llm_with_schema_and_examples():
+    reply = json.dumps({"steps": [{"tool": "image_search", "args": {"query": "sunset"}, "depends_on": []},
+                                  {"tool": "generate_image", "args": {"prompt": "$1.images[0].path"}, "depends_on": [1]}]})
+    llm = FakeChatModel([reply])
+    plan = planner_with(llm).plan("sunset vibes, remixed")
+    assert plan.source == "llm" and plan.tools() == ["image_search", "generate_image"] and plan.edges() == {(1, 2)}
+    call = llm.calls[0]
+    schema = call["json_schema"]
+    alternatives = schema["properties"]["steps"]["items"]["anyOf"]
+    assert {a["properties"]["tool"]["const"] for a in alternatives} == {"rag_answer", "image_search", "generate_image", "edge_query"}
+    system = call["messages"][0]["content"]
+    assert "rag_answer(question: string, k?: integer)" in system and "Request: What is CLIP?" in system
+    assert call["messages"][-1]["content"].endswith("Request: sunset vibes, remixed\nPlan:")
+
+
+def test_invalid_plan_is_re_asked_once_with_the_error():
+    bad = json.dumps({"steps": [{"tool": "send_email", "args": {}, "depends_on": []}]})
+    good = json.dumps({"steps": [{"tool": "rag_answer", "args": {"question": "x"}, "depends_on": []}]})
+    llm = FakeChatModel([bad, good])
+    plan = planner_with(llm).plan("hmm, mail this")
+    assert plan.tools() == ["rag_answer"] and plan.note == "re-asked once"
+    assert "unknown tool 'send_email'" in llm.calls[1]["messages"][-1]["content"]
+
+
+def test_plan_that_stays_invalid_is_a_clear_plan_error():
+    llm = FakeChatModel(["not json", json.dumps({"steps": [{"tool": "rag_answer", "args": {"question": "$3.answer"}, "depends_on": []}]})])
+    with pytest.raises(PlanError, match="could not make a valid plan.*no step 3"):
+        planner_with(llm).plan("hmm")
+    assert len(llm.calls) == 2
+
+
+def test_llm_may_answer_zero_steps():
+    plan = planner_with(FakeChatModel(['{"steps": []}'])).plan("hmm")
+    assert plan.steps == [] and plan.source == "llm"
+
+
+def test_user_function_tool_is_visible_to_the_llm_planner():
+    def translate(text: str, target: str = "en") -> str:
+        """Translate text into another language."""
+        return text
+
+    llm = FakeChatModel([json.dumps({"steps": [{"tool": "translate", "args": {"text": "你好", "target": "fr"}, "depends_on": []}]})])
+    plan = planner_with(llm, fake_tools() + [FunctionTool(translate)]).plan("bonjour-ify 你好")
+    assert plan.steps[0].tool == "translate" and plan.steps[0].args == {"text": "你好", "target": "fr"}
+    assert "translate(text: string, target?: string): Translate text into another language." in llm.calls[0]["messages"][0]["content"]
+
+
+def test_no_llm_available_is_a_plan_error_naming_the_reason():
+    def broken():
+        raise ModelUnavailable("LLM file not found")
+
+    tools = {t.name: t for t in fake_tools()}
+    with pytest.raises(PlanError, match="LLM file not found"):
+        Planner(tools, FastRouter(tools), llm=broken).plan("hmm")
+
+
+def test_history_reaches_the_llm_prompt():
+    llm = FakeChatModel(['{"steps": []}'])
+    planner_with(llm).plan("do the same again", history=[{"role": "user", "content": "draw a lighthouse"},
+                                                          {"role": "assistant", "content": "done"}])
+    assert "draw a lighthouse" in llm.calls[0]["messages"][-1]["content"]
