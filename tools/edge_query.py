@@ -1,0 +1,200 @@
+"""edge_query: ask a registered edge device to compute something now, on the device.
+
+The tool talks to devices through an injected `edge.client.MqttDeviceClient` (tests pass one
+connected to their own broker and simulated fleet) or builds one from `EdgeConfig` on first use.
+Offline and timed-out devices give a result that says so (status "offline"/"timeout"), not an
+exception; `EdgeQueryResult.raise_for_status()` maps them onto `polymodal.errors` for the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from polymodal.config import EdgeConfig
+from polymodal.errors import DeviceError, DeviceOffline, DeviceTimeout
+from tools.base import Tool
+
+__all__ = ["EdgeQueryTool", "EdgeQueryResult", "connect_edge_client", "CAPABILITIES"]
+
+Capability = Literal["classify", "detect_faces", "sensor_status", "snapshot", "readings"]
+CAPABILITIES: tuple[str, ...] = ("classify", "detect_faces", "sensor_status", "snapshot", "readings")
+
+
+@dataclass
+class EdgeQueryResult:
+    """One fresh answer from a device, with where and when it was computed."""
+
+    status: str  # "ok" | "offline" | "timeout" | "error"
+    device: str  # device id
+    device_name: str
+    capability: str
+    model: str = ""
+    timestamp: float = 0.0  # device clock (epoch s) when the answer was computed
+    inference_ms: float = 0.0  # model invoke time on the device
+    device_ms: float = 0.0  # whole on-device handling time
+    round_trip_ms: float = 0.0  # orchestrator -> device -> orchestrator
+    data: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    attempts: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def time_iso(self) -> str:
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.timestamp)) if self.timestamp else ""
+
+    def raise_for_status(self) -> "EdgeQueryResult":
+        if self.status == "offline":
+            raise DeviceOffline(self.error)
+        if self.status == "timeout":
+            raise DeviceTimeout(self.error)
+        if self.status != "ok":
+            raise DeviceError(self.error)
+        return self
+
+    def summary(self) -> str:
+        """One line for a final answer."""
+        who = self.device_name or self.device
+        if not self.ok:
+            return f"{who}: no fresh answer ({self.error})"
+        d = self.data
+        prov = f"[{self.device}, {self.model or 'no model'}, {self.time_iso}, {self.device_ms:.1f} ms on device, " \
+               f"{self.round_trip_ms:.1f} ms round trip]"
+        if self.capability == "classify":
+            labels = ", ".join(f"{x['label']} ({x['score']:.0%})" for x in d.get("labels", []))
+            return f"{who} sees: {labels} {prov}"
+        if self.capability == "detect_faces":
+            n = d.get("count", 0)
+            scores = ", ".join(f"{f['score']:.2f}" for f in d.get("faces", []))
+            return f"{who} sees {n} face{'s' if n != 1 else ''}{f' (scores {scores})' if n else ''} {prov}"
+        if self.capability == "sensor_status":
+            last = d.get("last")
+            last_s = f"; last reading {last:g} {d.get('unit', '')}" if isinstance(last, (int, float)) else ""
+            return f"{who} {d.get('sensor', 'sensor')}: {d.get('status')} (confidence {d.get('confidence', 0):.0%}" \
+                   f"{last_s}) {prov}"
+        if self.capability == "readings":
+            vals = [v for v in d.get("values", []) if v is not None]
+            if not vals:
+                return f"{who} {d.get('sensor')}: no readings {prov}"
+            return f"{who} {d.get('sensor')}: {len(vals)} readings from {min(vals):g} to {max(vals):g} {d.get('unit', '')}, " \
+                   f"latest {vals[-1]:g} {prov}"
+        if self.capability == "snapshot":
+            return f"{who} snapshot: {d.get('width')}x{d.get('height')} {d.get('format', '').upper()} of " \
+                   f"'{d.get('source')}' {prov}"
+        return f"{who} {self.capability}: {json.dumps(d)[:200]} {prov}"
+
+
+def _load_password(cfg: EdgeConfig, credentials_file: Path | None) -> str:
+    pw = os.environ.get(cfg.password_env, "") if cfg.password_env else ""
+    if pw or credentials_file is None or not Path(credentials_file).exists():
+        return pw
+    try:
+        creds = json.loads(Path(credentials_file).read_text())
+    except (OSError, ValueError):
+        return ""
+    return str(creds.get("users", {}).get(cfg.username, ""))
+
+
+def connect_edge_client(cfg: EdgeConfig, credentials_file: Path | None = None, timeout: float = 10.0):
+    """An `MqttDeviceClient` connected with the config's broker settings (password from the
+    environment variable `password_env`, else from a credentials file written by the simulator)."""
+    from edge.client import MqttDeviceClient
+    from edge.errors import BrokerUnavailable
+    from edge.mqtt import BrokerSettings
+
+    settings = BrokerSettings(host=cfg.host, port=cfg.port, username=cfg.username,
+                              password=_load_password(cfg, credentials_file), tls_ca=cfg.tls_ca,
+                              tls_cert=cfg.tls_cert, tls_key=cfg.tls_key)
+    try:
+        return MqttDeviceClient(settings, prefix=cfg.topic_prefix).connect(timeout)
+    except BrokerUnavailable as exc:
+        raise DeviceError(str(exc)) from None
+
+
+class EdgeQueryTool(Tool):
+    name = "edge_query"
+    description = ("Ask a registered edge device (garden camera, greenhouse sensor node, front door unit) to "
+                   "compute a fresh answer on the device: classify what a camera sees, detect faces, judge "
+                   "whether a sensor behaves normally (normal/spike/drift/stuck/dropout), fetch recent sensor "
+                   "readings, or take a snapshot.")
+    examples = (
+        "what does the garden camera see?",
+        "is the greenhouse temperature sensor behaving normally?",
+        "is anyone at the front door?",
+        "show me the last 10 humidity readings from the greenhouse",
+        "take a snapshot from the garden camera",
+    )
+
+    def __init__(self, client: Any = None, config: EdgeConfig | None = None, *, credentials_file: Path | None = None,
+                 timeout_s: float | None = None, retries: int = 1) -> None:
+        super().__init__()
+        self.client = client
+        self.config = config or EdgeConfig()
+        self.credentials_file = credentials_file
+        self.timeout_s = float(timeout_s if timeout_s is not None else self.config.request_timeout_s)
+        self.retries = max(0, int(retries))
+
+    def setup(self) -> None:
+        if self.client is None:
+            self.client = connect_edge_client(self.config, self.credentials_file)
+
+    def devices(self) -> list[Any]:
+        self.ensure_setup()
+        return self.client.devices()
+
+    def run(self, device: str, capability: Capability, parameters: dict | None = None) -> EdgeQueryResult:
+        """Ask one device for a fresh on-device answer.
+
+        Args:
+            device: the device's id, name or alias, e.g. "garden camera", "greenhouse", "front door"
+            capability: what to compute: classify, detect_faces, sensor_status, snapshot or readings
+            parameters: optional, e.g. {"top_k": 3} for classify, {"sensor": "temperature"} for sensor_status/readings, {"n": 10} for readings
+        """
+        from edge.errors import DeviceOfflineError, DeviceReplyError, DeviceTimeoutError, UnknownDevice
+
+        self.ensure_setup()
+        try:
+            info = self.client.registry.resolve(device)
+        except UnknownDevice as exc:
+            raise DeviceError(str(exc)) from None
+        caps = info.capabilities
+        if capability not in caps:
+            raise DeviceError(f"{info.id} ({info.name}) cannot {capability}; it can: {', '.join(caps) or 'nothing'}")
+        params = dict(parameters or {})
+        _infer_sensor(device, capability, caps, params)
+        base = dict(device=info.id, device_name=info.name, capability=capability, model=info.model_for(capability))
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                r = self.client.request(info.id, capability, params, timeout=self.timeout_s)
+            except DeviceTimeoutError as exc:
+                if attempts <= self.retries:
+                    continue
+                return EdgeQueryResult(status="timeout", error=f"{exc} (tried {attempts} times)", attempts=attempts, **base)
+            except DeviceOfflineError as exc:
+                return EdgeQueryResult(status="offline", error=str(exc), attempts=attempts, **base)
+            except DeviceReplyError as exc:
+                return EdgeQueryResult(status="error", error=f"{exc} ({exc.code})", attempts=attempts, **base)
+            return EdgeQueryResult(status="ok", device=r.device, device_name=info.name, capability=r.capability,
+                                   model=r.model, timestamp=r.timestamp, inference_ms=r.inference_ms,
+                                   device_ms=r.device_ms, round_trip_ms=r.round_trip_ms, data=r.data,
+                                   attempts=attempts)
+
+
+def _infer_sensor(device: str, capability: str, caps: dict[str, Any], params: dict[str, Any]) -> None:
+    """'greenhouse temperature sensor' names the sensor too: pass it on when not given."""
+    if "sensor" in params:
+        return
+    text = device.lower().replace("-", " ").replace("_", " ")
+    for sensor in caps.get(capability, {}).get("sensors", []):
+        if sensor.replace("_", " ") in text:
+            params["sensor"] = sensor
+            return
