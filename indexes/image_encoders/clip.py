@@ -10,7 +10,6 @@ is how tests build a tiny random CLIP offline (`build_tiny_clip`). No weights sh
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -21,6 +20,7 @@ import numpy as np
 
 from indexes.image_encoders import EncodedImages, ImageEncoderBase, normalise
 from indexes.image_encoders.loading import as_pil
+from indexes.image_encoders.onnx_runtime import cached_export, file_key, onnxruntime_available, session
 from polymodal.errors import ConfigError, ModelUnavailable, require
 
 __all__ = ["OpenClipEncoder", "build_tiny_clip", "TINY_CLIP_CONFIG"]
@@ -47,11 +47,13 @@ def _register_config(model: str) -> str:
 
 
 class OpenClipEncoder(ImageEncoderBase):
-    def __init__(self, model: str = "ViT-B-32", checkpoint: str = "", runtime: str = "torch",
+    def __init__(self, model: str = "ViT-B-32", checkpoint: str = "", runtime: str = "auto",
                  batch_size: int = 16, cache_dir: str | Path | None = None) -> None:
         super().__init__()
-        if runtime not in ("torch", "onnx"):
-            raise ConfigError(f"open_clip runtime must be torch or onnx, got {runtime!r}")
+        if runtime not in ("auto", "torch", "onnx"):
+            raise ConfigError(f"open_clip runtime must be auto, torch or onnx, got {runtime!r}")
+        # auto: ONNX Runtime for the image tower when installed (exported once, cached), else torch
+        runtime = ("onnx" if onnxruntime_available() else "torch") if runtime == "auto" else runtime
         self.model_ref = model
         self.checkpoint = str(Path(checkpoint).expanduser()) if checkpoint and os.sep in checkpoint else checkpoint
         self.runtime = runtime
@@ -119,55 +121,19 @@ class OpenClipEncoder(ImageEncoderBase):
         if self._onnx is None:
             with self._onnx_lock:
                 if self._onnx is None:
-                    self._onnx = self._onnx_session(self.export_onnx())
+                    self._onnx = session(self.export_onnx())
         return self._onnx.run(None, {"pixels": px})[0]
 
-    @staticmethod
-    def _onnx_session(path: Path):
-        ort = require("onnxruntime", "clip", "the ONNX image tower")
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = os.cpu_count() or 1
-        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-
-    def onnx_path(self) -> Path:
-        """Where the exported image tower lives: keyed by architecture, weights file and versions."""
+    def export_onnx(self) -> Path:
+        """The image tower exported to ONNX once, cached under a key over architecture, weights, versions."""
         import open_clip
         import torch
 
-        parts: list[Any] = [self.model_ref, self.checkpoint, open_clip.__version__, torch.__version__]
-        for f in (self.checkpoint, self.model_ref):
-            if f and os.path.isfile(f):
-                st = os.stat(f)
-                parts += [st.st_size, st.st_mtime_ns]
-        key = hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
-        from polymodal.config import PathsConfig
-
-        folder = self.cache_dir or PathsConfig().cache() / "image_encoders"
-        return folder / f"open_clip-visual-{key}.onnx"
-
-    def export_onnx(self, path: str | Path | None = None) -> Path:
-        """Export the image tower to ONNX once (cached); returns the file."""
-        import torch
-
-        target = Path(path) if path else self.onnx_path()
-        if target.exists():
-            return target
-        require("onnx", "clip", "ONNX export")
         model = self.model["model"]
-        size = _image_size(model)
-        dummy = torch.zeros(2, 3, *size)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
-            torch.onnx.export(_visual_module(model), (dummy,), str(tmp), input_names=["pixels"],
-                              output_names=["embedding"], opset_version=17, dynamo=False,
-                              dynamic_axes={"pixels": {0: "batch"}, "embedding": {0: "batch"}})
-            os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        return target
+        key = [self.model_ref, self.checkpoint, open_clip.__version__,
+               *file_key(self.checkpoint, self.model_ref)]
+        return cached_export("open_clip-visual", key, lambda: _visual_module(model),
+                             torch.zeros(2, 3, *_image_size(model)), ("embedding",), self.cache_dir)
 
     # -- texts -----------------------------------------------------------------------------------
     def tokens(self, texts: Sequence[str]):

