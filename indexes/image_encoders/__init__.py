@@ -35,6 +35,8 @@ __all__ = [
     "get_image_encoder",
     "resolve_encoder",
     "describe",
+    "encoder_spec",
+    "encoder_from_spec",
     "normalise",
 ]
 
@@ -106,6 +108,10 @@ class ImageEncoderBase:
     def setup(self) -> None:
         """Load the model now (otherwise it loads on first use). Harmless to call twice."""
         _ = self.model
+
+    def spec(self) -> dict[str, Any]:
+        """How to build this encoder again (recorded in index manifests)."""
+        return {"backend": f"{type(self).__module__}:{type(self).__qualname__}"}
 
     def encode(self, images: Sequence[Any]) -> EncodedImages:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -203,6 +209,19 @@ def _create(backend: str, config: Any) -> ImageEncoder:
             raise ConfigError(f"cannot import image encoder class '{backend}': {exc}") from exc
     known = ", ".join(sorted(IMAGE_ENCODERS))
     raise ConfigError(f"unknown image encoder '{backend}' (known: {known}, auto, or module:Class)")
+
+
+def encoder_spec(encoder: ImageEncoder) -> dict[str, Any]:
+    spec = getattr(encoder, "spec", None)
+    return dict(spec()) if callable(spec) else {"backend": f"{type(encoder).__module__}:{type(encoder).__qualname__}"}
+
+
+def encoder_from_spec(spec: dict[str, Any]) -> ImageEncoder:
+    """Rebuild an encoder from `encoder_spec()` output (an index manifest's record)."""
+    from types import SimpleNamespace
+
+    settings = {k: v for k, v in spec.items() if k != "backend"}
+    return get_image_encoder(spec["backend"], SimpleNamespace(**settings) if settings else None)
 
 
 _NEEDS = {

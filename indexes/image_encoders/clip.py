@@ -89,6 +89,9 @@ class OpenClipEncoder(ImageEncoderBase):
     def dim(self) -> int:
         return self.model["dim"]
 
+    def spec(self) -> dict[str, Any]:
+        return {"backend": "open_clip", "open_clip_model": self.model_ref, "open_clip_checkpoint": self.checkpoint}
+
     @property
     def logit_scale(self) -> float:
         return float(self.model["model"].logit_scale.exp().item())

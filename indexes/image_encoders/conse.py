@@ -88,6 +88,9 @@ class ConSEEncoder(ImageEncoderBase):
     def dim(self) -> int:
         return 512
 
+    def spec(self) -> dict[str, Any]:
+        return {"backend": "conse"}
+
     # -- models ------------------------------------------------------------------------------
     def _load(self):
         """The classifier as a module returning (pooled features, logits)."""

@@ -41,6 +41,9 @@ class ColourEncoder(ImageEncoderBase):
     def dim(self) -> int:
         return 8
 
+    def spec(self) -> dict[str, Any]:
+        return {"backend": "fake"}
+
     def encode(self, images: Sequence[Any]) -> EncodedImages:
         joint = np.zeros((len(images), self.dim), dtype=np.float32)
         visual = np.zeros((len(images), self.visual_dim), dtype=np.float32)

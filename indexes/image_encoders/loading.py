@@ -55,7 +55,7 @@ def load_image(path: str | Path, data: bytes | None = None, draft: int | None = 
         # Pillow only warns between MAX_IMAGE_PIXELS and twice that; treat the warning as the bomb it is.
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            img = Image.open(io.BytesIO(data), formats=_FORMATS)
+            img = Image.open(io.BytesIO(data), formats=_formats())
             size = _oriented_size(img)
             if draft and img.format in ("JPEG", "MPO"):
                 img.draft("RGB", (draft, draft))
@@ -76,6 +76,11 @@ def load_image(path: str | Path, data: bytes | None = None, draft: int | None = 
     except Exception:  # a broken EXIF block must not lose an otherwise good photo
         pass
     return LoadedImage(image=to_rgb(img), width=size[0], height=size[1], format=fmt, sha256=digest)
+
+
+def _formats() -> list[str]:
+    Image.init()  # registers every plugin (MPO is not among the preinitialised ones)
+    return [f for f in _FORMATS if f in Image.OPEN]
 
 
 def _oriented_size(img: Image.Image) -> tuple[int, int]:
