@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 __all__ = ["STRONG_CUES", "CHAT_CUES", "DEFINITION", "QUESTION", "CLAUSE_SPLIT", "EXAMPLES", "strong_cues",
-           "clauses", "fine_clauses", "is_chat", "is_definition", "is_question", "strip_command"]
+           "clauses", "fine_clauses", "primary_cue", "is_chat", "is_definition", "is_question", "strip_command"]
 
 _I = re.I
 
@@ -20,7 +20,8 @@ STRONG_CUES: dict[str, list[re.Pattern]] = {
         re.compile(r"\b(generate|draw|paint|sketch|render|illustrate|design|create|make|produce)\b[^.?!;]{0,40}?"
                    r"\b(image|picture|pic|illustration|drawing|painting|artwork|art|poster|logo|wallpaper|icon|"
                    r"portrait|scene|banner|avatar|cartoon)s?\b", _I),
-        re.compile(r"(^|\b(please|can you|could you|now|then)\s+)(draw|paint|sketch|illustrate|imagine)\b", _I),
+        re.compile(r"(^|\b(please|can you|could you|now|then|and|also)\s+)(draw|paint|sketch|illustrate|imagine)\b"
+                   r"(?!\s+(conclusions?|attention|on|from|up|a conclusion|lessons?)\b)", _I),
         re.compile(r"\b(text-to-image|diffusion model to (make|create|draw))\b", _I),
         re.compile(r"(生成|画|绘制|绘|创作|制作|设计|做|来)[^，。？！；]{0,12}?(图|画|插画|海报|图片|图像|壁纸|头像|封面|logo|插图)"),
         re.compile(r"(画|绘制|描绘)(一|个|只|张|幅|出|些|两|三|条|座|朵|辆|片)"),
@@ -45,14 +46,16 @@ STRONG_CUES: dict[str, list[re.Pattern]] = {
         re.compile(r"\b(current|latest|live)\b[^.?!;]{0,20}\b(temperature|humidity|readings?|frame|snapshot|status)\b", _I),
         re.compile(r"\b(edge device|devices?)\b[^.?!;]{0,30}\b(online|offline|see|report|sees|reporting)\b", _I),
         re.compile(r"(摄像头|相机|监控|传感器|温室|门禁|门口|大门|设备|节点|温度计)[^，。？！；]{0,14}?"
-                   r"(现在|当前|目前|正常|看到|拍到|读数|状态|多少|怎么样|在线|离线|数据|检测|识别|报告)"),
+                   r"(现在|当前|目前|正常|看到|拍到|读数|状态|多少|怎么样|在线|离线|数据|检测|识别|报告|有人|人脸|有没有|异常)"),
+        re.compile(r"(门口|门外|大门)(有人|有没有人)"),
         re.compile(r"(现在|当前|目前|最新)[^，。？！；]{0,10}?(温度|湿度|读数|画面|状态)"),
         re.compile(r"(温室|花园摄像头|门口的设备|门禁)"),
     ],
     "rag_answer": [
         re.compile(r"\b(knowledge base|knowledgebase|the documents?|our docs|the docs|my notes|the articles?|"
                    r"according to|in the (kb|corpus)|from the (kb|corpus|documents))\b", _I),
-        re.compile(r"\b(summari[sz]e|summary of|key points|main points|overview of|explain|tell me about|"
+        re.compile(r"\b(summari[sz]e|summary of|key points|main points|overview of|explain|tell me about|compare|"
+                   r"difference between|pros and cons|draw (a )?conclusions?|"
                    r"what does the (document|article|paper) say)\b", _I),
         re.compile(r"(知识库|文档|资料|文章|笔记|总结|要点|概述|归纳|概括|解释|介绍一下|介绍下|讲讲|说说)"),
     ],
@@ -73,7 +76,12 @@ CHAT_CUES = [
 DEFINITION = re.compile(
     r"^\s*(what is|what are|what's|whats|define|explain|what does \w+ mean|how does (a|an)\b|how do (a|an)?\b|"
     r"why (do|does|is|are)|describe how|tell me about|what kind of|what types? of)\s+(?!(the|my|our|this|that)\b)", _I)
-_ZH_DEFINITION = re.compile(r"(什么是|是什么|是啥|介绍一下|介绍下|解释|原理|为什么|区别|有哪些|的作用|的优势|的意思|怎么工作|如何工作|的定义)")
+_ZH_DEFINITION = re.compile(r"(什么是|是什么|是啥|介绍一下|介绍下|解释|原理|为什么|区别|有哪些|的作用|的优势|的意思|怎么工作|如何工作|的定义|"
+                            r"是怎么|是如何|怎样工作|有什么不同|发展历史|的发展)")
+_IMPERATIVE = re.compile(r"^\s*(please\s+|can you\s+|could you\s+)?(draw|paint|sketch|generate|create|make|render|design|"
+                         r"find|search|show|look for|get|pull up)\b|^\s*(请|帮我|给我|麻烦)?(画(一|个|只|张|幅|出|些|两)|生成(一|个|张|幅|些)|"
+                         r"绘制|找(一|几|些|个|张)|搜|查找|创作|设计)", _I)
+_WH = re.compile(r"^\s*(what|how|why|which|what's)\b", _I)
 QUESTION = re.compile(r"(\?|？|^\s*(what|why|how|who|when|which|where|is|are|does|do|can|could)\b|吗|什么|为什么|如何|怎么|哪些|多少)", _I)
 CLAUSE_SPLIT = re.compile(r"[?？。!！；;]|\b(?:and then|then|also|after that|afterwards|and also|plus)\b|"
                           r"(?:然后|再|并且|同时|接着|之后|另外|顺便|还有|以及|并)", _I)
@@ -131,6 +139,9 @@ def strong_cues(text: str) -> set[str]:
     found = {tool for tool, pats in STRONG_CUES.items() if any(p.search(text) for p in pats)}
     if "edge_query" in found and is_definition(text) and not _edge_specific(text):
         found.discard("edge_query")  # "what is a temperature sensor?" is a knowledge question
+    if (is_definition(text) or _WH.search(text)) and not _IMPERATIVE.search(text) and len(fine_clauses(text)) == 1:
+        # "how does a diffusion model generate images?" asks about generation; it does not ask for one
+        found -= {"generate_image", "image_search"}
     if "image_search" in found and "generate_image" in found and len(fine_clauses(text)) == 1:
         # "draw a picture like the photos in my library" -> one generation; generation verbs win
         found.discard("image_search")
@@ -140,6 +151,17 @@ def strong_cues(text: str) -> set[str]:
 def _edge_specific(text: str) -> bool:
     return bool(re.search(r"\b(the|my|our)\s+(garden|greenhouse|front|door|camera|sensor)|\b(now|currently|right now)\b|"
                           r"(现在|当前|目前)", text, _I))
+
+
+def primary_cue(text: str, among: set[str]) -> str | None:
+    """Of the tools cued in one clause, the one whose cue comes first ("画一张温室的插画": the
+    drawing, not the greenhouse device)."""
+    first: dict[str, int] = {}
+    for tool in among:
+        starts = [m.start() for p in STRONG_CUES.get(tool, []) for m in [p.search(text)] if m]
+        if starts:
+            first[tool] = min(starts)
+    return min(first, key=first.get) if first else None
 
 
 def is_definition(text: str) -> bool:

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 _POINTS_BACK = re.compile(
     r"\b(it|its|them|that|those|this one|these|the result|the answer|the same|based on|using|similar|matching|"
     r"like (it|that|the one))\b|"
-    r"(它|它们|这个|那个|这张|那张|这些|上面|结果|根据|基于|据此|同样|类似|相似|照着|以此)", re.I)
+    r"(它|它们|这个|那个|这张|那张|这些|上面|结果|根据|按照|基于|据此|同样|类似|相似|照着|以此|到的|出的|生成的)", re.I)
 
 
 class Planner:
@@ -66,7 +66,7 @@ class Planner:
     def _decompose(self, text: str, image: str | None, route: Route) -> Plan | None:
         steps: list[PlanStep] = []
         parts = cues.clauses(text)
-        if len(parts) < len(route.candidates):
+        if len(parts) < max(2, len(route.candidates)):
             parts = cues.fine_clauses(text)
         for part in parts:
             found = {t for t in cues.strong_cues(part) if t in self.tools}
@@ -76,9 +76,11 @@ class Planner:
                 if cues.is_chat(part) or len(part) <= 3:
                     continue
                 return None  # a clause nobody claims: let the LLM read the whole request
-            if len(found) > 1:
+            if len(found) > 1 and steps and _POINTS_BACK.search(part):
+                found.discard(steps[-1].tool)  # "根据总结画一张插画": the summary is the previous step
+            tool = found.pop() if len(found) == 1 else cues.primary_cue(part, found)
+            if tool is None:
                 return None
-            tool = found.pop()
             args = fill_args(self.tools[tool], part, image if tool == "image_search" else None)
             if args is None:
                 return None

@@ -60,11 +60,13 @@ class FastRouter:
             for part in parts:
                 if not cues.strong_cues(part) and cues.is_question(part) and not cues.is_chat(part):
                     found.add("rag_answer")
+        if len(found) > 1 and len(cues.fine_clauses(text)) == 1:
+            found = {cues.primary_cue(text, found) or sorted(found)[0]}  # one clause: its leading verb decides
         if len(found) > 1:
             return Route(compound=True, candidates=sorted(found), reason="cues of several tools")
         if len(found) == 1:
             tool = next(iter(found))
-            if self._repeated(tool, parts):
+            if self._repeated(tool, text):
                 return Route(compound=True, candidates=[tool], reason=f"{tool} asked more than once")
             return self._decide(tool, text, image, "cue")
         if cues.is_chat(text):
@@ -108,9 +110,9 @@ class FastRouter:
     def _decide(self, tool: str, text: str, image: str | None, reason: str) -> Route:
         return Route(tool=tool, args=fill_args(self.tools[tool], text, image), candidates=[tool], reason=reason)
 
-    def _repeated(self, tool: str, parts: list[str]) -> bool:
+    def _repeated(self, tool: str, text: str) -> bool:
         # two separate clauses each asking the same tool ("draw a cat, then draw a dog"): a 2-step plan
-        hits = [p for p in parts if tool in cues.strong_cues(p)]
+        hits = [p for p in cues.fine_clauses(text) if tool in cues.strong_cues(p)]
         return tool in ("generate_image", "edge_query") and len(hits) > 1
 
     def _examples(self) -> tuple[list[str], Any]:
