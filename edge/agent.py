@@ -3,8 +3,8 @@ answers requests on `<prefix>/devices/<id>/request` through the MQTT v5 Response
 CorrelationData. Requests run on one worker thread so the network loop (and keepalive pings)
 never waits for inference; a bad request gets an error reply, never a crash.
 
-    python -m edge.agent --role camera --id garden-cam --host 127.0.0.1 --port 1883 \
-        --username garden-cam --password-env DEVICE_PASSWORD
+    agent = DeviceAgent("garden-cam", [Classify(model, camera)], BrokerSettings(host, port, user, pw)).start()
+    (`python -m edge.fleet --role camera --id garden-cam ...` runs a simulated one as a process)
 """
 
 from __future__ import annotations

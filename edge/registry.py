@@ -94,7 +94,7 @@ class DeviceRegistry:
             return _copy(d) if d is not None and d.announced_at else None
 
     def resolve(self, name: str) -> DeviceInfo:
-        """Id, name or alias (case-insensitive), else a unique substring of one of them."""
+        """Id, name or alias (case-insensitive), else a unique part of one, else a phrase containing one."""
         key = " ".join(str(name).lower().replace("_", " ").replace("-", " ").split())
         devices = self.devices()
 
@@ -107,6 +107,12 @@ class DeviceRegistry:
         partial = [d for d in devices if key and any(key in n for n in names(d))]
         if len(exact) == 0 and len(partial) == 1:
             return partial[0]
+        if not exact and not partial:
+            # "the greenhouse humidity sensor": a device name inside the phrase; the longest wins
+            padded = f" {key} "
+            hits = sorted(((len(n), d.id, d) for d in devices for n in names(d) if f" {n} " in padded), reverse=True)
+            if hits and (len(hits) == 1 or hits[0][0] > hits[1][0] or hits[0][1] == hits[1][1]):
+                return hits[0][2]
         known = ", ".join(d.id for d in devices) or "none registered"
         if len(exact) > 1 or len(partial) > 1:
             amb = ", ".join(d.id for d in (exact or partial))

@@ -24,7 +24,7 @@ from edge.errors import BrokerUnavailable
 from edge.mqtt import BrokerSettings
 from edge.protocol import DEFAULT_PREFIX, check_device_id
 
-__all__ = ["MosquittoBroker", "render_acl", "free_port", "find_mosquitto", "CONFIG_DIR"]
+__all__ = ["MosquittoBroker", "render_acl", "free_port", "find_mosquitto", "mosquitto_available", "CONFIG_DIR"]
 
 CONFIG_DIR = Path(__file__).resolve().parent
 
@@ -37,6 +37,14 @@ def find_mosquitto() -> tuple[str, str]:
     if not broker or not passwd:
         raise BrokerUnavailable("mosquitto is not installed: apt-get install mosquitto (or make system-deps)")
     return broker, passwd
+
+
+def mosquitto_available() -> bool:
+    try:
+        find_mosquitto()
+    except BrokerUnavailable:
+        return False
+    return True
 
 
 def free_port(host: str = "127.0.0.1") -> int:

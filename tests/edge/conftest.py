@@ -4,19 +4,18 @@ a simulated fleet of three devices on it, and an orchestrator client."""
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 
-from edge.broker import MosquittoBroker
+from edge.broker import MosquittoBroker, mosquitto_available
 from edge.client import MqttDeviceClient
 from edge.fleet import SimulatedFleet, fleet_specs
 
 EXTRA_DEVICES = ["ghost", "intruder", "spare", "frozen"]  # users for ACL/timeout tests; no agent runs for them
 
 
-def _need_mosquitto() -> None:
-    if shutil.which("mosquitto") or os.path.exists("/usr/sbin/mosquitto"):
+def need_mosquitto() -> None:
+    if mosquitto_available():
         return
     if os.environ.get("CI"):
         pytest.fail("mosquitto is not installed (make system-deps installs it)")
@@ -25,7 +24,7 @@ def _need_mosquitto() -> None:
 
 @pytest.fixture(scope="session")
 def broker():
-    _need_mosquitto()
+    need_mosquitto()
     ids = [s.id for s in fleet_specs(3)] + EXTRA_DEVICES
     with MosquittoBroker(devices=ids) as b:
         yield b

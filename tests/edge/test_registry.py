@@ -20,7 +20,8 @@ def registry():
 @pytest.mark.parametrize("name, expected", [
     ("garden-cam", "garden-cam"), ("Garden Camera", "garden-cam"), ("backyard camera", "garden-cam"),
     ("greenhouse temperature sensor", "greenhouse"), ("doorbell", "front-door"), ("front door", "front-door"),
-    ("garden", "garden-cam"), ("front_door", "front-door"),
+    ("garden", "garden-cam"), ("front_door", "front-door"), ("the greenhouse humidity sensor", "greenhouse"),
+    ("what the doorbell sees", "front-door"),
 ])
 def test_resolve_by_id_name_alias_or_unique_part(registry, name, expected):
     assert registry.resolve(name).id == expected
