@@ -31,7 +31,7 @@ class DeviceReply:
     model: str
     timestamp: float  # device clock, epoch seconds, when the answer was computed
     inference_ms: float  # model invoke time on the device
-    device_ms: float  # whole handling time on the device (decode, preprocess, invoke, postprocess)
+    device_ms: float  # arrival on the device to reply: queue wait, decode, preprocess, invoke, postprocess
     round_trip_ms: float  # orchestrator -> device -> orchestrator, as measured here
     data: dict[str, Any] = field(default_factory=dict)
 

@@ -103,13 +103,14 @@ class SimulatedFleet:
 
     def __init__(self, specs: list[DeviceSpec], host: str, port: int, passwords: dict[str, str], *,
                  prefix: str = DEFAULT_PREFIX, keepalive: int = 10, tls_ca: str = "", mode: str = "thread",
-                 sensor_interval_s: float = 1.0) -> None:
+                 sensor_interval_s: float = 1.0, tcp_nodelay: bool = True) -> None:
         if mode not in ("thread", "process"):
             raise ValueError("mode must be 'thread' or 'process'")
         self.specs = specs
         self.host, self.port, self.passwords = host, port, passwords
         self.prefix, self.keepalive, self.tls_ca, self.mode = prefix, keepalive, tls_ca, mode
         self.sensor_interval_s = sensor_interval_s
+        self.tcp_nodelay = tcp_nodelay
         self.devices: dict[str, SimulatedDevice] = {}
         self.processes: dict[str, subprocess.Popen] = {}
         self._stop = threading.Event()
@@ -117,7 +118,7 @@ class SimulatedFleet:
 
     def settings(self, device_id: str) -> BrokerSettings:
         return BrokerSettings(self.host, self.port, device_id, self.passwords.get(device_id, ""),
-                              tls_ca=self.tls_ca, keepalive=self.keepalive)
+                              tls_ca=self.tls_ca, keepalive=self.keepalive, tcp_nodelay=self.tcp_nodelay)
 
     @property
     def ids(self) -> list[str]:

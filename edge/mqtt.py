@@ -22,6 +22,7 @@ class BrokerSettings:
     tls_cert: str = ""
     tls_key: str = ""
     keepalive: int = 10
+    tcp_nodelay: bool = True  # False only to measure what Nagle's algorithm costs (bench/)
 
 
 def _nodelay(sock: Any) -> None:
@@ -42,7 +43,8 @@ def make_client(client_id: str, settings: BrokerSettings):
     if settings.tls_ca or settings.tls_cert:
         client.tls_set(ca_certs=settings.tls_ca or None, certfile=settings.tls_cert or None,
                        keyfile=settings.tls_key or None)
-    client.on_socket_open = lambda c, u, sock: _nodelay(sock)
+    if settings.tcp_nodelay:
+        client.on_socket_open = lambda c, u, sock: _nodelay(sock)
     client.reconnect_delay_set(min_delay=1, max_delay=10)
     # requests and replies are many and small: do not let paho queue them behind a window of 20
     client.max_inflight_messages_set(1000)
@@ -69,7 +71,8 @@ def connect_blocking(client, settings: BrokerSettings, timeout: float = 10.0, on
         client.connect(settings.host, settings.port, keepalive=settings.keepalive, clean_start=clean_start)
     except (OSError, ValueError) as exc:
         raise BrokerUnavailable(f"cannot reach the MQTT broker at {settings.host}:{settings.port}: {exc}") from None
-    _nodelay(client.socket())
+    if settings.tcp_nodelay:
+        _nodelay(client.socket())
     client.loop_start()
     if not done.wait(timeout):
         client.loop_stop()

@@ -77,7 +77,7 @@ class MosquittoBroker:
     def __init__(self, devices: list[str] | tuple[str, ...] = (), orchestrators: tuple[str, ...] = ("orchestrator",),
                  *, host: str = "127.0.0.1", port: int = 0, workdir: str | Path | None = None,
                  prefix: str = DEFAULT_PREFIX, passwords: dict[str, str] | None = None,
-                 tls_cert: str = "", tls_key: str = "", tls_ca: str = "") -> None:
+                 tls_cert: str = "", tls_key: str = "", tls_ca: str = "", tcp_nodelay: bool = True) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.prefix = prefix
@@ -85,6 +85,7 @@ class MosquittoBroker:
         self.orchestrators = list(orchestrators)
         self.passwords = dict(passwords or {})
         self.tls = (tls_cert, tls_key, tls_ca)
+        self.tcp_nodelay = tcp_nodelay
         self._own_dir = workdir is None
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="polymodal-mqtt-"))
         self._proc: subprocess.Popen | None = None
@@ -97,7 +98,7 @@ class MosquittoBroker:
 
     def settings(self, user: str = "orchestrator", keepalive: int = 10) -> BrokerSettings:
         return BrokerSettings(host=self.host, port=self.port, username=user, password=self.password(user),
-                              tls_ca=self.tls[2], keepalive=keepalive)
+                              tls_ca=self.tls[2], keepalive=keepalive, tcp_nodelay=self.tcp_nodelay)
 
     def add_devices(self, devices: list[str]) -> None:
         """Register more devices; a running broker reloads its users and ACLs (SIGHUP)."""
@@ -142,7 +143,8 @@ class MosquittoBroker:
             tls = f"certfile {self.tls[0]}\nkeyfile {self.tls[1]}\n" + (f"cafile {self.tls[2]}\n" if self.tls[2] else "")
         conf = (CONFIG_DIR / "mosquitto.conf").read_text().format(
             port=self.port, host=self.host, password_file=pw, acl_file=acl,
-            log_dest=f"file {self.workdir / 'mosquitto.log'}", tls=tls)
+            log_dest=f"file {self.workdir / 'mosquitto.log'}", tls=tls,
+            nodelay="true" if self.tcp_nodelay else "false")
         # run as ourselves: as root, mosquitto would drop to the 'mosquitto' user and lose our files
         conf += f"user {getpass.getuser()}\n"
         path = self.workdir / "mosquitto.conf"
