@@ -101,7 +101,9 @@ class ImageSearchTool(Tool):
 
     def run(self, query: str = "", image: str = "", k: int = 5, folder: str = "", tag: str = "", *,
             context: ToolContext | None = None) -> ImageSearchResult:
-        """Args:
+        """Find photos by words and/or an example image.
+
+        Args:
             query: what the photo shows, in words (English, Chinese, ...)
             image: path of an example image: find photos that look like it
             k: how many photos to return
