@@ -69,7 +69,8 @@ class AppServices:
             limit_tools(agent)
         self.fleet = fleet or FleetService(config, self)
         self.kb_lock = threading.Lock()
-        self.images_lock = threading.Lock()
+        self.images_lock = threading.RLock()
+        self._image_reader: Any = None
 
     @property
     def agent(self) -> Any:
@@ -322,7 +323,7 @@ def _short(v: Any, n: int = 60) -> str:
 def media_messages(step: Any, services: AppServices | None) -> list[dict[str, Any]]:
     """Images, generated pictures and device answers of one finished step, as chat messages."""
     value = step.value
-    if _first(value, "device") is not None and _first(value, "capability") is not None:
+    if _first(value, "device", "device_id") is not None and _first(value, "capability") is not None:
         return _device_messages(value, services)
     items = _first(value, "images", "hits", "results")
     if not items or not isinstance(items, (list, tuple)):
@@ -334,8 +335,9 @@ def media_messages(step: Any, services: AppServices | None) -> list[dict[str, An
         path = item if isinstance(item, (str, Path)) else _first(item, "path", "image", "file")
         if path is None:
             continue
-        shown = services.servable(_first(item, "thumbnail") or path) if services and not isinstance(item, (str, Path)) \
-            else (services.servable(path) if services else None)
+        shown = services.servable(path) if services else None
+        if shown is None and services and not isinstance(item, (str, Path)) and _first(item, "thumbnail"):
+            shown = services.servable(_first(item, "thumbnail"))
         score = None if isinstance(item, (str, Path)) else _first(item, "score")
         caption = str(path) + (f" · score {score:.3f}" if isinstance(score, (int, float)) else "")
         if generated and params:
@@ -367,7 +369,7 @@ def _generation_params(value: Any) -> str:
 
 
 def _device_messages(value: Any, services: AppServices | None) -> list[dict[str, Any]]:
-    device = _first(value, "device")
+    device = _first(value, "device", "device_id")
     name = _first(value, "device_name", "name") or device
     when = _first(value, "time_iso", "time", "timestamp") or "?"
     model = _first(value, "model") or "no model"
@@ -392,20 +394,20 @@ def frame_for(value: Any, data: dict, services: AppServices | None) -> tuple[str
         return None
     if data.get("image_b64"):
         path = services.save_b64_image(data["image_b64"])
-        return (path, f"frame from {_first(value, 'device')}: {data.get('source', '')}") if path else None
+        return (path, f"frame from {_first(value, 'device', 'device_id')}: {data.get('source', '')}") if path else None
     if _first(value, "capability") not in ("classify", "detect_faces") or not data.get("source"):
         return None
     try:
         client = services.fleet.client(connect=False)
         if client is None:
             return None
-        reply = client.request(_first(value, "device"), "snapshot", {}, timeout=3.0)
+        reply = client.request(_first(value, "device", "device_id"), "snapshot", {}, timeout=3.0)
     except Exception:  # noqa: BLE001 - the frame is a nicety; the answer stands without it
         return None
     if reply.data.get("source") != data.get("source") or not reply.data.get("image_b64"):
         return None
     path = services.save_b64_image(reply.data["image_b64"])
-    return (path, f"the frame {_first(value, 'device')} classified: {data['source']}") if path else None
+    return (path, f"the frame {_first(value, 'device', 'device_id')} classified: {data['source']}") if path else None
 
 
 def chat_turn(services: AppServices, tab: TabState, text: str, image: str | None = None) -> Iterator[list[dict[str, Any]]]:
@@ -532,20 +534,31 @@ def delete_documents(services: AppServices, ids: list[str]) -> int:
 # -- image library ---------------------------------------------------------------------------------
 
 def _image_index(services: AppServices, create: bool = False):
-    """The image library's index (indexes.images), or a one-line reason it is unavailable."""
+    """The image library's index (indexes.images) for writing, or the shared reader; one-line
+    reasons when it is unavailable. The reader is the image_search tool's own index when the agent
+    has one, so the encoder loads once."""
     try:
         from indexes.images import ImageIndex
     except ModuleNotFoundError as exc:
         raise InputError(f"image search is not available in this install ({exc.name} is missing)") from None
     path = services.config.images_path()
-    if not create and not (path / "manifest.json").exists():
+    if create:
+        reader = services._image_reader
+        return ImageIndex.open(path, getattr(reader, "encoder", None), config=services.config.images)
+    if not (path / "manifest.json").exists():
         raise InputError("the image library is empty: index a folder first")
-    opener = getattr(ImageIndex, "from_config", None)
-    return opener(services.config) if callable(opener) else ImageIndex.open(path, config=services.config)
+    with services.images_lock:
+        if services._image_reader is None:
+            tool = getattr(services._agent, "tools", {}).get("image_search") if services._agent is not None else None
+            reader = getattr(tool, "index", None) if tool is not None and hasattr(type(tool), "index") else None
+            services._image_reader = reader or ImageIndex.open(path, None, config=services.config.images,
+                                                                 read_only=True)
+        return services._image_reader
 
 
 def index_images(services: AppServices, folder: str, cancel: threading.Event | None = None
                  ) -> Iterator[tuple[str, list[list[Any]]]]:
+    """Yield (status line, skipped-file rows) as a folder is indexed; the last yield is the summary."""
     folder = (folder or "").strip()
     p = Path(folder).expanduser()
     if not folder or not p.is_dir():
@@ -553,20 +566,12 @@ def index_images(services: AppServices, folder: str, cancel: threading.Event | N
     cancel = cancel or threading.Event()
     events: "queue.Queue[tuple]" = queue.Queue()
 
-    def on_progress(done: int, total: int, path: str = "") -> None:
-        events.put(("progress", done, total, path))
-        if cancel.is_set():
-            raise Cancelled("indexing cancelled; the images already stored are kept")
-
     def work() -> None:
         try:
             with services.images_lock:
-                index = _image_index(services, create=True)
-                try:
-                    add = getattr(index, "ingest", None) or getattr(index, "add_paths")
-                    report = add([str(p)], on_progress=on_progress)
-                finally:
-                    getattr(index, "close", lambda: None)()
+                with _image_index(services, create=True) as index:  # the reader picks the writes up
+                    report = index.index_folder(p, progress=lambda d, t: events.put(("progress", d, t)),
+                                                cancel=cancel)
             events.put(("done", report))
         except BaseException as exc:  # noqa: BLE001 - handed to the UI thread
             events.put(("error", exc))
@@ -581,10 +586,7 @@ def index_images(services: AppServices, folder: str, cancel: threading.Event | N
             raise item[1]
         else:
             report = item[1]
-            files = _first(report, "files") or []
-            rows = [[_first(f, "path"), _first(f, "status"), _first(f, "reason") or ""] for f in files]
-            summary = report.summary() if hasattr(report, "summary") else f"{len(rows)} files"
-            yield summary, rows
+            yield report.summary(), [[s.path, "skipped", s.reason] for s in report.skipped]
             return
 
 
@@ -595,15 +597,11 @@ def search_images(services: AppServices, text: str, image: str | None, k: int = 
         raise InputError("type what the photo shows or give an example image")
     if image:
         image = str(services.accept_upload(image, IMAGE_TYPES, "queries"))
-    index = _image_index(services)
-    try:
-        hits = index.search(text or None, image=image, k=int(k)) if text else index.search(image=image, k=int(k))
-    finally:
-        getattr(index, "close", lambda: None)()
+    hits = _image_index(services).search(text, image=image, k=int(k))
     gallery = []
     for h in hits:
         path = _first(h, "path")
-        shown = services.servable(_first(h, "thumbnail") or path) or services.servable(path)
+        shown = services.servable(path) or services.servable(_first(h, "thumbnail") or path)
         if shown:
             gallery.append((shown, f"{path} · score {float(_first(h, 'score') or 0):.3f}"))
     encoder = _first(hits[0], "encoder") if hits else ""
