@@ -49,7 +49,7 @@ def test_converter_rebuilds_the_sensor_model_with_int8_close_to_float(tmp_path):
     pytest.importorskip("tensorflow")
     from edge.convert import build_sensor_model
 
-    report = build_sensor_model(tmp_path, n_per_class=600, epochs=6)
+    report = build_sensor_model(tmp_path, n_per_class=1000, epochs=10)
     assert report["accuracy_float"] > 0.9
     assert report["accuracy_int8"] > report["accuracy_float"] - 0.03
     meta = json.loads((tmp_path / "sensor_anomaly_int8.json").read_text())
