@@ -1,5 +1,5 @@
 """A private mosquitto for tests, the simulator and the app: renders the project's config
-(`mosquitto.conf`, `acl.template` beside this file) with generated users, hashed passwords
+(`mosquitto.conf`, `acl_template.conf` beside this file) with generated users, hashed passwords
 (`mosquitto_passwd`) and per-device ACLs into a temp folder, and runs it on a free loopback port.
 
     with MosquittoBroker(devices=["garden-cam"]) as broker:
@@ -54,7 +54,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def render_acl(orchestrators: list[str], devices: list[str], prefix: str = DEFAULT_PREFIX,
-               template: Path = CONFIG_DIR / "acl.template") -> str:
+               template: Path = CONFIG_DIR / "acl_template.conf") -> str:
     sections: dict[str, list[str]] = {}
     current = None
     for line in template.read_text().splitlines():
