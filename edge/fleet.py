@@ -35,9 +35,10 @@ __all__ = ["DeviceSpec", "SimulatedDevice", "SimulatedFleet", "fleet_specs", "bu
 
 ROLES = ("camera", "greenhouse", "door")
 _BASE = {
-    "camera": ("garden-cam", "garden camera", ("garden", "backyard camera"), "garden"),
-    "greenhouse": ("greenhouse", "greenhouse sensor node", ("greenhouse sensors", "greenhouse temperature sensor"), "greenhouse"),
-    "door": ("front-door", "front door unit", ("door", "doorbell", "front door camera"), "front door"),
+    "camera": ("garden-cam", "garden camera", ("garden", "backyard camera", "花园摄像头", "花园"), "garden"),
+    "greenhouse": ("greenhouse", "greenhouse sensor node",
+                   ("greenhouse sensors", "greenhouse temperature sensor", "温室传感器", "温室"), "greenhouse"),
+    "door": ("front-door", "front door unit", ("door", "doorbell", "front door camera", "门口", "前门"), "front door"),
 }
 
 

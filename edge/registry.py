@@ -4,6 +4,7 @@ Names resolve to ids here, so a request can only go to a registered device."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -95,11 +96,11 @@ class DeviceRegistry:
 
     def resolve(self, name: str) -> DeviceInfo:
         """Id, name or alias (case-insensitive), else a unique part of one, else a phrase containing one."""
-        key = " ".join(str(name).lower().replace("_", " ").replace("-", " ").split())
+        key = _norm(name)
         devices = self.devices()
 
         def names(d: DeviceInfo) -> list[str]:
-            return [" ".join(n.lower().replace("_", " ").replace("-", " ").split()) for n in [d.id, d.name, *d.aliases] if n]
+            return [_norm(n) for n in [d.id, d.name, *d.aliases] if n]
 
         exact = [d for d in devices if key in names(d)]
         if len(exact) == 1:
@@ -110,7 +111,8 @@ class DeviceRegistry:
         if not exact and not partial:
             # "the greenhouse humidity sensor": a device name inside the phrase; the longest wins
             padded = f" {key} "
-            hits = sorted(((len(n), d.id, d) for d in devices for n in names(d) if f" {n} " in padded), reverse=True)
+            hits = sorted(((len(n), d.id, d) for d in devices for n in names(d)
+                           if f" {n} " in padded or (_CJK.search(n) and n in key)), reverse=True)
             if hits and (len(hits) == 1 or hits[0][0] > hits[1][0] or hits[0][1] == hits[1][1]):
                 return hits[0][2]
         known = ", ".join(d.id for d in devices) or "none registered"
@@ -130,6 +132,14 @@ class DeviceRegistry:
                 if left <= 0:
                     return False
                 self._changed.wait(left)
+
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")  # no spaces between words there
+
+
+def _norm(text: str) -> str:
+    """Lower case, punctuation, '-' and '_' to single spaces: "Front-Door?" -> "front door"."""
+    return " ".join(re.sub(r"[\W_]+", " ", str(text).lower()).split())
 
 
 def _copy(d: DeviceInfo) -> DeviceInfo:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,6 +142,14 @@ class EdgeQueryTool(Tool):
         self.timeout_s = float(timeout_s if timeout_s is not None else self.config.request_timeout_s)
         self.retries = max(0, int(retries))
 
+    @classmethod
+    def from_config(cls, config: Any = None) -> "EdgeQueryTool":
+        """From the whole `Config`: its [edge] section, and the simulator's credentials file in the data dir."""
+        from polymodal.config import Config
+
+        config = config or Config()
+        return cls(config=config.edge, credentials_file=config.paths.data() / "edge" / "credentials.json")
+
     def setup(self) -> None:
         if self.client is None:
             self.client = connect_edge_client(self.config, self.credentials_file)
@@ -148,6 +157,29 @@ class EdgeQueryTool(Tool):
     def devices(self) -> list[Any]:
         self.ensure_setup()
         return self.client.devices()
+
+    def route_args(self, text: str, image: str | None = None) -> dict[str, Any] | None:
+        """Arguments for a plain request without the LLM ("what does the garden camera see?"):
+        a registered device named in the text, a capability from its words. None if unsure."""
+        from edge.errors import EdgeError
+
+        if image is not None or not text:
+            return None
+        try:
+            self.ensure_setup()
+            info = self.client.registry.resolve(text)
+        except (EdgeError, DeviceError):
+            return None
+        caps = info.capabilities
+        capability = next((c for c, pattern in _CAPABILITY_CUES if c in caps and pattern.search(text)), None)
+        capability = capability or next((c for c in _DEFAULT_CAPABILITY if c in caps), None)
+        if capability is None:
+            return None
+        params: dict[str, Any] = {}
+        _infer_sensor(text, capability, caps, params)
+        if capability == "readings" and (m := re.search(r"\b(?:last|latest|past)\s+(\d{1,3})\b", text, re.I)):
+            params["n"] = min(500, max(1, int(m.group(1))))
+        return {"device": info.id, "capability": capability, "parameters": params}
 
     def run(self, device: str, capability: Capability, parameters: dict | None = None) -> EdgeQueryResult:
         """Ask one device for a fresh on-device answer.
@@ -189,12 +221,30 @@ class EdgeQueryTool(Tool):
                                    attempts=attempts)
 
 
+# first match wins; the device must have the capability
+_CAPABILITY_CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("snapshot", re.compile(r"snapshot|take a (photo|picture)|show me (a|the) (photo|picture|image)|快照|拍", re.I)),
+    ("detect_faces", re.compile(r"\bfaces?\b|anyone|anybody|someone|somebody|\bwho\b|person|people|visitor|人脸|有人|谁", re.I)),
+    ("readings", re.compile(r"readings?|values?|history|\blast \d+|how (hot|cold|humid|warm|wet)|what is the "
+                            r"(temperature|humidity)|读数|多少度", re.I)),
+    ("sensor_status", re.compile(r"normal|behav|healthy|\bok\b|okay|anomal|fault|broken|stuck|drift|spike|"
+                                 r"working|正常|异常|故障", re.I)),
+    ("classify", re.compile(r"\bsees?\b|seeing|looking at|in (the )?view|what is (in|on)|classify|recogni[sz]e|"
+                            r"看到|看见|识别", re.I)),
+)
+# a device's main job when the words do not say
+_DEFAULT_CAPABILITY = ("classify", "sensor_status", "detect_faces", "readings", "snapshot")
+
+
+_SENSOR_WORDS = {"temperature": ("temp ", "温度"), "humidity": ("湿度",), "soil_moisture": ("soil", "土壤")}
+
+
 def _infer_sensor(device: str, capability: str, caps: dict[str, Any], params: dict[str, Any]) -> None:
     """'greenhouse temperature sensor' names the sensor too: pass it on when not given."""
     if "sensor" in params:
         return
     text = device.lower().replace("-", " ").replace("_", " ")
     for sensor in caps.get(capability, {}).get("sensors", []):
-        if sensor.replace("_", " ") in text:
+        if any(word in text for word in (sensor.replace("_", " "), *_SENSOR_WORDS.get(sensor, ()))):
             params["sensor"] = sensor
             return

@@ -151,3 +151,35 @@ def test_tool_builds_its_client_from_config(broker, fleet, monkeypatch):
     monkeypatch.setenv("TEST_MQTT_PASSWORD", "wrong")
     with pytest.raises(DeviceError, match="refused"):
         EdgeQueryTool(config=cfg).run("greenhouse", "readings")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("what does the garden camera see?", ("garden-cam", "classify", {})),
+    ("is the greenhouse temperature sensor behaving normally?", ("greenhouse", "sensor_status", {"sensor": "temperature"})),
+    ("is anyone at the front door?", ("front-door", "detect_faces", {})),
+    ("show me the last 10 humidity readings from the greenhouse", ("greenhouse", "readings", {"sensor": "humidity", "n": 10})),
+    ("take a snapshot from the garden camera", ("garden-cam", "snapshot", {})),
+    ("front door", ("front-door", "classify", {})),
+    ("花园摄像头看到了什么?", ("garden-cam", "classify", {})),
+    ("温室的温度传感器正常吗?", ("greenhouse", "sensor_status", {"sensor": "temperature"})),
+    ("is the greenhouse soil ok", ("greenhouse", "sensor_status", {"sensor": "soil_moisture"})),
+    ("门口有人吗?", ("front-door", "detect_faces", {})),
+])
+def test_route_args_fills_device_and_capability_from_plain_words(tool, text, expected):
+    args = tool.route_args(text)
+    assert (args["device"], args["capability"], args["parameters"]) == expected
+    assert tool(args).ok  # and the arguments are valid for the tool
+
+
+def test_route_args_declines_when_no_device_is_named(tool):
+    assert tool.route_args("what is the capital of France?") is None
+    assert tool.route_args("what does the camera see", image="/tmp/x.png") is None
+
+
+def test_from_config_takes_the_whole_config(broker, monkeypatch):
+    from polymodal.config import Config
+
+    cfg = Config()
+    cfg.edge.port = broker.port
+    t = EdgeQueryTool.from_config(cfg)
+    assert t.config.port == broker.port and t.credentials_file.name == "credentials.json" and t.client is None
