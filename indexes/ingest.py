@@ -97,7 +97,7 @@ def _doc_type(path: Path) -> str:
 
 def ingest_paths(kb: str | Path | TextIndex, paths: Iterable[str | Path], *, config: Config | None = None,
                  sync: bool = False, tags: list[str] | None = None, show_progress: bool | None = None,
-                 on_progress: ProgressFn | None = None, batch_chunks: int = 256) -> IngestReport:
+                 on_progress: ProgressFn | None = None, batch_chunks: int = 1024) -> IngestReport:
     """Ingest files and folders into the knowledge base `kb` (a folder or an open TextIndex)."""
     config = config or Config()
     started = time.perf_counter()

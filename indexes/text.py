@@ -266,7 +266,7 @@ class TextIndex:
     def _embed(self, texts: list[str], progress: Callable[[int, int], None] | None) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.store.dim), dtype=np.float32)
-        batch = 256
+        batch = 1024  # large slices: sentence-transformers sorts each call's texts by length
         parts = []
         for i in range(0, len(texts), batch):
             parts.append(self.embedder.embed_documents(texts[i : i + batch]))

@@ -1,0 +1,147 @@
+"""Retrieval at scale: clustered synthetic 384-d vectors (1M by default).
+
+Prints, for each index type the store can choose: build time, recall@10 against exact search,
+queries/s on one core, RSS; then `TextIndex.search` p50 end to end (MiniLM query embedding +
+HNSW + SQLite) over an index holding the same number of chunks. Exact (flat) search is the
+baseline, measured in the same run.
+
+    python -m bench.ann_scale [--n 1000000] [--queries 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class _Synthetic:
+    """Document vectors from the synthetic set (in insertion order); queries embedded by MiniLM."""
+
+    name = "bench-synthetic-384"
+
+    def __init__(self, vectors: np.ndarray) -> None:
+        self.vectors, self.pos, self._real = vectors, 0, None
+
+    @property
+    def dim(self) -> int:
+        return 384
+
+    def embed_documents(self, texts):
+        out = self.vectors[self.pos : self.pos + len(texts)]
+        self.pos += len(texts)
+        return out
+
+    def embed_query(self, text):
+        from indexes.embedders import get_embedder
+
+        self._real = self._real or get_embedder("all-MiniLM-L6-v2")
+        return self._real.embed_query(text)
+
+    def count_tokens(self, text):
+        return len(text.split())
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--skip-textindex", action="store_true")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    import faiss
+
+    from indexes.store import IndexParams, VectorStore, connect_sqlite
+    from indexes.synthetic import clustered_vectors
+
+    faiss.omp_set_num_threads(2)
+    data = clustered_vectors(args.n + args.queries, 384, n_clusters=max(100, args.n // 1000), seed=7)
+    base, queries = data[: args.n], data[args.n :]
+    out: dict = {"n": args.n, "dim": 384, "queries": args.queries}
+    print(f"{args.n} clustered vectors, 384-d, {args.queries} queries; RSS {rss_mb():.0f} MB", flush=True)
+
+    t0 = time.perf_counter()
+    flat = faiss.IndexFlatIP(384)
+    flat.add(base)
+    faiss.omp_set_num_threads(1)
+    t1 = time.perf_counter()
+    _, truth = flat.search(queries, 10)
+    flat_qps = len(queries) / (time.perf_counter() - t1)
+    out["flat"] = {"build_s": round(t1 - t0, 1), "qps_per_core": round(flat_qps, 1), "recall@10": 1.0}
+    print(f"  baseline exact (flat): {flat_qps:8.1f} q/s/core", flush=True)
+    del flat
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in ("hnsw", "ivfpq"):
+            conn = connect_sqlite(Path(tmp) / f"{kind}.sqlite")
+            store = VectorStore(Path(tmp), conn, 384, name=f"v_{kind}", params=IndexParams(index_type=kind))
+            conn.execute("BEGIN")
+            store.write(np.arange(args.n), base)
+            store.bump_generation()
+            conn.execute("COMMIT")
+            faiss.omp_set_num_threads(2)
+            t0 = time.perf_counter()
+            store.rebuild()
+            build = time.perf_counter() - t0
+            faiss.omp_set_num_threads(1)
+            t1 = time.perf_counter()
+            _, found = store.search(queries, 10)
+            qps = len(queries) / (time.perf_counter() - t1)
+            recall = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]))
+            out[kind] = {"build_s": round(build, 1), "qps_per_core": round(qps, 1), "recall@10": round(recall, 4),
+                         "rss_mb": round(rss_mb())}
+            print(f"  {kind:6s} build {build:7.1f}s  recall@10 {recall:.4f}  {qps:8.1f} q/s/core  "
+                  f"({qps / flat_qps:.0f}x exact)  RSS {rss_mb():.0f} MB", flush=True)
+            conn.close()
+
+        if not args.skip_textindex:
+            from indexes.text import Document, TextIndex
+
+            faiss.omp_set_num_threads(2)
+            emb = _Synthetic(base)
+            t0 = time.perf_counter()
+            with TextIndex.open(Path(tmp) / "kb", emb, chunk_tokens=0) as kb:
+                step = 50_000
+                for s in range(0, args.n, step):
+                    kb.add([Document(id=f"d{i}", text=f"synthetic chunk {i} topic {i % 997}")
+                            for i in range(s, min(args.n, s + step))])
+                kb.save()
+                build = time.perf_counter() - t0
+                faiss.omp_set_num_threads(1)
+                kb.search("warm up the embedder", k=10, mode="dense")
+                lat = []
+                words = ["edge", "camera", "sensor", "model", "index", "search", "photo", "garden"]
+                for i in range(200):
+                    q = f"{words[i % 8]} {words[(i * 3) % 8]} reading {i}"
+                    t1 = time.perf_counter()
+                    kb.search(q, k=10, mode="dense")
+                    lat.append(time.perf_counter() - t1)
+                lat_h = []
+                for i in range(100):
+                    t1 = time.perf_counter()
+                    kb.search(f"synthetic chunk topic {i}", k=10, mode="hybrid")
+                    lat_h.append(time.perf_counter() - t1)
+                out["textindex"] = {"type": kb.store.index_type, "build_s": round(build, 1),
+                                    "search_p50_ms": round(1000 * float(np.median(lat)), 2),
+                                    "search_p99_ms": round(1000 * float(np.percentile(lat, 99)), 2),
+                                    "hybrid_p50_ms": round(1000 * float(np.median(lat_h)), 2), "rss_mb": round(rss_mb())}
+                print(f"  TextIndex.search at {args.n} chunks ({kb.store.index_type}), incl. MiniLM query embedding: "
+                      f"p50 {out['textindex']['search_p50_ms']} ms, p99 {out['textindex']['search_p99_ms']} ms; "
+                      f"hybrid p50 {out['textindex']['hybrid_p50_ms']} ms (target p50 <= 15 ms); built in {build:.0f}s",
+                      flush=True)
+    if args.json:
+        print(json.dumps(out, indent=2))
+    return out
+
+
+if __name__ == "__main__":
+    main()
