@@ -95,7 +95,9 @@ class TFLiteModel:
             "threads": self.num_threads,
             "inputs": [tensor(d) for d in self.inputs],
             "outputs": [tensor(d) for d in self.outputs],
-            "labels": len(self.labels),
+            # small label sets travel in the announcement; large ones (ImageNet) by count and checksum
+            "labels": list(self.labels) if len(self.labels) <= 64 else len(self.labels),
+            "labels_sha256": hashlib.sha256("\n".join(self.labels).encode()).hexdigest()[:16],
         }
 
 

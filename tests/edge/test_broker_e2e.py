@@ -57,6 +57,8 @@ def test_device_errors_come_back_as_replies(client, fleet):
     with pytest.raises(DeviceReplyError) as err:
         client.request("garden-cam", "detect_faces", timeout=10)
     assert err.value.code == "unknown_capability"
+    # garbage and requests with nowhere to reply to are dropped, not fatal
+    client._client.publish("polymodal/devices/garden-cam/request", b"\x00garbage", qos=1).wait_for_publish(5)
     # and the device still serves afterwards
     assert client.request("garden-cam", "snapshot", {"max_side": 32}, timeout=10).data["format"] == "jpeg"
 

@@ -147,4 +147,5 @@ def test_announcement_describes_models_and_capabilities(agent):
     spec = ann["models"]["efficientnet_lite0_int8"]
     assert spec["inputs"][0]["shape"] == [1, 224, 224, 3] and spec["inputs"][0]["dtype"] == "uint8"
     assert spec["outputs"][0]["dtype"] == "int8" and spec["labels"] == 1000
+    assert ann["models"]["sensor_anomaly_int8"]["labels"] == ["normal", "spike", "drift", "stuck"]
     assert ann["capabilities"]["sensor_status"]["sensors"] == ["temperature", "humidity", "soil_moisture"]
