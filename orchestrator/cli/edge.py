@@ -132,7 +132,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     try:
         try:
             fleet.start()
-        except EdgeError as exc:
+        except (EdgeError, FileNotFoundError) as exc:  # broker refused us, or a model file is missing
             raise DeviceError(str(exc)) from None
         for sensor, fault in faults.items():
             for dev in fleet.devices.values():
