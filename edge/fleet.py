@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import threading
-import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ from edge.mqtt import BrokerSettings
 from edge.protocol import DEFAULT_PREFIX
 from edge.sensors import GREENHOUSE, SimulatedSensor
 
-__all__ = ["DeviceSpec", "SimulatedDevice", "SimulatedFleet", "fleet_specs", "build_device", "ROLES"]
+__all__ = ["DeviceSpec", "SimulatedDevice", "SimulatedFleet", "fleet_specs", "build_device", "demo_fleet", "ROLES"]
 
 ROLES = ("camera", "greenhouse", "door")
 _BASE = {
@@ -189,6 +189,21 @@ class SimulatedFleet:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextmanager
+def demo_fleet(n: int = 3, mode: str = "thread"):
+    """A private mosquitto on a free loopback port with `n` simulated devices, for the app and tests:
+
+        with demo_fleet(3) as (broker, fleet):
+            client = MqttDeviceClient(broker.settings()).connect()
+    """
+    from edge.broker import MosquittoBroker
+
+    specs = fleet_specs(n)
+    with MosquittoBroker(devices=[s.id for s in specs]) as broker:
+        with SimulatedFleet(specs, broker.host, broker.port, broker.passwords, mode=mode) as fleet:
+            yield broker, fleet
 
 
 def main(argv: list[str] | None = None) -> int:

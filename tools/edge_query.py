@@ -116,7 +116,7 @@ def connect_edge_client(cfg: EdgeConfig, credentials_file: Path | None = None, t
     try:
         return MqttDeviceClient(settings, prefix=cfg.topic_prefix).connect(timeout)
     except BrokerUnavailable as exc:
-        raise DeviceError(str(exc)) from None
+        raise DeviceError(f"{exc} (start one with 'polymodal edge simulate' or 'polymodal edge broker')") from None
 
 
 class EdgeQueryTool(Tool):

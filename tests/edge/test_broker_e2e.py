@@ -180,3 +180,13 @@ def test_a_device_cannot_read_others_requests_or_publish_as_another_device(broke
         assert cam.name == "garden camera" and cam.online
     # the camera still answers: its requests were not stolen
     assert client.request("garden-cam", "snapshot", {"max_side": 32}, timeout=10).device == "garden-cam"
+
+
+def test_demo_fleet_gives_a_broker_and_devices_in_one_line(broker):  # `broker`: skips without mosquitto
+    from edge.fleet import demo_fleet
+
+    with demo_fleet(2) as (demo_broker, fleet):
+        with MqttDeviceClient(demo_broker.settings()) as c:
+            assert {d.id for d in c.devices()} == {"garden-cam", "greenhouse"} == set(fleet.ids)
+            assert c.request("greenhouse", "readings", {"n": 1}, timeout=10).device == "greenhouse"
+    assert not demo_broker.running
