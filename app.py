@@ -544,7 +544,11 @@ def _image_index(services: AppServices, create: bool = False):
     path = services.config.images_path()
     if create:
         reader = services._image_reader
-        return ImageIndex.open(path, getattr(reader, "encoder", None), config=services.config.images)
+        if reader is not None:
+            return ImageIndex.open(path, reader.encoder, config=services.config.images)
+        if (path / "manifest.json").exists():  # the encoder it was built with
+            return ImageIndex.open(path, None, config=services.config.images)
+        return ImageIndex.open(path, services.config.images.encoder, config=services.config.images)
     if not (path / "manifest.json").exists():
         raise InputError("the image library is empty: index a folder first")
     with services.images_lock:
@@ -605,7 +609,8 @@ def search_images(services: AppServices, text: str, image: str | None, k: int = 
         if shown:
             gallery.append((shown, f"{path} · score {float(_first(h, 'score') or 0):.3f}"))
     encoder = _first(hits[0], "encoder") if hits else ""
-    return gallery, f"{len(gallery)} photo(s)" + (f" · encoder {encoder}" if encoder else "")
+    what = " and ".join(x for x in (f"'{text}'" if text else "", "the example image" if image else "") if x)
+    return gallery, f"{len(gallery)} photo(s) for {what}" + (f" · encoder {encoder}" if encoder else "")
 
 
 # -- devices -------------------------------------------------------------------------------------------
@@ -887,7 +892,8 @@ def _chat_tab(gr: Any, services: AppServices, tab: Any) -> None:
 def _kb_tab(gr: Any, services: AppServices, tab: Any) -> None:
     with gr.Tab("Knowledge base", id="kb") as kb_tab:
         with gr.Row():
-            files = gr.File(file_count="multiple", file_types=list(_doc_types()), label="Upload documents", height=140)
+            files = gr.File(file_count="multiple", file_types=list(_doc_types()), label="Upload documents", height=140,
+                            elem_id="kb-files")
             with gr.Column():
                 folder = gr.Textbox(label="…or a folder on this machine", placeholder="/path/to/docs")
                 with gr.Row():

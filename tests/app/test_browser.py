@@ -1,0 +1,127 @@
+"""The app in a real browser (headless Debian Chromium through Playwright): chat with citations,
+separate conversations per tab, short errors, the knowledge base, the image library, the devices
+tab. Each test saves a screenshot under artifacts/."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from orchestrator.testing import BrokenGenerateTool, FakeRagTool, fake_agent
+from tests.app.conftest import shot
+
+pytestmark = pytest.mark.browser
+
+
+def ask(page, text: str) -> None:
+    box = page.locator("#chat-input textarea")
+    box.fill(text)
+    box.press("Enter")
+
+
+def first_caption(page):
+    return page.locator("#img-gallery .caption-label").first
+
+
+def test_chat_answer_with_expandable_citation(config, serve_app, page):
+    url, _ = serve_app(config, fake_agent())
+    page.goto(url)
+    ask(page, "What is edge AI according to my documents?")
+    page.get_by_text("Answer about What is edge AI according to my documents? [1]").wait_for()
+    page.get_by_text("Plan: rag_answer").wait_for()
+    passage = page.get_by_text("A passage about What is edge AI")
+    page.get_by_text("Sources (1)").click()
+    page.get_by_text("[1] edge-ai.md").wait_for()
+    assert not passage.is_visible()  # each source stays collapsed until opened
+    page.get_by_text("[1] edge-ai.md").click()
+    passage.wait_for()
+    page.get_by_text("kb/edge-ai.md").wait_for()
+    shot(page, "chat-citation")
+
+
+def test_two_tabs_keep_separate_conversations(config, serve_app, browser_context):
+    url, demo = serve_app(config, fake_agent())
+    a, b = browser_context.new_page(), browser_context.new_page()
+    try:
+        a.goto(url)
+        b.goto(url)
+        ask(a, "draw a lighthouse at dusk")
+        ask(b, "what does the garden camera see?")
+        a.get_by_text("Plan: generate_image").wait_for()
+        b.get_by_text("Plan: edge_query").wait_for()
+        ask(a, "make it bluer")
+        a.get_by_text("make it bluer").wait_for()
+        a.locator("text=Plan: generate_image").nth(1).wait_for()
+        assert b.get_by_text("lighthouse").count() == 0
+        assert a.get_by_text("garden camera").count() == 0
+        shot(a, "chat-tab-a")
+    finally:
+        a.close()
+        b.close()
+
+
+def test_tool_error_is_a_short_message(config, serve_app, page):
+    url, _ = serve_app(config, fake_agent(tools=[FakeRagTool(), BrokenGenerateTool()]))
+    page.goto(url)
+    ask(page, "draw a red fox in the snow")
+    page.get_by_text(re.compile("no diffusion weights configured")).first.wait_for()
+    text = page.locator("#chat").inner_text()
+    assert "Traceback" not in text
+    shot(page, "chat-error")
+
+
+def test_knowledge_base_upload_summary_and_delete(config, serve_app, page, tmp_path):
+    good = tmp_path / "edge-notes.md"
+    good.write_text("# Edge AI\nEdge AI runs small models on devices near the sensors.")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    url, _ = serve_app(config, fake_agent())
+    page.goto(url)
+    page.get_by_role("tab", name="Knowledge base").click()
+    page.locator("#kb-files input[type=file]").set_input_files([str(good), str(empty)])
+    page.get_by_text("edge-notes.md").first.wait_for()
+    page.locator("#kb-ingest").click()
+    page.locator("#kb-status").get_by_text(re.compile(r"✓ 2 files: 1 added.*1 skipped")).wait_for()
+    expect(page.locator("#kb-docs")).to_contain_text(re.compile(r"uploads/kb/edge-notes\.md"))
+    shot(page, "kb")
+
+
+def test_image_library_upload_cat_and_see_it_first(config, serve_app, page, photo_folder, cat_photo):
+    """Colour encoder (no model): index the photos, search with the uploaded cat photo."""
+    url, _ = serve_app(config, fake_agent())
+    page.goto(url)
+    page.get_by_role("tab", name="Image library").click()
+    page.locator("#img-folder textarea, #img-folder input").first.fill(str(photo_folder))
+    page.locator("#img-index").click()
+    page.locator("#img-status").get_by_text(re.compile(r"✓ 5 added")).wait_for(timeout=120_000)
+    page.locator("#img-example input[type=file]").set_input_files(str(cat_photo))
+    page.locator("#img-search").click()
+    expect(page.locator("#img-found")).to_contain_text("5 photo(s) for the example image · encoder fake-colour")
+    expect(first_caption(page)).to_have_text(re.compile("^" + re.escape(str(photo_folder / "chelsea.png") + " · score")))
+    shot(page, "images-example")
+
+
+@pytest.mark.slow
+def test_image_library_real_encoder_text_and_upload(config, serve_app, page, photo_folder, cat_photo):
+    """The offline default encoder (ConSE): 'a cat' and the uploaded cat photo both rank the cat first."""
+    config.images.encoder = "auto"
+    url, _ = serve_app(config, fake_agent())
+    page.goto(url)
+    page.get_by_role("tab", name="Image library").click()
+    page.locator("#img-folder textarea, #img-folder input").first.fill(str(photo_folder))
+    page.locator("#img-index").click()
+    page.locator("#img-status").get_by_text(re.compile(r"✓ 5 added")).wait_for(timeout=300_000)
+    page.locator("#img-query textarea, #img-query input").first.fill("a cat")
+    page.locator("#img-search").click()
+    expect(page.locator("#img-found")).to_contain_text(re.compile(r"photo\(s\) for 'a cat' · encoder conse"),
+                                                        timeout=120_000)
+    expect(first_caption(page)).to_have_text(re.compile("^" + re.escape(str(photo_folder / "chelsea.png") + " · score")))
+    shot(page, "images-text")
+    page.locator("#img-query textarea, #img-query input").first.fill("")
+    page.locator("#img-example input[type=file]").set_input_files(str(cat_photo))
+    page.locator("#img-search").click()
+    expect(page.locator("#img-found")).to_contain_text("photo(s) for the example image · encoder conse")
+    expect(first_caption(page)).to_have_text(re.compile("^" + re.escape(str(photo_folder / "chelsea.png") + " · score")))
+    shot(page, "images-upload")
