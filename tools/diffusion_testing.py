@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_clip_tokenizer", "build_random_sd_pipeline", "build_random_taesd", "SIZES"]
+__all__ = ["write_clip_tokenizer", "random_sd_pipeline", "build_random_sd_pipeline", "build_random_taesd", "SIZES"]
 
 # Component shapes. "tiny": the smallest that runs every code path; "sd-turbo": the published
 # configs of stabilityai/sd-turbo (= SD 2.1 base), whose step cost is that of the real model.
@@ -102,30 +102,35 @@ def build_random_taesd(folder: str | Path | None = None, seed: int = 0):
     return vae
 
 
-def build_random_sd_pipeline(folder: str | Path, size: str = "tiny", seed: int = 0,
-                             scheduler: str = "euler_a") -> Path:
-    """Save a random `StableDiffusionPipeline` with the shapes `SIZES[size]` to `folder`."""
+def random_sd_pipeline(size: str = "tiny", seed: int = 0, scheduler: str = "euler_a"):
+    """A random `StableDiffusionPipeline` with the shapes `SIZES[size]`, in memory."""
+    import tempfile
+
     import torch
     from diffusers import (AutoencoderKL, EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
                            StableDiffusionPipeline, UNet2DConditionModel)
     from transformers import CLIPTextConfig, CLIPTextModel
 
     shapes = SIZES[size]
-    folder = Path(folder)
     torch.manual_seed(seed)
-    tokenizer = _tokenizer(folder / ".tokenizer-src")
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer = _tokenizer(Path(tmp))
     text = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
                                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
                                         **shapes["text"]))
     unet = UNet2DConditionModel(in_channels=4, out_channels=4, **shapes["unet"])
     vae = AutoencoderKL(in_channels=3, out_channels=3, **shapes["vae"])
     sched_cls = {"euler_a": EulerAncestralDiscreteScheduler, "euler": EulerDiscreteScheduler}[scheduler]
+    # SD-Turbo's scheduler: trailing timesteps, so one step starts from pure noise
     sched = sched_cls(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                       timestep_spacing="trailing", steps_offset=1)
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tokenizer, unet=unet, scheduler=sched,
+    return StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tokenizer, unet=unet, scheduler=sched,
                                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    pipe.save_pretrained(str(folder))
-    import shutil
 
-    shutil.rmtree(folder / ".tokenizer-src", ignore_errors=True)
+
+def build_random_sd_pipeline(folder: str | Path, size: str = "tiny", seed: int = 0,
+                             scheduler: str = "euler_a") -> Path:
+    """Save a random `StableDiffusionPipeline` with the shapes `SIZES[size]` to `folder`."""
+    folder = Path(folder)
+    random_sd_pipeline(size, seed, scheduler).save_pretrained(str(folder))
     return folder
