@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge.agent import DeviceAgent
-from edge.camera import CameraSource
+from edge.camera import CameraSource, load_folder
 from edge.capabilities import Capability, Classify, DetectFaces, Readings, SensorStatus, Snapshot
 from edge.faces import FaceDetector
 from edge.models import FACE_MODEL, load_model
@@ -50,7 +50,8 @@ class DeviceSpec:
     aliases: tuple[str, ...] = ()
     location: str = ""
     threads: int = 1
-    photos: list[tuple[str, Any]] | None = None  # camera photos; None: scikit-image/-learn photos
+    photos: list[tuple[str, Any]] | None = None  # camera photos; None: photo_dir, else scikit-image/-learn photos
+    photo_dir: str = ""  # a folder of images for the camera to cycle through
     seed: int = 0
 
 
@@ -81,9 +82,12 @@ def build_device(spec: DeviceSpec, settings: BrokerSettings, prefix: str = DEFAU
     sensors: dict[str, SimulatedSensor] = {}
     caps: list[Capability] = []
     if spec.role in ("camera", "door"):
-        camera = CameraSource(spec.photos)
+        photos = spec.photos if spec.photos is not None else (load_folder(spec.photo_dir) if spec.photo_dir else None)
+        if photos is not None and not photos:
+            raise FileNotFoundError(f"no images (.jpg .png .bmp .webp) in {spec.photo_dir}")
+        camera = CameraSource(photos)
         if spec.role == "door":
-            pinned = "astronaut" if "astronaut" in camera.names else None
+            pinned = "astronaut" if "astronaut" in camera.names and not spec.photo_dir else None
             camera.show(pinned)  # someone is at the door
             caps.append(DetectFaces(FaceDetector(load_model(FACE_MODEL, spec.threads)), camera))
         caps.append(Classify(load_model("efficientnet_lite0_int8", spec.threads), camera))
@@ -146,7 +150,8 @@ class SimulatedFleet:
         env = dict(os.environ, POLYMODAL_DEVICE_PASSWORD=self.passwords.get(spec.id, ""))
         cmd = [sys.executable, "-m", "edge.fleet", "--role", spec.role, "--id", spec.id, "--host", self.host,
                "--port", str(self.port), "--keepalive", str(self.keepalive), "--prefix", self.prefix,
-               "--threads", str(spec.threads), "--name", spec.name, "--location", spec.location]
+               "--threads", str(spec.threads), "--name", spec.name, "--location", spec.location,
+               "--photos", spec.photo_dir]
         for a in spec.aliases:
             cmd += ["--alias", a]
         return subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
@@ -222,10 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keepalive", type=int, default=10)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--prefix", default=DEFAULT_PREFIX)
+    p.add_argument("--photos", default="", help="folder of images for a camera (default: bundled sample photos)")
     a = p.parse_args(argv)
     settings = BrokerSettings(a.host, a.port, a.username or a.id, os.environ.get(a.password_env, ""),
                               tls_ca=a.tls_ca, keepalive=a.keepalive)
-    spec = DeviceSpec(a.role, a.id, a.name, tuple(a.alias), a.location, a.threads)
+    spec = DeviceSpec(a.role, a.id, a.name, tuple(a.alias), a.location, a.threads, photo_dir=a.photos)
     dev = build_device(spec, settings, a.prefix)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

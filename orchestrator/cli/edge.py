@@ -35,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mode", choices=("thread", "process"), default="thread")
     p.add_argument("--fault", action="append", default=[], metavar="SENSOR=FAULT",
                    help="inject a fault into the greenhouse, e.g. temperature=stuck (spike, drift, stuck, dropout)")
+    p.add_argument("--photos", default="", metavar="DIR", help="folder of images the cameras cycle through "
+                   "(default: the photos that ship with scikit-image and scikit-learn)")
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0: until Ctrl-C)")
     p.set_defaults(func=cmd_simulate)
 
@@ -112,6 +114,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if len(faults) != len(args.fault):
         return fail(args, "--fault takes SENSOR=FAULT, e.g. temperature=stuck")
     specs = fleet_specs(args.devices)
+    if args.photos:
+        if not Path(args.photos).is_dir():
+            return fail(args, f"--photos: {args.photos} is not a folder")
+        for s in specs:
+            s.photo_dir = str(Path(args.photos).resolve())
     broker = None
     if not _listening(cfg.host, cfg.port):
         broker = _start_broker(config, [s.id for s in specs])
