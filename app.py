@@ -339,7 +339,7 @@ def media_messages(step: Any, services: AppServices | None) -> list[dict[str, An
         if shown is None and services and not isinstance(item, (str, Path)) and _first(item, "thumbnail"):
             shown = services.servable(_first(item, "thumbnail"))
         score = None if isinstance(item, (str, Path)) else _first(item, "score")
-        caption = str(path) + (f" · score {score:.3f}" if isinstance(score, (int, float)) else "")
+        caption = Path(str(path)).name + (f" · score {score:.3f}" if isinstance(score, (int, float)) else "") + f" · {path}"
         if generated and params:
             caption = f"{Path(str(path)).name} · {params}"
         (gallery.append((shown, caption)) if shown else missing.append(caption))
@@ -607,7 +607,7 @@ def search_images(services: AppServices, text: str, image: str | None, k: int = 
         path = _first(h, "path")
         shown = services.servable(path) or services.servable(_first(h, "thumbnail") or path)
         if shown:
-            gallery.append((shown, f"{path} · score {float(_first(h, 'score') or 0):.3f}"))
+            gallery.append((shown, f"{Path(path).name} · score {float(_first(h, 'score') or 0):.3f} · {path}"))
     encoder = _first(hits[0], "encoder") if hits else ""
     what = " and ".join(x for x in (f"'{text}'" if text else "", "the example image" if image else "") if x)
     return gallery, f"{len(gallery)} photo(s) for {what}" + (f" · encoder {encoder}" if encoder else "")
@@ -732,20 +732,21 @@ def device_rows(services: AppServices) -> tuple[list[list[Any]], str]:
     except PolymodalError as exc:
         return [], f"No broker reachable: {exc}. Start the simulated fleet or your broker."
     devices = client.devices() if client is not None else []
-    rows = [[d.id, d.name, "🟢 online" if d.online else "🔴 offline", _ago(d.last_seen),
+    rows = [[d.id, d.name, "● online" if d.online else "○ offline", _ago(d.last_seen),
              ", ".join(sorted(d.capabilities)), d.location] for d in devices]
     online = sum(1 for d in devices if d.online)
     return rows, f"{online} of {len(devices)} device(s) online" if devices else "no devices registered"
 
 
 def sensor_frame(services: AppServices, n: int = 30):
-    """A long-format DataFrame (time, value, series) of the latest readings of every sensor device."""
+    """A long-format DataFrame (seconds before now, value, series) of the latest readings of every
+    sensor device (relative seconds: device clocks and the browser's time zone need not agree)."""
     import pandas as pd
 
     frames = []
     client = services.fleet.client(connect=False)
     if client is None:
-        return pd.DataFrame({"time": [], "value": [], "series": []})
+        return pd.DataFrame({"seconds": [], "value": [], "series": []})
     for d in client.devices():
         if not d.online or "readings" not in d.capabilities:
             continue
@@ -759,10 +760,11 @@ def sensor_frame(services: AppServices, n: int = 30):
                 continue
             vals = data.get("values", [])
             times = data.get("timestamps", [])
-            frames.append(pd.DataFrame({"time": pd.to_datetime(times[: len(vals)], unit="s"), "value": vals,
+            now = time.time()
+            frames.append(pd.DataFrame({"seconds": [round(t - now, 1) for t in times[: len(vals)]], "value": vals,
                                         "series": f"{d.id}/{sensor} ({data.get('unit', '')})"}))
     if not frames:
-        return pd.DataFrame({"time": [], "value": [], "series": []})
+        return pd.DataFrame({"seconds": [], "value": [], "series": []})
     return pd.concat(frames, ignore_index=True).dropna()
 
 
@@ -1002,8 +1004,8 @@ def _devices_tab(gr: Any, services: AppServices) -> None:
         status = gr.Markdown(elem_classes="pm-status", elem_id="dev-status")
         table = gr.Dataframe(headers=["device", "name", "state", "last seen", "capabilities", "location"],
                              interactive=False, wrap=True, elem_id="dev-table")
-        plot = gr.LinePlot(x="time", y="value", color="series", title="Latest sensor readings", height=260,
-                           x_title="time (UTC)", y_title="value")
+        plot = gr.LinePlot(x="seconds", y="value", color="series", title="Latest sensor readings", height=260,
+                           x_title="seconds before now", y_title="value", elem_id="dev-plot")
         timer = gr.Timer(3.0, active=False)
 
         def snapshot(note: str = ""):

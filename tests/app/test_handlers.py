@@ -236,7 +236,7 @@ def test_image_library_index_and_search_by_example(config, photo_folder, cat_pho
     assert status.startswith(f"{len(list(photo_folder.iterdir()))} added")
     gallery, line = app.search_images(services, "", str(cat_photo), k=3)
     assert len(gallery) == 3 and line == "3 photo(s) for the example image · encoder fake-colour"
-    assert gallery[0][1].startswith(str(photo_folder / "chelsea.png"))
+    assert gallery[0][1].startswith("chelsea.png · score ") and gallery[0][1].endswith(str(photo_folder / "chelsea.png"))
     assert Path(gallery[0][0]).is_relative_to(services.cache)  # only the app's cache is served
     with pytest.raises(InputError):
         app.search_images(services, "", None)
@@ -254,7 +254,7 @@ def test_media_messages_gallery_generation_and_device_frame(config, photo_folder
     gallery = msgs[0]["content"]
     assert type(gallery).__name__ == "Gallery"
     (path, caption), = [(str(i[0]), i[1]) for i in gallery.constructor_args["value"]]
-    assert caption == f"{photo_folder / 'chelsea.png'} · score 0.910"
+    assert caption == f"chelsea.png · score 0.910 · {photo_folder / 'chelsea.png'}"
     gen = FakeGenerateResult("a red fox", 7, [str(photo_folder / "rocket.png")])
     msgs = app.media_messages(StepResult(2, "generate_image", True, value=gen), services)
     assert any("prompt=a red fox" in m["content"] and "seed=7" in m["content"] for m in msgs if isinstance(m["content"], str))
