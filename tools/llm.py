@@ -242,7 +242,8 @@ class LlamaCppChatModel(_StatsMixin):
                 prefix -= 1
             llm.n_tokens = prefix
             llm.eval(tokens[prefix:])
-            logits = np.asarray(llm.scores[llm.n_tokens - 1], dtype=np.float64)
+            # without logits_all, llama.cpp keeps only the last position's logits
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
         ly = np.logaddexp.reduce([logits[i] for i in yes_ids])
         ln = np.logaddexp.reduce([logits[i] for i in no_ids])
         return float(1.0 / (1.0 + np.exp(ln - ly)))

@@ -178,7 +178,9 @@ class TransformersChatModel(_StatsMixin):
             return str(p.parent), {"gguf_file": p.name, "local_files_only": True}
         if p.exists():
             return str(p), {"local_files_only": True}
-        return ref, {}
+        if ref.startswith(("/", ".", "~")) or ref.count("/") != 1:
+            raise ModelUnavailable(f"LLM folder not found: {ref} (set [llm] model to a local folder or a hub id)")
+        return ref, {}  # a hub id: loaded only where a hub is reachable
 
     @property
     def loaded(self) -> tuple[Any, Any]:
@@ -234,9 +236,18 @@ class TransformersChatModel(_StatsMixin):
         kwargs = {**inputs, **self._gen_kwargs(max_tokens, temperature), "streamer": streamer}
         with self._gen_lock:
             t0 = time.perf_counter()
-            worker = threading.Thread(target=model.generate, kwargs=kwargs, daemon=True)
+            failure: list[BaseException] = []
+
+            def run() -> None:
+                try:
+                    model.generate(**kwargs)
+                except BaseException as exc:  # surfaced in the caller's thread below
+                    failure.append(exc)
+                    streamer.end()
+
+            worker = threading.Thread(target=run, daemon=True)
             worker.start()
-            t_first, n, emitted = None, 0, ""
+            t_first, n, emitted, drained = None, 0, "", False
             try:
                 for piece in streamer:
                     if not piece:
@@ -250,10 +261,15 @@ class TransformersChatModel(_StatsMixin):
                         break
                     emitted += piece
                     yield piece
+                else:
+                    drained = True
             finally:
-                for _ in streamer:  # drain so generate() finishes before the lock is released
-                    pass
+                if not drained:  # stopped early: let generate() finish before the lock is released
+                    for _ in streamer:
+                        pass
                 worker.join()
+            if failure:
+                raise failure[0]
             t_end = time.perf_counter()
             t_first = t_first or t_end
             self._set_stats(GenerationStats(prompt_tokens=int(inputs["input_ids"].shape[1]), completion_tokens=n,
