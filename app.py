@@ -325,13 +325,14 @@ def media_messages(step: Any, services: AppServices | None) -> list[dict[str, An
     value = step.value
     if _first(value, "device", "device_id") is not None and _first(value, "capability") is not None:
         return _device_messages(value, services)
-    items = _first(value, "images", "hits", "results")
+    items = _first(value, "images", "hits", "paths", "results")
     if not items or not isinstance(items, (list, tuple)):
         return []
-    generated = step.tool == "generate_image" or _first(value, "prompt") is not None and _first(value, "seed") is not None
-    params = _generation_params(value) if generated else ""
+    generated = step.tool == "generate_image" or (_first(value, "prompt") is not None
+                                                  and _first(value, "seed", "seeds") is not None)
+    seeds = _first(value, "seeds") or []
     gallery, missing = [], []
-    for item in items:
+    for i, item in enumerate(items):
         path = item if isinstance(item, (str, Path)) else _first(item, "path", "image", "file")
         if path is None:
             continue
@@ -340,8 +341,8 @@ def media_messages(step: Any, services: AppServices | None) -> list[dict[str, An
             shown = services.servable(_first(item, "thumbnail"))
         score = None if isinstance(item, (str, Path)) else _first(item, "score")
         caption = Path(str(path)).name + (f" · score {score:.3f}" if isinstance(score, (int, float)) else "") + f" · {path}"
-        if generated and params:
-            caption = f"{Path(str(path)).name} · {params}"
+        if generated and i < len(seeds):
+            caption = f"{Path(str(path)).name} · seed {seeds[i]} · {path}"
         (gallery.append((shown, caption)) if shown else missing.append(caption))
     label = "Generated" if generated else "Photos"
     out: list[dict[str, Any]] = []
@@ -350,7 +351,8 @@ def media_messages(step: Any, services: AppServices | None) -> list[dict[str, An
 
         out.append({"role": "assistant", "content": gr.Gallery(value=gallery, label=label, columns=min(4, len(gallery)),
                                                                  height="auto", object_fit="contain", allow_preview=True)})
-    if generated and params:
+    params = _generation_params(value) if generated else ""
+    if params:
         out.append({"role": "assistant", "content": f"Generation parameters: {params}"})
     if missing:
         out.append({"role": "assistant", "content": f"{label} (files not readable here):\n" + "\n".join(f"- `{m}`" for m in missing)})
@@ -358,13 +360,13 @@ def media_messages(step: Any, services: AppServices | None) -> list[dict[str, An
 
 
 def _generation_params(value: Any) -> str:
-    keys = ("prompt", "negative_prompt", "seed", "steps", "guidance", "width", "height", "model")
+    keys = ("prompt", "negative_prompt", "seed", "seeds", "steps", "guidance", "width", "height", "model", "seconds")
     parts = []
     params = _first(value, "params", "parameters")
     for k in keys:
         v = params.get(k) if isinstance(params, dict) and k in params else _first(value, k)
-        if v not in (None, ""):
-            parts.append(f"{k}={v}")
+        if v not in (None, "", []):
+            parts.append(f"{k}={v:.1f}" if k == "seconds" and isinstance(v, float) else f"{k}={v}")
     return ", ".join(parts)
 
 
@@ -889,6 +891,7 @@ def _chat_tab(gr: Any, services: AppServices, tab: Any) -> None:
             return fresh, []
 
         new.click(on_new, [tab], [tab, chatbot], queue=False)
+        chatbot.clear(on_new, [tab], [tab, chatbot], queue=False)  # the bin icon starts a new conversation too
 
 
 def _kb_tab(gr: Any, services: AppServices, tab: Any) -> None:

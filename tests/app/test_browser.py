@@ -160,3 +160,36 @@ def test_devices_tab_starts_the_fleet_and_chat_shows_the_camera_frame(config, se
     page.get_by_role("tab", name="Devices").click()
     page.locator("#fleet-stop").click()
     expect(page.locator("#dev-status")).to_contain_text("stopped")
+
+
+@pytest.mark.slow
+def test_real_llm_answers_from_an_uploaded_document_with_a_citation(config, serve_app, page, tmp_path):
+    """The offline defaults end to end: upload a document (real embedder), ask, the real LLM answers
+    through rag_answer and the answer carries a citation to that document."""
+    from orchestrator.agent import Agent
+
+    config.embedder.model = "auto"
+    agent = Agent.from_config(config)
+    if "rag_answer" not in agent.tools:
+        reason = next((p.reason for p in agent.problems if p.tool == "rag_answer"), "not built")
+        pytest.skip(f"rag_answer is not available yet: {reason}")
+    doc = tmp_path / "greenhouse-handbook.md"
+    doc.write_text("# Greenhouse handbook\n\nThe greenhouse irrigation pump runs every morning at 06:30 for "
+                   "twelve minutes. The night temperature must stay above 14 degrees Celsius; below that the "
+                   "heater starts automatically.\n\nThe CO2 sensor is recalibrated every three months.\n")
+    url, _ = serve_app(config, agent)
+    page.goto(url)
+    page.get_by_role("tab", name="Knowledge base").click()
+    page.locator("#kb-files input[type=file]").set_input_files(str(doc))
+    page.get_by_text("greenhouse-handbook.md").first.wait_for()
+    page.locator("#kb-ingest").click()
+    expect(page.locator("#kb-status")).to_contain_text("1 added", timeout=180_000)
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "According to the greenhouse handbook, at what time does the irrigation pump run?")
+    sources = page.get_by_text(re.compile(r"^Sources \(\d+\)$"))
+    sources.wait_for(timeout=300_000)
+    expect(page.locator("#chat")).to_contain_text("6:30")
+    sources.click()
+    page.get_by_text(re.compile(r"^\[1\] greenhouse-handbook\.md$")).click()
+    expect(page.locator("#chat")).to_contain_text("irrigation pump runs every morning")
+    shot(page, "chat-real-llm")

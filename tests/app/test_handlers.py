@@ -285,3 +285,21 @@ def test_build_app_sets_the_upload_folder_inside_the_data_folder(config):
     demo = app.build_app(config, agent=fake_agent())
     assert os.environ["GRADIO_TEMP_DIR"] == str(Path(config.paths.data_dir) / "app" / "cache")
     assert demo.services.agent is not None
+
+
+def test_generated_images_show_each_seed_and_the_parameters(config, photo_folder):
+    from orchestrator.events import StepResult
+
+    pytest.importorskip("tools.generate")
+    from tools.generate import GenerateImageResult
+
+    value = GenerateImageResult(prompt="the digit seven", negative_prompt="", model="digits-ddpm", pipeline="DDPM",
+                                steps=20, guidance=0.0, width=32, height=32, seeds=[3, 4],
+                                paths=[str(photo_folder / "rocket.png"), str(photo_folder / "coffee.png")],
+                                seconds=1.25, created="2026-01-01T00:00:00Z")
+    msgs = app.media_messages(StepResult(1, "generate_image", True, value=value), app.AppServices(config))
+    captions = [c for _, c in msgs[0]["content"].constructor_args["value"]]
+    assert captions[0].startswith("rocket.png · seed 3 · ") and captions[1].startswith("coffee.png · seed 4 · ")
+    params = msgs[1]["content"]
+    for part in ("prompt=the digit seven", "seeds=[3, 4]", "steps=20", "width=32", "model=digits-ddpm", "seconds=1.2"):
+        assert part in params
