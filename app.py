@@ -426,7 +426,7 @@ def chat_turn(services: AppServices, tab: TabState, text: str, image: str | None
     try:
         if image:
             image = str(services.accept_upload(image, IMAGE_TYPES, "chat"))
-            view.image = services.servable(image)
+            view.image = services.servable(image, max_side=320)
         yield history + view.messages()
         if tab.conversation is None:
             tab.conversation = services.agent.conversation()

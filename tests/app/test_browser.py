@@ -193,3 +193,46 @@ def test_real_llm_answers_from_an_uploaded_document_with_a_citation(config, serv
     page.get_by_text(re.compile(r"^\[1\] greenhouse-handbook\.md$")).click()
     expect(page.locator("#chat")).to_contain_text("irrigation pump runs every morning")
     shot(page, "chat-real-llm")
+
+
+def test_slow_generation_does_not_block_another_tab_and_stop_cancels_it(config, serve_app, browser_context):
+    from orchestrator.testing import FakeGenerateTool
+
+    agent = fake_agent(tools=[FakeRagTool(), FakeGenerateTool(steps=600, step_seconds=0.1)])
+    url, _ = serve_app(config, agent)
+    a, b = browser_context.new_page(), browser_context.new_page()
+    try:
+        a.goto(url)
+        b.goto(url)
+        ask(a, "draw a red fox in the snow")
+        expect(a.locator("#chat")).to_contain_text(re.compile(r"step \d+/600"))  # generating, far from done
+        ask(b, "What is edge AI according to my documents?")
+        b.get_by_text("Answer about What is edge AI").wait_for()
+        expect(a.locator("#chat")).not_to_contain_text("step 600/600")  # a is still generating meanwhile
+        shot(a, "chat-generating")
+        a.locator("#chat-stop").click()
+        expect(a.locator("#chat")).to_contain_text("Cancelled.")
+        expect(a.locator("#chat")).not_to_contain_text("Generated 1 image")
+        ask(a, "What is edge AI according to my documents?")  # the tab works again after a stop
+        a.get_by_text("Answer about What is edge AI").wait_for()
+    finally:
+        a.close()
+        b.close()
+
+
+def test_chat_with_an_attached_photo_finds_the_cat_first(config, serve_app, page, photo_folder, cat_photo):
+    """The real image_search tool over a colour-encoder library: attach the cat, get the cat back first."""
+    import app
+    from tools.image_search import ImageSearchTool
+
+    services = app.AppServices(config, fake_agent(tools=[FakeRagTool(), ImageSearchTool(config=config)]))
+    list(app.index_images(services, str(photo_folder)))
+    url, _ = serve_app(config, services.agent)
+    page.goto(url)
+    page.locator("#chat-input input[type=file]").set_input_files(str(cat_photo))
+    page.locator("#chat-input textarea").fill("find photos like this one")
+    page.locator("#chat-input textarea").press("Enter")
+    page.get_by_text("Plan: image_search").wait_for()
+    first = page.locator("#chat .caption-label").first
+    expect(first).to_have_text(re.compile(r"^chelsea\.png · score [0-9.]+ · " + re.escape(str(photo_folder / "chelsea.png"))))
+    shot(page, "chat-photo")
