@@ -23,8 +23,9 @@ __all__ = ["IMAGE_EXTENSIONS", "LoadedImage", "load_image", "to_rgb", "as_pil", 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".gif"})
 # MPO is what many phone cameras write inside a .jpg; Pillow names it separately.
 _FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "BMP", "GIF")
-# Encoders look at <= 256 px and thumbnails are 256 px: JPEG can decode at 1/2..1/8 scale for free.
-DRAFT_SIZE = 512
+# Encoders look at 224-256 px and thumbnails are 256 px: JPEG decodes at 1/2..1/8 scale almost for free
+# (draft keeps both sides >= this, so a 4000x3000 photo decodes at 500x375).
+DRAFT_SIZE = 256
 
 
 @dataclass
