@@ -85,7 +85,8 @@ def _combine(request: str, lines: list[str], ok: list[StepResult], offsets: dict
 def _reading_stamp(value: Any) -> tuple[str, str] | None:
     """(device, time) of a device reading, whatever the result type calls them."""
     device = next((getattr(value, a) for a in ("device_id", "device") if isinstance(getattr(value, a, None), str)), None)
-    when = next((getattr(value, a) for a in ("time", "timestamp", "measured_at") if getattr(value, a, None)), None)
+    when = next((getattr(value, a) for a in ("time_iso", "time", "timestamp", "measured_at") if getattr(value, a, None)),
+                None)
     if device and when is not None:
         return device, str(when)
     return None

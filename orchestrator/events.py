@@ -38,7 +38,7 @@ class StepResult:
 
     def summary(self) -> str:
         """One paragraph about the result, for the combined answer."""
-        if not self.ok:
+        if not self.ok and self.value is None:
             return f"{self.tool} failed: {self.error}"
         describe = getattr(self.value, "summary", None)
         if callable(describe):
@@ -53,11 +53,11 @@ class StepResult:
 
     @property
     def citations(self) -> list[Any]:
-        return list(getattr(self.value, "citations", None) or []) if self.ok else []
+        return list(getattr(self.value, "citations", None) or [])
 
     @property
     def artifacts(self) -> list[str]:
-        return [str(a) for a in (getattr(self.value, "artifacts", None) or [])] if self.ok else []
+        return [str(a) for a in (getattr(self.value, "artifacts", None) or [])]
 
 
 @dataclass

@@ -81,7 +81,7 @@ class PlanExecutor:
                 del running[res.step_id]
                 results[res.step_id] = res
                 if res.ok:
-                    plain[res.step_id] = to_plain(res.value)
+                    plain[res.step_id] = _plain_result(res.value, to_plain)
                 yield StepFinished(res)
             for sid, (deadline, ctx) in list(running.items()):
                 why = "cancelled" if cancel.is_set() else ("timed out" if now >= deadline else "")
@@ -118,6 +118,9 @@ class PlanExecutor:
                 raise PolymodalError(f"tool '{step.tool}' is not available")
             value = tool(args, context=ctx)
             res = StepResult(step.id, step.tool, True, args, value=value)
+            if getattr(value, "ok", True) is False:  # e.g. an offline device: a result that says it failed
+                res.ok = False
+                res.error = str(getattr(value, "error", "") or "the tool reported a failure")
         except PolymodalError as exc:
             res = StepResult(step.id, step.tool, False, args, error=str(exc))
         except Exception as exc:  # noqa: BLE001 - a broken tool must not take the other steps down
@@ -125,6 +128,21 @@ class PlanExecutor:
             res = StepResult(step.id, step.tool, False, args, error=f"internal error: {type(exc).__name__}: {exc}")
         res.seconds = round(time.perf_counter() - start, 4)
         inbox.put(("done", step.id, res))
+
+
+def _plain_result(value: Any, to_plain: Any) -> Any:
+    """The result as plain data for `$N.field` references, plus the contract's `artifacts` and
+    `summary` (properties and methods that `to_plain` does not see), so "$1.artifacts[0]" and
+    "$1.summary" work for every tool."""
+    data = to_plain(value)
+    if isinstance(data, dict):
+        arts = getattr(value, "artifacts", None)
+        if arts is not None and "artifacts" not in data:
+            data["artifacts"] = [str(a) for a in arts]
+        describe = getattr(value, "summary", None)
+        if callable(describe) and "summary" not in data:
+            data["summary"] = str(describe())
+    return data
 
 
 def _progress_to(inbox: queue.Queue, step_id: int):

@@ -144,16 +144,13 @@ def _reference_for(prev_tool: Any, prev_id: int, tool: Any, args: dict[str, Any]
     """Which argument of `tool` takes which part of the previous step's result."""
     fields = output_fields(prev_tool)
     props = tool.input_schema.get("properties", {})
-    if "image" in props:
-        for f in ("images[].path", "hits[].path", "results[].path", "images[]", "artifacts[]"):
-            if f in fields:
-                return {"image": f"${prev_id}." + f.replace("[]", "[0]")}
+    if "image" in props and "artifacts[]" in fields:
+        return {"image": f"${prev_id}.artifacts[0]"}  # the file the previous step found or made
     main = next((p for p in ("prompt", "query", "question", "text") if p in props), None)
     if main is None:
         return None
-    field = next((f for f in ("answer", "summary", "labels[]", "text", "prompt", "caption", "query", "data")
-                  if f in fields), "")
-    ref = f"${prev_id}." + field.replace("[]", "[0]") if field else f"${prev_id}"
+    field = next((f for f in ("answer", "summary") if f in fields), "")
+    ref = f"${prev_id}.{field}" if field else f"${prev_id}"
     return {main: f"{args.get(main, '')} ({ref})".strip()}
 
 

@@ -20,7 +20,7 @@ _SHOTS: list[tuple[str, list[tuple[str, dict[str, str], list[int]]]]] = [
     ("What is CLIP?", [("rag_answer", {"main": "What is CLIP?"}, [])]),
     ("Check what the garden camera sees, then find similar photos in my library",
      [("edge_query", {"device": "garden camera", "capability": "classify"}, []),
-      ("image_search", {"main": "ref:1:labels[]"}, [1])]),
+      ("image_search", {"main": "ref:1:summary"}, [1])]),
     ("Explain diffusion models from the docs and draw a picture that illustrates the answer",
      [("rag_answer", {"main": "diffusion models"}, []), ("generate_image", {"main": "ref:1:answer"}, [1])]),
     ("谢谢你！", []),
@@ -57,6 +57,10 @@ def output_fields(tool: Any) -> list[str]:
             out.append(f"{f.name}[]")
         else:
             out.append(f.name)
+    if hasattr(ret, "artifacts") and "artifacts[]" not in out:
+        out.append("artifacts[]")  # the contract's file paths; the executor adds them to the plain result
+    if callable(getattr(ret, "summary", None)) and "summary" not in out:
+        out.append("summary")
     data = getattr(tool, "output_hint", None)  # a tool may name more (e.g. fields of a dict payload)
     return out + list(data or [])
 

@@ -33,6 +33,10 @@ class ToolProblem:
 
 def default_tools(config: Any = None, models: Any = None) -> tuple[list[Any], list[ToolProblem]]:
     """(tools that could be built, problems of those that could not)."""
+    if config is None:
+        from polymodal.config import load_config
+
+        config = load_config()
     tools: list[Any] = []
     problems: list[ToolProblem] = []
     for name, module_name in DEFAULT_TOOLS.items():

@@ -12,7 +12,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from polymodal.errors import DeviceOffline, ModelUnavailable
 from tools.base import Tool, ToolContext
@@ -168,11 +168,12 @@ class FakeEdgeQueryTool(Tool):
         self.offline = set(offline)
         self._lock = threading.Lock()
 
-    def run(self, device: str, capability: str = "status", params: dict | None = None) -> FakeReading:
+    def run(self, device: str, capability: Literal["classify", "detect_faces", "sensor_status", "snapshot", "readings"],
+            parameters: dict | None = None) -> FakeReading:
         """Args:
             device: device id or alias (garden-camera, greenhouse, door)
-            capability: classify, sensor_status, snapshot, readings or status
-            params: extra parameters for the capability
+            capability: what to compute on the device
+            parameters: extra parameters for the capability
         """
         dev = self.ALIASES.get(device.lower(), device.lower())
         if dev not in self.DEVICES:
@@ -188,7 +189,7 @@ class FakeEdgeQueryTool(Tool):
         for alias, dev in self.ALIASES.items():
             if alias in low:
                 cap = "classify" if self.DEVICES[dev][0] == "camera" else "sensor_status"
-                return {"device": dev, "capability": cap}
+                return {"device": dev, "capability": cap, "parameters": {}}
         return None
 
 
