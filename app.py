@@ -805,7 +805,7 @@ def settings_report(services: AppServices) -> str:
     out += ["", "### Doctor: what is missing"]
     out += [f"- **{c.name}** ({c.kind}): {_md(c.detail)}" + (f" — disables {_md(c.disables)}" if c.disables else "")
             for c in missing] or ["Nothing: every model, extra and service is present."]
-    out += ["", "### Memory", f"Process resident memory: **{_rss_mb():.0f} MB**"]
+    out += ["", "### Memory", f"Process resident memory: {_rss_mb():.0f} MB", ""]
     models = getattr(agent, "models", None) if agent is not None else None
     if models is not None:
         loaded = models.loaded()

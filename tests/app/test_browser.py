@@ -236,3 +236,14 @@ def test_chat_with_an_attached_photo_finds_the_cat_first(config, serve_app, page
     first = page.locator("#chat .caption-label").first
     expect(first).to_have_text(re.compile(r"^chelsea\.png · score [0-9.]+ · " + re.escape(str(photo_folder / "chelsea.png"))))
     shot(page, "chat-photo")
+
+
+def test_settings_tab_shows_roles_doctor_and_memory(config, serve_app, page):
+    url, _ = serve_app(config, fake_agent())
+    page.goto(url)
+    page.get_by_role("tab", name="Settings").click()
+    report = page.locator("#settings-report")
+    for text in ("Models", "llm", "embedder", "active image encoder", "Doctor: what is missing",
+                 "Process resident memory", "rag_answer"):
+        expect(report).to_contain_text(text)
+    shot(page, "settings")
