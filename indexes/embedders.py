@@ -109,14 +109,17 @@ PACKAGED_SENTENCE_TRANSFORMERS: dict[str, Callable[[], str]] = {
 class SentenceTransformerEmbedder(_Lazy):
     """Any sentence-transformers model: a packaged offline default, a local folder or a hub id."""
 
-    def __init__(self, model: str = "all-MiniLM-L6-v2", backend: str = "torch", batch_size: int = 32,
+    def __init__(self, model: str = "all-MiniLM-L6-v2", backend: str = "onnx", batch_size: int = 32,
                  device: str = "cpu") -> None:
         super().__init__()
         self.model_ref = model
-        self.backend = backend  # torch | onnx | onnx-int8
+        if backend not in ("torch", "onnx", "onnx-int8"):
+            raise ConfigError(f"unknown embedder backend '{backend}' (torch, onnx or onnx-int8)")
+        self.backend = backend
         self.batch_size = batch_size
         self.device = device
-        suffix = "" if backend == "torch" else f"@{backend}"
+        # fp32 ONNX reproduces the torch vectors, so it keeps the name; int8 is another space.
+        suffix = "@int8" if backend == "onnx-int8" else ""
         self.name = f"{Path(model).name if os.path.sep in model else model}{suffix}"
         self._dim: int | None = None
 
@@ -127,15 +130,15 @@ class SentenceTransformerEmbedder(_Lazy):
         return self.model_ref
 
     def _load(self):
-        st = require("sentence_transformers", "models", "text embeddings")
         path = self._resolve()
-        kwargs: dict = {"device": self.device}
-        if self.backend.startswith("onnx"):
-            kwargs["backend"] = "onnx"
-            if self.backend == "onnx-int8":
-                kwargs["model_kwargs"] = {"file_name": "onnx/model_qint8_avx512.onnx"}
+        if self.backend.startswith("onnx") and os.path.isdir(path):
+            from indexes.onnx_embedder import OnnxSentenceEncoder
+            from polymodal.config import PathsConfig
+
+            return OnnxSentenceEncoder(Path(path), PathsConfig().cache(), quantized=self.backend == "onnx-int8")
+        st = require("sentence_transformers", "models", "text embeddings")
         try:
-            return st.SentenceTransformer(path, **kwargs)
+            return st.SentenceTransformer(path, device=self.device)
         except OSError as exc:
             raise ModelUnavailable(
                 f"cannot load embedder '{self.model_ref}' ({exc.__class__.__name__}): "
@@ -262,7 +265,7 @@ _cache: dict[tuple, Embedder] = {}
 _cache_lock = threading.Lock()
 
 
-def get_embedder(name: str, backend: str = "torch", batch_size: int = 32) -> Embedder:
+def get_embedder(name: str, backend: str = "onnx", batch_size: int = 32) -> Embedder:
     """The embedder called `name` (see module doc); one shared instance per name and backend."""
     key = (name, backend, batch_size)
     with _cache_lock:

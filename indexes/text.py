@@ -122,7 +122,7 @@ class TextIndex:
     @classmethod
     def open(cls, path: str | Path, embedder: Embedder | str | None = None, *, read_only: bool = False,
              create: bool = True, params: IndexParams | None = None, chunk_tokens: int = 200,
-             chunk_overlap: int = 30, embedder_backend: str = "torch") -> "TextIndex":
+             chunk_overlap: int = 30, embedder_backend: str = "onnx") -> "TextIndex":
         """Open the index at `path`, creating it (with `embedder`) if absent.
 
         An existing index remembers its embedder: pass none to use it, or the same one; another

@@ -71,7 +71,9 @@ class EmbedderConfig:
     model: str = "auto"
     english: str = "all-MiniLM-L6-v2"
     multilingual: str = "use-multilingual-v3"
-    backend: str = "torch"  # torch | onnx | onnx-int8 (sentence-transformers backends)
+    # onnx: the model exported once to ONNX Runtime (same vectors as torch, 3-6x faster on 2 cores
+    # here); onnx-int8: quantized, another vector space; torch: sentence-transformers as is.
+    backend: str = "onnx"
     batch_size: int = 32
 
 
