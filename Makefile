@@ -12,7 +12,7 @@ EXTRAS ?= models,clip,diffusion,edge,ui,convert,dev
 APT_STAMP := $(VENV)/.apt-ok
 PYTEST_ARGS ?=
 
-.PHONY: setup run app test test-fast models broker-deps browser-deps bench clean-venv
+.PHONY: setup run app test test-fast models system-deps broker bench clean-venv
 
 setup: $(DEPS_STAMP) models
 
@@ -36,7 +36,7 @@ models: $(DEPS_STAMP)
 
 # System services and browsers come from Debian packages (root on these machines).
 $(APT_STAMP):
-	@if ! command -v mosquitto >/dev/null || ! command -v chromium >/dev/null; then \
+	@if ! test -x /usr/sbin/mosquitto || ! command -v mosquitto_passwd >/dev/null || ! command -v chromium >/dev/null; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto chromium >/dev/null; \
 	fi
 	@touch $@
@@ -52,8 +52,13 @@ test: setup system-deps
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
 
+# A local mosquitto on 127.0.0.1 with the project's config, generated users and per-device ACLs
+# (credentials in ~/.polymodal/edge/credentials.json).
+broker: setup system-deps
+	$(BIN)/polymodal edge broker
+
 bench: setup
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench all
 
 clean-venv:
 	rm -rf $(VENV)

@@ -75,7 +75,12 @@ def diagnose(config) -> list[Check]:
         ok = _has(module)
         checks.append(Check("extra", extra, ok, f"module {module} {'found' if ok else 'missing'}",
                             "" if ok else f"{disables}: pip install 'polymodal[{extra}]'"))
-    mosq = shutil.which("mosquitto")
+    try:
+        from edge.broker import find_mosquitto
+
+        mosq = find_mosquitto()[0]
+    except Exception:  # noqa: BLE001 - BrokerUnavailable, or the edge package absent
+        mosq = None
     checks.append(Check("service", "mosquitto", bool(mosq), mosq or "not installed",
                         "" if mosq else "the MQTT broker for edge devices: apt-get install mosquitto"))
     up = _port_open(config.edge.host, config.edge.port)
