@@ -29,15 +29,17 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", type=Path, default=default_data_dir())
     ap.add_argument("--embedder", default="all-MiniLM-L6-v2")
+    ap.add_argument("--backend", default="onnx", help="torch | onnx | onnx-int8")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     from indexes.text import Document, TextIndex
 
     docs, queries, qrels = load_vaswani(args.data)
-    out: dict = {"docs": len(docs), "queries": len(queries), "embedder": args.embedder}
+    out: dict = {"docs": len(docs), "queries": len(queries), "embedder": args.embedder, "backend": args.backend}
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        with TextIndex.open(Path(tmp) / "kb", args.embedder, chunk_tokens=0) as kb:
+        with TextIndex.open(Path(tmp) / "kb", args.embedder, chunk_tokens=0,
+                            embedder_backend=args.backend) as kb:
             kb.add([Document(id=i, text=t) for i, t in docs.items()])
             out["index_seconds"] = round(time.perf_counter() - t0, 1)
             for mode in ("dense", "bm25", "hybrid"):
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.json:
         print(json.dumps(out, indent=2))
     else:
-        print(f"Vaswani: {out['docs']} docs, {out['queries']} queries, embedder {out['embedder']} (indexed in {out['index_seconds']}s)")
+        print(f"Vaswani: {out['docs']} docs, {out['queries']} queries, embedder {out['embedder']} ({args.backend}) (indexed in {out['index_seconds']}s)")
         for mode in ("dense", "bm25", "hybrid"):
             print(f"  {mode:7s} recall@10 {out[mode]['recall@10']:.4f}  nDCG@10 {out[mode]['ndcg@10']:.4f}")
     return out
