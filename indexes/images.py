@@ -91,6 +91,7 @@ class _Batch:
     todo: list[tuple[Path, os.stat_result, LoadedImage, str]] = field(default_factory=list)  # + thumbnail
     touch: list[tuple[int, int, int]] = field(default_factory=list)  # (id, size, mtime_ns): same bytes
     skipped: list[Skipped] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)  # indexed paths that are no longer readable images
     unchanged: int = 0
 
 
@@ -230,7 +231,7 @@ class ImageIndex:
         if prune:
             present = {str(p) for p in files}
             gone = [r["path"] for r in self._rows_under(root) if r["path"] not in present]
-            report.removed = self.delete(gone)
+            report.removed += self.delete(gone)
         return report
 
     def add_paths(self, paths: Sequence[str | Path], *, progress: Progress | None = None,
@@ -266,8 +267,10 @@ class ImageIndex:
         finally:
             if bar is not None:
                 bar.close()
-            if not self.read_only and (report.added or report.updated):
+            if not self.read_only and (report.added or report.updated or report.removed):
                 self.save()
+            if report.removed:
+                self._drop_orphan_thumbnails()
             report.seconds = time.time() - start
         return report
 
@@ -291,6 +294,8 @@ class ImageIndex:
                 loaded = load_image(p)
             except UnsupportedFile as exc:
                 batch.skipped.append(Skipped(str(p), str(exc)))
+                if row is not None:  # it was a photo once: its old vectors no longer describe the file
+                    batch.stale.append(str(p))
                 continue
             if row is not None and row["sha256"] == loaded.sha256:
                 batch.touch.append((row["id"], st.st_size, st.st_mtime_ns))
@@ -313,6 +318,7 @@ class ImageIndex:
                 c.executemany("UPDATE images SET size=?, mtime_ns=? WHERE id=?",
                               [(s, m, i) for i, s, m in batch.touch])
                 replaced = self._delete_rows([str(t[0]) for t in todo])
+                dropped = self._delete_rows(batch.stale)
                 new_ids = []
                 for j, (p, st, li, thumb) in enumerate(todo):
                     cur = c.execute(
@@ -328,7 +334,7 @@ class ImageIndex:
                     self.joint.write(new_ids, enc.joint)
                     if self.visual is not None:
                         self.visual.write(new_ids, enc.visual)
-                if new_ids or replaced:
+                if new_ids or replaced or dropped:
                     for s in self._stores():
                         s.bump_generation()
                 c.execute("COMMIT")
@@ -336,13 +342,14 @@ class ImageIndex:
                 c.execute("ROLLBACK")
                 raise
             for s in self._stores():
-                s.remove(replaced)
+                s.remove(replaced + dropped)
             if new_ids:
                 self.joint.add(new_ids, enc.joint)
                 if self.visual is not None:
                     self.visual.add(new_ids, enc.visual)
             self._seen = self._generations()
         report.updated += len(replaced)
+        report.removed += len(dropped)
         report.added += len(todo) - len(replaced)
 
     def _thumbnail(self, li: LoadedImage) -> str:

@@ -171,9 +171,10 @@ def register_image_encoder(name: str, factory: Callable[[Any], ImageEncoder]) ->
 
 
 def resolve_encoder(config: Any = None, name: str | None = None) -> tuple[str, str]:
-    """(backend name, why) for `name` or `config.encoder`; "auto" is open_clip when its checkpoint
-    file exists, else ConSE. Loads nothing."""
-    want = name or (getattr(config, "encoder", None) if config is not None else None) or "auto"
+    """(backend name, why) for `name`, or for `config.encoder` when `name` is None or "auto"; "auto"
+    is open_clip when its checkpoint file exists, else ConSE. Loads nothing."""
+    configured = (getattr(config, "encoder", None) if config is not None else None) or "auto"
+    want = name if name and name != "auto" else configured
     if want != "auto":
         return want, "configured"
     ckpt = getattr(config, "open_clip_checkpoint", "") if config is not None else ""
@@ -246,7 +247,10 @@ def describe(config: Any = None) -> dict[str, Any]:
         info["name"] = ConSEEncoder.name
         info["detail"] = "EfficientNet-Lite0 ImageNet classes -> ConSE in USE-multilingual text space (512-d)"
     elif backend == "open_clip":
-        info["name"] = f"open_clip:{getattr(config, 'open_clip_model', '')}"
+        from indexes.image_encoders.clip import OpenClipEncoder
+
+        info["name"] = OpenClipEncoder.name_for(getattr(config, "open_clip_model", "ViT-B-32"),
+                                                getattr(config, "open_clip_checkpoint", ""))
         info["checkpoint"] = getattr(config, "open_clip_checkpoint", "")
     else:
         info["name"] = backend

@@ -59,12 +59,16 @@ class OpenClipEncoder(ImageEncoderBase):
         self.runtime = runtime
         self.batch_size = batch_size
         self.cache_dir = Path(cache_dir) if cache_dir else None
-        arch = Path(model).stem if model.endswith(".json") else model
-        weights = Path(self.checkpoint).stem if self.checkpoint else "random"
-        # The runtime is not part of the name: torch and ONNX vectors share one space.
-        self.name = f"open_clip:{arch}@{weights}"
+        self.name = self.name_for(model, self.checkpoint)
         self._onnx = None
         self._onnx_lock = threading.Lock()
+
+    @staticmethod
+    def name_for(model: str, checkpoint: str) -> str:
+        """The encoder name (index manifests compare it). The runtime is not part of it: torch and
+        ONNX vectors share one space."""
+        arch = Path(model).stem if model.endswith(".json") else model
+        return f"open_clip:{arch}@{Path(checkpoint).stem if checkpoint else 'random'}"
 
     # -- loading -------------------------------------------------------------------------------
     def _load(self):

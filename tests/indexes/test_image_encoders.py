@@ -71,6 +71,8 @@ def test_auto_picks_open_clip_only_when_the_checkpoint_exists(tmp_path):
     (tmp_path / "ckpt.safetensors").write_bytes(b"x")
     assert resolve_encoder(ImagesConfig(open_clip_checkpoint=str(tmp_path / "ckpt.safetensors")))[0] == "open_clip"
     assert resolve_encoder(ImagesConfig(encoder="fake"))[0] == "fake"
+    assert resolve_encoder(ImagesConfig(encoder="fake"), "auto")[0] == "fake"  # "auto" defers to config
+    assert resolve_encoder(ImagesConfig(encoder="fake"), "conse")[0] == "conse"  # an explicit name wins
 
 
 def test_describe_names_the_active_encoder_without_loading_models():

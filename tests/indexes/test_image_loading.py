@@ -58,6 +58,13 @@ def test_gif_first_frame(tmp_path):
     assert px[1] > 150 and px[0] < 50
 
 
+@pytest.mark.parametrize("fmt,ext", [("WEBP", "webp"), ("BMP", "bmp"), ("PNG", "png"), ("JPEG", "jpeg")])
+def test_supported_formats(tmp_path, fmt, ext):
+    Image.new("RGB", (30, 20), (0, 0, 255)).save(tmp_path / f"x.{ext}", fmt)
+    li = load_image(tmp_path / f"x.{ext}")
+    assert (li.width, li.height, li.format) == (30, 20, fmt) and np.asarray(li.image)[10, 10, 2] > 200
+
+
 def test_content_hash_is_of_the_bytes(tmp_path):
     import hashlib
 

@@ -89,6 +89,16 @@ def test_deleted_files_are_pruned_and_delete_api(tmp_path, library):
         assert len(thumbs) == 2  # thumbnails of removed images are dropped
 
 
+def test_a_photo_that_turns_corrupt_leaves_the_index(tmp_path, library):
+    with _open(tmp_path) as idx:
+        idx.index_folder(library)
+        (library / "green.jpg").write_bytes(b"\xff\xd8\xff garbage now")
+        report = idx.index_folder(library)
+        assert report.removed == 1 and idx.count() == 3
+        assert any(s.path == str(library / "green.jpg") for s in report.skipped)
+        assert all(h.path != str(library / "green.jpg") for h in idx.search("green", k=4))
+
+
 def test_folder_and_tag_filters(tmp_path, library):
     with _open(tmp_path) as idx:
         idx.index_folder(library)
