@@ -412,6 +412,42 @@ def frame_for(value: Any, data: dict, services: AppServices | None) -> tuple[str
     return (path, f"the frame {_first(value, 'device', 'device_id')} classified: {data['source']}") if path else None
 
 
+def _pump(events: Iterator[Any], cancel: threading.Event, poll_s: float = 0.2) -> Iterator[Any]:
+    """Yield `events` as they come, produced in a worker thread, and stop as soon as `cancel` is set
+    even while the producer is busy (it notices the flag itself and winds down in the background)."""
+    box: "queue.Queue[tuple[str, Any]]" = queue.Queue()
+
+    def work() -> None:
+        try:
+            for ev in events:
+                box.put(("event", ev))
+                if cancel.is_set():
+                    break
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            box.put(("error", exc))
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
+            box.put(("end", None))
+
+    threading.Thread(target=work, name="app-chat-turn", daemon=True).start()
+    while True:
+        try:
+            kind, item = box.get(timeout=poll_s)
+        except queue.Empty:
+            if cancel.is_set():
+                return
+            continue
+        if kind == "end":
+            return
+        if kind == "error":
+            raise item
+        yield item
+        if cancel.is_set():
+            return
+
+
 def chat_turn(services: AppServices, tab: TabState, text: str, image: str | None = None) -> Iterator[list[dict[str, Any]]]:
     """Run one request in the tab's conversation; yield the whole chat after each event."""
     text = (text or "").strip()
@@ -430,7 +466,7 @@ def chat_turn(services: AppServices, tab: TabState, text: str, image: str | None
         yield history + view.messages()
         if tab.conversation is None:
             tab.conversation = services.agent.conversation()
-        for event in tab.conversation.stream(text, image=image, cancel=cancel):
+        for event in _pump(tab.conversation.stream(text, image=image, cancel=cancel), cancel):
             view.apply(event)
             yield history + view.messages()
         if cancel.is_set():
@@ -876,14 +912,16 @@ def _chat_tab(gr: Any, services: AppServices, tab: Any) -> None:
                 yield state, msgs, gr.MultimodalTextbox(value=None, interactive=False), gr.update()
             yield state, msgs, gr.MultimodalTextbox(value=None, interactive=True), None
 
-        evt = box.submit(respond, [tab, box, camera], [tab, chatbot, box, camera],
+        box.submit(respond, [tab, box, camera], [tab, chatbot, box, camera],
                          concurrency_limit=CHAT_CONCURRENCY, concurrency_id="chat", show_progress="hidden")
 
         def on_stop(state: TabState):
             state.cancel("chat")
             return state, gr.MultimodalTextbox(interactive=True)
 
-        stop.click(on_stop, [tab], [tab, box], cancels=[evt], queue=False)
+        # No `cancels=`: killing the event would leave the chat half-drawn with an error badge; the
+        # flag makes the turn end itself with a "Cancelled." line at once (see _pump).
+        stop.click(on_stop, [tab], [tab, box], queue=False)
 
         def on_new(state: TabState):
             state.cancel("chat")
