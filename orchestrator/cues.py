@@ -128,8 +128,7 @@ _STRIP = {
     ],
     "generate_image": [
         re.compile(r"^\s*(please\s+)?(can you\s+|could you\s+)?(generate|draw|paint|sketch|render|illustrate|create|make|"
-                   r"produce|design)\s+(me\s+)?((a|an|some)\s+)?((image|picture|pic|illustration|drawing|painting|"
-                   r"artwork|poster|scene)s?\s+(of|showing|with)\s+)?", _I),
+                   r"produce|design)\s+(me\s+)?(((a|an|some)\s+)?(image|picture|pic|photo)s?\s+(of|showing|with)\s+)?", _I),
         re.compile(r"^\s*(请)?(帮我|给我)?(生成|画|绘制|创作|制作|设计)(一下)?"),
     ],
 }

@@ -58,6 +58,8 @@ class Planner:
                 return plan
         t1 = time.perf_counter()
         try:
+            if route.tool:  # the router knows the tool but not its arguments: the LLM fills one step
+                return self.plan_with_llm(text, image, history, hint=route, only=route.tool)
             return self.plan_with_llm(text, image, history, hint=route)
         finally:
             self.last_timing["llm"] = time.perf_counter() - t1
@@ -86,7 +88,7 @@ class Planner:
                 return None
             step = PlanStep(len(steps) + 1, tool, args)
             if steps and _POINTS_BACK.search(part):
-                ref = _reference_for(self.tools[steps[-1].tool], steps[-1].id, self.tools[tool], args)
+                ref = _reference_for(steps[-1], self.tools[steps[-1].tool], self.tools[tool], args)
                 if ref is None:
                     return None
                 step.args.update(ref)
@@ -102,7 +104,7 @@ class Planner:
 
     # -- stage 3: the LLM -------------------------------------------------------------------
     def plan_with_llm(self, text: str, image: str | None = None, history: list[dict[str, str]] | None = None,
-                      hint: Route | None = None) -> Plan:
+                      hint: Route | None = None, only: str | None = None) -> Plan:
         if self._llm is None:
             return self._fallback(hint, "no language model is configured")
         try:
@@ -110,7 +112,7 @@ class Planner:
         except ModelUnavailable as exc:
             return self._fallback(hint, str(exc))
         messages = plan_messages(self.tools, text, image, history)
-        schema = plan_schema(self.tools)
+        schema = plan_schema({only: self.tools[only]}, min_steps=1, max_steps=1) if only else plan_schema(self.tools)
         error = ""
         for attempt in range(2):
             if error:
@@ -140,18 +142,26 @@ class Planner:
         raise PlanError(f"this request needs the planning model, which is unavailable: {why}")
 
 
-def _reference_for(prev_tool: Any, prev_id: int, tool: Any, args: dict[str, Any]) -> dict[str, Any] | None:
-    """Which argument of `tool` takes which part of the previous step's result."""
+_PRONOUN = re.compile(r"\b(it|them|that|this one)\b|它们|它|这个|那个", re.I)
+
+
+def _reference_for(prev: PlanStep, prev_tool: Any, tool: Any, args: dict[str, Any]) -> dict[str, Any] | None:
+    """What the dependent step takes from the previous one: its file for an image argument, its
+    answer for a text argument, else its subject in place of the pronoun ("paint it" -> "paint a bridge")."""
     fields = output_fields(prev_tool)
     props = tool.input_schema.get("properties", {})
     if "image" in props and "artifacts[]" in fields:
-        return {"image": f"${prev_id}.artifacts[0]"}  # the file the previous step found or made
+        return {"image": f"${prev.id}.artifacts[0]"}  # the file the previous step found or made
     main = next((p for p in ("prompt", "query", "question", "text") if p in props), None)
     if main is None:
         return None
-    field = next((f for f in ("answer", "summary") if f in fields), "")
-    ref = f"${prev_id}.{field}" if field else f"${prev_id}"
-    return {main: f"{args.get(main, '')} ({ref})".strip()}
+    text = str(args.get(main, ""))
+    if "answer" in fields:
+        return {main: f"{text} (${prev.id}.answer)".strip()}
+    subject = next((v for k, v in prev.args.items() if k in ("query", "prompt", "question") and isinstance(v, str) and v), "")
+    if subject and _PRONOUN.search(text):
+        return {main: _PRONOUN.sub(subject, text, count=1)}
+    return {main: f"{text} (${prev.id}.summary)".strip()} if "summary" in fields else {main: text}
 
 
 def _attach_image(plan: Plan, image: str | None, tools: Mapping[str, Any]) -> Plan:

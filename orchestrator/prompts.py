@@ -37,6 +37,9 @@ _RULES = """Rules:
 - Independent tasks have empty depends_on. Keep argument text in the user's language."""
 
 
+_SHOWN_OUTPUTS = ("answer", "text", "artifacts[]", "data", "summary")
+
+
 def output_fields(tool: Any) -> list[str]:
     """Result fields a later step can reference: "answer", "images[].path", "labels[]" ..."""
     target = getattr(tool, "_target", None)
@@ -75,7 +78,7 @@ def tool_line(tool: Any) -> str:
     schema = tool.input_schema
     req = set(schema.get("required", []))
     params = ", ".join(f"{n}{'' if n in req else '?'}: {_type_name(p)}" for n, p in schema.get("properties", {}).items())
-    outs = output_fields(tool)
+    outs = [f for f in output_fields(tool) if f in _SHOWN_OUTPUTS]  # keep the prompt short
     ret = f" -> {', '.join(outs)}" if outs else ""
     return f"- {tool.name}({params}){ret}: {tool.description}"
 
@@ -143,7 +146,7 @@ def _loose(schema: dict[str, Any]) -> dict[str, Any]:
     return {"anyOf": [base, {"type": "string"}]} if base else {}
 
 
-def plan_schema(tools: Mapping[str, Any], max_steps: int = 5) -> dict[str, Any]:
+def plan_schema(tools: Mapping[str, Any], max_steps: int = 5, min_steps: int = 0) -> dict[str, Any]:
     """JSON schema of a plan, one alternative per tool so each step's args match its tool."""
     alternatives = []
     for name, tool in tools.items():
@@ -159,7 +162,8 @@ def plan_schema(tools: Mapping[str, Any], max_steps: int = 5) -> dict[str, Any]:
         })
     return {
         "type": "object",
-        "properties": {"steps": {"type": "array", "items": {"anyOf": alternatives}, "maxItems": max_steps}},
+        "properties": {"steps": {"type": "array", "items": {"anyOf": alternatives}, "minItems": min_steps,
+                                 "maxItems": max_steps}},
         "required": ["steps"],
     }
 

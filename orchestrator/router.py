@@ -130,6 +130,26 @@ class FastRouter:
             return self._bank
 
 
+HOOK_BUDGET_S = 0.5  # a tool's route_args may connect somewhere on first use; the router does not wait longer
+
+
+def _within(fn: Any, args: tuple, seconds: float) -> Any:
+    """fn(*args), or None if it raises or takes longer than `seconds` (it then finishes in the
+    background, so e.g. a device connection is ready for the next request)."""
+    box: list[Any] = []
+
+    def call() -> None:
+        try:
+            box.append(fn(*args))
+        except Exception:  # noqa: BLE001 - a hook that cannot decide leaves it to the LLM
+            box.append(None)
+
+    worker = threading.Thread(target=call, daemon=True, name="route-args")
+    worker.start()
+    worker.join(seconds)
+    return box[0] if box else None
+
+
 def fill_args(tool: Any, text: str, image: str | None = None) -> dict[str, Any] | None:
     """Arguments for a single-tool request, or None when the LLM has to fill them.
 
@@ -139,7 +159,7 @@ def fill_args(tool: Any, text: str, image: str | None = None) -> dict[str, Any] 
     """
     hook = getattr(tool, "route_args", None)
     if callable(hook):
-        got = hook(text, image)
+        got = _within(hook, (text, image), HOOK_BUDGET_S)
         if got is not None:
             return dict(got)
     schema = tool.input_schema

@@ -38,7 +38,7 @@ def test_stream_yields_typed_events_in_order():
     assert StepProgress in kinds and StepFinished in kinds and AnswerToken in kinds
     assert kinds.index(StepFinished) < kinds.index(AnswerToken)
     done = events[-1].result
-    assert done.artifacts == ["/generated/red-fox-in-the-snow-0.png"]
+    assert done.artifacts == ["/generated/a-red-fox-in-the-snow-0.png"]
     assert "".join(e.text for e in events if isinstance(e, AnswerToken)).strip() == done.answer
 
 

@@ -34,7 +34,7 @@ def test_chat_conversation_file_carries_follow_ups(config_file, tmp_path, capsys
     capsys.readouterr()
     assert main(["--config", str(config_file), "chat", "make it bluer", "--conversation", str(conv), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["steps"][0]["args"]["prompt"] == "lighthouse, bluer"
+    assert out["steps"][0]["args"]["prompt"] == "a lighthouse, bluer"
     assert len(json.loads(conv.read_text(encoding="utf-8"))["turns"]) == 2
 
 

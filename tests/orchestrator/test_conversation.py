@@ -22,9 +22,9 @@ def test_make_it_bluer_regenerates_with_the_previous_prompt_changed(agent):
     chat.run("draw a lighthouse at dusk")
     result = chat.run("make it bluer")
     assert result.plan.source == "followup" and result.plan.tools() == ["generate_image"]
-    assert result.steps[0].args["prompt"] == "lighthouse at dusk, bluer"
+    assert result.steps[0].args["prompt"] == "a lighthouse at dusk, bluer"
     chinese = chat.run("让它变得更亮一点")
-    assert chinese.steps[0].args["prompt"] == "lighthouse at dusk, bluer, 更亮一点"
+    assert chinese.steps[0].args["prompt"] == "a lighthouse at dusk, bluer, 更亮一点"
 
 
 def test_and_the_greenhouse_re_asks_the_edge_question_of_another_device(agent):
@@ -68,7 +68,7 @@ def test_conversations_are_isolated_even_when_concurrent(agent):
         t.join(30)
     for i, chat in enumerate(chats):
         assert [t.request for t in chat.turns] == [f"draw a boat number {i}", "make it bluer"]
-        assert chat.turns[1].steps[0]["args"]["prompt"] == f"boat number {i}, bluer"
+        assert chat.turns[1].steps[0]["args"]["prompt"] == f"a boat number {i}, bluer"
 
 
 def test_save_and_restore_round_trip_keeps_follow_ups_working(agent, tmp_path):
@@ -79,7 +79,7 @@ def test_save_and_restore_round_trip_keeps_follow_ups_working(agent, tmp_path):
     assert data["format"] == "polymodal.conversation/1" and data["turns"][0]["request"] == "draw a lighthouse at dusk"
     again = agent.load_conversation(path)
     assert again.id == chat.id and again.to_dict() == chat.to_dict()
-    assert again.run("make it bluer").steps[0].args["prompt"] == "lighthouse at dusk, bluer"
+    assert again.run("make it bluer").steps[0].args["prompt"] == "a lighthouse at dusk, bluer"
     assert len(chat.turns) == 1  # the original is untouched
 
 

@@ -100,3 +100,19 @@ def test_history_reaches_the_llm_prompt():
     planner_with(llm).plan("do the same again", history=[{"role": "user", "content": "draw a lighthouse"},
                                                           {"role": "assistant", "content": "done"}])
     assert "draw a lighthouse" in llm.calls[0]["messages"][-1]["content"]
+
+
+def test_router_tool_without_arguments_asks_the_llm_for_that_one_step():
+    class NoHookEdge(fake_tools()[3].__class__):
+        def route_args(self, text, image=None):
+            return None  # e.g. the broker is not reachable yet
+
+    reply = json.dumps({"steps": [{"tool": "edge_query", "args": {"device": "greenhouse", "capability": "sensor_status"},
+                                   "depends_on": []}]})
+    llm = FakeChatModel([reply])
+    tools = fake_tools()[:3] + [NoHookEdge()]
+    plan = planner_with(llm, tools).plan("Is the greenhouse temperature sensor behaving normally?")
+    assert plan.tools() == ["edge_query"] and plan.steps[0].args["device"] == "greenhouse"
+    steps = llm.calls[0]["json_schema"]["properties"]["steps"]
+    assert steps["minItems"] == steps["maxItems"] == 1
+    assert [a["properties"]["tool"]["const"] for a in steps["items"]["anyOf"]] == ["edge_query"]

@@ -37,7 +37,7 @@ def test_clear_single_tool_requests(router, text, tool):
 
 def test_command_words_are_stripped_from_the_main_argument(router):
     assert router.route("find a photo of a cat").args == {"query": "a cat"}
-    assert router.route("draw a red fox in the snow").args == {"prompt": "red fox in the snow"}
+    assert router.route("draw a red fox in the snow").args == {"prompt": "a red fox in the snow"}
     assert router.route("找一张海边的照片").args["query"] == "海边"
 
 
