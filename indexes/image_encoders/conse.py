@@ -107,6 +107,14 @@ class ConSEEncoder(ImageEncoderBase):
         net.eval()
         return _features_and_logits(net, path)
 
+    def setup(self) -> None:
+        """Load everything now: the classifier, its ONNX export (built once, cached) and the class
+        embeddings (computed once, cached). Harmless to call twice."""
+        _ = self.model
+        if self.runtime == "onnx":
+            self._run_onnx(np.zeros((1, 3, INPUT_SIZE, INPUT_SIZE), np.float32))
+        self.class_embeddings()
+
     @property
     def text_embedder(self):
         from indexes.embedders import get_embedder

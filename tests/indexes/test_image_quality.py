@@ -50,6 +50,7 @@ def photo_index(tmp_path_factory):
     idx = ImageIndex.open(tmp / "idx", "conse")
     report = idx.index_folder(tmp / "photos")
     assert report.added == 10 and not report.skipped
+    idx.save()
     yield idx, paths
     idx.close()
 
@@ -86,3 +87,16 @@ def test_zero_shot_tagging_with_conse(photo_index):
     assert tags[0].label == "cat"
     tags = idx.tag(paths["motorcycle"], ["一只狗", "摩托车", "一杯茶"])
     assert tags[0].label == "摩托车"
+
+
+def test_the_tool_answers_from_the_conse_index(photo_index):
+    from tools.image_search import ImageSearchTool
+
+    idx, paths = photo_index
+    tool = ImageSearchTool(index_path=idx.folder)
+    try:
+        result = tool({"query": "一杯咖啡", "k": 3})
+    finally:
+        tool.close()
+    assert result.hits[0].path == paths["coffee"] and result.encoder.startswith("conse:")
+    assert "coffee.jpg" in result.summary()
