@@ -114,9 +114,14 @@ class Agent:
         yield PlanMade(plan)
         t1 = time.perf_counter()
         finished: dict[int, StepResult] = {}
-        for event in self.executor.stream(plan, cancel):
+        # A lone step that streams text (rag_answer) is the answer: forward its tokens live. The
+        # final `Done.result.answer` is the checked text (citations verified), which may differ.
+        live = {plan.steps[0].id} if len(plan.steps) == 1 else set()
+        streamed = False
+        for event in self.executor.stream(plan, cancel, stream_text=live):
             if isinstance(event, StepFinished):
                 finished[event.result.step_id] = event.result
+            streamed = streamed or isinstance(event, AnswerToken)
             yield event
         results = [finished[s.id] for s in plan.steps if s.id in finished]
         timings["execute"] = time.perf_counter() - t1
@@ -125,7 +130,8 @@ class Agent:
         pieces: list[str] = []
         for piece in compose_answer(text, results, self.models.llm, history, self.tools, direct=direct):
             pieces.append(piece)
-            yield AnswerToken(piece)
+            if not streamed:
+                yield AnswerToken(piece)
         timings["answer"] = time.perf_counter() - t2
         timings["total"] = time.perf_counter() - t0
         citations, _ = collect_citations(results)

@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any, Iterator, Mapping
 
-from orchestrator.events import StepFinished, StepProgress, StepResult, StepStarted
+from orchestrator.events import AnswerToken, StepFinished, StepProgress, StepResult, StepStarted
 from orchestrator.plan import Plan, PlanStep, resolve_references
 from polymodal.errors import PolymodalError
 
@@ -33,8 +33,14 @@ class PlanExecutor:
     def run(self, plan: Plan, cancel: threading.Event | None = None) -> list[StepResult]:
         return [e.result for e in self.stream(plan, cancel) if isinstance(e, StepFinished)]
 
-    def stream(self, plan: Plan, cancel: threading.Event | None = None) -> Iterator[StepStarted | StepProgress | StepFinished]:
-        """Yield events while running `plan`; results come in `StepFinished` events, in finish order."""
+    def stream(self, plan: Plan, cancel: threading.Event | None = None,
+               stream_text: set[int] | None = None) -> Iterator[StepStarted | StepProgress | StepFinished | AnswerToken]:
+        """Yield events while running `plan`; results come in `StepFinished` events, in finish order.
+
+        Steps in `stream_text` whose tool offers `stream()` (text pieces, then the result) run
+        through it and their pieces come out as `AnswerToken` events while the step runs.
+        """
+        stream_text = stream_text or set()
         from tools.base import ToolContext, to_plain
 
         cancel = cancel or threading.Event()
@@ -64,7 +70,7 @@ class PlanExecutor:
                 ctx = ToolContext(progress=_progress_to(inbox, step.id), cancel=threading.Event())
                 running[step.id] = (time.monotonic() + self.timeouts.get(step.tool, self.step_timeout_s), ctx)
                 yield StepStarted(step.id, step.tool, args)
-                threading.Thread(target=self._call, args=(step, args, ctx, inbox), daemon=True,
+                threading.Thread(target=self._call, args=(step, args, ctx, inbox, step.id in stream_text), daemon=True,
                                  name=f"step-{step.id}-{step.tool}").start()
             if not running:
                 continue
@@ -76,6 +82,8 @@ class PlanExecutor:
             now = time.monotonic()
             if msg is not None and msg[0] == "progress" and msg[1] in running:
                 yield StepProgress(msg[1], msg[2], msg[3])
+            elif msg is not None and msg[0] == "text" and msg[1] in running:
+                yield AnswerToken(msg[2])
             elif msg is not None and msg[0] == "done" and msg[1] in running:
                 res = msg[2]
                 del running[res.step_id]
@@ -110,13 +118,16 @@ class PlanExecutor:
         runs = [s for s in ready if s not in skips][: max(0, free)]
         return skips + runs
 
-    def _call(self, step: PlanStep, args: dict[str, Any], ctx: Any, inbox: queue.Queue) -> None:
+    def _call(self, step: PlanStep, args: dict[str, Any], ctx: Any, inbox: queue.Queue, text: bool = False) -> None:
         start = time.perf_counter()
         tool = self.tools.get(step.tool)
         try:
             if tool is None:
                 raise PolymodalError(f"tool '{step.tool}' is not available")
-            value = tool(args, context=ctx)
+            if text and callable(getattr(tool, "stream", None)):
+                value = _run_streaming(tool, args, ctx, lambda piece: inbox.put(("text", step.id, piece)))
+            else:
+                value = tool(args, context=ctx)
             res = StepResult(step.id, step.tool, True, args, value=value)
             if getattr(value, "ok", True) is False:  # e.g. an offline device: a result that says it failed
                 res.ok = False
@@ -128,6 +139,23 @@ class PlanExecutor:
             res = StepResult(step.id, step.tool, False, args, error=f"internal error: {type(exc).__name__}: {exc}")
         res.seconds = round(time.perf_counter() - start, 4)
         inbox.put(("done", step.id, res))
+
+
+def _run_streaming(tool: Any, args: dict[str, Any], ctx: Any, emit: Any) -> Any:
+    """Run `tool.stream(**args)`: str items are emitted as text, the last other item is the result."""
+    from tools.base import validate_args
+
+    clean = validate_args(tool.input_schema, args, tool.name)
+    tool.ensure_setup()
+    value = None
+    for item in tool.stream(**clean, context=ctx):
+        if isinstance(item, str):
+            emit(item)
+        else:
+            value = item
+    if value is None:
+        raise PolymodalError(f"{tool.name} streamed no result")
+    return value
 
 
 def _plain_result(value: Any, to_plain: Any) -> Any:

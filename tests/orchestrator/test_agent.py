@@ -116,3 +116,27 @@ def test_from_config_reports_unavailable_tools_and_still_works(monkeypatch):
     assert list(agent.tools) == ["rag_answer"]
     assert [p.tool for p in agent.problems] == ["image_search"] and "not installed" in agent.problems[0].reason
     assert agent.run("What is CLIP?").answer == "Answer about What is CLIP? [1]"
+
+
+def test_a_lone_streaming_step_forwards_its_tokens_live_and_done_has_the_checked_answer():
+    from dataclasses import dataclass
+
+    @dataclass
+    class Checked:
+        answer: str
+
+        def summary(self):
+            return self.answer
+
+    class StreamingRag(FakeRagTool):
+        def stream(self, question: str, k: int = 4, *, context=None):
+            yield "Edge AI "
+            yield "runs locally [1] [9]"
+            yield Checked("Edge AI runs locally [1]")  # the invented [9] removed after checking
+
+    events = list(fake_agent(tools=[StreamingRag()]).stream("What is edge AI?"))
+    tokens = [e.text for e in events if isinstance(e, AnswerToken)]
+    assert tokens == ["Edge AI ", "runs locally [1] [9]"]
+    assert events.index(next(e for e in events if isinstance(e, AnswerToken))) < \
+        events.index(next(e for e in events if isinstance(e, StepFinished)))
+    assert events[-1].result.answer == "Edge AI runs locally [1]"
