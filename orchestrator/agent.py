@@ -89,6 +89,17 @@ class Agent:
 
         return get_embedder(emb)  # nothing loads until the first embedding
 
+    def warm_up(self, llm: bool = True) -> None:
+        """Load the router's embedder and prefill the planner's fixed prompt (e.g. at app start),
+        so the first request pays neither."""
+        self.router.warm_up()
+        if llm:
+            from orchestrator.prompts import plan_messages
+
+            model = self.models.llm()
+            if callable(getattr(model, "warm", None)):
+                model.warm(plan_messages(self.tools, "")[:1])
+
     # -- planning and running ----------------------------------------------------------------
     def plan(self, text: str, image: str | None = None, conversation: Conversation | None = None) -> Plan:
         plan, _ = self._plan(text, image, conversation)

@@ -140,3 +140,15 @@ def test_a_lone_streaming_step_forwards_its_tokens_live_and_done_has_the_checked
     assert events.index(next(e for e in events if isinstance(e, AnswerToken))) < \
         events.index(next(e for e in events if isinstance(e, StepFinished)))
     assert events[-1].result.answer == "Edge AI runs locally [1]"
+
+
+def test_warm_up_prefills_the_planner_prompt_when_the_model_can():
+    class WarmFake(FakeChatModel):
+        warmed = None
+
+        def warm(self, prefix):
+            WarmFake.warmed = prefix
+
+    agent = fake_agent(WarmFake())
+    agent.warm_up()
+    assert WarmFake.warmed[0]["role"] == "system" and "rag_answer(" in WarmFake.warmed[0]["content"]
