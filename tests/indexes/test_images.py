@@ -48,6 +48,13 @@ def test_index_and_search_by_text_and_image(tmp_path, library):
         assert idx.search(image=arr, k=1)[0].path == str(library / "green.jpg")
 
 
+def test_text_and_image_together_search_the_joint_space(tmp_path, library):
+    with _open(tmp_path) as idx:
+        idx.index_folder(library)
+        both = idx.search("red", image=str(library / "red.jpg"), k=2)
+        assert both[0].path == str(library / "red.jpg") and both[0].space == "joint" and len(both) == 2
+
+
 def test_thumbnails_are_cached_inside_the_index(tmp_path, library):
     with _open(tmp_path) as idx:
         idx.index_folder(library)
