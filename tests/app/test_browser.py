@@ -191,7 +191,7 @@ def test_real_llm_answers_from_an_uploaded_document_with_a_citation(config, serv
     expect(page.locator("#chat")).to_contain_text("6:30")
     sources.click()
     page.get_by_text(re.compile(r"^\[1\] greenhouse-handbook\.md$")).click()
-    expect(page.locator("#chat")).to_contain_text("irrigation pump runs every morning")
+    page.get_by_text(re.compile("irrigation pump runs every morning")).wait_for()  # visible once opened
     shot(page, "chat-real-llm")
 
 
