@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator
 from polymodal.config import Config, load_config
 from polymodal.errors import Cancelled, DeviceError, InputError, PolymodalError
 
-__all__ = ["build_app", "launch", "AppServices", "TabState", "TurnView", "FleetService", "short_error",
+__all__ = ["build_app", "launch", "serve", "warm_up", "AppServices", "TabState", "TurnView", "FleetService", "short_error",
            "chat_turn", "ingest_documents", "list_documents", "delete_documents", "index_images", "search_images",
            "device_rows", "settings_report", "TOOL_LIMITS"]
 
@@ -164,7 +164,25 @@ def limit_tools(agent: Any, limits: dict[str, int] = TOOL_LIMITS) -> None:
                 _sem.release()
 
         tool._target = lambda _f=limited: _f
+        stream = getattr(tool, "stream", None)
+        if callable(stream):  # the executor streams text from tools that offer it (rag_answer)
+            tool.stream = _limited_stream(stream, sem)
         tool._app_limited = True
+
+
+def _limited_stream(stream: Callable[..., Iterator[Any]], sem: threading.BoundedSemaphore) -> Callable[..., Iterator[Any]]:
+    @functools.wraps(stream)
+    def limited(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        ctx = kwargs.get("context")
+        while not sem.acquire(timeout=0.2):
+            if ctx is not None:
+                ctx.check_cancelled()
+        try:
+            yield from stream(*args, **kwargs)
+        finally:
+            sem.release()
+
+    return limited
 
 
 # -- one browser tab ---------------------------------------------------------------------------
@@ -1104,8 +1122,27 @@ def launch(config: Config | None = None, host: str | None = None, port: int | No
            auth: tuple[str, str] | None = None, share: bool = False, block: bool = True) -> Any:
     config = config if config is not None else load_config()
     demo = build_app(config)
-    serve(demo, host or config.app.host, port or config.app.port, auth=auth, share=share, block=block)
+    serve(demo, host or config.app.host, port or config.app.port, auth=auth, share=share, block=False)
+    warm_up(demo.services)
+    if block:
+        demo.block_thread()
     return demo
+
+
+def warm_up(services: AppServices) -> threading.Thread:
+    """Build the Agent and load the router's embedder and the LLM in the background, so the first
+    message does not pay for them (the page is already served meanwhile)."""
+    def work() -> None:
+        try:
+            agent = services.agent
+            if callable(getattr(agent, "warm_up", None)):
+                agent.warm_up()
+        except Exception as exc:  # noqa: BLE001 - the first message will report the problem
+            log.warning("warm-up failed: %s", short_error(exc))
+
+    t = threading.Thread(target=work, name="app-warm-up", daemon=True)
+    t.start()
+    return t
 
 
 if __name__ == "__main__":  # pragma: no cover

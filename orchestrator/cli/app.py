@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--auth", default=None, metavar="USER:PASS", help="require this username and password")
     p.add_argument("--auth-env", default=None, metavar="VAR", help="read USER:PASS from this environment variable")
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link (off by default)")
+    p.add_argument("--no-warm-up", action="store_true", help="do not load the models before the first message")
     p.set_defaults(func=cmd_app)
 
 
@@ -83,6 +84,8 @@ def cmd_app(args: argparse.Namespace) -> int:
     app = load_app_module()
     demo = app.build_app(config)
     url = app.serve(demo, host, port, auth=auth, share=args.share, block=False, quiet=args.json)
+    if not args.no_warm_up:
+        app.warm_up(demo.services)
     emit(args, {"ok": True, "url": url, "share_url": getattr(demo, "share_url", None), "host": host, "port": port},
          f"polymodal app on {url} (Ctrl-C to stop)")
     try:

@@ -58,7 +58,8 @@ def test_app_command_serves_on_loopback_behind_auth(tmp_path):
     port = free_port()
     env = {**os.environ, "POLYMODAL_HOME": str(tmp_path), "APP_AUTH": "ann:s3cret"}
     # cwd outside the repo: the command finds app.py without it being importable from here
-    proc = subprocess.Popen([sys.executable, "-c", MAIN, "app", "--port", str(port), "--auth-env", "APP_AUTH", "--json"],
+    proc = subprocess.Popen([sys.executable, "-c", MAIN, "app", "--port", str(port), "--auth-env", "APP_AUTH", "--json",
+                             "--no-warm-up"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         text = ""

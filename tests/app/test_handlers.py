@@ -303,3 +303,48 @@ def test_generated_images_show_each_seed_and_the_parameters(config, photo_folder
     params = msgs[1]["content"]
     for part in ("prompt=the digit seven", "seeds=[3, 4]", "steps=20", "width=32", "model=digits-ddpm", "seconds=1.2"):
         assert part in params
+
+
+def test_tool_limits_cover_streaming_tools(config):
+    class Streamer(Tool):
+        name = "rag_answer"
+        description = "streams"
+        active = peak = 0
+        lock = threading.Lock()
+
+        def run(self, question: str) -> str:
+            return "".join(p for p in self.stream(question) if isinstance(p, str))
+
+        def stream(self, question: str, *, context: ToolContext | None = None):
+            with self.lock:
+                Streamer.active += 1
+                Streamer.peak = max(Streamer.peak, Streamer.active)
+            try:
+                for piece in ("a", "b"):
+                    time.sleep(0.05)
+                    yield piece
+            finally:
+                with self.lock:
+                    Streamer.active -= 1
+
+    tool = Streamer()
+    app.limit_tools(fake_agent(tools=[tool]), {"rag_answer": 1})
+    threads = [threading.Thread(target=lambda: list(tool.stream("q", context=ToolContext()))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert Streamer.peak == 1
+
+
+def test_warm_up_builds_the_agent_in_the_background(config):
+    class Warm:
+        tools: dict = {}
+        warmed = threading.Event()
+
+        def warm_up(self):
+            self.warmed.set()
+
+    services = app.AppServices(config, Warm())
+    app.warm_up(services).join(10)
+    assert Warm.warmed.is_set()
