@@ -18,15 +18,16 @@ _SHOTS: list[tuple[str, list[tuple[str, dict[str, str], list[int]]]]] = [
     ("把知识库里关于边缘AI的要点总结一下，再找一张和猫有关的照片",
      [("rag_answer", {"main": "边缘AI的要点"}, []), ("image_search", {"main": "猫"}, [])]),
     ("What is CLIP?", [("rag_answer", {"main": "What is CLIP?"}, [])]),
-    ("Check what the garden camera sees, then find similar photos in my library",
-     [("edge_query", {"device": "garden camera", "capability": "classify"}, []),
-      ("image_search", {"main": "ref:1:summary"}, [1])]),
-    ("Explain diffusion models from the docs and draw a picture that illustrates the answer",
-     [("rag_answer", {"main": "diffusion models"}, []), ("generate_image", {"main": "ref:1:answer"}, [1])]),
-    ("谢谢你！", []),
     ("温室的温度正常吗？顺便画一张温室的插画，再搜一下有没有番茄的照片",
      [("edge_query", {"device": "greenhouse", "capability": "sensor_status"}, []),
       ("generate_image", {"main": "温室的插画"}, []), ("image_search", {"main": "番茄"}, [])]),
+    ("谢谢你！", []),
+    ("Check what the garden camera sees, then find similar photos in my library",
+     [("edge_query", {"device": "garden camera", "capability": "classify"}, []),
+      ("image_search", {"main": "ref:1:summary"}, [1])]),
+    # English last: a small model copies the language of the nearest example into the arguments
+    ("Explain diffusion models from the docs and draw a picture that illustrates the answer",
+     [("rag_answer", {"main": "diffusion models"}, []), ("generate_image", {"main": "ref:1:answer"}, [1])]),
 ]
 
 _RULES = """Rules:
