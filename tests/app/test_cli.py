@@ -89,6 +89,10 @@ def test_app_command_serves_on_loopback_behind_auth(tmp_path):
         status, body, _ = _get(base + "/config", headers={"Cookie": cookie})
         assert status == 200 and '"title": "polymodal"' in body.replace('":"', '": "')
         assert (tmp_path / "app" / "cache").is_dir()  # uploads go inside the app's data folder
+        (tmp_path / "secret.txt").write_text("not for the browser")  # in the server's working directory
+        for path in (tmp_path / "secret.txt", "/etc/passwd"):
+            status, body, _ = _get(f"{base}/gradio_api/file={path}", headers={"Cookie": cookie})
+            assert status in (403, 404) and "not for the browser" not in body and "root:" not in body
     finally:
         proc.terminate()
         proc.wait(30)
