@@ -1,0 +1,184 @@
+"""Evaluate rag_answer on CMRC 2018 (trial set) plus our unanswerable questions.
+
+    .venv/bin/python eval/rag/cmrc_eval.py --data ../shared/data/cmrc2018 --sample 200 --seed 0
+
+All paragraphs go into one knowledge base (built once, cached under the polymodal cache dir).
+Reports retrieval hit@5 (gold paragraph, and a passage containing the gold answer), answer EM/F1
+(the CMRC metric, eval/rag/cmrc_metric.py), the decline rate on eval/rag/unanswerable.jsonl, the
+no-answer gate's calibration table, citation precision, and mean timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cmrc_metric import em_score, f1_score, remove_punctuation  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def load_cmrc(folder: Path) -> tuple[list[dict], list[dict], str]:
+    path = folder / "cmrc2018_trial.json"
+    raw = path.read_bytes()
+    data = json.loads(raw)["data"]
+    paragraphs, questions = [], []
+    for article in data:
+        for p in article["paragraphs"]:
+            paragraphs.append({"id": p["id"], "title": article["title"], "context": p["context"]})
+            for q in p["qas"]:
+                questions.append({"id": q["id"], "question": q["question"], "paragraph": p["id"],
+                                  "answers": [a["text"] for a in q["answers"]]})
+    return paragraphs, questions, hashlib.sha256(raw).hexdigest()[:12]
+
+
+def open_kb(paragraphs: list[dict], digest: str, embedder: str, cache: Path):
+    from indexes.text import Document, TextIndex
+    from polymodal.config import Config
+
+    cfg = Config()
+    folder = cache / "eval" / f"cmrc2018-{digest}-{embedder}-{cfg.kb.chunk_tokens}"
+    index = TextIndex.open(folder, embedder, chunk_tokens=cfg.kb.chunk_tokens, chunk_overlap=cfg.kb.chunk_overlap)
+    if index.count() != len(paragraphs):
+        t0 = time.perf_counter()
+        index.upsert([Document(id=p["id"], text=p["context"], source=f"cmrc2018_trial.json#{p['id']}",
+                               metadata={"title": p["title"]}) for p in paragraphs])
+        print(f"built KB {folder}: {index.count()} paragraphs, {index.count_chunks()} chunks "
+              f"in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+    return index
+
+
+def contains(text: str, answers: list[str]) -> bool:
+    t = remove_punctuation(text)
+    return any(remove_punctuation(a) in t for a in answers)
+
+
+def retrieval_report(index, sample: list[dict], unans: list[dict], k: int, mode: str) -> dict:
+    from tools.rag import _coverage
+
+    hit_doc = hit_ans = 0
+    cov_a, cov_u = [], []
+    for q in sample:
+        hits = index.search(q["question"], k=k, mode=mode)
+        hit_doc += any(h.doc_id == q["paragraph"] for h in hits)
+        hit_ans += any(contains(h.text, q["answers"]) for h in hits)
+        cov_a.append(max((_coverage(q["question"], h.text) for h in hits[:4]), default=0.0))
+    for q in unans:
+        hits = index.search(q["question"], k=k, mode=mode)
+        cov_u.append(max((_coverage(q["question"], h.text) for h in hits[:4]), default=0.0))
+    table = []
+    for t in [x / 100 for x in range(10, 75, 4)]:
+        table.append({"threshold": t, "answerable_kept": sum(c >= t for c in cov_a) / len(cov_a),
+                      "unanswerable_declined": sum(c < t for c in cov_u) / max(1, len(cov_u))})
+    return {f"hit@{k}_paragraph": hit_doc / len(sample), f"hit@{k}_answer": hit_ans / len(sample),
+            "gate_calibration": table}
+
+
+def answer_report(tool, sample: list[dict], unans: list[dict], k: int, concise: bool, log) -> dict:
+    ems, f1s, records = [], [], []
+    cites = cites_ok = 0
+    timing = {"retrieve": [], "prompt": [], "prefill": [], "decode": [], "prompt_tokens": [], "completion_tokens": []}
+    started = time.perf_counter()
+    for i, q in enumerate(sample + unans):
+        res = tool.run(q["question"], k=k, concise=concise)
+        from tools.citations import strip_citations
+
+        pred = strip_citations(res.answer) if res.found else ""
+        rec = {"id": q["id"], "question": q["question"], "found": res.found, "prediction": pred,
+               "reason": res.reason, "draft": res.draft, "citations": [c.number for c in res.citations]}
+        if "answers" in q:
+            em, f1 = em_score(q["answers"], pred), f1_score(q["answers"], pred)
+            ems.append(em)
+            f1s.append(f1)
+            rec.update(gold=q["answers"], em=em, f1=f1)
+            for c in res.citations:
+                cites += 1
+                cites_ok += contains(c.text, q["answers"])
+        records.append(rec)
+        if res.timings.prefill:
+            for key in timing:
+                timing[key].append(getattr(res.timings, key))
+        if log:
+            print(f"[{i + 1}/{len(sample) + len(unans)}] {q['question']} -> {pred[:60]!r} "
+                  f"({'found' if res.found else res.reason}) gold={q.get('answers', ['-'])[0][:40]!r}",
+                  file=sys.stderr, flush=True)
+    declined = [not r["found"] for r in records[len(sample):]]
+    return {
+        "EM": 100 * statistics.mean(ems), "F1": 100 * statistics.mean(f1s),
+        "answerable_declined": sum(not r["found"] for r in records[: len(sample)]) / len(sample),
+        "unanswerable_declined": sum(declined) / max(1, len(declined)),
+        "unanswerable_declined_by_kind": {
+            kind: (sum(d for d, q in zip(declined, unans) if q["kind"] == kind)
+                   / max(1, sum(q["kind"] == kind for q in unans)))
+            for kind in sorted({q["kind"] for q in unans})},
+        "citation_precision": cites_ok / cites if cites else 0.0,
+        "citations": cites,
+        "mean_timings_s": {k2: statistics.mean(v) for k2, v in timing.items() if v},
+        "wall_s": time.perf_counter() - started,
+        "records": records,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="../shared/data/cmrc2018")
+    ap.add_argument("--sample", type=int, default=200, help="random sample of questions (0: all 1,002)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--unanswerable", default=str(HERE / "unanswerable.jsonl"))
+    ap.add_argument("--unanswerable-sample", type=int, default=0, help="use only N of them (0: all)")
+    ap.add_argument("--embedder", default="use-multilingual-v3")
+    ap.add_argument("--k", type=int, default=4, help="passages given to the model")
+    ap.add_argument("--mode", default="hybrid", choices=("hybrid", "dense", "bm25"))
+    ap.add_argument("--concise", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--retrieval-only", action="store_true", help="no LLM: hit@5 and the gate calibration")
+    ap.add_argument("--min-coverage", type=float, default=None, help="override the no-answer gate")
+    ap.add_argument("--evidence-tokens", type=int, default=None)
+    ap.add_argument("--out", default="", help="write the full report (with per-question records) as JSON")
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args(argv)
+
+    from polymodal.config import Config
+
+    cfg = Config()
+    paragraphs, questions, digest = load_cmrc(Path(args.data))
+    rng = random.Random(args.seed)
+    sample = rng.sample(questions, args.sample) if 0 < args.sample < len(questions) else questions
+    unans = [json.loads(line) for line in Path(args.unanswerable).read_text(encoding="utf-8").splitlines() if line.strip()]
+    if 0 < args.unanswerable_sample < len(unans):
+        unans = rng.sample(unans, args.unanswerable_sample)
+    print(f"seed={args.seed} sample={len(sample)} of {len(questions)} questions, {len(unans)} unanswerable, "
+          f"{len(paragraphs)} paragraphs", flush=True)
+    index = open_kb(paragraphs, digest, args.embedder, cfg.paths.cache())
+    report: dict = {"seed": args.seed, "sample": len(sample), "unanswerable": len(unans), "kb_chunks": index.count_chunks(),
+                    "embedder": index.embedder.name, "mode": args.mode, "k": args.k, "concise": args.concise}
+    report["retrieval"] = retrieval_report(index, sample, unans, 5, args.mode)
+    print(json.dumps(report["retrieval"], indent=1), flush=True)
+    if not args.retrieval_only:
+        from tools.rag import RagAnswerTool
+
+        kw = {}
+        if args.min_coverage is not None:
+            kw["min_coverage"] = args.min_coverage
+        if args.evidence_tokens is not None:
+            kw["evidence_tokens"] = args.evidence_tokens
+        tool = RagAnswerTool(index.folder, config=cfg, index=index, mode=args.mode, **kw)
+        tool.ensure_setup()
+        report["answers"] = answer_report(tool, sample, unans, args.k, args.concise, not args.quiet)
+        report["model"] = tool.llm.name
+        report["gate_min_coverage"] = tool.min_coverage
+        shown = {k: v for k, v in report["answers"].items() if k != "records"}
+        print(json.dumps(shown, indent=1, ensure_ascii=False))
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Citations that hold: parse `[n]` markers in a generated answer, drop the ones that name no
+passage (or a passage that does not support the sentence), and mark uncited sentences.
+
+Also a streaming filter, so a citation the model invented is never shown, not even for a moment
+while tokens stream, and a lexical support measure shared by the checker and the evidence trimmer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+__all__ = ["CheckedAnswer", "check_citations", "CitationStreamFilter", "support", "char_ngrams",
+           "split_answer_sentences", "strip_citations"]
+
+# [1]  [1, 2]  [1][2]  【1】  [1-2] are all read; anything else in brackets is left alone.
+_MARK = re.compile(r"(\s*)[\[【]\s*(\d{1,3}(?:\s*[,，、\-–]\s*\d{1,3})*)\s*[\]】]")
+_SENT = re.compile(r".+?(?:[。！？!?；;]+|\.(?=\s|$)|\n+|$)", re.S)
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+@dataclass
+class CheckedAnswer:
+    text: str  # the answer with only verified citation markers left
+    cited: list[int] = field(default_factory=list)  # passage numbers still cited, in first-use order
+    removed: list[int] = field(default_factory=list)  # markers dropped (no such passage / no support)
+    unsupported_sentences: list[str] = field(default_factory=list)
+
+
+def _numbers(group: str) -> list[int]:
+    out: list[int] = []
+    for part in re.split(r"[,，、]", group):
+        if re.search(r"[\-–]", part):
+            a, b = (int(x) for x in re.split(r"\s*[\-–]\s*", part.strip())[:2])
+            out.extend(range(a, b + 1) if 0 < b - a < 10 else [a, b])
+        elif part.strip():
+            out.append(int(part))
+    return out
+
+
+def strip_citations(text: str) -> str:
+    return _MARK.sub("", text).strip()
+
+
+def char_ngrams(text: str) -> set[str]:
+    """Support features: CJK character bigrams (and single characters) plus lower-cased words."""
+    feats: set[str] = set(w.lower() for w in _WORD.findall(text))
+    cjk = "".join(_CJK.findall(text))
+    feats.update(cjk)
+    feats.update(cjk[i : i + 2] for i in range(len(cjk) - 1))
+    return feats
+
+
+def support(claim: str, passage: str) -> float:
+    """Share of the claim's features found in the passage (0..1); 1.0 for a claim with none."""
+    c = char_ngrams(strip_citations(claim))
+    if not c:
+        return 1.0
+    return len(c & char_ngrams(passage)) / len(c)
+
+
+def split_answer_sentences(text: str) -> list[str]:
+    return [m.group(0) for m in _SENT.finditer(text) if m.group(0).strip()]
+
+
+def check_citations(answer: str, passages: dict[int, str], min_support: float = 0.2,
+                    require: bool = True) -> CheckedAnswer:
+    """Keep a marker only if it names a passage that lexically supports its sentence.
+
+    A sentence left without any marker is listed in `unsupported_sentences` (when `require`).
+    A short sentence that is a verbatim span of exactly one passage gets that passage cited: the
+    citation is then checked by construction, not invented.
+    """
+    out: list[str] = []
+    cited: list[int] = []
+    removed: list[int] = []
+    unsupported: list[str] = []
+    for sent in split_answer_sentences(answer):
+        plain = strip_citations(sent)
+        kept: list[int] = []
+
+        def repl(m: re.Match) -> str:
+            good = []
+            for n in _numbers(m.group(2)):
+                if n in passages and support(plain, passages[n]) >= min_support and n not in kept:
+                    good.append(n)
+                    kept.append(n)
+                elif n not in passages or support(plain, passages[n]) < min_support:
+                    removed.append(n)
+            return m.group(1) + "".join(f"[{n}]" for n in good) if good else ""
+
+        new = _MARK.sub(repl, sent)
+        if not kept and plain:
+            hits = [n for n, p in passages.items() if _verbatim(plain, p)]
+            if len(hits) == 1:
+                kept.append(hits[0])
+                new = _append_marker(new, hits[0])
+        if not kept and require and _is_claim(plain):
+            unsupported.append(plain)
+        cited.extend(n for n in kept if n not in cited)
+        out.append(new)
+    text = re.sub(r"[ \t]+\n", "\n", "".join(out)).strip()
+    return CheckedAnswer(text=text, cited=cited, removed=removed, unsupported_sentences=unsupported)
+
+
+def _verbatim(claim: str, passage: str) -> bool:
+    core = claim.strip().rstrip("。.!！?？;；").strip()
+    return 0 < len(core) <= 60 and core in passage
+
+
+def _append_marker(sentence: str, n: int) -> str:
+    m = re.search(r"([。！？!?；;.]*\s*)$", sentence)
+    cut = m.start() if m else len(sentence)
+    return f"{sentence[:cut]} [{n}]{sentence[cut:]}" if not _CJK.search(sentence) else f"{sentence[:cut]}[{n}]{sentence[cut:]}"
+
+
+def _is_claim(sentence: str) -> bool:
+    """Headings, list bullets and tiny fragments are not claims that need a citation."""
+    s = sentence.strip().strip("*-#>•:：").strip()
+    return len(s) >= 4 and not s.endswith((":", "："))
+
+
+class CitationStreamFilter:
+    """Pass streamed text through, holding back a possible citation marker until it is complete,
+    then emit it only if every number names a passage in `valid`."""
+
+    _HOLD = 12  # a marker longer than this is not a citation: release it as text
+
+    def __init__(self, valid: Iterable[int]) -> None:
+        self.valid = set(valid)
+        self._buf = ""
+
+    def feed(self, piece: str) -> Iterator[str]:
+        self._buf += piece
+        while self._buf:
+            i = min((j for j in (self._buf.find("["), self._buf.find("【")) if j >= 0), default=-1)
+            if i < 0:
+                yield self._buf
+                self._buf = ""
+                return
+            if i > 0:
+                yield self._buf[:i]
+                self._buf = self._buf[i:]
+            close = min((j for j in (self._buf.find("]"), self._buf.find("】")) if j >= 0), default=-1)
+            if close < 0:
+                if len(self._buf) > self._HOLD:  # not a marker after all
+                    yield self._buf[0]
+                    self._buf = self._buf[1:]
+                    continue
+                return  # wait for more text
+            marker, self._buf = self._buf[: close + 1], self._buf[close + 1 :]
+            m = _MARK.fullmatch(marker)
+            if not m:
+                yield marker
+                continue
+            nums = [n for n in _numbers(m.group(2)) if n in self.valid]
+            if nums:
+                yield "".join(f"[{n}]" for n in nums)
+
+    def flush(self) -> Iterator[str]:
+        if self._buf:
+            m = _MARK.fullmatch(self._buf)
+            if not m:
+                yield self._buf
+            self._buf = ""

@@ -1,0 +1,326 @@
+"""rag_answer: answer a question from the knowledge base, with citations that are checked.
+
+retrieve (hybrid) -> optional rerank (LLM yes/no, or a local cross-encoder) -> no-answer gate ->
+fit the evidence into a token budget (contiguous sentence windows, exact offsets) -> generate ->
+check every citation. `stream()` yields text pieces (invented citations filtered out) and then
+the `RagAnswer`; `run()` returns the `RagAnswer`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from polymodal.errors import InputError, ToolError
+from tools.base import Tool, ToolContext
+from tools.citations import CitationStreamFilter, check_citations, support
+from tools.rag_prompt import (NOT_FOUND, PromptParts, build_messages, fit_evidence, language_of, not_found_text,
+                              sentinel_prefix, shown_text)
+
+__all__ = ["RagAnswerTool", "RagAnswer", "Citation", "RagTimings"]
+
+
+@dataclass
+class Citation:
+    """A passage shown to the model: document `doc_id` (file `source`), characters [start, end)."""
+
+    number: int
+    chunk_id: str
+    doc_id: str
+    source: str
+    start: int
+    end: int
+    text: str
+    score: float = 0.0
+
+
+@dataclass
+class RagTimings:
+    retrieve: float = 0.0
+    rerank: float = 0.0
+    prompt: float = 0.0
+    prefill: float = 0.0  # time to the first token
+    decode: float = 0.0
+    prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total(self) -> float:
+        return self.retrieve + self.rerank + self.prompt + self.prefill + self.decode
+
+
+@dataclass
+class RagAnswer:
+    question: str
+    answer: str
+    found: bool
+    citations: list[Citation] = field(default_factory=list)  # the passages the answer cites
+    unsupported_sentences: list[str] = field(default_factory=list)
+    passages: list[Citation] = field(default_factory=list)  # every passage shown to the model
+    timings: RagTimings = field(default_factory=RagTimings)
+    model: str = ""
+    kb: str = ""
+    language: str = "en"
+    reason: str = ""  # why nothing was found: "no passages", "weak retrieval", "model: not in evidence", ...
+    removed_citations: list[int] = field(default_factory=list)
+    draft: str = ""  # the model's raw text when it was not accepted as an answer
+
+    def summary(self) -> str:
+        if not self.found:
+            return self.answer
+        refs = "; ".join(f"[{c.number}] {Path(c.source).name}:{c.start}-{c.end}" for c in self.citations)
+        return f"{self.answer}\n\nSources: {refs}" if refs else self.answer
+
+
+class RagAnswerTool(Tool):
+    name = "rag_answer"
+    description = ("Answer a question from the user's knowledge base (the documents they ingested), citing the "
+                   "passages used as [1], [2]; says so when the answer is not in the knowledge base.")
+    examples = (
+        "What does the report say about edge AI latency?",
+        "According to my documents, what is retrieval-augmented generation?",
+        "根据知识库，大模型训练需要多少数据？",
+        "知识库里关于多模态模型是怎么说的？",
+        "summarize what my notes say about quantization",
+    )
+
+    def __init__(self, kb: str | Path | None = None, *, config: Any = None, llm: Any = None, index: Any = None,
+                 mode: str = "hybrid", reranker: str = "none", rerank_pool: int = 8,
+                 evidence_tokens: int = 420, min_coverage: float = 0.34, max_tokens: int | None = None,
+                 strict: bool = True, warm: bool = True) -> None:
+        """
+        kb: knowledge-base folder (default: the config's [kb] path). llm / index: ready objects
+        (tests, the app) instead of the configured ones. reranker: "none", "llm" (yes/no logits)
+        or "cross-encoder:PATH" (a local sentence-transformers CrossEncoder). evidence_tokens:
+        the evidence budget (prefill time on 2 cores is the bound). min_coverage: the no-answer
+        gate, the share of the question's character bigrams found in the best passage
+        (calibrated by eval/rag/cmrc_eval.py). strict: an answer with no verifiable citation
+        counts as not found.
+        """
+        super().__init__()
+        if config is None:
+            from polymodal.config import Config
+
+            config = Config()
+        self.config = config
+        self.kb_path = Path(kb).expanduser() if kb else config.kb_path()
+        self._llm = llm
+        self._index = index
+        self.mode = mode
+        self.reranker = reranker
+        self.rerank_pool = rerank_pool
+        self.evidence_tokens = evidence_tokens
+        self.min_coverage = min_coverage
+        self.max_tokens = max_tokens or config.llm.max_tokens
+        self.strict = strict
+        self.warm = warm
+        self._open_lock = threading.Lock()
+        self._cross_encoder = None
+
+    # -- resources -----------------------------------------------------------------------------
+    @property
+    def llm(self) -> Any:
+        if self._llm is None:
+            from tools.llm import get_chat_model
+
+            self._llm = get_chat_model(self.config.llm, self.config.paths.cache())
+        return self._llm
+
+    @property
+    def index(self) -> Any:
+        if self._index is None:
+            with self._open_lock:
+                if self._index is None:
+                    from indexes.text import TextIndex
+
+                    if not (self.kb_path / "manifest.json").exists():
+                        raise ToolError(f"no knowledge base at {self.kb_path}: add documents with "
+                                        f"'polymodal ingest PATH --kb {self.kb_path}'")
+                    self._index = TextIndex.open(self.kb_path, read_only=True,
+                                                 embedder_backend=self.config.embedder.backend)
+        return self._index
+
+    def setup(self) -> None:
+        """Open the index and prefill the fixed system prompts, so the first question is not the slow one."""
+        _ = self.index
+        if self.warm and hasattr(self.llm, "warm"):
+            self.llm.warm(build_messages(PromptParts("zh", False), [], "")[:1])
+
+    # -- the tool ------------------------------------------------------------------------------
+    def run(self, question: str, k: int = 4, concise: bool = False, *,
+            context: ToolContext | None = None) -> RagAnswer:
+        """Answer from the knowledge base with numbered citations.
+
+        Args:
+            question: the question, in any language (the answer uses the same language)
+            k: how many passages to use as evidence
+            concise: a short factoid answer (still cited) instead of sentences
+        """
+        result = None
+        for event in self.stream(question, k=k, concise=concise, context=context):
+            if isinstance(event, RagAnswer):
+                result = event
+        assert result is not None
+        return result
+
+    def stream(self, question: str, k: int = 4, concise: bool = False, *,
+               context: ToolContext | None = None) -> Iterator[str | RagAnswer]:
+        """Yield answer text pieces as they are generated, then the final `RagAnswer`."""
+        question = " ".join((question or "").split())
+        if not question:
+            raise InputError("rag_answer needs a question")
+        if not 1 <= k <= 20:
+            raise InputError("k must be between 1 and 20")
+        ctx = context or ToolContext()
+        lang = language_of(question)
+        t = RagTimings()
+        t0 = time.perf_counter()
+        hits = self.index.search(question, k=max(k, self.rerank_pool) if self.reranker != "none" else k, mode=self.mode)
+        t.retrieve = time.perf_counter() - t0
+        ctx.check_cancelled()
+        if self.reranker != "none" and hits:
+            t0 = time.perf_counter()
+            hits = self._rerank(question, hits)
+            t.rerank = time.perf_counter() - t0
+        hits = hits[:k]
+        base = RagAnswer(question=question, answer=not_found_text(lang), found=False, timings=t,
+                         model=getattr(self._llm, "name", "") if self._llm else self.config.llm.model,
+                         kb=str(self.kb_path), language=lang)
+        if not hits:
+            base.reason = "no passages"
+            yield base
+            return
+        coverage = max(_coverage(question, h.text) for h in hits)
+        if coverage < self.min_coverage:
+            base.reason = f"weak retrieval (coverage {coverage:.2f} < {self.min_coverage:.2f})"
+            base.passages = [_citation(i, h, h.start, h.end, h.text) for i, h in enumerate(hits, 1)]
+            yield base
+            return
+        t0 = time.perf_counter()
+        llm = self.llm
+        counter = getattr(llm, "count_tokens", None)
+        parts = PromptParts(lang, concise)
+        windows = fit_evidence(question, hits, self.evidence_tokens, counter)
+        passages = [_citation(i, h, a, b, txt) for i, (h, a, b, txt) in enumerate(windows, 1)]
+        messages = build_messages(parts, [(p.source, p.text) for p in passages], question)
+        t.prompt = time.perf_counter() - t0
+        base.model = getattr(llm, "name", "")
+        base.passages = passages
+        yield from self._generate(llm, messages, base, concise, ctx)
+
+    def _generate(self, llm: Any, messages: list[dict], base: RagAnswer, concise: bool,
+                  ctx: ToolContext) -> Iterator[str | RagAnswer]:
+        t = base.timings
+        flt = CitationStreamFilter(range(1, len(base.passages) + 1))
+        raw, held, released = "", "", False
+        t0 = time.perf_counter()
+        t_first = None
+        for piece in llm.stream(messages, max_tokens=64 if concise else self.max_tokens, temperature=0.0):
+            t_first = t_first or time.perf_counter()
+            raw += piece
+            ctx.check_cancelled()
+            if not released:  # hold back until the text cannot be the NOT_FOUND sentinel
+                held += piece
+                if sentinel_prefix(held):
+                    continue
+                released, piece = True, held
+            yield from flt.feed(piece)
+        if released:
+            yield from flt.flush()
+        t_end = time.perf_counter()
+        stats = llm.last_stats() if hasattr(llm, "last_stats") else None
+        t.prefill = (t_first or t_end) - t0
+        t.decode = t_end - (t_first or t_end)
+        if stats is not None:
+            t.prompt_tokens, t.completion_tokens = stats.prompt_tokens, stats.completion_tokens
+            t.cached_prompt_tokens = stats.cached_prompt_tokens
+        yield self._finish(base, raw, concise)
+
+    def _finish(self, base: RagAnswer, raw: str, concise: bool) -> RagAnswer:
+        text = raw.strip()
+        if not text or NOT_FOUND in text or _declines(text, base.language):
+            base.reason, base.draft = "model: not in evidence", text
+            return base
+        by_number = {p.number: p for p in base.passages}
+        # checked against what the model saw (instruction-like sentences redacted)
+        checked = check_citations(text, {n: shown_text(p.text) for n, p in by_number.items()})
+        base.removed_citations = checked.removed
+        if self.strict and not checked.cited:
+            base.reason, base.draft = "no verifiable citation", text
+            base.unsupported_sentences = checked.unsupported_sentences
+            return base
+        base.found = True
+        base.answer = checked.text
+        base.citations = [by_number[n] for n in checked.cited]
+        base.unsupported_sentences = checked.unsupported_sentences
+        return base
+
+    # -- reranking -----------------------------------------------------------------------------
+    def _rerank(self, question: str, hits: list[Any]) -> list[Any]:
+        if self.reranker == "llm":
+            from tools.llm import yes_probability
+
+            prompt = ("Passage:\n{p}\n\nQuestion: {q}\nDoes the passage contain the answer to the question? "
+                      "Answer yes or no.")
+            scores = [yes_probability(self.llm, [{"role": "user", "content": prompt.format(p=h.text[:800], q=question)}])
+                      for h in hits]
+        elif self.reranker.startswith("cross-encoder:"):
+            scores = list(self._cross(self.reranker.split(":", 1)[1]).predict([(question, h.text) for h in hits]))
+        else:
+            raise InputError(f"unknown reranker '{self.reranker}' (none, llm or cross-encoder:PATH)")
+        order = sorted(range(len(hits)), key=lambda i: -float(scores[i]))
+        return [hits[i] for i in order]
+
+    def _cross(self, path: str) -> Any:
+        if self._cross_encoder is None:
+            from polymodal.errors import require
+
+            st = require("sentence_transformers", "models", "the cross-encoder reranker")
+            self._cross_encoder = st.CrossEncoder(path, device="cpu")
+        return self._cross_encoder
+
+
+def _coverage(question: str, passage: str) -> float:
+    """Share of the question's content features (CJK bigrams, stemmed words) present in the passage."""
+    q = _features(_strip_question_words(question))
+    if not q:
+        return support(question, passage)
+    return len(q & _features(passage)) / len(q)
+
+
+def _features(text: str) -> set[str]:
+    from indexes.analyzer import analyze
+
+    cjk = "".join(_CJK.findall(text))
+    words = analyze(" ".join(_LATIN.findall(text)))
+    return {cjk[i : i + 2] for i in range(len(cjk) - 1)} | set(words)
+
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN = re.compile(r"[A-Za-z0-9]+")
+_QWORDS = re.compile(r"什么|哪些|哪个|哪里|哪一|多少|为什么|怎么|如何|是谁|谁|何时|几|吗|呢|请问|"
+                     r"\b(?:what|which|who|whom|when|where|why|how|does|did|do|is|are|was|were|the|a|an|of)\b", re.I)
+
+
+def _strip_question_words(question: str) -> str:
+    return _QWORDS.sub(" ", question)
+
+
+_DECLINE = {
+    "zh": re.compile(r"^(?:根据|按照)?(?:所给|提供的|以上)?(?:资料|材料|段落|文本)?[，,]?\s*(?:无法|没有|未)(?:找到|提及|提到|回答|给出|说明)"),
+    "en": re.compile(r"^(?:the )?(?:passages?|evidence|context)\s+(?:do(?:es)?\s+not|don't)\s+(?:contain|mention|say)", re.I),
+}
+
+
+def _declines(text: str, lang: str) -> bool:
+    return bool(_DECLINE.get(lang, _DECLINE["en"]).search(text.strip()))
+
+
+def _citation(number: int, hit: Any, start: int, end: int, text: str) -> Citation:
+    return Citation(number=number, chunk_id=hit.chunk_id, doc_id=hit.doc_id, source=hit.source, start=start,
+                    end=end, text=text, score=float(hit.score))
