@@ -292,8 +292,9 @@ class TurnView:
             lines.append(line)
         if not lines:
             lines.append("No tool needed: answered directly.")
-        if self.plan.note:
-            lines.append(f"_{self.plan.note}_")
+        why = ": ".join(x for x in (self.plan.source, self.plan.note) if x)
+        if why:
+            lines.append(f"_planned by {why}_")
         tools = " → ".join(s.tool for s in self.steps.values()) or "direct answer"
         meta: dict[str, Any] = {"title": f"Plan: {tools}", "id": f"plan-{self.uid}",
                                 "status": "done" if self.finished else "pending"}

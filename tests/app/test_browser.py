@@ -70,6 +70,11 @@ def test_tool_error_is_a_short_message(config, serve_app, page):
     text = page.locator("#chat").inner_text()
     assert "Traceback" not in text
     shot(page, "chat-error")
+    page.locator("#chat-new").click()  # a new conversation: the page and the history start empty
+    expect(page.locator("#chat")).not_to_contain_text("red fox")
+    ask(page, "What is edge AI according to my documents?")
+    page.get_by_text("Answer about What is edge AI").wait_for()
+    expect(page.locator("#chat")).not_to_contain_text("red fox")
 
 
 def test_knowledge_base_upload_summary_and_delete(config, serve_app, page, tmp_path):
