@@ -274,11 +274,11 @@ class TurnView:
                     msgs.extend(media_messages(step, self.services))
             msgs.extend(self._source_messages())
         if self.error:
-            msgs.append({"role": "assistant", "content": f"⚠️ {self.error}"})
+            msgs.append({"role": "assistant", "content": f"⚠ {self.error}"})
         return msgs
 
     def _plan_message(self) -> dict[str, Any]:
-        marks = {"waiting": "·", "running": "⏳", "ok": "✓", "failed": "✗"}
+        marks = {"waiting": "·", "running": "…", "ok": "✓", "failed": "✗"}
         lines = []
         for s in self.steps.values():
             args = ", ".join(f"{k}={_short(v)}" for k, v in s.args.items())
@@ -976,7 +976,7 @@ def _kb_tab(gr: Any, services: AppServices, tab: Any) -> None:
             try:
                 rows = list_documents(services)
             except Exception as exc:  # noqa: BLE001
-                return [], gr.Dropdown(choices=[], value=[]), f"⚠️ {short_error(exc)}"
+                return [], gr.Dropdown(choices=[], value=[]), f"⚠ {short_error(exc)}"
             return rows, gr.Dropdown(choices=[r[0] for r in rows], value=[]), note
 
         def run(state: TabState, uploaded: list[str] | None, path: str):
@@ -984,12 +984,12 @@ def _kb_tab(gr: Any, services: AppServices, tab: Any) -> None:
             rows: list = []
             try:
                 for line, rows in ingest_documents(services, uploaded, path, cancel_ev):
-                    yield state, f"⏳ {line}", rows, gr.update(), gr.update()
+                    yield state, f"… {line}", rows, gr.update(), gr.update()
                 d, p, _ = docs_out()
                 yield state, f"✓ {line}", rows, d, p
             except Exception as exc:  # noqa: BLE001 - a short message, never a trace
                 d, p, _ = docs_out()
-                yield state, f"⚠️ {short_error(exc)}", rows, d, p
+                yield state, f"⚠ {short_error(exc)}", rows, d, p
 
         evt = go.click(run, [tab, files, folder], [tab, status, report, docs, pick],
                        concurrency_limit=1, concurrency_id="kb-write")
@@ -1002,7 +1002,7 @@ def _kb_tab(gr: Any, services: AppServices, tab: Any) -> None:
                 return f"Deleted {n} document(s).", d, p
             except Exception as exc:  # noqa: BLE001
                 d, p, _ = docs_out()
-                return f"⚠️ {short_error(exc)}", d, p
+                return f"⚠ {short_error(exc)}", d, p
 
         delete.click(remove, [pick], [status, docs, pick], concurrency_id="kb-write")
         refresh.click(lambda: docs_out()[:2], None, [docs, pick])
@@ -1035,10 +1035,10 @@ def _images_tab(gr: Any, services: AppServices, tab: Any) -> None:
             rows: list = []
             try:
                 for line, rows in index_images(services, path, cancel_ev):
-                    yield state, f"⏳ {line}", rows
+                    yield state, f"… {line}", rows
                 yield state, f"✓ {line}", rows
             except Exception as exc:  # noqa: BLE001
-                yield state, f"⚠️ {short_error(exc)}", rows
+                yield state, f"⚠ {short_error(exc)}", rows
 
         go.click(run, [tab, folder], [tab, status, report], concurrency_limit=1, concurrency_id="images-write")
         cancel.click(lambda s: (s.cancel("images"), s)[1], [tab], [tab], queue=False)
@@ -1048,7 +1048,7 @@ def _images_tab(gr: Any, services: AppServices, tab: Any) -> None:
                 items, line = search_images(services, text, image, int(n))
                 return items, line
             except Exception as exc:  # noqa: BLE001
-                return [], f"⚠️ {short_error(exc)}"
+                return [], f"⚠ {short_error(exc)}"
 
         search.click(find, [query, example, k], [gallery, found], concurrency_limit=2, concurrency_id="images-read")
         query.submit(find, [query, example, k], [gallery, found], concurrency_limit=2, concurrency_id="images-read")
@@ -1073,14 +1073,14 @@ def _devices_tab(gr: Any, services: AppServices) -> None:
                 rows, line = device_rows(services)
                 frame = sensor_frame(services)
             except Exception as exc:  # noqa: BLE001
-                return f"⚠️ {short_error(exc)}", [], gr.update()
+                return f"⚠ {short_error(exc)}", [], gr.update()
             return (f"{note} · {line}" if note else line), rows, frame
 
         def do(action: Callable[[], str]):
             try:
                 note = action()
             except Exception as exc:  # noqa: BLE001
-                return f"⚠️ {short_error(exc)}", gr.update(), gr.update()
+                return f"⚠ {short_error(exc)}", gr.update(), gr.update()
             return snapshot(note)
 
         start.click(lambda: do(services.fleet.start), None, [status, table, plot], concurrency_id="fleet",
@@ -1102,7 +1102,7 @@ def _settings_tab(gr: Any, services: AppServices) -> None:
             try:
                 return settings_report(services)
             except Exception as exc:  # noqa: BLE001
-                return f"⚠️ {short_error(exc)}"
+                return f"⚠ {short_error(exc)}"
 
         tab.select(show, None, [report])
         refresh.click(show, None, [report])

@@ -89,7 +89,7 @@ class ExplodingAgent:
 
 def test_programming_error_is_logged_not_shown(config, caplog):
     msgs = run_turn(app.AppServices(config, ExplodingAgent()), app.TabState(), "hello")
-    assert msgs[-1]["content"] == "⚠️ Something went wrong (RuntimeError); the details are in the server log."
+    assert msgs[-1]["content"] == "⚠ Something went wrong (RuntimeError); the details are in the server log."
     assert "internal detail" not in text_of(msgs)
     assert "internal detail" in caplog.text
 
