@@ -45,8 +45,10 @@ def strip_citations(text: str) -> str:
 
 
 def char_ngrams(text: str) -> set[str]:
-    """Support features: CJK character bigrams (and single characters) plus lower-cased words."""
-    feats: set[str] = set(w.lower() for w in _WORD.findall(text))
+    """Support features: CJK characters and bigrams, plus stemmed words without stop words."""
+    from indexes.analyzer import analyze
+
+    feats: set[str] = set(analyze(" ".join(_WORD.findall(text))))
     cjk = "".join(_CJK.findall(text))
     feats.update(cjk)
     feats.update(cjk[i : i + 2] for i in range(len(cjk) - 1))
@@ -135,33 +137,39 @@ class CitationStreamFilter:
     def feed(self, piece: str) -> Iterator[str]:
         self._buf += piece
         while self._buf:
-            i = min((j for j in (self._buf.find("["), self._buf.find("【")) if j >= 0), default=-1)
-            if i < 0:
-                yield self._buf
-                self._buf = ""
+            buf = self._buf
+            i = min((j for j in (buf.find("["), buf.find("【")) if j >= 0), default=-1)
+            if i < 0:  # no marker: emit all but trailing whitespace (a dropped marker takes it along)
+                cut = len(buf.rstrip())
+                if cut:
+                    yield buf[:cut]
+                self._buf = buf[cut:]
                 return
-            if i > 0:
-                yield self._buf[:i]
-                self._buf = self._buf[i:]
-            close = min((j for j in (self._buf.find("]"), self._buf.find("】")) if j >= 0), default=-1)
+            j = i
+            while j > 0 and buf[j - 1].isspace():
+                j -= 1
+            if j > 0:
+                yield buf[:j]
+                self._buf = buf[j:]
+                continue
+            close = min((c for c in (buf.find("]", i), buf.find("】", i)) if c >= 0), default=-1)
             if close < 0:
-                if len(self._buf) > self._HOLD:  # not a marker after all
-                    yield self._buf[0]
-                    self._buf = self._buf[1:]
+                if len(buf) - i > self._HOLD:  # too long to be a marker: release the bracket
+                    yield buf[: i + 1]
+                    self._buf = buf[i + 1 :]
                     continue
                 return  # wait for more text
-            marker, self._buf = self._buf[: close + 1], self._buf[close + 1 :]
-            m = _MARK.fullmatch(marker)
-            if not m:
-                yield marker
+            m = _MARK.fullmatch(buf[: close + 1])
+            if not m:  # "[[1]", "[see]": release the first bracket, look again at the rest
+                yield buf[: i + 1]
+                self._buf = buf[i + 1 :]
                 continue
+            self._buf = buf[close + 1 :]
             nums = [n for n in _numbers(m.group(2)) if n in self.valid]
             if nums:
-                yield "".join(f"[{n}]" for n in nums)
+                yield m.group(1) + "".join(f"[{n}]" for n in nums)
 
     def flush(self) -> Iterator[str]:
-        if self._buf:
-            m = _MARK.fullmatch(self._buf)
-            if not m:
-                yield self._buf
-            self._buf = ""
+        buf, self._buf = self._buf, ""
+        if buf and not _MARK.fullmatch(buf):
+            yield buf
