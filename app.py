@@ -585,7 +585,13 @@ def delete_documents(services: AppServices, ids: list[str]) -> int:
         if kb is None:
             return 0
         with kb:
-            return kb.delete(list(ids))
+            n = kb.delete(list(ids))
+    # An uploaded document lives only for the knowledge base: its copy goes with it.
+    for doc_id in ids:
+        p = Path(doc_id)
+        if p.is_relative_to(services.uploads / "kb") and p.is_file():
+            p.unlink()
+    return n
 
 
 # -- image library ---------------------------------------------------------------------------------
@@ -896,7 +902,8 @@ def build_app(config: Config | None = None, agent: Any = None, services: AppServ
     os.environ["GRADIO_TEMP_DIR"] = str(services.cache)
     import gradio as gr
 
-    with gr.Blocks(title="polymodal", analytics_enabled=False) as demo:
+    # delete_cache: gradio's copies of uploads and our thumbnails go after a day (they are rebuilt on demand)
+    with gr.Blocks(title="polymodal", analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
         demo.services = services  # type: ignore[attr-defined]
         tab = gr.State(TabState())
         gr.Markdown("## polymodal — documents, photos, generation and devices, from one chat")

@@ -205,6 +205,8 @@ def test_knowledge_base_ingest_list_delete(config, tmp_path):
     uploaded_id = next(d[0] for d in docs if d[0].endswith("upload.txt"))
     assert uploaded_id.startswith(str(services.uploads))
     assert app.delete_documents(services, [uploaded_id]) == 1
+    assert not Path(uploaded_id).exists()  # the uploaded copy goes with its document
+    assert (folder / "edge.md").exists()
     assert [Path(d[0]).name for d in app.list_documents(services)] == ["edge.md"]
     with pytest.raises(InputError):
         list(app.ingest_documents(services, [], "  "))
@@ -240,6 +242,13 @@ def test_image_library_index_and_search_by_example(config, photo_folder, cat_pho
     assert Path(gallery[0][0]).is_relative_to(services.cache)  # only the app's cache is served
     with pytest.raises(InputError):
         app.search_images(services, "", None)
+
+
+def test_image_indexing_can_be_cancelled(config, photo_folder):
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled, match="indexing cancelled"):
+        list(app.index_images(app.AppServices(config), str(photo_folder), cancel))
 
 
 def test_media_messages_gallery_generation_and_device_frame(config, photo_folder):
