@@ -32,6 +32,7 @@ __all__ = [
     "register_embedder",
     "EMBEDDERS",
     "cjk_ratio",
+    "normalise",
 ]
 
 
@@ -66,7 +67,8 @@ def approx_tokens(text: str) -> int:
     return len(_WORD.findall(text))
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
+def normalise(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (zero rows stay zero), float32, C-contiguous."""
     x = np.asarray(x, dtype=np.float32)
     if x.ndim == 1:
         x = x[None, :]
@@ -190,7 +192,7 @@ class UniversalSentenceEncoder(_Lazy):
         out = []
         for i in range(0, len(texts), self.batch_size):
             out.append(np.asarray(self.model.encode(list(texts[i : i + self.batch_size])), dtype=np.float32))
-        return _normalise(np.concatenate(out, axis=0))
+        return normalise(np.concatenate(out, axis=0))
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_documents([text])[0]
@@ -241,7 +243,7 @@ class HashEmbedder:
                 out[i, idx] += 1.0 if h[4] & 1 else -1.0
             if not out[i].any():
                 out[i, 0] = 1.0
-        return _normalise(out) if len(texts) else out
+        return normalise(out) if len(texts) else out
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_documents([text])[0]

@@ -13,21 +13,19 @@ separate visual space (ConSE), `visual.<gen>.faiss` (rebuildable views, see inde
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from indexes.image_encoders import ImageEncoder, Tag, encoder_from_spec, encoder_spec, get_image_encoder
 from indexes.image_encoders.loading import LoadedImage, as_pil, is_image_path, load_image
-from indexes.store import IndexParams, VectorStore, connect_sqlite
+from indexes.store import IndexParams, VectorStore, connect_sqlite, exclusive_writer
 from polymodal.errors import Cancelled, EmbedderMismatch, InputError, StoreCorrupt, StoreError, UnsupportedFile
 from polymodal.fsutil import atomic_write_json, atomic_writer
 
@@ -122,8 +120,8 @@ class ImageIndex:
         self._conn = connect_sqlite(folder / "index.sqlite", read_only=read_only)
         if not read_only:
             self._conn.executescript(_SCHEMA)
-        self.joint = _Vectors(folder, self._conn, manifest["dim"], "joint", params, read_only)
-        self.visual = (_Vectors(folder, self._conn, manifest["visual_dim"], "visual", params, read_only)
+        self.joint = VectorStore(folder, self._conn, manifest["dim"], "joint", params, read_only)
+        self.visual = (VectorStore(folder, self._conn, manifest["visual_dim"], "visual", params, read_only)
                        if manifest.get("visual_dim") else None)
         self.repair_report = {s.name: s.load() for s in self._stores()}
         self._seen = self._generations()
@@ -191,18 +189,8 @@ class ImageIndex:
     def _stores(self) -> list[VectorStore]:
         return [self.joint] + ([self.visual] if self.visual is not None else [])
 
-    @contextmanager
-    def _write_lock(self) -> Iterator[None]:
-        """Thread lock + an exclusive file lock: one writer across processes."""
-        if self.read_only:
-            raise StoreError(f"image index {self.folder} is open read-only")
-        with self._lock:
-            with open(self.folder / ".write.lock", "a+") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(fh, fcntl.LOCK_UN)
+    def _write_lock(self):
+        return exclusive_writer(self.folder, self._lock, self.read_only, "image index")
 
     def _generations(self) -> tuple[int, ...]:
         return tuple(s.sqlite_generation() for s in self._stores())
@@ -537,40 +525,6 @@ class ImageIndex:
             for row in self._conn.execute(q, part):
                 out.setdefault(row[0], []).append(row[1])
         return out
-
-
-class _Vectors(VectorStore):
-    """VectorStore tuned for one query at a time: single-threaded FAISS search, and a tombstone count
-    that does not scan the vector table.
-
-    `VectorStore.tombstones()` runs COUNT(*) over the float32 blobs on every search: ~400 ms at
-    100k 512-d vectors. Flat indexes remove for real (no tombstones); otherwise the live count is
-    cached per SQLite generation, which every committed write bumps.
-    """
-
-    _live: tuple[int, int] | None = None
-
-    def search(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        # One query gains nothing from OpenMP, and on busy cores its thread hand-off costs ~20 ms
-        # (0.9 ms single-threaded, HNSW at 20k). The OpenMP thread count is per calling thread.
-        import faiss
-
-        if np.atleast_2d(queries).shape[0] != 1:
-            return super().search(queries, k, allowed)
-        before = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(1)
-        try:
-            return super().search(queries, k, allowed)
-        finally:
-            faiss.omp_set_num_threads(before)
-
-    def tombstones(self) -> int:
-        if self.index_type == "flat":
-            return 0
-        gen = self.sqlite_generation()
-        if self._live is None or self._live[0] != gen:
-            self._live = (gen, self.count())
-        return max(0, self.ntotal - self._live[1])
 
 
 def _resolve(encoder: ImageEncoder | str, config: Any) -> ImageEncoder:

@@ -12,23 +12,21 @@ per write); readers see each committed write on their next search.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Literal, Sequence
+from typing import Any, Callable, Iterable, Literal, Sequence
 
 import numpy as np
 
 from indexes.analyzer import analyze
 from indexes.chunking import chunk_text
 from indexes.embedders import Embedder, get_embedder
-from indexes.store import IndexParams, VectorStore, connect_sqlite
+from indexes.store import IndexParams, VectorStore, connect_sqlite, exclusive_writer
 from polymodal.errors import EmbedderMismatch, InputError, StoreCorrupt, StoreError
 from polymodal.fsutil import atomic_write_json
 
@@ -178,18 +176,8 @@ class TextIndex:
             self._closed = True
 
     # -- writing --------------------------------------------------------------------------------
-    @contextmanager
-    def _write_lock(self) -> Iterator[None]:
-        """Thread lock + an exclusive file lock: one writer across processes."""
-        if self.read_only:
-            raise StoreError(f"index {self.folder} is open read-only")
-        with self._lock:
-            with open(self.folder / ".write.lock", "a+") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(fh, fcntl.LOCK_UN)
+    def _write_lock(self):
+        return exclusive_writer(self.folder, self._lock, self.read_only, "index")
 
     def _chunk(self, doc: Document) -> list[tuple[int, int, str]]:
         markdown = doc.type in ("md", "markdown") or doc.source.lower().endswith((".md", ".markdown"))

@@ -23,6 +23,8 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from indexes.embedders import normalise
+
 from polymodal.errors import ConfigError
 
 __all__ = [
@@ -72,15 +74,6 @@ class ImageEncoder(Protocol):
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray: ...
 
     def tag(self, image: Any, labels: Sequence[str]) -> list[Tag]: ...
-
-
-def normalise(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim == 1:
-        x = x[None, :]
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return np.ascontiguousarray(x / norms, dtype=np.float32)
 
 
 class ImageEncoderBase:
