@@ -93,6 +93,7 @@ class ImagesConfig:
     encoder: str = "auto"  # auto | conse | open_clip
     open_clip_model: str = "ViT-B-32"
     open_clip_checkpoint: str = ""  # local .safetensors/.bin, or a pretrained tag with a hub
+    open_clip_runtime: str = "auto"  # auto | onnx | torch: the image tower's runtime
     index_path: str = ""  # empty: <data_dir>/images
 
 

@@ -142,7 +142,7 @@ def _open_clip(cfg: Any) -> ImageEncoder:
     if cfg is None or not cfg.open_clip_checkpoint:
         raise ConfigError("the open_clip encoder needs [images] open_clip_checkpoint (a local checkpoint file)")
     return OpenClipEncoder(cfg.open_clip_model, cfg.open_clip_checkpoint,
-                           runtime=getattr(cfg, "open_clip_runtime", "auto"))
+                           runtime=cfg.open_clip_runtime)
 
 
 def _fake(cfg: Any) -> ImageEncoder:
