@@ -52,6 +52,38 @@ def _load_8x8(path) -> np.ndarray:
         return np.asarray(im.convert("L"), dtype=np.float32) / 255.0 * 16.0  # the range of load_digits
 
 
+@pytest.fixture(scope="module")
+def barely_trained(tmp_path_factory):
+    """The same recipe and code path, 2 training steps: a real pipeline folder in seconds."""
+    from tools.digits_diffusion import train
+
+    return train(tmp_path_factory.mktemp("digits") / "pipe", {"steps": 2, "batch_size": 8}, log=lambda m: None)
+
+
+def test_trained_folder_is_a_diffusers_pipeline_that_generate_image_loads(barely_trained, tmp_path):
+    import json
+
+    index = json.loads((barely_trained / "model_index.json").read_text())
+    assert index["_class_name"] == "DigitsTextPipeline" and index["unet"] == ["diffusers", "UNet2DConditionModel"]
+    tool = GenerateImageTool(DiffusionConfig(model=str(barely_trained)), tmp_path)
+    result = tool({"prompt": "数字五", "negative_prompt": "the digit three", "seed": 3})
+    assert result.pipeline == "DigitsTextPipeline"
+    assert (result.steps, result.guidance, result.width, result.height) == (20, 1.5, 8, 8)  # the model's own
+    again = tool({"prompt": "数字五", "negative_prompt": "the digit three", "seed": 3})
+    assert np.array_equal(_load_8x8(result.paths[0]), _load_8x8(again.paths[0]))
+
+
+def test_config_and_arguments_override_the_model_recommendation(barely_trained, tmp_path):
+    from PIL import Image
+
+    seen: list[str] = []
+    tool = GenerateImageTool(DiffusionConfig(model=str(barely_trained), steps=3), tmp_path)
+    result = tool({"prompt": "the digit one", "width": 32, "height": 16}, context=ToolContext(progress=lambda f, m: seen.append(m)))
+    assert "step 3/3" in seen and result.steps == 3 and result.guidance == 1.5
+    with Image.open(result.paths[0]) as im:  # drawn at 8x8, upscaled pixel-exact to the requested size
+        assert im.size == (32, 16)
+
+
 @pytest.mark.slow
 def test_generated_digits_are_recognised(digits_model, classifier, tmp_path, artifacts_dir):
     tool = GenerateImageTool(DiffusionConfig(model=str(digits_model)), tmp_path / "out")
