@@ -212,10 +212,10 @@ def encoder_spec(encoder: ImageEncoder) -> dict[str, Any]:
 
 def encoder_from_spec(spec: dict[str, Any]) -> ImageEncoder:
     """Rebuild an encoder from `encoder_spec()` output (an index manifest's record)."""
-    from types import SimpleNamespace
+    from polymodal.config import ImagesConfig
 
     settings = {k: v for k, v in spec.items() if k != "backend"}
-    return get_image_encoder(spec["backend"], SimpleNamespace(**settings) if settings else None)
+    return get_image_encoder(spec["backend"], ImagesConfig(**settings) if settings else None)
 
 
 _NEEDS = {

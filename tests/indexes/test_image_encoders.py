@@ -6,6 +6,8 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
+from polymodal.config import ImagesConfig
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -57,7 +59,7 @@ def test_registry_names_and_errors():
     with pytest.raises(ConfigError, match="unknown image encoder"):
         get_image_encoder("nope")
     with pytest.raises(ConfigError, match="open_clip_checkpoint"):
-        get_image_encoder("open_clip", SimpleNamespace(encoder="open_clip", open_clip_model="ViT-B-32",
+        get_image_encoder("open_clip", ImagesConfig(encoder="open_clip", open_clip_model="ViT-B-32",
                                                        open_clip_checkpoint=""))
 
 
