@@ -133,11 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--embedder", default="use-multilingual-v3", help="router embedder name, or none")
     ap.add_argument("--tools", choices=["fake", "real"], default="fake")
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--every", type=int, default=1, help="evaluate every Nth request (a spread sample for slow runs)")
     ap.add_argument("--out", default="", help="write the full report as JSON here")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
 
     rows = load_requests(Path(args.requests))
+    rows = rows[:: max(1, args.every)]
     if args.limit:
         rows = rows[: args.limit]
     agent = build_agent(args)
