@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ import numpy as np
 from indexes.analyzer import analyze
 from indexes.chunking import chunk_text
 from indexes.embedders import Embedder, get_embedder
+from indexes.hybrid import filter_sql, fuse, like_prefix
 from indexes.store import IndexParams, VectorStore, connect_sqlite, exclusive_writer
 from polymodal.errors import EmbedderMismatch, InputError, StoreCorrupt, StoreError
 from polymodal.fsutil import atomic_write_json
@@ -340,7 +340,7 @@ class TextIndex:
         """source -> content hash, for incremental ingestion."""
         rows = self._conn.execute(
             "SELECT doc_id, content_hash FROM documents WHERE source LIKE ? ESCAPE '\\'",
-            (_like_prefix(source_prefix),),
+            (like_prefix(source_prefix),),
         )
         return {r[0]: r[1] for r in rows}
 
@@ -349,7 +349,7 @@ class TextIndex:
             "SELECT d.*, COUNT(c.id) AS n, LENGTH(d.text) AS chars FROM documents d "
             "LEFT JOIN chunks c ON c.doc_id = d.doc_id WHERE d.source LIKE ? ESCAPE '\\' "
             "GROUP BY d.doc_id ORDER BY d.source",
-            (_like_prefix(source_prefix),),
+            (like_prefix(source_prefix),),
         )
         return [DocumentInfo(r["doc_id"], r["source"], r["type"], json.loads(r["tags"]), r["content_hash"],
                              r["n"], r["chars"], r["added_at"], json.loads(r["metadata"])) for r in rows]
@@ -384,7 +384,7 @@ class TextIndex:
             rows = self._chunk_rows(set(dense) | set(bm25))  # drops tombstoned ids
             dense = {i: s for i, s in dense.items() if i in rows}
             bm25 = {i: s for i, s in bm25.items() if i in rows}
-            scores = _fuse(dense, bm25, mode, fusion, alpha)
+            scores = fuse(dense, bm25, mode, fusion, alpha)
             ranked = sorted(scores, key=lambda i: -scores[i])[:k]
             return [self._hit(rows[i], scores[i], dense.get(i), bm25.get(i)) for i in ranked]
 
@@ -415,28 +415,8 @@ class TextIndex:
             out.update({r["id"]: r for r in self._conn.execute(q, part)})
         return out
 
-    def _filter_sql(self, filter: dict[str, Any]) -> tuple[str, list[Any]]:
-        where, args = [], []
-        known = {"source", "source_prefix", "type", "tags", "doc_id"}
-        unknown = set(filter) - known
-        if unknown:
-            raise InputError(f"unknown filter key(s): {', '.join(sorted(unknown))} (use {', '.join(sorted(known))})")
-        for key, col in (("source", "d.source"), ("type", "d.type"), ("doc_id", "d.doc_id")):
-            if key in filter:
-                vals = filter[key] if isinstance(filter[key], (list, tuple)) else [filter[key]]
-                where.append(f"{col} IN ({','.join('?' * len(vals))})")
-                args.extend(vals)
-        if "source_prefix" in filter:
-            where.append("d.source LIKE ? ESCAPE '\\'")
-            args.append(_like_prefix(filter["source_prefix"]))
-        if "tags" in filter:
-            tags = filter["tags"] if isinstance(filter["tags"], (list, tuple)) else [filter["tags"]]
-            where.append(f"d.doc_id IN (SELECT doc_id FROM doc_tags WHERE tag IN ({','.join('?' * len(tags))}))")
-            args.extend(tags)
-        return " AND ".join(where) or "1", args
-
     def _allowed_ids(self, filter: dict[str, Any]) -> np.ndarray:
-        where, args = self._filter_sql(filter)
+        where, args = filter_sql(filter)
         rows = self._conn.execute(f"SELECT c.id FROM chunks c JOIN documents d ON d.doc_id=c.doc_id WHERE {where}", args)
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
@@ -445,36 +425,11 @@ class TextIndex:
         if not terms:
             return {}
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        where, args = self._filter_sql(filter) if filter else ("1", [])
+        where, args = filter_sql(filter) if filter else ("1", [])
         sql = ("SELECT chunks_fts.rowid AS id, bm25(chunks_fts) AS s FROM chunks_fts "
                "JOIN chunks c ON c.id = chunks_fts.rowid JOIN documents d ON d.doc_id = c.doc_id "
                f"WHERE chunks_fts MATCH ? AND {where} ORDER BY s LIMIT ?")
         return {int(r[0]): -float(r[1]) for r in self._conn.execute(sql, [match, *args, n])}
-
-
-def _fuse(dense: dict[int, float], bm25: dict[int, float], mode: str, fusion: str, alpha: float) -> dict[int, float]:
-    if mode == "dense":
-        return dense
-    if mode == "bm25":
-        return bm25
-    if fusion == "weighted":
-        def norm(d: dict[int, float]) -> dict[int, float]:
-            if not d:
-                return {}
-            lo, hi = min(d.values()), max(d.values())
-            return {i: (s - lo) / (hi - lo) if hi > lo else 1.0 for i, s in d.items()}
-
-        nd, nb = norm(dense), norm(bm25)
-        return {i: alpha * nd.get(i, 0.0) + (1 - alpha) * nb.get(i, 0.0) for i in set(nd) | set(nb)}
-    out: dict[int, float] = {}
-    for ranking in (dense, bm25):
-        for rank, i in enumerate(sorted(ranking, key=lambda j: -ranking[j])):
-            out[i] = out.get(i, 0.0) + 1.0 / (60 + rank + 1)
-    return out
-
-
-def _like_prefix(prefix: str) -> str:
-    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _resolve_embedder(embedder: Embedder | str, backend: str) -> Embedder:
