@@ -37,10 +37,19 @@ def matmul_gflops(n: int = 2048, repeats: int = 8) -> float:
     return 2 * n**3 * repeats / (time.perf_counter() - started) / 1e9
 
 
+def _cpu_sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
 def _count_flops(fn) -> float:
+    import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as counter:
+    # torch counts the CUDA attention kernels but not the CPU flash kernel SDPA runs here
+    cpu_sdpa = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flops}
+    with FlopCounterMode(display=False, custom_mapping=cpu_sdpa) as counter:
         fn()
     return float(counter.get_total_flops())
 
