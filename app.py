@@ -766,10 +766,19 @@ class FleetService:
             if fleet is not None:
                 fleet.stop()
             if self.broker is not None:
+                # Clients of the broker we started die with it (a restarted broker has new passwords):
+                # ours, and the edge tool's if it connected there; the tool reconnects on its next use.
+                cfg = self.config.edge
+                tool = self._edge_tool()
+                tool_client = getattr(tool, "client", None)
+                where = getattr(getattr(tool_client, "settings", None), "port", None), \
+                    getattr(getattr(tool_client, "settings", None), "host", None)
+                if tool_client is not None and (tool_client is self._client or where == (cfg.port, cfg.host)):
+                    if tool_client is not self._client:
+                        tool_client.close()
+                    tool.client = None
+                    tool._is_setup = False  # Tool.ensure_setup() connects again
                 if self._client is not None:
-                    tool = self._edge_tool()
-                    if tool is not None and getattr(tool, "client", None) is self._client:
-                        tool.client = None
                     self._client.close()
                     self._client = None
                 self.broker.stop()

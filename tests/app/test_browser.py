@@ -165,6 +165,11 @@ def test_devices_tab_starts_the_fleet_and_chat_shows_the_camera_frame(config, se
     page.get_by_role("tab", name="Devices").click()
     page.locator("#fleet-stop").click()
     expect(page.locator("#dev-status")).to_contain_text("stopped")
+    page.locator("#fleet-start").click()  # a restarted broker has new passwords: the chat reconnects
+    expect(page.locator("#dev-status")).to_contain_text("3 of 3 device(s) online", timeout=90_000)
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, "is the greenhouse temperature sensor behaving normally?")
+    expect(page.locator("#chat")).to_contain_text(re.compile(r"greenhouse sensor node temperature: \w+ \(confidence"), timeout=60_000)
 
 
 @pytest.mark.slow
