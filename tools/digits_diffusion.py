@@ -10,8 +10,9 @@ Chinese; MiniLM confuses the Chinese ones). The vector conditions a `UNet2DCondi
 its projected class embedding; training drops the prompt 10% of the time, so sampling can use
 classifier-free guidance. Mild guidance is best here; share of generated digits an SVC recognised
 as the requested one (20-25 DDIM steps): 1000 training steps 0.89 at guidance 1.0, 0.98 at 1.5;
-1500 steps 0.94 / 0.985 / 0.52 at guidance 1.0 / 1.5 / 3.0. The pipeline class is defined lazily (torch and diffusers stay out of
-`import tools`); `generate_image` finds it through the `_class_name` in `model_index.json`.
+1500 steps 0.94 / 0.985 / 0.52 at guidance 1.0 / 1.5 / 3.0. The pipeline class is defined lazily
+(torch and diffusers stay out of `import tools`); `generate_image` finds it through the
+`_class_name` in `model_index.json`.
 """
 
 from __future__ import annotations
