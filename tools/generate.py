@@ -335,6 +335,20 @@ def _weights_mb(pipe: Any) -> float:
 
 # -- generation ---------------------------------------------------------------------------------
 
+TILED_DECODE_PIXELS = 1024 * 1024
+
+
+def _fit_memory(pipe: Any, width: int, height: int) -> None:
+    """Decode large images in tiles. Attention slicing is left off: on CPU, torch's SDPA flash
+    kernel already keeps attention memory linear, and slicing only costs time."""
+    vae = getattr(pipe, "vae", None)
+    if vae is None or not hasattr(vae, "use_tiling"):
+        return
+    if width * height > TILED_DECODE_PIXELS:
+        vae.enable_tiling()
+    else:
+        vae.disable_tiling()
+
 def _call_pipeline(pipe: Any, prompt: str, negative_prompt: str, seeds: list[int], params: dict[str, Any],
                    context: ToolContext) -> list[Any]:
     import torch
@@ -347,6 +361,7 @@ def _call_pipeline(pipe: Any, prompt: str, negative_prompt: str, seeds: list[int
         context.check_cancelled()  # raises Cancelled out of the pipeline's loop
         return callback_kwargs
 
+    _fit_memory(pipe, params["width"], params["height"])
     kwargs: dict[str, Any] = {
         "prompt": prompt, "num_inference_steps": steps, "guidance_scale": params["guidance"],
         "width": params["width"], "height": params["height"], "num_images_per_prompt": len(seeds),

@@ -201,3 +201,15 @@ def test_tiny_vae_replaces_the_decoder(tiny_sd, tmp_path):
     result = tool({"prompt": "a fox", "seed": 0})
     assert type(tool.pipeline().vae).__name__ == "AutoencoderTiny"
     assert _pixels(result.paths[0]).shape == (64, 64, 3)
+
+
+def test_large_images_decode_in_tiles(tool, monkeypatch):
+    import tools.generate as gen
+
+    pipe = tool.pipeline()
+    monkeypatch.setattr(gen, "TILED_DECODE_PIXELS", 64 * 48)
+    big = tool({"prompt": "a fox", "seed": 2, "steps": 1, "width": 64, "height": 64})
+    assert pipe.vae.use_tiling is True
+    tool({"prompt": "a fox", "seed": 2, "steps": 1, "width": 64, "height": 48})
+    assert pipe.vae.use_tiling is False
+    assert _pixels(big.paths[0]).shape == (64, 64, 3)
