@@ -506,8 +506,8 @@ def _doc_types() -> tuple[str, ...]:
     return tuple(READERS)
 
 
-def ingest_documents(services: AppServices, files: list[str] | None, folder: str, cancel: threading.Event | None = None
-                     ) -> Iterator[tuple[str, list[list[Any]]]]:
+def ingest_documents(services: AppServices, files: list[str] | None, folder: str, cancel: threading.Event | None = None,
+                     progress: Callable[[float, str], None] | None = None) -> Iterator[tuple[str, list[list[Any]]]]:
     """Yield (status line, per-file rows) as ingestion goes; the last yield is the summary."""
     from indexes.ingest import ingest_paths
 
@@ -549,7 +549,13 @@ def ingest_documents(services: AppServices, files: list[str] | None, folder: str
         item = events.get()
         if item[0] == "progress":
             _, done, total, path = item
-            yield f"Embedded {done}/{total} files (last: {Path(path).name})", rows
+            # `done` stays 0 while ingest's tqdm bar is disabled (indexes/ingest.py counts with bar.n),
+            # so say what is sure: how many files and which one was stored last.
+            line = (f"Embedded {done}/{total} files" if done else f"Embedding {total} files") + \
+                f" (last stored: {Path(path).name})"
+            if progress is not None and total:
+                progress(done / total, line)
+            yield line, rows
         elif item[0] == "error":
             raise item[1]
         else:
@@ -623,8 +629,8 @@ def _image_index(services: AppServices, create: bool = False):
         return services._image_reader
 
 
-def index_images(services: AppServices, folder: str, cancel: threading.Event | None = None
-                 ) -> Iterator[tuple[str, list[list[Any]]]]:
+def index_images(services: AppServices, folder: str, cancel: threading.Event | None = None,
+                 progress: Callable[[float, str], None] | None = None) -> Iterator[tuple[str, list[list[Any]]]]:
     """Yield (status line, skipped-file rows) as a folder is indexed; the last yield is the summary."""
     folder = (folder or "").strip()
     p = Path(folder).expanduser()
@@ -648,7 +654,10 @@ def index_images(services: AppServices, folder: str, cancel: threading.Event | N
     while True:
         item = events.get()
         if item[0] == "progress":
-            yield f"Indexed {item[1]}/{item[2]} images", []
+            line = f"Indexed {item[1]}/{item[2]} images"
+            if progress is not None and item[2]:
+                progress(item[1] / item[2], line)
+            yield line, []
         elif item[0] == "error":
             raise item[1]
         else:
@@ -995,11 +1004,11 @@ def _kb_tab(gr: Any, services: AppServices, tab: Any) -> None:
                 return [], gr.Dropdown(choices=[], value=[]), f"⚠ {short_error(exc)}"
             return rows, gr.Dropdown(choices=[r[0] for r in rows], value=[]), note
 
-        def run(state: TabState, uploaded: list[str] | None, path: str):
+        def run(state: TabState, uploaded: list[str] | None, path: str, bar=gr.Progress()):
             cancel_ev = state.new_cancel("kb")
             rows: list = []
             try:
-                for line, rows in ingest_documents(services, uploaded, path, cancel_ev):
+                for line, rows in ingest_documents(services, uploaded, path, cancel_ev, lambda f, m: bar(f, desc=m)):
                     yield state, f"… {line}", rows, gr.update(), gr.update()
                 d, p, _ = docs_out()
                 yield state, f"✓ {line}", rows, d, p
@@ -1046,11 +1055,11 @@ def _images_tab(gr: Any, services: AppServices, tab: Any) -> None:
         found = gr.Markdown(elem_classes="pm-status", elem_id="img-found")
         gallery = gr.Gallery(label="Results", columns=4, height="auto", object_fit="contain", elem_id="img-gallery")
 
-        def run(state: TabState, path: str):
+        def run(state: TabState, path: str, bar=gr.Progress()):
             cancel_ev = state.new_cancel("images")
             rows: list = []
             try:
-                for line, rows in index_images(services, path, cancel_ev):
+                for line, rows in index_images(services, path, cancel_ev, lambda f, m: bar(f, desc=m)):
                     yield state, f"… {line}", rows
                 yield state, f"✓ {line}", rows
             except Exception as exc:  # noqa: BLE001

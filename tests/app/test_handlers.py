@@ -191,7 +191,11 @@ def test_knowledge_base_ingest_list_delete(config, tmp_path):
     upload.write_text("Uploaded notes about federated learning on phones.")
     exe = tmp_path / "virus.exe"
     exe.write_bytes(b"MZ")
-    steps = list(app.ingest_documents(services, [str(upload), str(exe)], str(folder)))
+    reports: list[tuple[float, str]] = []
+    steps = list(app.ingest_documents(services, [str(upload), str(exe)], str(folder),
+                                      progress=lambda f, m: reports.append((f, m))))
+    assert reports and all(0.0 <= f <= 1.0 for f, _ in reports)
+    assert reports[-1][1].endswith("(last stored: upload.txt)") or reports[-1][1].endswith("(last stored: edge.md)")
     status, rows = steps[-1]
     assert "2 added" in status and "1 skipped" in status
     by_name = {Path(r[0]).name: r for r in rows}
