@@ -92,7 +92,7 @@ class RagAnswerTool(Tool):
     def __init__(self, kb: str | Path | None = None, *, config: Any = None, llm: Any = None, index: Any = None,
                  mode: str = "hybrid", reranker: str = "none", rerank_pool: int = 8,
                  evidence_tokens: int = 420, min_coverage: float = 0.34, max_tokens: int | None = None,
-                 strict: bool = True, warm: bool = True) -> None:
+                 strict: bool = True) -> None:
         """
         kb: knowledge-base folder (default: the config's [kb] path). llm / index: ready objects
         (tests, the app) instead of the configured ones. reranker: "none", "llm" (yes/no logits)
@@ -118,7 +118,6 @@ class RagAnswerTool(Tool):
         self.min_coverage = min_coverage
         self.max_tokens = max_tokens or config.llm.max_tokens
         self.strict = strict
-        self.warm = warm
         self._open_lock = threading.Lock()
         self._cross_encoder = None
 
@@ -146,10 +145,14 @@ class RagAnswerTool(Tool):
         return self._index
 
     def setup(self) -> None:
-        """Open the index and prefill the fixed system prompts, so the first question is not the slow one."""
+        """Open the index. The LLM loads on the first answer; llama.cpp then keeps the KV cache of
+        the fixed system prompt, so later questions in the same language and mode skip its prefill."""
         _ = self.index
-        if self.warm and hasattr(self.llm, "warm"):
-            self.llm.warm(build_messages(PromptParts("zh", False), [], "")[:1])
+
+    def warm_prefix(self, language: str = "en", concise: bool = False) -> None:
+        """Prefill one system prompt ahead of the first question (a long-lived app can call this)."""
+        if hasattr(self.llm, "warm"):
+            self.llm.warm(PromptParts(language, concise).prefix())
 
     # -- the tool ------------------------------------------------------------------------------
     def run(self, question: str, k: int = 4, concise: bool = False, *,

@@ -140,13 +140,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--retrieval-only", action="store_true", help="no LLM: hit@5 and the gate calibration")
     ap.add_argument("--min-coverage", type=float, default=None, help="override the no-answer gate")
     ap.add_argument("--evidence-tokens", type=int, default=None)
+    ap.add_argument("--config", default=None, help="polymodal config TOML (default: the usual lookup)")
     ap.add_argument("--out", default="", help="write the full report (with per-question records) as JSON")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
 
-    from polymodal.config import Config
+    from polymodal.config import load_config
 
-    cfg = Config()
+    cfg = load_config(args.config)
     paragraphs, questions, digest = load_cmrc(Path(args.data))
     rng = random.Random(args.seed)
     sample = rng.sample(questions, args.sample) if 0 < args.sample < len(questions) else questions

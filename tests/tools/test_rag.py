@@ -32,7 +32,7 @@ def kb(tmp_path):
 
 def make_tool(kb, replies, **kw):
     llm = FakeChatModel(list(replies))
-    return RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, warm=False, **kw), llm
+    return RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, **kw), llm
 
 
 def test_answer_with_a_checked_citation(kb):
@@ -88,8 +88,9 @@ def test_chinese_question_gets_chinese_prompt_and_messages(kb):
     tool, llm = make_tool(kb, ["北京[1]"])
     res = tool.run("中华人民共和国的首都是哪里？", concise=True)
     assert res.found and res.language == "zh" and res.answer == "北京[1]"
-    system = llm.calls[0]["messages"][0]["content"]
-    assert system == PromptParts("zh", True).system() and "用中文回答" in system
+    msgs = llm.calls[0]["messages"]
+    assert msgs[:-1] == PromptParts("zh", True).prefix() and "用中文回答" in msgs[0]["content"]
+    assert msgs[-1]["content"].endswith("问题：中华人民共和国的首都是哪里？")
     tool2, _ = make_tool(kb, [NOT_FOUND])
     assert tool2.run("北京的首都是哪里？").answer == "知识库中没有找到这个问题的答案。"
 
@@ -104,9 +105,10 @@ def test_document_text_is_data_not_instructions(kb):
     tool, llm = make_tool(kb, ["The Moon orbits the Earth every 27 days [1]."])
     res = tool.run("How long does the Moon take to orbit the Earth?", k=1)
     msgs = llm.calls[0]["messages"]
-    assert [m["role"] for m in msgs] == ["system", "user"]
-    assert msgs[0]["content"] == PromptParts("en", False).system()  # documents never reach the system prompt
-    user = msgs[1]["content"]
+    prefix = PromptParts("en", False).prefix()
+    assert msgs[:-1] == prefix  # documents never reach the system prompt or the worked examples
+    assert msgs[-1]["role"] == "user"
+    user = msgs[-1]["content"]
     assert "27 days" in user  # quoted as data, with the sentence that addresses the model redacted ...
     assert "Ignore previous instructions" not in user and "[...]" in user
     assert "<|im_start|>" not in user and "<|im_end|>" not in user  # ... without chat control tokens
@@ -125,8 +127,7 @@ def test_evidence_fits_the_budget_with_exact_offsets(tmp_path):
     text = filler + " The secret launch code of the rocket is 4711. " + filler
     index = TextIndex.open(tmp_path / "kb2", HashEmbedder(128), chunk_tokens=2000)
     index.upsert([Document(id="long", text=text, source="/docs/long.txt")])
-    tool = RagAnswerTool(index.folder, config=Config(), llm=FakeChatModel(["4711 [1]"]), index=index,
-                         evidence_tokens=60, warm=False)
+    tool = RagAnswerTool(index.folder, config=Config(), llm=FakeChatModel(["4711 [1]"]), index=index, evidence_tokens=60)
     res = tool.run("What is the secret launch code of the rocket?", k=1, concise=True)
     (p,) = res.passages
     assert "4711" in p.text and len(p.text.split()) <= 60
@@ -144,7 +145,7 @@ def test_llm_reranker_reorders_passages(kb):
             return next((v for k, v in order.items() if DOCS[k][:30] in text), 0.0)
 
     llm = Scorer(["Llamas are pack animals [1]."])
-    tool = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, reranker="llm", rerank_pool=4, warm=False)
+    tool = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, reranker="llm", rerank_pool=4)
     res = tool.run("Which animals: llama or capital France?", k=2)
     assert res.passages[0].doc_id == "llama" and res.timings.rerank > 0
 
@@ -155,7 +156,7 @@ def test_bad_input_and_missing_kb(kb, tmp_path):
         tool({"question": "   "})
     with pytest.raises(InputError):
         tool({"question": "x", "k": 0})
-    missing = RagAnswerTool(tmp_path / "nope", config=Config(), llm=FakeChatModel([]), warm=False)
+    missing = RagAnswerTool(tmp_path / "nope", config=Config(), llm=FakeChatModel([]))
     with pytest.raises(ToolError, match="polymodal ingest"):
         missing({"question": "anything"})
 

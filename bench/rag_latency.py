@@ -1,0 +1,138 @@
+"""rag_answer latency with the offline default LLM: time to first token and decode tokens/s for
+4-passage questions over the seed articles, with the breakdown (retrieve, prompt build, prefill,
+decode), and the peak RSS of a fresh process that has answered one question.
+
+Baselines measured in the same run: the same questions with untrimmed evidence (the whole 4
+chunks) and with a cold system prompt (KV cache reset before each question).
+
+    .venv/bin/python -m bench rag_latency            # or: python bench/rag_latency.py --data ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+QUESTIONS = [
+    "什么是边缘AI？它有什么优势？",
+    "AI大模型的定义是什么？",
+    "多模态大模型可以应用在哪些场景？",
+    "生成式AI目前面临哪些挑战？",
+    "AI应用架构师在2024年应该关注哪些研发方向？",
+]
+
+
+def open_kb(data: Path):
+    from bench.datasets import load_seed_articles
+    from indexes.text import Document, TextIndex
+    from polymodal.config import Config
+
+    cfg = Config()
+    folder = cfg.paths.cache() / "bench" / f"seed-articles-kb-{cfg.kb.chunk_tokens}"
+    index = TextIndex.open(folder, "use-multilingual-v3", chunk_tokens=cfg.kb.chunk_tokens,
+                           chunk_overlap=cfg.kb.chunk_overlap)
+    articles = load_seed_articles(data)
+    if index.count() != len(articles):
+        index.upsert([Document(id=name, text=text, source=str(Path(data) / "seed-articles" / name))
+                      for name, text in articles.items()])
+    return index
+
+
+def one_round(tool, label: str, reset: bool) -> dict:
+    rows = []
+    for q in QUESTIONS:
+        if reset:
+            tool.llm.llm.reset()  # drop the KV cache: the system prompt is prefilled again
+        t0 = time.perf_counter()
+        first = None
+        for ev in tool.stream(q, k=4):
+            if isinstance(ev, str) and first is None:
+                first = time.perf_counter() - t0
+            res = ev
+        t = res.timings
+        rows.append({"ttft": first if first is not None else t.retrieve + t.prompt + t.prefill,
+                     "retrieve": t.retrieve, "prompt_build": t.prompt, "prefill": t.prefill, "decode": t.decode,
+                     "prompt_tokens": t.prompt_tokens, "cached": t.cached_prompt_tokens,
+                     "new_prompt_tokens": t.prompt_tokens - t.cached_prompt_tokens,
+                     "completion_tokens": t.completion_tokens,
+                     "decode_tok_s": (t.completion_tokens - 1) / t.decode if t.decode > 0 else 0.0,
+                     "found": res.found})
+    med = {k: statistics.median(r[k] for r in rows) for k in rows[0] if k != "found"}
+    prefill_rate = statistics.median(r["new_prompt_tokens"] / r["prefill"] for r in rows if r["prefill"] > 0)
+    print(f"{label:<34} TTFT {med['ttft']:.2f}s = retrieve {med['retrieve']:.3f} + build {med['prompt_build']:.3f} "
+          f"+ prefill {med['prefill']:.2f}s ({med['new_prompt_tokens']:.0f} new of {med['prompt_tokens']:.0f} prompt "
+          f"tokens, {prefill_rate:.0f} tok/s); decode {med['decode_tok_s']:.1f} tok/s over "
+          f"{med['completion_tokens']:.0f} tokens; answered {sum(r['found'] for r in rows)}/{len(rows)}", flush=True)
+    return {"label": label, "median": med, "prefill_tok_s": prefill_rate, "rows": rows}
+
+
+def raw_decode(llm) -> float:
+    llm.generate([{"role": "user", "content": "Count from 1 to 60, separated by spaces."}], max_tokens=120)
+    s = llm.last_stats()
+    rate = (s.completion_tokens - 1) / s.decode_s if s.decode_s else 0.0
+    print(f"{'raw llama.cpp decode (no RAG)':<34} {rate:.1f} tok/s over {s.completion_tokens} tokens", flush=True)
+    return rate
+
+
+def peak_rss_one_question(data: Path) -> float:
+    """A fresh process answers one question; its peak RSS in MiB."""
+    out = subprocess.run([sys.executable, "-m", "bench.rag_latency", "--data", str(data), "--one"],
+                         capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mib"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.datasets import default_data_dir
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(default_data_dir()))
+    ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--out", default="")
+    args = ap.parse_args(argv if argv is not None else sys.argv[1:])
+    data = Path(args.data)
+
+    from polymodal.config import Config
+    from tools.llm import get_chat_model
+    from tools.rag import RagAnswerTool
+
+    cfg = Config()
+    index = open_kb(data)
+    llm = get_chat_model(cfg.llm, cfg.paths.cache())
+    tool = RagAnswerTool(index.folder, config=cfg, index=index, llm=llm)
+    if args.one:
+        res = tool.run(QUESTIONS[0], k=4)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps({"peak_rss_mib": peak, "found": res.found}))
+        return 0
+    import os
+
+    print(f"rag_latency: {cfg.llm.model} via {cfg.llm.backend}, n_ctx {cfg.llm.n_ctx}, threads "
+          f"{cfg.llm.n_threads or os.cpu_count()}, KB {index.count()} docs / {index.count_chunks()} chunks, "
+          f"{len(QUESTIONS)} questions, k=4", flush=True)
+    t0 = time.perf_counter()
+    _ = llm.llm
+    print(f"{'model load':<34} {time.perf_counter() - t0:.1f}s", flush=True)
+    report = {"decode_raw_tok_s": raw_decode(llm)}
+    tool.warm_prefix("zh", False)
+    report["trimmed_warm"] = one_round(tool, f"rag (budget {tool.evidence_tokens} tok, warm)", reset=False)
+    report["trimmed_cold"] = one_round(tool, "baseline: cold system prompt", reset=True)
+    full = RagAnswerTool(index.folder, config=cfg, index=index, llm=llm, evidence_tokens=100_000)
+    full.warm_prefix("zh", False)
+    report["untrimmed_warm"] = one_round(full, "baseline: untrimmed evidence", reset=False)
+    report["peak_rss_mib_one_question"] = peak_rss_one_question(data)
+    print(f"{'peak RSS, one answered question':<34} {report['peak_rss_mib_one_question']:.0f} MiB", flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
