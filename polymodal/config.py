@@ -36,7 +36,8 @@ __all__ = [
 
 
 def _home() -> Path:
-    return Path(os.environ.get("POLYMODAL_HOME", Path.home() / ".polymodal"))
+    # an empty variable counts as unset: Path("") would put data in the working directory
+    return Path(os.environ.get("POLYMODAL_HOME") or Path.home() / ".polymodal")
 
 
 @dataclass
@@ -50,7 +51,7 @@ class PathsConfig:
     def cache(self) -> Path:
         if self.cache_dir:
             return Path(self.cache_dir).expanduser()
-        return Path(os.environ.get("POLYMODAL_CACHE", Path.home() / ".cache" / "polymodal"))
+        return Path(os.environ.get("POLYMODAL_CACHE") or Path.home() / ".cache" / "polymodal")
 
 
 @dataclass
@@ -211,7 +212,7 @@ def _coerce(typ: Any, value: Any, key: str) -> Any:
 
 
 def default_config_path() -> Path:
-    return Path(os.environ.get("POLYMODAL_CONFIG", _home() / "config.toml"))
+    return Path(os.environ.get("POLYMODAL_CONFIG") or _home() / "config.toml")
 
 
 def load_config(path: str | Path | None = None) -> Config:

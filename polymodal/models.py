@@ -155,7 +155,7 @@ def offline_llm_path(cache_dir: str | Path | None = None,
 
     `cache_dir` defaults to `Config().paths.cache()` ($POLYMODAL_CACHE or ~/.cache/polymodal).
     """
-    if cache_dir is None:
+    if not cache_dir:
         from polymodal.config import PathsConfig
 
         cache_dir = PathsConfig().cache()

@@ -51,3 +51,14 @@ def test_derived_paths_follow_home(tmp_path, monkeypatch):
     assert c.kb_path() == tmp_path / "kb"
     c.kb.path = str(tmp_path / "elsewhere")
     assert c.kb_path() == tmp_path / "elsewhere"
+
+
+def test_empty_environment_variables_count_as_unset(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from polymodal.config import PathsConfig
+
+    monkeypatch.setenv("POLYMODAL_HOME", "")
+    monkeypatch.setenv("POLYMODAL_CACHE", "")
+    assert PathsConfig().data() == Path.home() / ".polymodal"
+    assert PathsConfig().cache() == Path.home() / ".cache" / "polymodal"
