@@ -825,9 +825,12 @@ def sensor_frame(services: AppServices, n: int = 30):
     import pandas as pd
 
     frames = []
+    # Typed even when empty: the plot fixes its encodings from the first frame it is given.
+    empty = pd.DataFrame({"seconds": pd.Series(dtype=float), "value": pd.Series(dtype=float),
+                          "series": pd.Series(dtype=str)})
     client = services.fleet.client(connect=False)
     if client is None:
-        return pd.DataFrame({"seconds": [], "value": [], "series": []})
+        return empty
     for d in client.devices():
         if not d.online or "readings" not in d.capabilities:
             continue
@@ -845,8 +848,11 @@ def sensor_frame(services: AppServices, n: int = 30):
             frames.append(pd.DataFrame({"seconds": [round(t - now, 1) for t in times[: len(vals)]], "value": vals,
                                         "series": f"{d.id}/{sensor} ({data.get('unit', '')})"}))
     if not frames:
-        return pd.DataFrame({"seconds": [], "value": [], "series": []})
-    return pd.concat(frames, ignore_index=True).dropna()
+        return empty
+    out = pd.concat(frames, ignore_index=True)
+    # A dropout reading is None: coerce, or the column is 'object' and the plot draws no line.
+    out["value"] = pd.to_numeric(out["value"], errors="coerce").astype(float)
+    return out.dropna()
 
 
 # -- settings --------------------------------------------------------------------------------------------
@@ -1099,7 +1105,8 @@ def _devices_tab(gr: Any, services: AppServices) -> None:
                 frame = sensor_frame(services)
             except Exception as exc:  # noqa: BLE001
                 return f"⚠ {short_error(exc)}", [], gr.update()
-            return (f"{note} · {line}" if note else line), rows, frame
+            # An empty frame would fix the plot's colour scale to no series (no lines ever after): clear it.
+            return (f"{note} · {line}" if note else line), rows, (frame if len(frame) else None)
 
         def do(action: Callable[[], str]):
             try:

@@ -152,8 +152,8 @@ def test_devices_tab_starts_the_fleet_and_chat_shows_the_camera_frame(config, se
     for device in ("garden-cam", "greenhouse", "front-door"):
         expect(table).to_contain_text(device)
     expect(table).to_contain_text("readings, sensor_status")
-    expect(page.get_by_text("Latest sensor readings")).to_be_visible()
-    page.wait_for_timeout(1500)  # let the plot draw before the screenshot
+    expect(page.locator("#dev-plot")).to_contain_text("greenhouse/temperature (°C)")  # the legend: lines drawn
+    page.wait_for_timeout(1000)  # let the plot finish drawing before the screenshot
     shot(page, "devices")
     page.get_by_role("tab", name="Chat").click()
     ask(page, "what does the garden camera see?")

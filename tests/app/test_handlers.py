@@ -361,3 +361,29 @@ def test_warm_up_builds_the_agent_in_the_background(config):
     services = app.AppServices(config, Warm())
     app.warm_up(services).join(10)
     assert Warm.warmed.is_set()
+
+
+def test_sensor_frame_is_numeric_even_with_dropouts(config):
+    from edge.registry import DeviceInfo
+
+    class Client:
+        def devices(self):
+            return [DeviceInfo("greenhouse", capabilities={"readings": {"sensors": ["temperature", "humidity"]}},
+                               online=True, announced_at=1.0),
+                    DeviceInfo("garden-cam", capabilities={"classify": {}}, online=True, announced_at=1.0)]
+
+    class Fleet(app.FleetService):
+        def client(self, connect=True):
+            return Client()
+
+        def readings(self, device, sensor, n=30):
+            now = time.time()
+            values = [20.0, None, 21.5] if sensor == "temperature" else [55, 56, 57]
+            return {"sensor": sensor, "unit": "°C" if sensor == "temperature" else "%", "values": values,
+                    "timestamps": [now - 3, now - 2, now - 1]}
+
+    services = app.AppServices(config, fleet=Fleet(config))
+    frame = app.sensor_frame(services)
+    assert str(frame["value"].dtype) == "float64" and str(frame["seconds"].dtype) == "float64"
+    assert sorted(set(frame["series"])) == ["greenhouse/humidity (%)", "greenhouse/temperature (°C)"]
+    assert len(frame) == 5 and (frame["seconds"] < 0).all()
