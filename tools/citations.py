@@ -68,13 +68,15 @@ def split_answer_sentences(text: str) -> list[str]:
 
 
 def check_citations(answer: str, passages: dict[int, str], min_support: float = 0.2,
-                    require: bool = True) -> CheckedAnswer:
+                    require: bool = True, auto_support: float = 0.8) -> CheckedAnswer:
     """Keep a marker only if it names a passage that lexically supports its sentence.
 
     A sentence left without any marker is listed in `unsupported_sentences` (when `require`).
-    A short sentence that is a verbatim span of exactly one passage gets that passage cited: the
-    citation is then checked by construction, not invented.
+    When the model wrote no marker at all, a sentence copied from a passage (verbatim, or with at
+    least `auto_support` of its features in it) gets that passage cited: a citation checked by
+    construction, not one the model invented.
     """
+    marked = bool(_MARK.search(answer))
     out: list[str] = []
     cited: list[int] = []
     removed: list[int] = []
@@ -94,11 +96,11 @@ def check_citations(answer: str, passages: dict[int, str], min_support: float = 
             return m.group(1) + "".join(f"[{n}]" for n in good) if good else ""
 
         new = _MARK.sub(repl, sent)
-        if not kept and plain:
-            hits = [n for n, p in passages.items() if _verbatim(plain, p)]
-            if len(hits) == 1:
-                kept.append(hits[0])
-                new = _append_marker(new, hits[0])
+        if not kept and plain and not marked:
+            n = _best_support(plain, passages, auto_support)
+            if n is not None:
+                kept.append(n)
+                new = _append_marker(new, n)
         if not kept and require and _is_claim(plain):
             unsupported.append(plain)
         cited.extend(n for n in kept if n not in cited)
@@ -107,9 +109,16 @@ def check_citations(answer: str, passages: dict[int, str], min_support: float = 
     return CheckedAnswer(text=text, cited=cited, removed=removed, unsupported_sentences=unsupported)
 
 
-def _verbatim(claim: str, passage: str) -> bool:
-    core = claim.strip().rstrip("。.!！?？;；").strip()
-    return 0 < len(core) <= 60 and core in passage
+def _best_support(claim: str, passages: dict[int, str], threshold: float) -> int | None:
+    core = claim.strip().rstrip("。.!！?？;；，,").strip()
+    if not core:
+        return None
+    for n, p in passages.items():  # passages come in rank order: the first verbatim source wins
+        if core in p:
+            return n
+    scored = [(support(claim, p), -n) for n, p in passages.items()]
+    best, neg = max(scored, default=(0.0, 0))
+    return -neg if best >= threshold and len(char_ngrams(claim)) >= 4 else None
 
 
 def _append_marker(sentence: str, n: int) -> str:

@@ -91,7 +91,7 @@ class RagAnswerTool(Tool):
 
     def __init__(self, kb: str | Path | None = None, *, config: Any = None, llm: Any = None, index: Any = None,
                  mode: str = "hybrid", reranker: str = "none", rerank_pool: int = 8,
-                 evidence_tokens: int = 420, min_coverage: float = 0.34, max_tokens: int | None = None,
+                 evidence_tokens: int = 420, min_coverage: float = 0.30, max_tokens: int | None = None,
                  strict: bool = True) -> None:
         """
         kb: knowledge-base folder (default: the config's [kb] path). llm / index: ready objects

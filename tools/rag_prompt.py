@@ -38,9 +38,10 @@ _SYSTEM = {
 }
 _STYLE = {
     ("en", False): "5. Answer in one to three short sentences.",
-    ("en", True): "5. Reply with only the shortest exact phrase copied from the passages that answers the question.",
+    ("en", True): "5. Reply with only the exact words copied from the passages that answer the question (short "
+                  "but complete); do not repeat the question.",
     ("zh", False): "5. 用一到三句简短的话回答。",
-    ("zh", True): "5. 只输出资料中能回答问题的最短原文片段（逐字摘录），不要重复问题。",
+    ("zh", True): "5. 只输出资料中回答问题的那一段原文（逐字摘录，简短但完整），不要重复问题。",
 }
 _LABELS = {"en": ("Passages:", "Question: "), "zh": ("资料：", "问题：")}
 
@@ -48,21 +49,25 @@ _LABELS = {"en": ("Passages:", "Question: "), "zh": ("资料：", "问题：")}
 # the fixed prefix with the system prompt, so llama.cpp prefills them once per process.
 _EXAMPLE_PASSAGES = {
     "en": ["Greystone is a town in the west of the county, founded in 1612. Its stone bridge is about forty "
-           "meters long and is the oldest building in town.",
-           "Greystone is known for bamboo weaving and rice wine. A rice-wine festival is held every October."],
-    "zh": ["青石镇位于县城西部，始建于1612年。镇上的石桥长约四十米，是当地最古老的建筑。",
-           "青石镇以竹编和黄酒闻名，每年十月举办黄酒节。"],
+           "meters long; because it is the oldest building in town, it draws many visitors every year.",
+           "Greystone is known for bamboo weaving and rice wine. A rice-wine festival is held every October. "
+           "Bamboo weaving is the traditional craft of making baskets and mats from thin strips of bamboo."],
+    "zh": ["青石镇位于县城西部，始建于1612年。镇上的石桥长约四十米，由于它是当地最古老的建筑，每年都吸引大量游客。",
+           "青石镇以竹编和黄酒闻名，每年十月举办黄酒节。竹编是指用竹篾编织篮子、席子等器物的传统手工艺。"],
 }
 _EXAMPLES = {
     ("en", True): [("How long is the stone bridge of Greystone?", "about forty meters [1]"),
-                   ("When is the rice-wine festival held?", "every October [2]"),
+                   ("Why does the stone bridge draw many visitors?", "because it is the oldest building in town [1]"),
+                   ("What is bamboo weaving?",
+                    "the traditional craft of making baskets and mats from thin strips of bamboo [2]"),
                    ("Who is the mayor of Greystone?", NOT_FOUND)],
     ("en", False): [("How long is the stone bridge of Greystone?",
                      "The stone bridge of Greystone is about forty meters long [1]."),
                     ("Who is the mayor of Greystone?", NOT_FOUND)],
     ("zh", True): [("青石镇的石桥有多长？", "约四十米[1]"),
+                   ("为什么青石镇的石桥每年都吸引大量游客？", "由于它是当地最古老的建筑[1]"),
+                   ("什么是竹编？", "竹编是指用竹篾编织篮子、席子等器物的传统手工艺[2]"),
                    ("青石镇什么时候举办黄酒节？", "每年十月[2]"),
-                   ("青石镇以什么闻名？", "竹编和黄酒[2]"),
                    ("青石镇的镇长是谁？", NOT_FOUND)],
     ("zh", False): [("青石镇的石桥有多长？", "青石镇的石桥长约四十米，是当地最古老的建筑[1]。"),
                     ("青石镇的镇长是谁？", NOT_FOUND)],

@@ -81,47 +81,59 @@ def retrieval_report(index, sample: list[dict], unans: list[dict], k: int, mode:
             "gate_calibration": table}
 
 
-def answer_report(tool, sample: list[dict], unans: list[dict], k: int, concise: bool, log) -> dict:
-    ems, f1s, records = [], [], []
-    cites = cites_ok = 0
-    timing = {"retrieve": [], "prompt": [], "prefill": [], "decode": [], "prompt_tokens": [], "completion_tokens": []}
-    started = time.perf_counter()
-    for i, q in enumerate(sample + unans):
-        res = tool.run(q["question"], k=k, concise=concise)
-        from tools.citations import strip_citations
+def answer_report(tool, sample: list[dict], unans: list[dict], k: int, concise: bool, log, seed: int = 0,
+                  checkpoint=None) -> dict:
+    """Ask every question (answerable and unanswerable interleaved in a seeded order, so a partial
+    run still measures both) and score; `checkpoint(report)` is called every 10 questions."""
+    from tools.citations import strip_citations
 
+    items = [("a", q) for q in sample] + [("u", q) for q in unans]
+    random.Random(seed + 1).shuffle(items)
+    records: list[dict] = []
+    started = time.perf_counter()
+    for i, (kind, q) in enumerate(items):
+        res = tool.run(q["question"], k=k, concise=concise)
         pred = strip_citations(res.answer) if res.found else ""
-        rec = {"id": q["id"], "question": q["question"], "found": res.found, "prediction": pred,
-               "reason": res.reason, "draft": res.draft, "citations": [c.number for c in res.citations]}
-        if "answers" in q:
-            em, f1 = em_score(q["answers"], pred), f1_score(q["answers"], pred)
-            ems.append(em)
-            f1s.append(f1)
-            rec.update(gold=q["answers"], em=em, f1=f1)
-            for c in res.citations:
-                cites += 1
-                cites_ok += contains(c.text, q["answers"])
+        rec = {"id": q["id"], "kind": kind, "question": q["question"], "found": res.found, "prediction": pred,
+               "reason": res.reason, "draft": res.draft, "citations": [c.number for c in res.citations],
+               "timings": {key: getattr(res.timings, key) for key in ("retrieve", "prompt", "prefill", "decode",
+                                                                     "prompt_tokens", "cached_prompt_tokens",
+                                                                     "completion_tokens")}}
+        if kind == "a":
+            rec.update(gold=q["answers"], em=em_score(q["answers"], pred), f1=f1_score(q["answers"], pred),
+                       cites_ok=sum(contains(c.text, q["answers"]) for c in res.citations))
+        else:
+            rec["unanswerable_kind"] = q["kind"]
         records.append(rec)
-        if res.timings.prefill:
-            for key in timing:
-                timing[key].append(getattr(res.timings, key))
         if log:
-            print(f"[{i + 1}/{len(sample) + len(unans)}] {q['question']} -> {pred[:60]!r} "
+            print(f"[{i + 1}/{len(items)}] {q['question']} -> {pred[:60]!r} "
                   f"({'found' if res.found else res.reason}) gold={q.get('answers', ['-'])[0][:40]!r}",
                   file=sys.stderr, flush=True)
-    declined = [not r["found"] for r in records[len(sample):]]
+        if checkpoint and (i + 1) % 10 == 0:
+            checkpoint(summarize(records, time.perf_counter() - started))
+    return summarize(records, time.perf_counter() - started)
+
+
+def summarize(records: list[dict], wall: float) -> dict:
+    ans = [r for r in records if r["kind"] == "a"]
+    una = [r for r in records if r["kind"] == "u"]
+    cites = sum(len(r["citations"]) for r in ans)
+    timed = [r["timings"] for r in records if r["timings"]["prefill"] > 0]
     return {
-        "EM": 100 * statistics.mean(ems), "F1": 100 * statistics.mean(f1s),
-        "answerable_declined": sum(not r["found"] for r in records[: len(sample)]) / len(sample),
-        "unanswerable_declined": sum(declined) / max(1, len(declined)),
+        "answerable_done": len(ans), "unanswerable_done": len(una),
+        "EM": 100 * statistics.mean(r["em"] for r in ans) if ans else 0.0,
+        "F1": 100 * statistics.mean(r["f1"] for r in ans) if ans else 0.0,
+        "F1_when_answered": 100 * statistics.mean([r["f1"] for r in ans if r["found"]] or [0.0]),
+        "answerable_declined": sum(not r["found"] for r in ans) / max(1, len(ans)),
+        "unanswerable_declined": sum(not r["found"] for r in una) / max(1, len(una)),
         "unanswerable_declined_by_kind": {
-            kind: (sum(d for d, q in zip(declined, unans) if q["kind"] == kind)
-                   / max(1, sum(q["kind"] == kind for q in unans)))
-            for kind in sorted({q["kind"] for q in unans})},
-        "citation_precision": cites_ok / cites if cites else 0.0,
+            kind: sum(not r["found"] for r in una if r["unanswerable_kind"] == kind)
+            / max(1, sum(r["unanswerable_kind"] == kind for r in una))
+            for kind in sorted({r["unanswerable_kind"] for r in una})},
+        "citation_precision": sum(r["cites_ok"] for r in ans) / cites if cites else 0.0,
         "citations": cites,
-        "mean_timings_s": {k2: statistics.mean(v) for k2, v in timing.items() if v},
-        "wall_s": time.perf_counter() - started,
+        "mean_timings_s": {key: statistics.mean(t[key] for t in timed) for key in (timed[0] if timed else {})},
+        "wall_s": wall,
         "records": records,
     }
 
@@ -171,9 +183,17 @@ def main(argv: list[str] | None = None) -> int:
             kw["evidence_tokens"] = args.evidence_tokens
         tool = RagAnswerTool(index.folder, config=cfg, index=index, mode=args.mode, **kw)
         tool.ensure_setup()
-        report["answers"] = answer_report(tool, sample, unans, args.k, args.concise, not args.quiet)
         report["model"] = tool.llm.name
         report["gate_min_coverage"] = tool.min_coverage
+        report["evidence_tokens"] = tool.evidence_tokens
+
+        def checkpoint(partial: dict) -> None:
+            if args.out:
+                Path(args.out).write_text(json.dumps({**report, "answers": partial, "partial": True},
+                                                     ensure_ascii=False, indent=1), encoding="utf-8")
+
+        report["answers"] = answer_report(tool, sample, unans, args.k, args.concise, not args.quiet, args.seed,
+                                          checkpoint)
         shown = {k: v for k, v in report["answers"].items() if k != "records"}
         print(json.dumps(shown, indent=1, ensure_ascii=False))
     if args.out:
