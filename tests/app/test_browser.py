@@ -38,6 +38,7 @@ def test_chat_answer_with_expandable_citation(config, serve_app, page):
     page.get_by_text("[1] edge-ai.md").click()
     passage.wait_for()
     page.get_by_text("kb/edge-ai.md").wait_for()
+    page.wait_for_timeout(800)  # the source opens with a slide: let it finish for the screenshot
     shot(page, "chat-citation")
 
 
@@ -201,7 +202,9 @@ def test_real_llm_answers_from_an_uploaded_document_with_a_citation(config, serv
     expect(page.locator("#chat")).to_contain_text(re.compile(r"6[:.]30"))
     sources.click()
     page.get_by_text(re.compile(r"^\[1\] greenhouse-handbook\.md$")).click()
-    page.get_by_text(re.compile("irrigation pump runs every morning")).wait_for()  # visible once opened
+    quote = page.locator("#chat blockquote").filter(has_text="irrigation pump runs every morning")
+    quote.first.wait_for()  # the quoted passage, visible once the source is opened
+    page.wait_for_timeout(800)
     shot(page, "chat-real-llm")
 
 
