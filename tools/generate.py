@@ -24,10 +24,10 @@ import secrets
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from polymodal.config import Config, DiffusionConfig
 from polymodal.errors import InputError, ModelUnavailable, require

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from polymodal.config import DiffusionConfig
 from polymodal.errors import Cancelled, InputError, ModelUnavailable
-from tools.base import ToolContext
+from tools.base import ToolContext, to_plain
 from tools.generate import NO_WEIGHTS_MESSAGE, GenerateImageTool, read_parameters
 
 pytest.importorskip("diffusers")
@@ -106,17 +107,17 @@ def test_generates_files_with_metadata_inside_the_output_folder(tool, tiny_sd, t
     assert result.seeds == [7, 8] and (result.width, result.height) == (64, 48)
     out = (tmp_path / "out").resolve()
     for path, seed in zip(result.paths, result.seeds):
-        p = __import__("pathlib").Path(path).resolve()
+        p = Path(path).resolve()
         assert p.parent == out and p.suffix == ".png" and "fox" not in p.name
         assert _pixels(p).shape == (48, 64, 3)
         meta = read_parameters(p)
         assert meta["prompt"] == prompt and meta["seed"] == seed
         assert meta["model"] == str(tiny_sd) and meta["pipeline"] == "StableDiffusionPipeline"
         assert (meta["steps"], meta["guidance"], meta["width"], meta["height"]) == (2, 0.0, 64, 48)
-    assert sorted(p.name for p in out.iterdir()) == sorted(__import__("pathlib").Path(p).name for p in result.paths)
+    assert sorted(p.name for p in out.iterdir()) == sorted(Path(p).name for p in result.paths)
     line = result.summary()
     assert "\n" not in line and "2 images" in line and "seed 7" in line
-    json.dumps(__import__("tools.base", fromlist=["to_plain"]).to_plain(result))
+    json.dumps(to_plain(result))  # plain data all the way down
 
 
 def test_same_seed_reproduces_and_other_seeds_differ(tool):
