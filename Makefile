@@ -37,7 +37,7 @@ models: $(DEPS_STAMP)
 # System services and browsers come from Debian packages (root on these machines).
 $(APT_STAMP):
 	@if ! test -x /usr/sbin/mosquitto || ! command -v mosquitto_passwd >/dev/null || ! command -v chromium >/dev/null; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto chromium >/dev/null; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto chromium fonts-noto-cjk >/dev/null; \
 	fi
 	@touch $@
 

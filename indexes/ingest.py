@@ -158,18 +158,19 @@ def _write_batches(index: TextIndex, todo: list[tuple[Path, Document, Status]], 
     bar = tqdm(total=len(todo), unit="file", desc="ingest", disable=not show_progress, file=sys.stderr)
     results: list[FileResult] = []
     batch: list[tuple[Path, Document, Status]] = []
-    est = 0
+    est = done = 0
 
     def flush() -> None:
-        nonlocal batch, est
+        nonlocal batch, est, done
         if not batch:
             return
         stored = index.upsert([d for _, d, _ in batch])
         for f, d, status in batch:
             results.append(FileResult(str(f), status, chunks=stored[d.id]))
         bar.update(len(batch))
+        done += len(batch)  # bar.n stays 0 when the bar is disabled
         if on_progress:
-            on_progress(bar.n, len(todo), str(batch[-1][0]))
+            on_progress(done, len(todo), str(batch[-1][0]))
         batch, est = [], 0
 
     for item in todo:

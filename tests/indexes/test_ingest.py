@@ -144,3 +144,12 @@ def test_prompt_injection_text_is_stored_verbatim_as_data(tmp_path):
     with TextIndex.open(tmp_path / "kb") as index:
         assert index.count() == 1
         assert "DROP TABLE" in index.search('"); DROP TABLE chunks; --', k=1, mode="bm25")[0].text
+
+
+def test_progress_callback_counts_files_even_without_a_bar(tmp_path):
+    docs = _write_docs(tmp_path / "docs")
+    seen = []
+    ingest_paths(tmp_path / "kb", [docs], config=_config(), show_progress=False, batch_chunks=1,
+                 on_progress=lambda done, total, path: seen.append((done, total)))
+    assert seen[-1] == (4, 4)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen) and seen[0][0] >= 1
