@@ -1,0 +1,1 @@
+"""Handlers behind the Gradio app (`app.py`): plain functions over `AppServices`, no gradio at import."""

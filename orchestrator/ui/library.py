@@ -1,0 +1,208 @@
+"""Knowledge-base and image-library handlers: ingest with progress, list, delete, index, search.
+
+Plain functions (no gradio at import), so they are tested without a browser.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from orchestrator.ui.chat import _first
+from orchestrator.ui.services import IMAGE_TYPES, AppServices
+from polymodal.errors import Cancelled, InputError
+
+log = logging.getLogger("polymodal.app")
+
+
+# -- knowledge base ------------------------------------------------------------------------------
+
+def _doc_types() -> tuple[str, ...]:
+    from indexes.readers import READERS
+
+    return tuple(READERS)
+
+
+def ingest_documents(services: AppServices, files: list[str] | None, folder: str, cancel: threading.Event | None = None,
+                     progress: Callable[[float, str], None] | None = None) -> Iterator[tuple[str, list[list[Any]]]]:
+    """Yield (status line, per-file rows) as ingestion goes; the last yield is the summary."""
+    from indexes.ingest import ingest_paths
+
+    paths: list[str] = []
+    rows: list[list[Any]] = []
+    for f in files or []:
+        try:
+            paths.append(str(services.accept_upload(f, _doc_types(), "kb")))
+        except InputError as exc:
+            rows.append([Path(f).name, "skipped", 0, str(exc)])
+    folder = (folder or "").strip()
+    if folder:
+        p = Path(folder).expanduser()
+        if not p.is_dir():
+            raise InputError(f"not a folder: {folder}")
+        paths.append(str(p))
+    if not paths:
+        raise InputError("choose files to upload or name a folder")
+    cancel = cancel or threading.Event()
+    events: "queue.Queue[tuple]" = queue.Queue()
+
+    def on_progress(done: int, total: int, path: str) -> None:
+        events.put(("progress", done, total, path))
+        if cancel.is_set():
+            raise Cancelled("ingestion cancelled; the files already stored are kept")
+
+    def work() -> None:
+        try:
+            with services.kb_lock:
+                report = ingest_paths(services.config.kb_path(), paths, config=services.config,
+                                      on_progress=on_progress, show_progress=False, batch_chunks=64)
+            events.put(("done", report))
+        except BaseException as exc:  # noqa: BLE001 - handed to the UI thread
+            events.put(("error", exc))
+
+    threading.Thread(target=work, name="app-ingest", daemon=True).start()
+    yield f"Reading {len(paths)} path(s)…", rows
+    while True:
+        item = events.get()
+        if item[0] == "progress":
+            _, done, total, path = item
+            # `done` stays 0 while ingest's tqdm bar is disabled (indexes/ingest.py counts with bar.n),
+            # so say what is sure: how many files and which one was stored last.
+            line = (f"Embedded {done}/{total} files" if done else f"Embedding {total} files") + \
+                f" (last stored: {Path(path).name})"
+            if progress is not None and total:
+                progress(done / total, line)
+            yield line, rows
+        elif item[0] == "error":
+            raise item[1]
+        else:
+            report = item[1]
+            rows += [[f.path, f.status, f.chunks, f.reason] for f in report.files]
+            yield report.summary(), rows
+            return
+
+
+def _open_kb(services: AppServices, read_only: bool = True):
+    from indexes.text import TextIndex
+
+    path = services.config.kb_path()
+    if not (path / "manifest.json").exists():
+        return None
+    return TextIndex.open(path, read_only=read_only, embedder_backend=services.config.embedder.backend)
+
+
+def list_documents(services: AppServices) -> list[list[Any]]:
+    kb = _open_kb(services)
+    if kb is None:
+        return []
+    with kb:
+        return [[d.doc_id, d.type, d.chunks, d.chars, time.strftime("%Y-%m-%d %H:%M", time.localtime(d.added_at))]
+                for d in kb.list_documents()]
+
+
+def delete_documents(services: AppServices, ids: list[str]) -> int:
+    if not ids:
+        raise InputError("choose documents to delete")
+    with services.kb_lock:
+        kb = _open_kb(services, read_only=False)
+        if kb is None:
+            return 0
+        with kb:
+            n = kb.delete(list(ids))
+    # An uploaded document lives only for the knowledge base: its copy goes with it.
+    for doc_id in ids:
+        p = Path(doc_id)
+        if p.is_relative_to(services.uploads / "kb") and p.is_file():
+            p.unlink()
+    return n
+
+
+# -- image library ---------------------------------------------------------------------------------
+
+def _image_index(services: AppServices, create: bool = False):
+    """The image library's index (indexes.images) for writing, or the shared reader; one-line
+    reasons when it is unavailable. The reader is the image_search tool's own index when the agent
+    has one, so the encoder loads once."""
+    try:
+        from indexes.images import ImageIndex
+    except ModuleNotFoundError as exc:
+        raise InputError(f"image search is not available in this install ({exc.name} is missing)") from None
+    path = services.config.images_path()
+    if create:
+        reader = services._image_reader
+        if reader is not None:
+            return ImageIndex.open(path, reader.encoder, config=services.config.images)
+        if (path / "manifest.json").exists():  # the encoder it was built with
+            return ImageIndex.open(path, None, config=services.config.images)
+        return ImageIndex.open(path, services.config.images.encoder, config=services.config.images)
+    if not (path / "manifest.json").exists():
+        raise InputError("the image library is empty: index a folder first")
+    with services.images_lock:
+        if services._image_reader is None:
+            tool = getattr(services._agent, "tools", {}).get("image_search") if services._agent is not None else None
+            reader = getattr(tool, "index", None) if tool is not None and hasattr(type(tool), "index") else None
+            services._image_reader = reader or ImageIndex.open(path, None, config=services.config.images,
+                                                                 read_only=True)
+        return services._image_reader
+
+
+def index_images(services: AppServices, folder: str, cancel: threading.Event | None = None,
+                 progress: Callable[[float, str], None] | None = None) -> Iterator[tuple[str, list[list[Any]]]]:
+    """Yield (status line, skipped-file rows) as a folder is indexed; the last yield is the summary."""
+    folder = (folder or "").strip()
+    p = Path(folder).expanduser()
+    if not folder or not p.is_dir():
+        raise InputError(f"not a folder: {folder or '(empty)'}")
+    cancel = cancel or threading.Event()
+    events: "queue.Queue[tuple]" = queue.Queue()
+
+    def work() -> None:
+        try:
+            with services.images_lock:
+                with _image_index(services, create=True) as index:  # the reader picks the writes up
+                    report = index.index_folder(p, progress=lambda d, t: events.put(("progress", d, t)),
+                                                cancel=cancel)
+            events.put(("done", report))
+        except BaseException as exc:  # noqa: BLE001 - handed to the UI thread
+            events.put(("error", exc))
+
+    threading.Thread(target=work, name="app-images", daemon=True).start()
+    yield f"Indexing {p}…", []
+    while True:
+        item = events.get()
+        if item[0] == "progress":
+            line = f"Indexed {item[1]}/{item[2]} images"
+            if progress is not None and item[2]:
+                progress(item[1] / item[2], line)
+            yield line, []
+        elif item[0] == "error":
+            raise item[1]
+        else:
+            report = item[1]
+            yield report.summary(), [[s.path, "skipped", s.reason] for s in report.skipped]
+            return
+
+
+def search_images(services: AppServices, text: str, image: str | None, k: int = 8) -> tuple[list[tuple[str, str]], str]:
+    """(gallery items, status line) for a text and/or example-image query."""
+    text = (text or "").strip()
+    if not text and not image:
+        raise InputError("type what the photo shows or give an example image")
+    if image:
+        image = str(services.accept_upload(image, IMAGE_TYPES, "queries"))
+    hits = _image_index(services).search(text, image=image, k=int(k))
+    gallery = []
+    for h in hits:
+        path = _first(h, "path")
+        shown = services.servable(path) or services.servable(_first(h, "thumbnail") or path)
+        if shown:
+            gallery.append((shown, f"{Path(path).name} · score {float(_first(h, 'score') or 0):.3f} · {path}"))
+    encoder = _first(hits[0], "encoder") if hits else ""
+    what = " and ".join(x for x in (f"'{text}'" if text else "", "the example image" if image else "") if x)
+    return gallery, f"{len(gallery)} photo(s) for {what}" + (f" · encoder {encoder}" if encoder else "")
+
+

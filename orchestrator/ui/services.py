@@ -1,0 +1,200 @@
+"""Shared services behind the app: config, agent, knowledge base and image library paths,
+per-tool concurrency limits, and each browser tab's state.
+
+Plain functions (no gradio at import), so they are tested without a browser.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import logging
+import os
+import re
+import shutil
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from orchestrator.ui.devices import FleetService
+from polymodal.config import Config
+from polymodal.errors import InputError, PolymodalError
+
+log = logging.getLogger("polymodal.app")
+
+log = logging.getLogger("polymodal.app")
+
+IMAGE_TYPES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
+# Per-tool concurrency across all users: one diffusion run at a time keeps memory bounded, while
+# chats that only retrieve or ask a device go on beside it.
+TOOL_LIMITS = {"generate_image": 1, "image_search": 2, "rag_answer": 2, "edge_query": 4}
+CHAT_CONCURRENCY = 8
+
+
+def short_error(exc: BaseException) -> str:
+    """One line for a person: a PolymodalError's own message; anything else is logged, not shown."""
+    if isinstance(exc, PolymodalError):
+        return str(exc)
+    log.error("app handler failed", exc_info=exc)
+    return f"Something went wrong ({type(exc).__name__}); the details are in the server log."
+
+
+# -- services shared by every browser tab ------------------------------------------------------
+
+class AppServices:
+    """What the handlers share: config, the Agent (built on first use), the app's data folders and
+    the edge fleet. Everything per user lives in `TabState`."""
+
+    def __init__(self, config: Config, agent: Any = None, fleet: FleetService | None = None) -> None:
+        self.config = config
+        self.root = config.paths.data() / "app"
+        self.cache = self.root / "cache"  # gradio's upload folder and our thumbnails: the only files served
+        self.uploads = self.root / "uploads"
+        self.thumbs = self.cache / "thumbs"
+        for d in (self.cache, self.uploads, self.thumbs):
+            d.mkdir(parents=True, exist_ok=True)
+        self._agent = agent
+        self._agent_lock = threading.Lock()
+        if agent is not None:
+            limit_tools(agent)
+        self.fleet = fleet or FleetService(config, self)
+        self.kb_lock = threading.Lock()
+        self.images_lock = threading.RLock()
+        self._image_reader: Any = None
+
+    @property
+    def agent(self) -> Any:
+        if self._agent is None:
+            with self._agent_lock:
+                if self._agent is None:
+                    from orchestrator.agent import Agent
+
+                    agent = Agent.from_config(self.config)
+                    limit_tools(agent)
+                    self._agent = agent
+        return self._agent
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.config.app.max_upload_mb) * 2**20
+
+    def servable(self, path: str | Path, max_side: int = 1024) -> str | None:
+        """A copy of an image inside the served cache (downscaled), or None if it cannot be read."""
+        from PIL import Image, ImageOps
+
+        p = Path(path)
+        try:
+            st = p.stat()
+        except OSError:
+            return None
+        key = hashlib.sha256(f"{p.resolve()}:{st.st_mtime_ns}:{st.st_size}:{max_side}".encode()).hexdigest()[:24]
+        out = self.thumbs / f"{key}.png"
+        if out.exists():
+            return str(out)
+        try:
+            with Image.open(p) as im:
+                im = ImageOps.exif_transpose(im)
+                im.thumbnail((max_side, max_side))
+                tmp = out.with_suffix(".tmp.png")
+                im.convert("RGB" if im.mode not in ("RGB", "RGBA") else im.mode).save(tmp, "PNG")
+                os.replace(tmp, out)
+        except Exception:  # noqa: BLE001 - an unreadable image is shown as its path, not an error
+            return None
+        return str(out)
+
+    def save_b64_image(self, b64: str) -> str | None:
+        try:
+            raw = base64.b64decode(b64, validate=True)
+        except ValueError:
+            return None
+        out = self.thumbs / f"frame-{hashlib.sha256(raw).hexdigest()[:24]}.jpg"
+        if not out.exists():
+            tmp = out.with_suffix(".tmp")
+            tmp.write_bytes(raw)
+            os.replace(tmp, out)
+        return str(out)
+
+    def accept_upload(self, path: str | Path, allowed: tuple[str, ...], sub: str) -> Path:
+        """Check an uploaded file's type and size and keep a copy in the app's uploads folder."""
+        src = Path(path)
+        suffix = src.suffix.lower()
+        if suffix not in allowed:
+            raise InputError(f"{src.name}: file type {suffix or '(none)'} is not accepted here ({', '.join(allowed)})")
+        size = src.stat().st_size
+        if size > self.max_upload_bytes:
+            raise InputError(f"{src.name} is {size / 2**20:.1f} MB; the upload limit is {self.config.app.max_upload_mb} MB")
+        name = re.sub(r"[^\w.\-]+", "_", src.name).lstrip(".") or f"upload{suffix}"
+        dest_dir = self.uploads / sub
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        dest = dest_dir / name
+        tmp = dest_dir / f".{name}.{uuid.uuid4().hex[:8]}.part"
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+        return dest
+
+
+def limit_tools(agent: Any, limits: dict[str, int] = TOOL_LIMITS) -> None:
+    """Bound how many runs of each tool go at once across every user (a cancel still works while
+    waiting). Wraps the tool's run target in place; calling it twice is harmless."""
+    for name, tool in getattr(agent, "tools", {}).items():
+        if name not in limits or getattr(tool, "_app_limited", False) or not hasattr(tool, "_target"):
+            continue
+        sem = threading.BoundedSemaphore(limits[name])
+        target = tool._target()
+
+        @functools.wraps(target)
+        def limited(*args: Any, _target: Callable = target, _sem: threading.BoundedSemaphore = sem, **kwargs: Any) -> Any:
+            ctx = kwargs.get("context")
+            while not _sem.acquire(timeout=0.2):
+                if ctx is not None:
+                    ctx.check_cancelled()
+            try:
+                return _target(*args, **kwargs)
+            finally:
+                _sem.release()
+
+        tool._target = lambda _f=limited: _f
+        stream = getattr(tool, "stream", None)
+        if callable(stream):  # the executor streams text from tools that offer it (rag_answer)
+            tool.stream = _limited_stream(stream, sem)
+        tool._app_limited = True
+
+
+def _limited_stream(stream: Callable[..., Iterator[Any]], sem: threading.BoundedSemaphore) -> Callable[..., Iterator[Any]]:
+    @functools.wraps(stream)
+    def limited(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        ctx = kwargs.get("context")
+        while not sem.acquire(timeout=0.2):
+            if ctx is not None:
+                ctx.check_cancelled()
+        try:
+            yield from stream(*args, **kwargs)
+        finally:
+            sem.release()
+
+    return limited
+
+
+# -- one browser tab ---------------------------------------------------------------------------
+
+@dataclass
+class TabState:
+    """Per browser tab (a gr.State): its own conversation, rendered chat and cancel flags."""
+
+    conversation: Any = None
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    cancels: dict[str, threading.Event] = field(default_factory=dict)
+
+    def new_cancel(self, op: str) -> threading.Event:
+        self.cancels[op] = threading.Event()
+        return self.cancels[op]
+
+    def cancel(self, op: str) -> None:
+        ev = self.cancels.get(op)
+        if ev is not None:
+            ev.set()
+
+
