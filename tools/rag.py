@@ -90,12 +90,14 @@ class RagAnswerTool(Tool):
     )
 
     def __init__(self, kb: str | Path | None = None, *, config: Any = None, llm: Any = None, index: Any = None,
+                 models: Any = None,
                  mode: str = "hybrid", reranker: str = "none", rerank_pool: int = 8,
                  evidence_tokens: int = 420, min_coverage: float = 0.30, max_tokens: int | None = None,
                  strict: bool = True) -> None:
         """
         kb: knowledge-base folder (default: the config's [kb] path). llm / index: ready objects
-        (tests, the app) instead of the configured ones. reranker: "none", "llm" (yes/no logits)
+        (tests, the app) instead of the configured ones. models: the agent's model manager, whose
+        one LLM is shared with the planner (asked on every use, so it can be evicted and reloaded). reranker: "none", "llm" (yes/no logits)
         or "cross-encoder:PATH" (a local sentence-transformers CrossEncoder). evidence_tokens:
         the evidence budget (prefill time on 2 cores is the bound). min_coverage: the no-answer
         gate, the share of the question's character bigrams found in the best passage
@@ -110,6 +112,7 @@ class RagAnswerTool(Tool):
         self.config = config
         self.kb_path = Path(kb).expanduser() if kb else config.kb_path()
         self._llm = llm
+        self._models = models
         self._index = index
         self.mode = mode
         self.reranker = reranker
@@ -124,6 +127,8 @@ class RagAnswerTool(Tool):
     # -- resources -----------------------------------------------------------------------------
     @property
     def llm(self) -> Any:
+        if self._llm is None and self._models is not None:
+            return self._models.llm()
         if self._llm is None:
             from tools.llm import get_chat_model
 

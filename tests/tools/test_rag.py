@@ -166,3 +166,19 @@ def test_spec_comes_from_the_signature():
     props = spec["parameters"]["properties"]
     assert spec["name"] == "rag_answer" and set(props) == {"question", "k", "concise"}
     assert spec["parameters"]["required"] == ["question"]
+
+
+def test_shares_the_agent_model_managers_llm(kb):
+    class Models:
+        def __init__(self):
+            self.asked = 0
+            self.model = FakeChatModel(["Paris is the capital of France [1]."])
+
+        def llm(self):
+            self.asked += 1
+            return self.model
+
+    models = Models()
+    tool = RagAnswerTool(kb.folder, config=Config(), index=kb, models=models)
+    assert tool.run("What is the capital of France?").found and models.asked >= 1
+    assert models.model.calls
