@@ -44,9 +44,9 @@ def open_kb(data: Path):
     return index
 
 
-def one_round(tool, label: str, reset: bool) -> dict:
+def one_round(tool, label: str, reset: bool, questions: list[str]) -> dict:
     rows = []
-    for q in QUESTIONS:
+    for q in questions:
         if reset:
             tool.llm.llm.reset()  # drop the KV cache: the system prompt is prefilled again
         t0 = time.perf_counter()
@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(default_data_dir()))
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--questions", type=int, default=len(QUESTIONS), help="how many of the questions per round")
     ap.add_argument("--out", default="")
     args = ap.parse_args(argv if argv is not None else sys.argv[1:])
     data = Path(args.data)
@@ -116,17 +117,19 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"rag_latency: {cfg.llm.model} via {cfg.llm.backend}, n_ctx {cfg.llm.n_ctx}, threads "
           f"{cfg.llm.n_threads or os.cpu_count()}, KB {index.count()} docs / {index.count_chunks()} chunks, "
-          f"{len(QUESTIONS)} questions, k=4", flush=True)
+          f"{args.questions} questions, k=4", flush=True)
     t0 = time.perf_counter()
     _ = llm.llm
     print(f"{'model load':<34} {time.perf_counter() - t0:.1f}s", flush=True)
+    qs = QUESTIONS[: args.questions]
     report = {"decode_raw_tok_s": raw_decode(llm)}
     tool.warm_prefix("zh", False)
-    report["trimmed_warm"] = one_round(tool, f"rag (budget {tool.evidence_tokens} tok, warm)", reset=False)
-    report["trimmed_cold"] = one_round(tool, "baseline: cold system prompt", reset=True)
+    report["trimmed_warm"] = one_round(tool, f"rag (budget {tool.evidence_tokens} tok, warm)", reset=False, questions=qs)
+    report["trimmed_cold"] = one_round(tool, "baseline: cold system prompt", reset=True, questions=qs)
     full = RagAnswerTool(index.folder, config=cfg, index=index, llm=llm, evidence_tokens=100_000)
     full.warm_prefix("zh", False)
-    report["untrimmed_warm"] = one_round(full, "baseline: untrimmed evidence", reset=False)
+    report["untrimmed_warm"] = one_round(full, "baseline: untrimmed evidence", reset=False,
+                                        questions=qs)
     report["peak_rss_mib_one_question"] = peak_rss_one_question(data)
     print(f"{'peak RSS, one answered question':<34} {report['peak_rss_mib_one_question']:.0f} MiB", flush=True)
     if args.out:

@@ -320,7 +320,7 @@ def _strip_question_words(question: str) -> str:
 
 
 _DECLINE = {
-    "zh": re.compile(r"^(?:根据|按照)?(?:所给|提供的|以上)?(?:资料|材料|段落|文本)?[，,]?\s*(?:无法|没有|未)(?:找到|提及|提到|回答|给出|说明)"),
+    "zh": re.compile(r"^(?:根据|按照)?(?:所给|提供的|以上)?(?:资料|材料|段落|文本)?中?[，,]?\s*(?:无法|没有|未)(?:找到|提及|提到|回答|给出|说明)"),
     "en": re.compile(r"^(?:the )?(?:passages?|evidence|context)\s+(?:do(?:es)?\s+not|don't)\s+(?:contain|mention|say)", re.I),
 }
 
