@@ -80,9 +80,10 @@ def raw_decode(llm) -> float:
     return rate
 
 
-def peak_rss_one_question(data: Path) -> float:
+def peak_rss_one_question(data: Path, config: str | None) -> float:
     """A fresh process answers one question; its peak RSS in MiB."""
-    out = subprocess.run([sys.executable, "-m", "bench.rag_latency", "--data", str(data), "--one"],
+    out = subprocess.run([sys.executable, "-m", "bench.rag_latency", "--data", str(data), "--one",
+                          *(["--config", config] if config else [])],
                          capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
@@ -95,16 +96,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(default_data_dir()))
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--config", default=None, help="polymodal config TOML (e.g. [llm] n_threads)")
     ap.add_argument("--questions", type=int, default=len(QUESTIONS), help="how many of the questions per round")
     ap.add_argument("--out", default="")
     args = ap.parse_args(argv if argv is not None else sys.argv[1:])
     data = Path(args.data)
 
-    from polymodal.config import Config
+    from polymodal.config import load_config
     from tools.llm import get_chat_model
     from tools.rag import RagAnswerTool
 
-    cfg = Config()
+    cfg = load_config(args.config)
     index = open_kb(data)
     llm = get_chat_model(cfg.llm, cfg.paths.cache())
     tool = RagAnswerTool(index.folder, config=cfg, index=index, llm=llm)
@@ -130,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     full.warm_prefix("zh", False)
     report["untrimmed_warm"] = one_round(full, "baseline: untrimmed evidence", reset=False,
                                         questions=qs)
-    report["peak_rss_mib_one_question"] = peak_rss_one_question(data)
+    report["peak_rss_mib_one_question"] = peak_rss_one_question(data, args.config)
     print(f"{'peak RSS, one answered question':<34} {report['peak_rss_mib_one_question']:.0f} MiB", flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
