@@ -18,6 +18,7 @@ __all__ = ["CheckedAnswer", "check_citations", "CitationStreamFilter", "support"
 _MARK = re.compile(r"(\s*)[\[【]\s*(\d{1,3}(?:\s*[,，、\-–]\s*\d{1,3})*)\s*[\]】]")
 _SENT = re.compile(r".+?(?:[。！？!?；;]+|\.(?=\s|$)|\n+|$)", re.S)
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _WORD = re.compile(r"[A-Za-z0-9]+")
 
 
@@ -49,9 +50,9 @@ def char_ngrams(text: str) -> set[str]:
     from indexes.analyzer import analyze
 
     feats: set[str] = set(analyze(" ".join(_WORD.findall(text))))
-    cjk = "".join(_CJK.findall(text))
-    feats.update(cjk)
-    feats.update(cjk[i : i + 2] for i in range(len(cjk) - 1))
+    for run in _CJK_RUN.findall(text):
+        feats.update(run)
+        feats.update(run[i : i + 2] for i in range(len(run) - 1))
     return feats
 
 

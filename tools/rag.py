@@ -92,7 +92,7 @@ class RagAnswerTool(Tool):
     def __init__(self, kb: str | Path | None = None, *, config: Any = None, llm: Any = None, index: Any = None,
                  models: Any = None,
                  mode: str = "hybrid", reranker: str = "none", rerank_pool: int = 8,
-                 evidence_tokens: int = 420, min_coverage: float = 0.30, max_tokens: int | None = None,
+                 evidence_tokens: int = 420, min_coverage: float = 0.34, max_tokens: int | None = None,
                  strict: bool = True) -> None:
         """
         kb: knowledge-base folder (default: the config's [kb] path). llm / index: ready objects
@@ -304,12 +304,12 @@ def _coverage(question: str, passage: str) -> float:
 def _features(text: str) -> set[str]:
     from indexes.analyzer import analyze
 
-    cjk = "".join(_CJK.findall(text))
     words = analyze(" ".join(_LATIN.findall(text)))
-    return {cjk[i : i + 2] for i in range(len(cjk) - 1)} | set(words)
+    grams = {run[i : i + 2] for run in _CJK_RUN.findall(text) for i in range(len(run) - 1)}
+    return grams | set(words)  # bigrams inside runs only: none across punctuation or removed words
 
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _LATIN = re.compile(r"[A-Za-z0-9]+")
 _QWORDS = re.compile(r"什么|哪些|哪个|哪里|哪一|多少|为什么|怎么|如何|是谁|谁|何时|几|吗|呢|请问|"
                      r"\b(?:what|which|who|whom|when|where|why|how|does|did|do|is|are|was|were|the|a|an|of)\b", re.I)
