@@ -78,9 +78,12 @@ def serve_app():
         demo.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser_context(tmp_path_factory):
-    """One headless Chromium with a fresh profile for the session; tests open their own pages."""
+    """One headless Chromium with a fresh profile per test module; tests open their own pages.
+
+    Module scope, not session: Playwright's sync API keeps an asyncio loop running in the main
+    thread until it stops, and later async tests (LangChain's) cannot start their own beside it."""
     if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed (make system-deps installs it)")
