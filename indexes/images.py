@@ -13,7 +13,6 @@ separate visual space (ConSE), `visual.<gen>.faiss` (rebuildable views, see inde
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -25,8 +24,8 @@ import numpy as np
 
 from indexes.image_encoders import ImageEncoder, Tag, encoder_from_spec, encoder_spec, get_image_encoder
 from indexes.image_encoders.loading import LoadedImage, as_pil, is_image_path, load_image
-from indexes.store import IndexParams, VectorStore, connect_sqlite, exclusive_writer
-from polymodal.errors import Cancelled, EmbedderMismatch, InputError, StoreCorrupt, StoreError, UnsupportedFile
+from indexes.store import IndexParams, VectorStore, connect_sqlite, exclusive_writer, read_manifest
+from polymodal.errors import Cancelled, EmbedderMismatch, InputError, UnsupportedFile
 from polymodal.fsutil import atomic_write_json, atomic_writer
 
 __all__ = ["ImageIndex", "ImageHit", "ImageInfo", "IndexReport", "Skipped"]
@@ -139,15 +138,8 @@ class ImageIndex:
         """
         folder = Path(path).expanduser()
         manifest_path = folder / "manifest.json"
-        if folder.exists() and not folder.is_dir():
-            raise InputError(f"index path is a file, not a folder: {folder}")
-        if manifest_path.exists():
-            try:
-                manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise StoreCorrupt(f"unreadable manifest in {folder}: {exc}") from exc
-            if manifest.get("kind") != "images":
-                raise StoreError(f"{folder} is a '{manifest.get('kind')}' index, not an image index")
+        manifest = read_manifest(folder, "images", "an image index")
+        if manifest is not None:
             enc = _resolve(encoder, config) if encoder is not None else encoder_from_spec(manifest["encoder_spec"])
             if enc.name != manifest["encoder"]:
                 raise EmbedderMismatch(

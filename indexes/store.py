@@ -25,10 +25,10 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from polymodal.errors import StoreCorrupt, StoreError
+from polymodal.errors import InputError, StoreCorrupt, StoreError
 from polymodal.fsutil import atomic_write_json, atomic_writer
 
-__all__ = ["VectorStore", "IndexParams", "connect_sqlite", "exclusive_writer"]
+__all__ = ["VectorStore", "IndexParams", "connect_sqlite", "exclusive_writer", "read_manifest"]
 
 
 def connect_sqlite(path: Path, read_only: bool = False) -> sqlite3.Connection:
@@ -42,6 +42,23 @@ def connect_sqlite(path: Path, read_only: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.row_factory = sqlite3.Row
     return conn
+
+
+def read_manifest(folder: Path, kind: str, what: str) -> dict | None:
+    """The manifest of the index folder `folder` (None when there is none yet), checked to be of
+    `kind`. A path that is a file, an unreadable manifest or another kind is a clear error."""
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"index path is a file, not a folder: {folder}")
+    path = folder / "manifest.json"
+    if not path.exists():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise StoreCorrupt(f"unreadable manifest in {folder}: {exc}") from exc
+    if manifest.get("kind") != kind:
+        raise StoreError(f"{folder} is a '{manifest.get('kind')}' index, not {what}")
+    return manifest
 
 
 @contextmanager

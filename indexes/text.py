@@ -26,8 +26,8 @@ from indexes.analyzer import analyze
 from indexes.chunking import chunk_text
 from indexes.embedders import Embedder, get_embedder
 from indexes.hybrid import filter_sql, fuse, like_prefix
-from indexes.store import IndexParams, VectorStore, connect_sqlite, exclusive_writer
-from polymodal.errors import EmbedderMismatch, InputError, StoreCorrupt, StoreError
+from indexes.store import IndexParams, VectorStore, connect_sqlite, exclusive_writer, read_manifest
+from polymodal.errors import EmbedderMismatch, InputError, StoreError
 from polymodal.fsutil import atomic_write_json
 
 __all__ = ["TextIndex", "Document", "Hit", "DocumentInfo", "SearchMode"]
@@ -128,15 +128,8 @@ class TextIndex:
         """
         folder = Path(path).expanduser()
         manifest_path = folder / "manifest.json"
-        if folder.exists() and not folder.is_dir():
-            raise InputError(f"index path is a file, not a folder: {folder}")
-        if manifest_path.exists():
-            try:
-                manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise StoreCorrupt(f"unreadable manifest in {folder}: {exc}") from exc
-            if manifest.get("kind") != "text":
-                raise StoreError(f"{folder} is a '{manifest.get('kind')}' index, not a text index")
+        manifest = read_manifest(folder, "text", "a text index")
+        if manifest is not None:
             emb = _resolve_embedder(embedder or manifest["embedder"], embedder_backend)
             if emb.name != manifest["embedder"]:
                 raise EmbedderMismatch(
