@@ -11,7 +11,6 @@ import argparse
 import hashlib
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np

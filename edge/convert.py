@@ -102,7 +102,7 @@ def _write_meta(out_dir: Path, name: str, meta: dict[str, Any]) -> None:
 def build_sensor_model(out_dir: Path, n_per_class: int = 3000, epochs: int = 12, seed: int = 0,
                        name: str = "sensor_anomaly_int8", also_float: bool = False) -> dict[str, Any]:
     """Train a small 1-D CNN on synthetic windows (edge.sensors), convert to int8, report accuracy."""
-    tf = _tf()
+    _tf()  # one clear line when the [convert] extra is missing, before keras fails obscurely
     import keras
 
     from edge.sensors import CLASSES, WINDOW, synthetic_windows

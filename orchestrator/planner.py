@@ -113,7 +113,7 @@ class Planner:
             return self._fallback(hint, str(exc))
         messages = plan_messages(self.tools, text, image, history)
         schema = plan_schema({only: self.tools[only]}, min_steps=1, max_steps=1) if only else plan_schema(self.tools)
-        error = ""
+        error = raw = ""
         for attempt in range(2):
             if error:
                 messages = messages + [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from orchestrator.cli._common import add_json_flag, config_from_args, emit, fail
+from orchestrator.cli._common import add_json_flag, config_from_args, emit
 
 __all__ = ["register"]
 

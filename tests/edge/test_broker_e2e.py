@@ -14,7 +14,7 @@ import pytest
 from edge.broker import MosquittoBroker
 from edge.client import MqttDeviceClient
 from edge.errors import BrokerUnavailable, DeviceOfflineError, DeviceReplyError
-from edge.fleet import DeviceSpec, SimulatedFleet, fleet_specs
+from edge.fleet import DeviceSpec, SimulatedFleet
 from edge.mqtt import BrokerSettings, connect_blocking, make_client
 from edge.protocol import encode
 

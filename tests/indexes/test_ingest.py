@@ -1,9 +1,7 @@
 import os
 import zipfile
 
-import pytest
 
-from indexes.embedders import HashEmbedder
 from indexes.ingest import ingest_paths
 from indexes.text import TextIndex
 from polymodal.config import Config

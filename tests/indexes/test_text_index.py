@@ -1,7 +1,5 @@
 import json
-import sqlite3
 
-import numpy as np
 import pytest
 
 from indexes.embedders import HashEmbedder

@@ -3,7 +3,7 @@ from typing import Literal
 
 import pytest
 
-from tools.base import FunctionTool, Tool, ToolContext, schema_from_signature, to_plain, validate_args
+from tools.base import FunctionTool, Tool, ToolContext, schema_from_signature, to_plain
 from polymodal.errors import Cancelled, InputError
 
 
