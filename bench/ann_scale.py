@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--kinds", default="hnsw,ivfpq", help="ANN index types to measure against exact")
     ap.add_argument("--skip-textindex", action="store_true")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
     del flat
 
     with tempfile.TemporaryDirectory() as tmp:
-        for kind in ("hnsw", "ivfpq"):
+        for kind in args.kinds.split(","):
             conn = connect_sqlite(Path(tmp) / f"{kind}.sqlite")
             store = VectorStore(Path(tmp), conn, 384, name=f"v_{kind}", params=IndexParams(index_type=kind))
             conn.execute("BEGIN")
