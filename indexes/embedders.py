@@ -269,6 +269,8 @@ _cache_lock = threading.Lock()
 
 def get_embedder(name: str, backend: str = "onnx", batch_size: int = 32) -> Embedder:
     """The embedder called `name` (see module doc); one shared instance per name and backend."""
+    if name.endswith("@int8"):  # the name an int8 embedder records in an index manifest
+        name, backend = name[: -len("@int8")], "onnx-int8"
     key = (name, backend, batch_size)
     with _cache_lock:
         if key in _cache:

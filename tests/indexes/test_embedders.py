@@ -33,6 +33,9 @@ def test_onnx_backend_reproduces_torch_vectors_and_int8_stays_close():
     int8 = get_embedder("all-MiniLM-L6-v2", "onnx-int8")
     assert int8.name == "all-MiniLM-L6-v2@int8"
     assert np.min(np.sum(torch_vecs * int8.embed_documents(texts), axis=1)) > 0.95
+    # the recorded name resolves back to the same int8 embedder, whatever backend is asked for
+    assert get_embedder("all-MiniLM-L6-v2@int8") is int8
+    assert get_embedder("all-MiniLM-L6-v2@int8", "onnx-int8") is int8
     assert onnx.count_tokens("hello world") == 2
 
 
