@@ -111,6 +111,8 @@ class OnnxSentenceEncoder:
         self.max_seq_length = json.loads(cfg.read_text()).get("max_seq_length", 256) if cfg.exists() else 256
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads or (os.cpu_count() or 1)
+        # no busy-waiting between runs: spinning threads starve torch and other tools in the process
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         path = export_onnx(self.folder, cache, quantized)
         self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         self._dim = int(json.loads((self.folder / "config.json").read_text())["hidden_size"])
