@@ -55,43 +55,25 @@ class TestRetriever(RetrieversIntegrationTests):
         return "edge ai"
 
 
-class TestHashEmbeddingsUnit(EmbeddingsUnitTests):
-    @property
-    def embeddings_class(self):
-        return EmbedderEmbeddings
+def _embedding_suite(base: type, model: str, name: str) -> type:
+    """LangChain's embeddings suite `base` over our embedder `model`."""
 
-    @property
-    def embedding_model_params(self) -> dict:
-        return {"model": "hash"}
+    class Suite(base):
+        @property
+        def embeddings_class(self):
+            return EmbedderEmbeddings
 
+        @property
+        def embedding_model_params(self) -> dict:
+            return {"model": model}
 
-class TestHashEmbeddingsIntegration(EmbeddingsIntegrationTests):
-    @property
-    def embeddings_class(self):
-        return EmbedderEmbeddings
-
-    @property
-    def embedding_model_params(self) -> dict:
-        return {"model": "hash"}
+    Suite.__name__ = Suite.__qualname__ = name
+    return Suite
 
 
-@pytest.mark.slow
-class TestMiniLMEmbeddingsIntegration(EmbeddingsIntegrationTests):
-    @property
-    def embeddings_class(self):
-        return EmbedderEmbeddings
-
-    @property
-    def embedding_model_params(self) -> dict:
-        return {"model": "all-MiniLM-L6-v2"}
-
-
-@pytest.mark.slow
-class TestUSEEmbeddingsIntegration(EmbeddingsIntegrationTests):
-    @property
-    def embeddings_class(self):
-        return EmbedderEmbeddings
-
-    @property
-    def embedding_model_params(self) -> dict:
-        return {"model": "use-multilingual-v3"}
+TestHashEmbeddingsUnit = _embedding_suite(EmbeddingsUnitTests, "hash", "TestHashEmbeddingsUnit")
+TestHashEmbeddingsIntegration = _embedding_suite(EmbeddingsIntegrationTests, "hash", "TestHashEmbeddingsIntegration")
+TestMiniLMEmbeddingsIntegration = pytest.mark.slow(
+    _embedding_suite(EmbeddingsIntegrationTests, "all-MiniLM-L6-v2", "TestMiniLMEmbeddingsIntegration"))
+TestUSEEmbeddingsIntegration = pytest.mark.slow(
+    _embedding_suite(EmbeddingsIntegrationTests, "use-multilingual-v3", "TestUSEEmbeddingsIntegration"))
