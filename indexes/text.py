@@ -163,8 +163,7 @@ class TextIndex:
             if self._closed:
                 return
             if not self.read_only:
-                with self._write_lock():
-                    self.store.save()
+                self.save()
             self._conn.close()
             self._closed = True
 
