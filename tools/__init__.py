@@ -5,8 +5,7 @@ Names load on first access, so `import tools` stays light (no torch, diffusers, 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from polymodal.lazy import lazy_exports as _lazy_exports
 
 __all__ = [
     "ChatModel",
@@ -47,13 +46,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        value = getattr(importlib.import_module(_WHERE[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'tools' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = _lazy_exports("tools", _WHERE, globals(), __all__)
