@@ -18,6 +18,7 @@ from typing import Callable, Iterable, Literal
 
 from indexes.embedders import cjk_ratio
 from indexes.readers import READERS, read_file
+from indexes.store import IndexParams
 from indexes.text import Document, TextIndex
 from polymodal.config import Config
 from polymodal.errors import InputError, UnsupportedFile
@@ -119,12 +120,14 @@ def ingest_paths(kb: str | Path | TextIndex, paths: Iterable[str | Path], *, con
     own = not isinstance(kb, TextIndex)
     if own:
         kb_path = Path(kb).expanduser()
+        params = IndexParams.from_config(config.kb)
         if (kb_path / "manifest.json").exists():
-            index = TextIndex.open(kb_path, embedder_backend=config.embedder.backend)
+            index = TextIndex.open(kb_path, embedder_backend=config.embedder.backend, params=params)
         else:
             sample = "".join(t[:2000] for t in list(texts.values())[:50])
             index = TextIndex.open(kb_path, choose_embedder(config, sample), chunk_tokens=config.kb.chunk_tokens,
-                                   chunk_overlap=config.kb.chunk_overlap, embedder_backend=config.embedder.backend)
+                                   chunk_overlap=config.kb.chunk_overlap, embedder_backend=config.embedder.backend,
+                                   params=params)
     else:
         index = kb
     try:

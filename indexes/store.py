@@ -6,9 +6,15 @@ generation differs from SQLite's (a crash between commit and save) is repaired b
 missing vectors are added from SQLite, stale ones removed. So a kill -9 at any moment leaves the
 store at its last committed transaction.
 
-Index type by size: exact (flat) up to `flat_max`, HNSW up to `hnsw_max`, IVF-PQ with exact
-re-rank from the SQLite vectors above. Types without removal (HNSW, IVF-PQ) keep deleted vectors
-as tombstones that searches skip; the store rebuilds when they exceed 20%.
+Index type by size: exact (flat) up to `flat_max`; up to `ann_max` IVF-Flat, or HNSW when IVF
+would have to scan more than `ivf_max_scan` of the collection to reach the recall target; IVF-PQ
+with exact re-rank from the SQLite vectors above. Types without removal (HNSW, IVF, IVF-PQ) keep
+deleted vectors as tombstones that searches skip; the store rebuilds when they exceed 20%.
+
+Calibration: an ANN index is tuned when it is built, not by a guessed constant. A sample of stored
+vectors is searched exactly (while the build streams the vectors from SQLite anyway) and with the
+new index; the smallest nprobe / efSearch whose recall@10 reaches `target_recall` is kept in the
+FAISS pointer file beside the measured recall, so every reader searches with it.
 """
 
 from __future__ import annotations
@@ -78,21 +84,47 @@ def exclusive_writer(folder: Path, lock: threading.RLock, read_only: bool, what:
 
 @dataclass
 class IndexParams:
-    index_type: str = "auto"  # auto | flat | hnsw | ivfpq
-    flat_max: int = 50_000
-    hnsw_max: int = 2_000_000
+    index_type: str = "auto"  # auto | flat | ivf | hnsw | ivfpq
+    flat_max: int = 50_000  # exact search up to this many vectors
+    ann_max: int = 2_000_000  # IVF-Flat or HNSW up to this many; IVF-PQ + exact re-rank above
     hnsw_m: int = 32
     hnsw_ef_construction: int = 80
-    hnsw_ef_search: int = 96
-    ivf_nprobe: int = 32
-    rerank_factor: int = 10
+    hnsw_ef_search: int = 0  # 0: calibrated at build time
+    ivf_nprobe: int = 0  # 0: calibrated at build time
+    ivf_max_scan: float = 0.02  # auto: keep IVF only if its calibrated nprobe scans at most this share
+    target_recall: float = 0.97  # calibration: recall@10 against exact search on stored vectors
+    calibration_queries: int = 400
+    rerank_factor: int = 0  # IVF-PQ candidates per result re-ranked exactly; 0: calibrated at build time
 
     def choose(self, n: int) -> str:
         if self.index_type != "auto":
             return self.index_type
         if n <= self.flat_max:
             return "flat"
-        return "hnsw" if n <= self.hnsw_max else "ivfpq"
+        return "ivf" if n <= self.ann_max else "ivfpq"
+
+    @classmethod
+    def from_config(cls, kb) -> "IndexParams":
+        """From a `KBConfig` (polymodal.config): the fields both share."""
+        return cls(**{k: getattr(kb, k) for k in cls.__dataclass_fields__ if hasattr(kb, k)})
+
+
+_NPROBES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+_EFS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768)
+_TRAINED = ("ivf", "ivfpq")
+
+
+def faiss_nlist(index) -> int:
+    import faiss
+
+    return int(faiss.extract_index_ivf(index).nlist)
+
+
+def _nlist(n: int, kind: str) -> int:
+    """IVF lists: ~sqrt(n) for IVF-Flat (coarse search and list scan cost the same at nprobe 1);
+    more for IVF-PQ, whose list scan is cheap. Never more than n/39 (FAISS's training minimum)."""
+    want = int(np.sqrt(max(n, 1))) if kind == "ivf" else int(4 * np.sqrt(max(n, 1)))
+    return max(16, min(65536, want, n // 39))
 
 
 class VectorStore:
@@ -110,6 +142,8 @@ class VectorStore:
         self._index = None
         self._type = "flat"
         self._live: tuple[int, int] | None = None  # (generation, live vector count)
+        self._search: dict = {}  # nprobe / efSearch (and nlist) the index is searched with
+        self._calibration: dict | None = None  # what the build measured; kept in the pointer file
         if not read_only:
             conn.execute(f"CREATE TABLE IF NOT EXISTS {name} (id INTEGER PRIMARY KEY, vec BLOB NOT NULL)")
             conn.execute("CREATE TABLE IF NOT EXISTS store_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
@@ -181,7 +215,7 @@ class VectorStore:
                     yield keep, np.stack([got[int(i)] for i in keep])
 
     # -- FAISS side ----------------------------------------------------------------------------
-    def _new_index(self, kind: str, train: np.ndarray | None = None):
+    def _new_index(self, kind: str, train: np.ndarray | None = None, n_total: int = 0):
         import faiss
 
         if kind == "flat":
@@ -190,16 +224,19 @@ class VectorStore:
             base = faiss.IndexHNSWFlat(self.dim, self.params.hnsw_m, faiss.METRIC_INNER_PRODUCT)
             base.hnsw.efConstruction = self.params.hnsw_ef_construction
             base.hnsw.efSearch = self.params.hnsw_ef_search
-        elif kind == "ivfpq":
-            n = 0 if train is None else len(train)
-            nlist = max(16, min(65536, int(4 * np.sqrt(max(n, 1))), n // 39))
-            m = next(m for m in (self.dim // 8, self.dim // 4, self.dim // 2, self.dim) if self.dim % m == 0)
+        elif kind in _TRAINED:
+            if train is None or len(train) < 16 * 39:
+                raise StoreCorrupt("an IVF index needs a training sample; build it through rebuild()")
+            nlist = _nlist(n_total or len(train), kind)
             quant = faiss.IndexFlatIP(self.dim)
-            base = faiss.IndexIVFPQ(quant, self.dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
-            if train is None or len(train) < nlist * 39:
-                raise StoreCorrupt("IVF-PQ needs a training sample; build it through rebuild()")
-            base.train(train)
-            base.nprobe = self.params.ivf_nprobe
+            if kind == "ivf":
+                base = faiss.IndexIVFFlat(quant, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            else:
+                # dim/4 sub-quantizers (96 bytes a 384-d vector, 16x smaller): dim/8 could not order
+                # neighbours inside a cluster well enough for the exact re-rank to recover them.
+                m = next(m for m in (self.dim // 4, self.dim // 2, self.dim) if m and self.dim % m == 0)
+                base = faiss.IndexIVFPQ(quant, self.dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
+            base.train(train[: max(nlist * 39, min(len(train), 256 * nlist))])
         else:
             raise ValueError(f"unknown index type {kind!r}")
         return faiss.IndexIDMap2(base)
@@ -232,6 +269,8 @@ class VectorStore:
                 except RuntimeError:
                     self._index = faiss.read_index(path)
                 self._type = pointer.get("type", "flat")
+                self._search = {**self._default_search(), **pointer.get("search", {})}
+                self._calibration = pointer.get("calibration")
                 self._apply_search_params()
                 info["loaded"] = True
                 if pointer.get("generation") == self.sqlite_generation():
@@ -270,33 +309,111 @@ class VectorStore:
             self._index.add_with_ids(vecs, part_ids)
 
     def rebuild(self, kind: str | None = None) -> dict:
-        """Build a fresh FAISS index of the right type from the SQLite vectors."""
+        """Build a fresh FAISS index of the right type from the SQLite vectors, and calibrate it."""
         with self._lock:
             n = self.count()
             kind = kind or self.params.choose(n)
-            if kind == "ivfpq" and n < 16 * 39:  # too few vectors to train a quantizer
+            if kind in _TRAINED and n < 16 * 39:  # too few vectors to train a quantizer
                 kind = "flat"
-            train = None
-            if kind == "ivfpq":
-                sample_ids = self._all_ids()
-                rng = np.random.default_rng(0)
-                take = rng.choice(len(sample_ids), size=min(len(sample_ids), 200_000), replace=False)
-                train = np.stack(list(self.vectors(np.sort(sample_ids[take])).values()))
-            index = self._new_index(kind, train)
-            self._index, self._type = index, kind
+            sample = self._calibration_sample(n) if kind != "flat" else None
+            truth = self._build(kind, n, sample)
+            if sample is not None:
+                self._calibrate(sample, truth, n)
+                cal = self._calibration
+                too_wide = kind == "ivf" and (cal["recall@10"] < self.params.target_recall
+                                              or cal["nprobe"] / cal["nlist"] > self.params.ivf_max_scan)
+                if too_wide and self.params.index_type == "auto":
+                    # IVF would scan too much of this collection to reach the target: a graph it is.
+                    kind = "hnsw"
+                    self._build(kind, n, sample, truth=False)
+                    self._calibrate(sample, truth, n)
+                    self._calibration["ivf_rejected"] = cal
+                self._index.add_with_ids(sample[1], sample[0])
+            return {"added": n, "removed": 0, "type": kind, "calibration": self._calibration}
+
+    def _calibration_sample(self, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Stored vectors used as queries, to measure recall against exact search."""
+        want = min(self.params.calibration_queries, n // 5)
+        if want < 50:
+            return None
+        ids = self._all_ids()
+        take = np.sort(np.random.default_rng(1).choice(len(ids), size=want, replace=False))
+        got = self.vectors(ids[take])
+        keep = np.array([int(i) for i in ids[take] if int(i) in got], dtype=np.int64)
+        return keep, np.stack([got[int(i)] for i in keep])
+
+    def _build(self, kind: str, n: int, sample: tuple[np.ndarray, np.ndarray] | None,
+               truth: bool = True) -> np.ndarray | None:
+        """Stream the SQLite vectors into a new index. With a calibration sample, its vectors are held
+        out (the caller adds them after calibrating, so they are held-out queries, as a user's are)
+        and their exact top-10 among the rest is returned from the same pass: no second read."""
+        train = None
+        if kind in _TRAINED:
+            ids = self._all_ids()
+            take = np.random.default_rng(0).choice(len(ids), size=min(len(ids), 200_000), replace=False)
+            train = np.stack(list(self.vectors(np.sort(ids[take])).values()))
+        self._index, self._type = self._new_index(kind, train, n), kind
+        self._search, self._calibration = self._default_search(), None
+        self._apply_search_params()
+        best_s = best_i = None
+        for ids, vecs in self._iter_vectors():
+            if sample is not None:
+                keep = ~np.isin(ids, sample[0])
+                ids, vecs = ids[keep], vecs[keep]
+            self._index.add_with_ids(vecs, ids)
+            if sample is not None and truth and len(ids):
+                scores = sample[1] @ vecs.T
+                cand_s = scores if best_s is None else np.hstack([best_s, scores])
+                cand_i = np.broadcast_to(ids, scores.shape) if best_i is None else np.hstack(
+                    [best_i, np.broadcast_to(ids, scores.shape)])
+                top = np.argpartition(-cand_s, 9, axis=1)[:, :10] if cand_s.shape[1] > 10 else np.arange(
+                    cand_s.shape[1])[None].repeat(len(cand_s), 0)
+                best_s, best_i = np.take_along_axis(cand_s, top, 1), np.take_along_axis(cand_i, top, 1)
+        return best_i
+
+    def _default_search(self) -> dict:
+        if self._type == "hnsw":
+            return {"efSearch": self.params.hnsw_ef_search or 96}
+        if self._type in _TRAINED:
+            nlist = faiss_nlist(self._index)
+            out = {"nprobe": min(nlist, self.params.ivf_nprobe or (8 if self._type == "ivf" else 32)), "nlist": nlist}
+            if self._type == "ivfpq":
+                out["rerank"] = self.params.rerank_factor or 10
+            return out
+        return {}
+
+    def _calibrate(self, sample: tuple[np.ndarray, np.ndarray], truth: np.ndarray, n: int) -> None:
+        """Smallest nprobe / efSearch reaching the recall target on the held-out sample."""
+        qids, qvecs = sample
+        want = [set(t.tolist()) for t in truth]
+        if self._type == "hnsw":
+            grid = [{"efSearch": v} for v in ([self.params.hnsw_ef_search] if self.params.hnsw_ef_search else _EFS)]
+        else:
+            probes = [self.params.ivf_nprobe] if self.params.ivf_nprobe else [
+                p for p in _NPROBES if p <= self._search["nlist"]]
+            grid = [{"nprobe": p} for p in probes]
+            if self._type == "ivfpq":  # PQ codes only order candidates: how many to re-rank exactly matters too
+                reranks = [self.params.rerank_factor] if self.params.rerank_factor else [10, 20, 40]
+                grid = [{"nprobe": p, "rerank": r} for p in probes for r in reranks]
+        recall = 0.0
+        for values in grid:
+            self._search.update(values)
             self._apply_search_params()
-            for ids, vecs in self._iter_vectors():
-                self._index.add_with_ids(vecs, ids)
-            return {"added": n, "removed": 0, "type": kind}
+            _, found = self.search(qvecs, 10)
+            recall = float(np.mean([len(set(f.tolist()) & w) / max(1, len(w)) for f, w in zip(found, want)]))
+            if recall >= self.params.target_recall:
+                break
+        self._calibration = {**self._search, "recall@10": round(recall, 4), "target": self.params.target_recall,
+                             "queries": int(len(qids)), "vectors": int(n), "type": self._type}
 
     def _apply_search_params(self) -> None:
         import faiss
 
         base = faiss.downcast_index(self._index.index)
-        if isinstance(base, faiss.IndexHNSWFlat):
-            base.hnsw.efSearch = self.params.hnsw_ef_search
-        elif isinstance(base, faiss.IndexIVFPQ):
-            base.nprobe = self.params.ivf_nprobe
+        if isinstance(base, faiss.IndexHNSWFlat) and "efSearch" in self._search:
+            base.hnsw.efSearch = int(self._search["efSearch"])
+        elif isinstance(base, faiss.IndexIVF) and "nprobe" in self._search:
+            base.nprobe = int(self._search["nprobe"])
 
     def _remove(self, ids: np.ndarray) -> bool:
         """Remove from FAISS where the index type supports it; False means tombstones stay."""
@@ -312,7 +429,7 @@ class VectorStore:
         with self._lock:
             if self._index is None:
                 self._index = self._new_index("flat")
-                self._type = "flat"
+                self._type, self._search = "flat", {}
             # Owners never reuse ids (SQLite AUTOINCREMENT), so an add never shadows a live id.
             ids_arr = np.asarray(ids, dtype=np.int64)
             self._index.add_with_ids(np.ascontiguousarray(vecs, dtype=np.float32), ids_arr)
@@ -332,19 +449,31 @@ class VectorStore:
             self._live = (gen, self.count())
         return max(0, self.ntotal - self._live[1])
 
+    def _needs_rebuild(self, n: int) -> bool:
+        if self._index is None:
+            return True
+        wanted = self.params.choose(n)
+        if wanted in _TRAINED and n < 16 * 39:
+            wanted = "flat"
+        allowed = {wanted, "hnsw"} if wanted == "ivf" and self.params.index_type == "auto" else {wanted}
+        cal = self._calibration
+        return (self._type not in allowed or self.tombstones() > 0.2 * max(n, 1)
+                or (self._type != "flat" and cal is not None and n > 2 * cal["vectors"]))
+
+    @property
+    def calibration(self) -> dict | None:
+        """What the last build measured: knob values, recall@10 on stored vectors, target."""
+        return self._calibration
+
     def save(self) -> Path | None:
         """Persist FAISS atomically under the current SQLite generation; rebuild first if the
-        collection outgrew its index type or tombstones exceed 20%."""
+        collection outgrew its index type or its calibration (doubled since), or tombstones exceed 20%."""
         import faiss
 
         with self._lock:
             if self.read_only:
                 return None
-            n = self.count()
-            wanted = self.params.choose(n)
-            if wanted == "ivfpq" and n < 16 * 39:
-                wanted = "flat"
-            if self._index is None or self._type != wanted or self.tombstones() > 0.2 * max(n, 1):
+            if self._needs_rebuild(self.count()):
                 self.rebuild()
             gen = self.sqlite_generation()
             fname = f"{self.name}.{gen}.faiss"
@@ -356,7 +485,8 @@ class VectorStore:
                 except (OSError, ValueError):
                     old = None
             atomic_write_json(self._pointer, {"file": fname, "generation": gen, "type": self._type,
-                                              "count": int(self._index.ntotal), "dim": self.dim})
+                                              "count": int(self._index.ntotal), "dim": self.dim,
+                                              "search": self._search, "calibration": self._calibration})
             if old and old != fname:
                 try:
                     os.unlink(self.folder / old)
@@ -376,7 +506,7 @@ class VectorStore:
                 return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
             fetch = k
             if self._type == "ivfpq":
-                fetch = k * self.params.rerank_factor
+                fetch = k * int(self._search.get("rerank", 10))
             fetch = min(fetch + self.tombstones(), int(self._index.ntotal))
             params = None
             if allowed is not None:
@@ -400,10 +530,10 @@ class VectorStore:
 
         if self._type == "hnsw":
             p = faiss.SearchParametersHNSW(sel=sel)
-            p.efSearch = self.params.hnsw_ef_search
+            p.efSearch = int(self._search.get("efSearch", 96))
             return p
-        if self._type == "ivfpq":
-            return faiss.SearchParametersIVF(sel=sel, nprobe=self.params.ivf_nprobe)
+        if self._type in _TRAINED:
+            return faiss.SearchParametersIVF(sel=sel, nprobe=int(self._search.get("nprobe", 8)))
         return faiss.SearchParameters(sel=sel)
 
     def _rerank(self, q: np.ndarray, I: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -85,7 +85,9 @@ class KBConfig:
     chunk_overlap: int = 30
     hybrid: bool = True
     flat_max: int = 50_000  # exact search up to this many vectors
-    hnsw_max: int = 2_000_000  # HNSW up to this many, IVF-PQ + exact re-rank above
+    ann_max: int = 2_000_000  # IVF-Flat (HNSW when IVF would scan too much) up to this many, IVF-PQ above
+    index_type: str = "auto"  # auto | flat | ivf | hnsw | ivfpq
+    target_recall: float = 0.97  # ANN search knobs are calibrated at build time to reach this recall@10
     max_file_mb: int = 50
 
 

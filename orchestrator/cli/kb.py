@@ -71,10 +71,12 @@ def _report_dict(report) -> dict:
 
 
 def _open(args: argparse.Namespace, read_only: bool = True):
+    from indexes.store import IndexParams
     from indexes.text import TextIndex
 
     config = config_from_args(args)
-    return TextIndex.open(_kb_path(args, config), read_only=read_only, embedder_backend=config.embedder.backend)
+    return TextIndex.open(_kb_path(args, config), read_only=read_only, embedder_backend=config.embedder.backend,
+                          params=IndexParams.from_config(config.kb))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
