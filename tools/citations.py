@@ -41,8 +41,12 @@ def _numbers(group: str) -> list[int]:
     return out
 
 
+_EMPTY_BRACKETS = re.compile(r"[（(]\s*[,，、;；\s]*\s*[）)]")
+
+
 def strip_citations(text: str) -> str:
-    return _MARK.sub("", text).strip()
+    """The text without citation marks, and without brackets that only held them ("（[1]，[2]）")."""
+    return _EMPTY_BRACKETS.sub("", _MARK.sub("", text)).strip()
 
 
 def char_ngrams(text: str) -> set[str]:

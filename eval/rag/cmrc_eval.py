@@ -82,17 +82,28 @@ def retrieval_report(index, sample: list[dict], unans: list[dict], k: int, mode:
 
 
 def answer_report(tool, sample: list[dict], unans: list[dict], k: int, concise: bool, log, seed: int = 0,
-                  checkpoint=None) -> dict:
+                  checkpoint=None, done: list[dict] | None = None) -> dict:
     """Ask every question (answerable and unanswerable interleaved in a seeded order, so a partial
-    run still measures both) and score; `checkpoint(report)` is called every 10 questions."""
+    run still measures both) and score; `checkpoint(report)` is called every 10 questions. `done`:
+    records of an interrupted run of the same sample, reused instead of asked again.
+    A question the tool rejects (CMRC's trial set has two empty ones) scores 0, with the error."""
+    from polymodal.errors import PolymodalError
     from tools.citations import strip_citations
+    from tools.rag import RagAnswer
 
     items = [("a", q) for q in sample] + [("u", q) for q in unans]
     random.Random(seed + 1).shuffle(items)
+    previous = {(r["kind"], r["id"]): r for r in done or []}
     records: list[dict] = []
     started = time.perf_counter()
     for i, (kind, q) in enumerate(items):
-        res = tool.run(q["question"], k=k, concise=concise)
+        if (kind, q["id"]) in previous:
+            records.append(previous[(kind, q["id"])])
+            continue
+        try:
+            res = tool.run(q["question"], k=k, concise=concise)
+        except PolymodalError as exc:
+            res = RagAnswer(question=q["question"], answer="", found=False, reason=f"error: {exc}")
         pred = strip_citations(res.answer) if res.found else ""
         rec = {"id": q["id"], "kind": kind, "question": q["question"], "found": res.found, "prediction": pred,
                "reason": res.reason, "draft": res.draft, "citations": [c.number for c in res.citations],
@@ -155,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", default=None, help="polymodal config TOML (default: the usual lookup)")
     ap.add_argument("--out", default="", help="write the full report (with per-question records) as JSON")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--resume", action="store_true", help="reuse the records an interrupted run left in --out")
     args = ap.parse_args(argv)
 
     from polymodal.config import load_config
@@ -192,8 +204,14 @@ def main(argv: list[str] | None = None) -> int:
                 Path(args.out).write_text(json.dumps({**report, "answers": partial, "partial": True},
                                                      ensure_ascii=False, indent=1), encoding="utf-8")
 
+        done = None
+        if args.resume and args.out and Path(args.out).exists():
+            old = json.loads(Path(args.out).read_text(encoding="utf-8"))
+            if old.get("seed") == args.seed and old.get("sample") == len(sample):
+                done = old.get("answers", {}).get("records", [])
+                print(f"resuming: {len(done)} questions already answered", file=sys.stderr)
         report["answers"] = answer_report(tool, sample, unans, args.k, args.concise, not args.quiet, args.seed,
-                                          checkpoint)
+                                          checkpoint, done)
         shown = {k: v for k, v in report["answers"].items() if k != "records"}
         print(json.dumps(shown, indent=1, ensure_ascii=False))
     if args.out:

@@ -106,3 +106,12 @@ def test_a_collection_that_doubled_since_calibration_is_rebuilt_on_save(tmp_path
     store.add(np.arange(6_001, 16_001), base[6_000:])
     store.save()
     assert store.calibration["vectors"] == 16_000 and store.ntotal == 16_000
+
+
+def test_index_params_follow_the_kb_config():
+    from polymodal.config import KBConfig
+
+    p = IndexParams.from_config(KBConfig(flat_max=10, ann_max=99, index_type="hnsw", target_recall=0.9))
+    assert (p.flat_max, p.ann_max, p.index_type, p.target_recall) == (10, 99, "hnsw", 0.9)
+    assert p.choose(5) == "hnsw" and IndexParams(flat_max=10, ann_max=99).choose(50) == "ivf"
+    assert IndexParams(flat_max=10, ann_max=99).choose(100) == "ivfpq"

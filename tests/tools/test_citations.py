@@ -36,6 +36,8 @@ def test_support_is_lexical_share():
     assert support("capital of France", P[1]) == 1.0
     assert support("camelid", P[1]) == 0.0
     assert strip_citations("x [1] y [2,3]") == "x y"
+    assert strip_citations("越南建设银行（[1]，[2]）") == "越南建设银行"
+    assert strip_citations("a (see [1]) b (x)") == "a (see) b (x)"
 
 
 def _stream(pieces, valid):
