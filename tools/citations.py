@@ -77,9 +77,10 @@ def check_citations(answer: str, passages: dict[int, str], min_support: float = 
     """Keep a marker only if it names a passage that lexically supports its sentence.
 
     A sentence left without any marker is listed in `unsupported_sentences` (when `require`).
-    When the model wrote no marker at all, a sentence copied from a passage (verbatim, or with at
-    least `auto_support` of its features in it) gets that passage cited: a citation checked by
-    construction, not one the model invented.
+    When the model wrote no marker at all, or every marker of a sentence named a passage that does
+    not support it (small models often cite [2] for a span copied from [1]), a sentence copied from
+    a passage (verbatim, or with at least `auto_support` of its features in it) gets that passage
+    cited: a citation checked by construction, not one the model invented.
     """
     marked = bool(_MARK.search(answer))
     out: list[str] = []
@@ -101,7 +102,10 @@ def check_citations(answer: str, passages: dict[int, str], min_support: float = 
             return m.group(1) + "".join(f"[{n}]" for n in good) if good else ""
 
         new = _MARK.sub(repl, sent)
-        if not kept and plain and not marked:
+        if not kept and plain and (not marked or _MARK.search(sent)):
+            # No marker, or every marker failed the check: the passage the sentence is copied from
+            # (verbatim, or >= auto_support of its features) is cited instead. The model's wrong
+            # numbers stay listed in `removed`.
             n = _best_support(plain, passages, auto_support)
             if n is not None:
                 kept.append(n)

@@ -61,3 +61,12 @@ def test_stream_filter_drops_invented_markers_across_piece_boundaries(pieces):
 def test_stream_filter_releases_brackets_that_are_not_markers():
     assert _stream(["see [note] and [[1]] and [", "1, 4]"], {1}) == "see [note] and [[1]] and [1]"
     assert _stream(["an open [ bracket that never closes at all"], {1}) == "an open [ bracket that never closes at all"
+
+
+def test_a_wrong_marker_is_replaced_by_the_passage_the_answer_is_copied_from():
+    passages = {1: "本年总决赛的最有价值球员奖由保罗·皮尔斯获得。", 2: "凯尔特人队在波士顿主场比赛。"}
+    checked = check_citations("保罗·皮尔斯[2]", passages)
+    assert checked.cited == [1] and checked.removed == [2] and checked.text == "保罗·皮尔斯[1]"
+    # a sentence that no passage holds stays unsupported: nothing is cited for it
+    invented = check_citations("迈克尔·乔丹获得了该奖[2]。", passages)
+    assert invented.cited == [] and invented.unsupported_sentences == ["迈克尔·乔丹获得了该奖。"]
