@@ -192,7 +192,7 @@ def test_real_llm_answers_from_an_uploaded_document_with_a_citation(config, serv
     page.goto(url)
     page.get_by_role("tab", name="Knowledge base").click()
     page.locator("#kb-files input[type=file]").set_input_files(str(doc))
-    page.get_by_text("greenhouse-handbook.md").first.wait_for()
+    page.get_by_text("greenhouse-handbook.md").first.wait_for(timeout=120_000)  # the upload, on a busy box
     page.locator("#kb-ingest").click()
     expect(page.locator("#kb-status")).to_contain_text("1 added", timeout=180_000)
     page.get_by_role("tab", name="Chat").click()
