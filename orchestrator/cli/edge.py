@@ -64,11 +64,23 @@ def _listening(host: str, port: int) -> bool:
 
 
 def _wait(duration: float) -> None:
+    """Until `duration` passes (0: forever), Ctrl-C or SIGTERM. The handlers are installed here
+    because a process started in the background by a non-interactive shell inherits SIGINT
+    ignored, and Python then never raises KeyboardInterrupt: Ctrl-C must still stop the fleet."""
+    import signal
+
     stop = threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
     try:
         stop.wait(duration if duration > 0 else None)
     except KeyboardInterrupt:
         pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _start_broker(config, device_ids: list[str]):
