@@ -315,8 +315,9 @@ class VectorStore:
             kind = kind or self.params.choose(n)
             if kind in _TRAINED and n < 16 * 39:  # too few vectors to train a quantizer
                 kind = "flat"
-            sample = self._calibration_sample(n) if kind != "flat" else None
-            truth = self._build(kind, n, sample)
+            all_ids = self._all_ids() if kind != "flat" else None  # read once: sample and training
+            sample = self._calibration_sample(all_ids) if kind != "flat" else None
+            truth = self._build(kind, n, sample, all_ids=all_ids)
             if sample is not None:
                 self._calibrate(sample, truth, n)
                 cal = self._calibration
@@ -325,31 +326,30 @@ class VectorStore:
                 if too_wide and self.params.index_type == "auto":
                     # IVF would scan too much of this collection to reach the target: a graph it is.
                     kind = "hnsw"
-                    self._build(kind, n, sample, truth=False)
+                    self._build(kind, n, sample, truth=False, all_ids=all_ids)
                     self._calibrate(sample, truth, n)
                     self._calibration["ivf_rejected"] = cal
                 self._index.add_with_ids(sample[1], sample[0])
             return {"added": n, "removed": 0, "type": kind, "calibration": self._calibration}
 
-    def _calibration_sample(self, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    def _calibration_sample(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """Stored vectors used as queries, to measure recall against exact search."""
-        want = min(self.params.calibration_queries, n // 5)
+        want = min(self.params.calibration_queries, len(ids) // 5)
         if want < 50:
             return None
-        ids = self._all_ids()
         take = np.sort(np.random.default_rng(1).choice(len(ids), size=want, replace=False))
         got = self.vectors(ids[take])
         keep = np.array([int(i) for i in ids[take] if int(i) in got], dtype=np.int64)
         return keep, np.stack([got[int(i)] for i in keep])
 
     def _build(self, kind: str, n: int, sample: tuple[np.ndarray, np.ndarray] | None,
-               truth: bool = True) -> np.ndarray | None:
+               truth: bool = True, all_ids: np.ndarray | None = None) -> np.ndarray | None:
         """Stream the SQLite vectors into a new index. With a calibration sample, its vectors are held
         out (the caller adds them after calibrating, so they are held-out queries, as a user's are)
         and their exact top-10 among the rest is returned from the same pass: no second read."""
         train = None
         if kind in _TRAINED:
-            ids = self._all_ids()
+            ids = self._all_ids() if all_ids is None else all_ids
             take = np.random.default_rng(0).choice(len(ids), size=min(len(ids), 200_000), replace=False)
             train = np.stack(list(self.vectors(np.sort(ids[take])).values()))
         self._index, self._type = self._new_index(kind, train, n), kind
