@@ -63,7 +63,11 @@ class Plan:
 
 
 def plan_from_json(data: Any, source: str = "llm", note: str = "") -> Plan:
-    """Build a plan from decoded JSON (`{"steps": [...]}` or a bare list); ids default to positions."""
+    """Build a plan from decoded JSON (`{"steps": [...]}` or a bare list); ids default to positions.
+
+    A step is either nested, `{"tool": T, "args": {...}, "depends_on": [...]}`, or flat, `{"tool": T,
+    <arguments>}`, where the `$N.field` references in the arguments are its dependencies.
+    """
     if isinstance(data, list):
         data = {"steps": data}
     if not isinstance(data, Mapping) or not isinstance(data.get("steps", []), list):
@@ -75,11 +79,14 @@ def plan_from_json(data: Any, source: str = "llm", note: str = "") -> Plan:
         tool = raw.get("tool")
         if not isinstance(tool, str) or not tool:
             raise PlanError(f"plan step {i} names no tool")
-        args = raw.get("args")
-        args = {} if args is None else args
-        if not isinstance(args, Mapping):
-            raise PlanError(f"plan step {i} ({tool}): args must be an object")
-        deps = raw.get("depends_on") or []
+        if "args" in raw:
+            args = raw.get("args")
+            args = {} if args is None else args
+            if not isinstance(args, Mapping):
+                raise PlanError(f"plan step {i} ({tool}): args must be an object")
+        else:  # the flat wire form: arguments beside the tool name, references are the dependencies
+            args = {k: v for k, v in raw.items() if k not in ("tool", "id", "depends_on")}
+        deps = raw.get("depends_on") or ([] if "args" in raw else sorted(find_references(args)))
         if isinstance(deps, (int, str)):
             deps = [deps]
         try:

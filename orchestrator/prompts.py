@@ -31,11 +31,11 @@ _SHOTS: list[tuple[str, list[tuple[str, dict[str, str], list[int]]]]] = [
 ]
 
 _RULES = """Rules:
-- Reply with JSON only: {"steps": [{"tool": ..., "args": {...}, "depends_on": [...]}]}. Steps are numbered 1, 2, 3 in order.
-- One step per task the user asks for. Greetings, thanks and questions about this conversation need no tool: {"steps": []}.
+- Reply with JSON only: {"steps":[{"tool":...,<its arguments>}]}. Steps are numbered 1, 2, 3 in order.
+- One step per task the user asks for. Greetings, thanks and questions about this conversation need no tool: {"steps":[]}.
 - Questions about concepts (what is X, explain, summarize, compare) use rag_answer, even when X is about images, cameras, sensors or diffusion.
-- To pass an earlier step's output, write "$N.field" as the argument value (for example "$1.answer") and put N in depends_on.
-- Independent tasks have empty depends_on. Keep argument text in the user's language."""
+- To pass an earlier step's output, write "$N.field" as the argument value (for example "$1.answer"); that step then runs after step N.
+- Keep argument text in the user's language."""
 
 
 _SHOWN_OUTPUTS = ("answer", "text", "artifacts[]", "data", "summary")
@@ -115,8 +115,25 @@ def _render_shot(tools: Mapping[str, Any], steps: list[tuple[str, dict[str, str]
         missing = [r for r in tool.input_schema.get("required", []) if r not in args]
         if missing:
             return None
-        rendered.append({"tool": tool_name, "args": args, "depends_on": deps})
-    return json.dumps({"steps": rendered}, ensure_ascii=False)
+        rendered.append(_wire_step(tool, tool_name, args, deps))
+    return json.dumps({"steps": rendered}, ensure_ascii=False, separators=(",", ":"))
+
+
+# Reserved keys of a step on the wire; a tool with an argument of one of these names keeps the
+# nested form {"tool": ..., "args": {...}} (plan_from_json reads both).
+WIRE_KEYS = ("tool", "args", "depends_on", "id")
+
+
+def _flat(tool: Any) -> bool:
+    return not any(k in WIRE_KEYS for k in tool.input_schema.get("properties", {}))
+
+
+def _wire_step(tool: Any, name: str, args: dict[str, Any], deps: list[int]) -> dict[str, Any]:
+    """A step as the model writes it: the tool's arguments beside its name, no dependency list
+    (a "$N.field" reference is the dependency). Three steps cost ~40 tokens instead of ~80."""
+    if _flat(tool):
+        return {"tool": name, **args}
+    return {"tool": name, "args": args, "depends_on": deps}
 
 
 def plan_messages(tools: Mapping[str, Any], text: str, image: str | None = None,
@@ -152,9 +169,12 @@ def plan_schema(tools: Mapping[str, Any], max_steps: int = 5, min_steps: int = 0
     alternatives = []
     for name, tool in tools.items():
         schema = tool.input_schema
-        args = {"type": "object",
-                "properties": {k: _loose(v) for k, v in schema.get("properties", {}).items()},
-                "required": list(schema.get("required", []))}
+        props = {k: _loose(v) for k, v in schema.get("properties", {}).items()}
+        if _flat(tool):  # "tool" first, so the grammar makes the model name the tool before its arguments
+            alternatives.append({"type": "object", "properties": {"tool": {"const": name}, **props},
+                                 "required": ["tool", *schema.get("required", [])]})
+            continue
+        args = {"type": "object", "properties": props, "required": list(schema.get("required", []))}
         alternatives.append({
             "type": "object",
             "properties": {"tool": {"const": name}, "args": args,

@@ -88,3 +88,12 @@ def test_plan_round_trips_through_dict():
 def test_malformed_plan_json_is_a_plan_error(bad):
     with pytest.raises(PlanError):
         plan_from_json(bad)
+
+
+def test_flat_wire_steps_carry_arguments_beside_the_tool_and_references_as_dependencies(tools):
+    plan = plan_from_json({"steps": [{"tool": "rag_answer", "question": "diffusion"},
+                                     {"tool": "generate_image", "prompt": "$1.answer", "seed": 3}]})
+    assert plan.step(1).args == {"question": "diffusion"} and plan.step(1).depends_on == []
+    assert plan.step(2).args == {"prompt": "$1.answer", "seed": 3} and plan.step(2).depends_on == [1]
+    plan, fixes = validate_plan(plan, tools)
+    assert fixes == [] and plan.edges() == {(1, 2)}

@@ -116,3 +116,37 @@ def test_router_tool_without_arguments_asks_the_llm_for_that_one_step():
     steps = llm.calls[0]["json_schema"]["properties"]["steps"]
     assert steps["minItems"] == steps["maxItems"] == 1
     assert [a["properties"]["tool"]["const"] for a in steps["items"]["anyOf"]] == ["edge_query"]
+
+
+def test_prompt_examples_and_schema_use_the_flat_step_form_and_every_example_is_a_valid_plan():
+    import re
+
+    from orchestrator.plan import plan_from_json, validate_plan
+    from orchestrator.prompts import plan_messages, plan_schema
+
+    tools = {t.name: t for t in fake_tools()}
+    system = plan_messages(tools, "hi")[0]["content"]
+    shots = re.findall(r"^Plan: (.+)$", system, re.M)
+    assert len(shots) >= 5
+    for shot in shots:
+        assert '"args"' not in shot and '"depends_on"' not in shot
+        assert shot == json.dumps(json.loads(shot), ensure_ascii=False, separators=(",", ":"))  # no spaces
+        validate_plan(plan_from_json(json.loads(shot)), tools)
+    alternatives = plan_schema(tools)["properties"]["steps"]["items"]["anyOf"]
+    rag = next(a for a in alternatives if a["properties"]["tool"] == {"const": "rag_answer"})
+    assert list(rag["properties"])[:2] == ["tool", "question"] and rag["required"] == ["tool", "question"]
+
+
+def test_a_tool_with_an_argument_named_like_a_wire_key_keeps_the_nested_form():
+    from orchestrator.prompts import plan_schema
+
+    def route(tool: str, args: str = "") -> str:
+        """Forward a call to another system."""
+        return tool + args
+
+    tools = {"route": FunctionTool(route)}
+    alt = plan_schema(tools)["properties"]["steps"]["items"]["anyOf"][0]
+    assert set(alt["properties"]) == {"tool", "args", "depends_on"}
+    llm = FakeChatModel([json.dumps({"steps": [{"tool": "route", "args": {"tool": "x"}, "depends_on": []}]})])
+    plan = Planner(tools, FastRouter(tools, embedder=None), llm=lambda: llm, use_router=False).plan("forward x")
+    assert plan.steps[0].args == {"tool": "x"}
