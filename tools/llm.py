@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 import os
 import threading
 import time
@@ -134,15 +135,19 @@ class LlamaCppChatModel(_StatsMixin):
     generation, so calls are serialised. The KV cache of the previous prompt is reused up to the
     longest common token prefix (llama-cpp-python does this itself), so a fixed system prompt is
     only prefilled once per process; `warm(prefix_messages)` prefills it ahead of the first request.
+    Greedy requests without stop strings decode in `_greedy` (argmax on the logits, the grammar
+    checked on the argmax first); `fast_greedy=False` sends them through the library's sampler.
     """
 
     def __init__(self, model_path: str | Path | Callable[[], str | Path], *, n_ctx: int = 4096,
-                 n_threads: int = 0, n_batch: int = 512, name: str = "", seed: int = 0) -> None:
+                 n_threads: int = 0, n_batch: int = 512, name: str = "", seed: int = 0,
+                 fast_greedy: bool = True) -> None:
         self._path_ref = model_path
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
         self.n_batch = n_batch
         self.seed = seed
+        self.fast_greedy = fast_greedy
         self.name = name or (Path(model_path).name if not callable(model_path) else "llama.cpp")
         self._llm: Any = None
         self._load_lock = threading.Lock()
@@ -193,6 +198,9 @@ class LlamaCppChatModel(_StatsMixin):
     def stream(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
                json_schema: dict[str, Any] | None = None, stop: list[str] | None = None) -> Iterator[str]:
         llm = self.llm
+        if temperature <= 0 and not stop and self.fast_greedy and hasattr(llm, "_ctx"):
+            yield from self._greedy(llm, messages, json_schema, max_tokens)
+            return
         kw = self._kwargs(max_tokens, temperature, json_schema, stop)
         with self._gen_lock:
             before = _input_ids(llm)
@@ -215,6 +223,76 @@ class LlamaCppChatModel(_StatsMixin):
                                             prefill_s=t_first - t0, decode_s=t_end - t_first,
                                             cached_prompt_tokens=_longest_prefix(before, after[:prompt_tokens])))
 
+    def _greedy(self, llm: Any, messages: list[Message], json_schema: dict[str, Any] | None,
+                max_tokens: int) -> Iterator[str]:
+        """Greedy decoding straight from the logits, under the schema's grammar when one is given.
+
+        llama-cpp-python's sampler chain copies all 151k logits into a candidate array at every step
+        and, with a grammar, runs the grammar over every candidate (~35 ms per token here, more than
+        the forward pass). Under greedy decoding only the argmax matters: when the grammar accepts
+        it, it is the grammar-constrained argmax too; only when it is rejected does the whole
+        vocabulary go through the grammar. Same output as the library's greedy sampler, faster.
+        """
+        import codecs
+        import ctypes
+
+        import llama_cpp
+        import numpy as np
+        from llama_cpp._internals import LlamaTokenDataArray
+        from llama_cpp.llama_grammar import LlamaGrammar
+
+        grammar = LlamaGrammar.from_json_schema(json.dumps(json_schema), verbose=False) if json_schema else None
+        vocab = llm._model.vocab
+        n_vocab = llm.n_vocab()
+        text = _render_prefix(llm, messages, add_generation_prompt=True)
+        tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        one = np.recarray((1,), dtype=np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True))
+        single = llama_cpp.llama_token_data_array(data=one.ctypes.data_as(llama_cpp.llama_token_data_p), size=1,
+                                                  selected=-1, sorted=False)
+        full = LlamaTokenDataArray(n_vocab=n_vocab) if grammar else None
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        with self._gen_lock:
+            smpl = llama_cpp.llama_sampler_init_grammar(vocab, grammar._grammar.encode("utf-8"),
+                                                        grammar._root.encode("utf-8")) if grammar else None
+            try:
+                t0 = time.perf_counter()
+                cached = _longest_prefix(_input_ids(llm), tokens)
+                llm.n_tokens = min(cached, len(tokens) - 1)
+                llm.eval(tokens[llm.n_tokens:])
+                t_first, n = None, 0
+                for _ in range(max_tokens):
+                    logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(n_vocab,))
+                    tok = int(logits.argmax())
+                    if smpl is not None:
+                        one.id[0], one.logit[0], one.p[0] = tok, logits[tok], 0.0
+                        single.size, single.selected, single.sorted = 1, -1, False
+                        llama_cpp.llama_sampler_apply(smpl, ctypes.byref(single))
+                        if not np.isfinite(one.logit[0]):  # the grammar forbids the argmax: ask it over the vocabulary
+                            full.copy_logits(logits)
+                            llama_cpp.llama_sampler_apply(smpl, ctypes.byref(full.candidates))
+                            tok = int(np.argmax(full.candidates_data.logit))
+                    if llama_cpp.llama_vocab_is_eog(vocab, tok):
+                        break
+                    if smpl is not None:
+                        llama_cpp.llama_sampler_accept(smpl, tok)
+                    t_first = t_first or time.perf_counter()
+                    n += 1
+                    piece = decoder.decode(llm.detokenize([tok]))
+                    if piece:
+                        yield piece
+                    llm.eval([tok])
+                tail = decoder.decode(b"", final=True)
+                if tail:
+                    yield tail
+                t_end = time.perf_counter()
+                t_first = t_first or t_end
+                self._set_stats(GenerationStats(prompt_tokens=len(tokens), completion_tokens=n,
+                                                prefill_s=t_first - t0, decode_s=t_end - t_first,
+                                                cached_prompt_tokens=min(cached, len(tokens))))
+            finally:
+                if smpl is not None:
+                    llama_cpp.llama_sampler_free(smpl)
+
     def warm(self, prefix: list[Message]) -> None:
         """Prefill the KV cache with the chat-template rendering of `prefix` (the fixed system
         prompt), so the first real request only prefills what follows it."""
@@ -232,10 +310,35 @@ class LlamaCppChatModel(_StatsMixin):
         import numpy as np
 
         llm = self.llm
-        text = _render_prefix(llm, messages, add_generation_prompt=True)
-        tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
         yes_ids = {llm.tokenize(w.encode(), add_bos=False)[0] for w in ("yes", "Yes", "是")}
         no_ids = {llm.tokenize(w.encode(), add_bos=False)[0] for w in ("no", "No", "否")}
+        logits = self._next_logits(messages)
+        ly = np.logaddexp.reduce([logits[i] for i in yes_ids])
+        ln = np.logaddexp.reduce([logits[i] for i in no_ids])
+        return float(1.0 / (1.0 + np.exp(ln - ly)))
+
+    def first_token_probability(self, messages: list[Message], texts: list[str]) -> float:
+        """P(the reply starts with one of `texts`), read from the first token's distribution.
+
+        Costs the prompt's prefill, which the following `stream` of the same messages reuses from
+        the KV cache. rag_answer reads P(NOT_FOUND) here: a calibrated "not in the evidence" signal
+        that does not need the sentinel to win the argmax.
+        """
+        import numpy as np
+
+        llm = self.llm
+        ids = {llm.tokenize(t.encode("utf-8"), add_bos=False, special=False)[0] for t in texts if t}
+        logits = self._next_logits(messages)
+        logz = np.logaddexp.reduce(logits)
+        return float(np.exp(np.logaddexp.reduce([logits[i] for i in ids]) - logz)) if ids else 0.0
+
+    def _next_logits(self, messages: list[Message]) -> Any:
+        """Logits of the token after `messages` rendered with the generation prompt (KV cache reused)."""
+        import numpy as np
+
+        llm = self.llm
+        text = _render_prefix(llm, messages, add_generation_prompt=True)
+        tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
         with self._gen_lock:
             prefix = _longest_prefix(_input_ids(llm), tokens)
             if prefix == len(tokens):
@@ -243,10 +346,7 @@ class LlamaCppChatModel(_StatsMixin):
             llm.n_tokens = prefix
             llm.eval(tokens[prefix:])
             # without logits_all, llama.cpp keeps only the last position's logits
-            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
-        ly = np.logaddexp.reduce([logits[i] for i in yes_ids])
-        ln = np.logaddexp.reduce([logits[i] for i in no_ids])
-        return float(1.0 / (1.0 + np.exp(ln - ly)))
+            return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
 
 
 def _longest_prefix(a: list[int], b: list[int]) -> int:

@@ -83,6 +83,27 @@ def test_json_schema_constrained_output_parses(llm):
     assert data == {"city": "Paris", "year": 1889}
 
 
+def test_fast_greedy_decoding_matches_the_library_sampler_with_and_without_a_schema(llm):
+    from orchestrator.prompts import plan_messages, plan_schema
+    from orchestrator.testing import fake_tools
+
+    tools = {t.name: t for t in fake_tools()}
+    schema = plan_schema(tools)
+    stats = []
+    for request in ("温室的湿度是多少？然后搜一下有没有花的照片", "Explain CLIP from my notes and draw a cat"):
+        messages = plan_messages(tools, request)
+        fast = llm.generate(messages, json_schema=schema, max_tokens=120)
+        stats.append(llm.last_stats())
+        reference = llm.llm.create_chat_completion(messages=messages, max_tokens=120, temperature=0.0, top_k=1,
+                                                   response_format={"type": "json_object", "schema": schema})
+        assert fast == reference["choices"][0]["message"]["content"]
+        assert json.loads(fast)["steps"] and stats[-1].completion_tokens > 10
+    assert stats[1].cached_prompt_tokens > 300  # the second plan reuses the fixed planning prefix
+    free = [{"role": "user", "content": "Name three colours of the rainbow, one per line."}]
+    reference = llm.llm.create_chat_completion(messages=free, max_tokens=24, temperature=0.0, top_k=1)
+    assert llm.generate(free, max_tokens=24) == reference["choices"][0]["message"]["content"]
+
+
 def test_llm_yes_no_reranker_reads_logits(llm):
     from tools.llm import yes_probability
 
@@ -90,3 +111,14 @@ def test_llm_yes_no_reranker_reads_logits(llm):
     yes = yes_probability(llm, [{"role": "user", "content": q.format(p=DOCS["harbor"])}])
     no = yes_probability(llm, [{"role": "user", "content": q.format(p=DOCS["bakery"])}])
     assert yes > 0.5 > no
+
+
+def test_not_found_probability_separates_missing_answers_and_the_stream_reuses_its_prefill(tool):
+    from tools.rag import RagAnswerTool
+
+    probe = RagAnswerTool(tool.kb_path, config=Config(), llm=tool.llm, index=tool.index, max_not_found=1.01)
+    there = probe.run("How tall is the lighthouse of the Larkspur harbor?", k=2, concise=True)
+    missing = probe.run("Who painted the lighthouse of the Larkspur harbor green?", k=2, concise=True)
+    assert there.found and there.not_found_probability < 0.5 < missing.not_found_probability
+    # the answer's generation found the probed prompt in the KV cache: nothing prefilled twice
+    assert there.timings.cached_prompt_tokens >= there.timings.prompt_tokens - 1
