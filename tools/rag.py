@@ -69,6 +69,8 @@ class RagAnswer:
     reason: str = ""  # why nothing was found: "no passages", "weak retrieval", "model: not in evidence", ...
     removed_citations: list[int] = field(default_factory=list)
     draft: str = ""  # the model's raw text when it was not accepted as an answer
+    coverage: float = 0.0  # share of the question's content features found in the best passage
+    not_found_probability: float | None = None  # P(the reply starts with NOT_FOUND), where the backend exposes logits
 
     def summary(self) -> str:
         if not self.found:
@@ -92,8 +94,8 @@ class RagAnswerTool(Tool):
     def __init__(self, kb: str | Path | None = None, *, config: Any = None, llm: Any = None, index: Any = None,
                  models: Any = None,
                  mode: str = "hybrid", reranker: str = "none", rerank_pool: int = 8,
-                 evidence_tokens: int = 420, min_coverage: float = 0.34, max_tokens: int | None = None,
-                 strict: bool = True) -> None:
+                 evidence_tokens: int = 420, min_coverage: float = 0.34, max_not_found: float = 0.0,
+                 max_tokens: int | None = None, strict: bool = True) -> None:
         """
         kb: knowledge-base folder (default: the config's [kb] path). llm / index: ready objects
         (tests, the app) instead of the configured ones. models: the agent's model manager, whose
@@ -101,8 +103,10 @@ class RagAnswerTool(Tool):
         or "cross-encoder:PATH" (a local sentence-transformers CrossEncoder). evidence_tokens:
         the evidence budget (prefill time on 2 cores is the bound). min_coverage: the no-answer
         gate, the share of the question's character bigrams found in the best passage
-        (calibrated by eval/rag/cmrc_eval.py). strict: an answer with no verifiable citation
-        counts as not found.
+        (calibrated by eval/rag/cmrc_eval.py). max_not_found: decline when the model's probability
+        of starting its reply with NOT_FOUND reaches this, even if another token wins (0: only when
+        NOT_FOUND wins; needs a backend with logits, llama.cpp). strict: an answer with no
+        verifiable citation counts as not found.
         """
         super().__init__()
         if config is None:
@@ -119,6 +123,7 @@ class RagAnswerTool(Tool):
         self.rerank_pool = rerank_pool
         self.evidence_tokens = evidence_tokens
         self.min_coverage = min_coverage
+        self.max_not_found = max_not_found
         self.max_tokens = max_tokens or config.llm.max_tokens
         self.strict = strict
         self._open_lock = threading.Lock()
@@ -203,7 +208,7 @@ class RagAnswerTool(Tool):
             base.reason = "no passages"
             yield base
             return
-        coverage = max(_coverage(question, h.text) for h in hits)
+        coverage = base.coverage = max(_coverage(question, h.text) for h in hits)
         if coverage < self.min_coverage:
             base.reason = f"weak retrieval (coverage {coverage:.2f} < {self.min_coverage:.2f})"
             base.passages = [_citation(i, h, h.start, h.end, h.text) for i, h in enumerate(hits, 1)]
@@ -228,6 +233,15 @@ class RagAnswerTool(Tool):
         raw, held, released = "", "", False
         t0 = time.perf_counter()
         t_first = None
+        probe = getattr(llm, "first_token_probability", None)
+        if self.max_not_found > 0 and callable(probe):
+            # the prefill happens here; the stream below finds the prompt in the KV cache
+            p = base.not_found_probability = probe(messages, [NOT_FOUND])
+            if p >= self.max_not_found:
+                t.prefill = time.perf_counter() - t0
+                base.reason = f"model: not in evidence (P(NOT_FOUND) {p:.2f} >= {self.max_not_found:.2f})"
+                yield base
+                return
         for piece in llm.stream(messages, max_tokens=64 if concise else self.max_tokens, temperature=0.0):
             t_first = t_first or time.perf_counter()
             raw += piece

@@ -107,6 +107,7 @@ def answer_report(tool, sample: list[dict], unans: list[dict], k: int, concise: 
         pred = strip_citations(res.answer) if res.found else ""
         rec = {"id": q["id"], "kind": kind, "question": q["question"], "found": res.found, "prediction": pred,
                "reason": res.reason, "draft": res.draft, "citations": [c.number for c in res.citations],
+               "coverage": res.coverage, "not_found_p": res.not_found_probability,
                "timings": {key: getattr(res.timings, key) for key in ("retrieve", "prompt", "prefill", "decode",
                                                                      "prompt_tokens", "cached_prompt_tokens",
                                                                      "completion_tokens")}}
@@ -145,8 +146,32 @@ def summarize(records: list[dict], wall: float) -> dict:
         "citations": cites,
         "mean_timings_s": {key: statistics.mean(t[key] for t in timed) for key in (timed[0] if timed else {})},
         "wall_s": wall,
+        "decline_calibration": decline_calibration(records),
         "records": records,
     }
+
+
+def decline_calibration(records: list[dict]) -> list[dict]:
+    """What the two no-answer signals would give at other thresholds, from the questions the model
+    answered in this run (run with --min-coverage 0 --max-not-found 1 to see every question):
+    answerable F1 (a declined question scores 0) and the share of unanswerable ones declined,
+    for a coverage gate c and a P(NOT_FOUND) limit p."""
+    seen = [r for r in records if r.get("not_found_p") is not None]
+    ans = [r for r in seen if r["kind"] == "a"]
+    una = [r for r in seen if r["kind"] == "u"]
+    if not ans or not una:
+        return []
+
+    def kept(r: dict, c: float, p: float) -> bool:
+        return r["found"] and r["coverage"] >= c and r["not_found_p"] < p
+
+    table = []
+    for c in (0.0, 0.18, 0.22, 0.26, 0.30, 0.34):
+        for p in (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.01):
+            table.append({"min_coverage": c, "max_not_found": p,
+                          "F1": round(100 * statistics.mean(r["f1"] if kept(r, c, p) else 0.0 for r in ans), 1),
+                          "unanswerable_declined": round(sum(not kept(r, c, p) for r in una) / len(una), 3)})
+    return table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concise", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--retrieval-only", action="store_true", help="no LLM: hit@5 and the gate calibration")
     ap.add_argument("--min-coverage", type=float, default=None, help="override the no-answer gate")
+    ap.add_argument("--max-not-found", type=float, default=None,
+                    help="override the P(NOT_FOUND) limit (1: record it for every question, never decline by it)")
     ap.add_argument("--evidence-tokens", type=int, default=None)
     ap.add_argument("--config", default=None, help="polymodal config TOML (default: the usual lookup)")
     ap.add_argument("--out", default="", help="write the full report (with per-question records) as JSON")
@@ -191,12 +218,15 @@ def main(argv: list[str] | None = None) -> int:
         kw = {}
         if args.min_coverage is not None:
             kw["min_coverage"] = args.min_coverage
+        if args.max_not_found is not None:
+            kw["max_not_found"] = args.max_not_found + (1e-9 if args.max_not_found >= 1 else 0.0)
         if args.evidence_tokens is not None:
             kw["evidence_tokens"] = args.evidence_tokens
         tool = RagAnswerTool(index.folder, config=cfg, index=index, mode=args.mode, **kw)
         tool.ensure_setup()
         report["model"] = tool.llm.name
         report["gate_min_coverage"] = tool.min_coverage
+        report["gate_max_not_found"] = tool.max_not_found
         report["evidence_tokens"] = tool.evidence_tokens
 
         def checkpoint(partial: dict) -> None:
@@ -212,7 +242,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"resuming: {len(done)} questions already answered", file=sys.stderr)
         report["answers"] = answer_report(tool, sample, unans, args.k, args.concise, not args.quiet, args.seed,
                                           checkpoint, done)
-        shown = {k: v for k, v in report["answers"].items() if k != "records"}
+        shown = {k: v for k, v in report["answers"].items() if k not in ("records", "decline_calibration")}
+        for row in report["answers"]["decline_calibration"]:
+            print(json.dumps(row))
         print(json.dumps(shown, indent=1, ensure_ascii=False))
     if args.out:
         Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")

@@ -84,6 +84,32 @@ def test_weak_retrieval_declines_without_calling_the_model(kb):
     assert res.found is False and "weak retrieval" in res.reason and llm.calls == []
 
 
+class _ProbingFake(FakeChatModel):
+    """A fake whose first-token distribution gives NOT_FOUND a fixed probability."""
+
+    def __init__(self, replies, p):
+        super().__init__(list(replies))
+        self.p, self.probed = p, []
+
+    def first_token_probability(self, messages, texts):
+        self.probed.append(list(texts))
+        return self.p
+
+
+def test_not_found_probability_declines_above_the_limit_and_is_recorded_below_it(kb):
+    llm = _ProbingFake([], p=0.4)  # no scripted reply: generating would raise
+    tool = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, max_not_found=0.3)
+    res = tool.run("What is the capital of France?")
+    assert not res.found and res.not_found_probability == 0.4 and "P(NOT_FOUND) 0.40" in res.reason
+    assert llm.probed == [[NOT_FOUND]] and llm.calls == []
+    llm = _ProbingFake(["Paris is the capital of France [1]."], p=0.4)
+    tool = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, max_not_found=0.5)
+    res = tool.run("What is the capital of France?")
+    assert res.found and res.not_found_probability == 0.4 and res.coverage > 0.5
+    off = RagAnswerTool(kb.folder, config=Config(), llm=_ProbingFake(["Paris [1]."], p=0.9), index=kb)
+    assert off.run("What is the capital of France?").not_found_probability is None  # limit 0: not probed
+
+
 def test_chinese_question_gets_chinese_prompt_and_messages(kb):
     tool, llm = make_tool(kb, ["北京[1]"])
     res = tool.run("中华人民共和国的首都是哪里？", concise=True)
