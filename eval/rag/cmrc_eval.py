@@ -179,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default="../shared/data/cmrc2018")
     ap.add_argument("--sample", type=int, default=200, help="random sample of questions (0: all 1,002)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--exclude", default="", metavar="SEED:N",
+                    help="leave out the questions of the seed-SEED sample of N (a dev sample for calibrating)")
     ap.add_argument("--unanswerable", default=str(HERE / "unanswerable.jsonl"))
     ap.add_argument("--unanswerable-sample", type=int, default=0, help="use only N of them (0: all)")
     ap.add_argument("--embedder", default="use-multilingual-v3")
@@ -200,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = load_config(args.config)
     paragraphs, questions, digest = load_cmrc(Path(args.data))
+    if args.exclude:  # a dev sample disjoint from the test sample of another seed
+        seed, _, n = args.exclude.partition(":")
+        taken = {q["id"] for q in random.Random(int(seed)).sample(questions, int(n))}
+        questions = [q for q in questions if q["id"] not in taken]
     rng = random.Random(args.seed)
     sample = rng.sample(questions, args.sample) if 0 < args.sample < len(questions) else questions
     unans = [json.loads(line) for line in Path(args.unanswerable).read_text(encoding="utf-8").splitlines() if line.strip()]

@@ -130,7 +130,7 @@ def test_prompt_examples_and_schema_use_the_flat_step_form_and_every_example_is_
     assert len(shots) >= 5
     for shot in shots:
         assert '"args"' not in shot and '"depends_on"' not in shot
-        assert shot == json.dumps(json.loads(shot), ensure_ascii=False, separators=(",", ":"))  # no spaces
+        assert shot == json.dumps(json.loads(shot), ensure_ascii=False)
         validate_plan(plan_from_json(json.loads(shot)), tools)
     alternatives = plan_schema(tools)["properties"]["steps"]["items"]["anyOf"]
     rag = next(a for a in alternatives if a["properties"]["tool"] == {"const": "rag_answer"})
