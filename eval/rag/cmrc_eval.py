@@ -6,6 +6,12 @@ All paragraphs go into one knowledge base (built once, cached under the polymoda
 Reports retrieval hit@5 (gold paragraph, and a passage containing the gold answer), answer EM/F1
 (the CMRC metric, eval/rag/cmrc_metric.py), the decline rate on eval/rag/unanswerable.jsonl, the
 no-answer gate's calibration table, citation precision, and mean timings.
+
+The two no-answer limits of rag_answer (min_coverage, max_not_found) are chosen on a dev sample
+disjoint from the test sample, with every question answered and both signals recorded:
+
+    .venv/bin/python eval/rag/cmrc_eval.py --seed 1 --sample 120 --exclude 0:200 \
+        --min-coverage 0 --max-not-found 1 --out dev.json    # prints decline_calibration rows
 """
 
 from __future__ import annotations

@@ -106,7 +106,7 @@ def test_not_found_probability_declines_above_the_limit_and_is_recorded_below_it
     tool = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, max_not_found=0.5)
     res = tool.run("What is the capital of France?")
     assert res.found and res.not_found_probability == 0.4 and res.coverage > 0.5
-    off = RagAnswerTool(kb.folder, config=Config(), llm=_ProbingFake(["Paris [1]."], p=0.9), index=kb)
+    off = RagAnswerTool(kb.folder, config=Config(), llm=_ProbingFake(["Paris [1]."], p=0.9), index=kb, max_not_found=0)
     assert off.run("What is the capital of France?").not_found_probability is None  # limit 0: not probed
 
 
