@@ -124,6 +124,7 @@ class Planner:
             try:
                 plan = plan_from_json(_loads(raw), source="llm")
                 plan, fixes = validate_plan(plan, self.tools)
+                fixes += _link_pointing_back(plan, text, self.tools)
                 plan.note = "; ".join(fixes) or ("re-asked once" if attempt else "")
                 return _attach_image(plan, image, self.tools)
             except PolymodalError as exc:
@@ -162,6 +163,24 @@ def _reference_for(prev: PlanStep, prev_tool: Any, tool: Any, args: dict[str, An
     if subject and _PRONOUN.search(text):
         return {main: _PRONOUN.sub(subject, text, count=1)}
     return {main: f"{text} (${prev.id}.summary)".strip()} if "summary" in fields else {main: text}
+
+
+def _link_pointing_back(plan: Plan, text: str, tools: Mapping[str, Any]) -> list[str]:
+    """Two unlinked steps for a request whose later clause points back ("find a photo of a bridge,
+    then paint it"): the small model often writes the subject ("a painting of a bridge") instead
+    of a "$1" reference. Link them as clause decomposition does (`_reference_for`)."""
+    if len(plan.steps) != 2 or plan.edges():
+        return []
+    later = " ".join(cues.clauses(text)[1:])
+    if not later or not _POINTS_BACK.search(later):
+        return []
+    first, second = plan.steps
+    ref = _reference_for(first, tools[first.tool], tools[second.tool], dict(second.args))
+    if ref is None:
+        return []
+    second.args.update(ref)
+    second.depends_on = [first.id]
+    return [f"step {second.id} linked to step {first.id}: the request points back"]
 
 
 def _attach_image(plan: Plan, image: str | None, tools: Mapping[str, Any]) -> Plan:

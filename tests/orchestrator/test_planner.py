@@ -150,3 +150,15 @@ def test_a_tool_with_an_argument_named_like_a_wire_key_keeps_the_nested_form():
     llm = FakeChatModel([json.dumps({"steps": [{"tool": "route", "args": {"tool": "x"}, "depends_on": []}]})])
     plan = Planner(tools, FastRouter(tools, embedder=None), llm=lambda: llm, use_router=False).plan("forward x")
     assert plan.steps[0].args == {"tool": "x"}
+
+
+def test_llm_plan_of_two_unlinked_steps_is_linked_when_the_later_clause_points_back():
+    reply = json.dumps({"steps": [{"tool": "image_search", "query": "bridge"},
+                                  {"tool": "generate_image", "prompt": "a painting of a bridge"}]})
+    tools = {t.name: t for t in fake_tools()}
+    llm = FakeChatModel([reply, reply])
+    planner = Planner(tools, FastRouter(tools, embedder=None), llm=lambda: llm, use_router=False)
+    plan = planner.plan("Find a photo of a bridge, then make a painting of it.")
+    assert plan.edges() == {(1, 2)} and "$1." in plan.step(2).args["prompt"] and "points back" in plan.note
+    plan = planner.plan("Find a photo of a bridge, then make a painting of a castle.")
+    assert plan.edges() == set() and plan.step(2).args == {"prompt": "a painting of a bridge"}
