@@ -340,11 +340,15 @@ class LlamaCppChatModel(_StatsMixin):
         text = _render_prefix(llm, messages, add_generation_prompt=True)
         tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
         with self._gen_lock:
-            prefix = _longest_prefix(_input_ids(llm), tokens)
-            if prefix == len(tokens):
-                prefix -= 1
+            t0 = time.perf_counter()
+            cached = _longest_prefix(_input_ids(llm), tokens)
+            prefix = min(cached, len(tokens) - 1)
             llm.n_tokens = prefix
             llm.eval(tokens[prefix:])
+            # the prefill is done here: a following stream of the same prompt finds it cached
+            self._set_stats(GenerationStats(prompt_tokens=len(tokens), completion_tokens=0,
+                                            prefill_s=time.perf_counter() - t0, decode_s=0.0,
+                                            cached_prompt_tokens=cached))
             # without logits_all, llama.cpp keeps only the last position's logits
             return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
 

@@ -235,10 +235,12 @@ class RagAnswerTool(Tool):
         raw, held, released = "", "", False
         t0 = time.perf_counter()
         t_first = None
+        probed = None
         probe = getattr(llm, "first_token_probability", None)
         if self.max_not_found > 0 and callable(probe):
             # the prefill happens here; the stream below finds the prompt in the KV cache
             p = base.not_found_probability = probe(messages, [NOT_FOUND])
+            probed = llm.last_stats() if hasattr(llm, "last_stats") else None
             if p >= self.max_not_found:
                 t.prefill = time.perf_counter() - t0
                 base.reason = f"model: not in evidence (P(NOT_FOUND) {p:.2f} >= {self.max_not_found:.2f})"
@@ -263,6 +265,8 @@ class RagAnswerTool(Tool):
         if stats is not None:
             t.prompt_tokens, t.completion_tokens = stats.prompt_tokens, stats.completion_tokens
             t.cached_prompt_tokens = stats.cached_prompt_tokens
+            if probed is not None:  # the probe prefilled the prompt: count what it found cached
+                t.cached_prompt_tokens = min(t.cached_prompt_tokens, probed.cached_prompt_tokens)
         yield self._finish(base, raw, concise)
 
     def _finish(self, base: RagAnswer, raw: str, concise: bool) -> RagAnswer:
