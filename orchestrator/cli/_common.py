@@ -41,3 +41,24 @@ def fail(args: argparse.Namespace, message: str, code: int = 1) -> int:
         sys.stdout.write("\n")
     print(f"error: {message}", file=sys.stderr)
     return code
+
+
+def wait_for_stop(duration: float = 0.0) -> None:
+    """Until `duration` passes (0: forever), Ctrl-C or SIGTERM. The handlers are installed here
+    because a process started in the background by a non-interactive shell inherits SIGINT
+    ignored, and Python then never raises KeyboardInterrupt: Ctrl-C must still stop the command."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    try:
+        stop.wait(duration if duration > 0 else None)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from orchestrator.cli._common import add_json_flag, config_from_args, emit, fail
+from orchestrator.cli._common import add_json_flag, config_from_args, emit, fail, wait_for_stop
 
 __all__ = ["register", "load_app_module", "parse_auth"]
 
@@ -89,9 +89,7 @@ def cmd_app(args: argparse.Namespace) -> int:
     emit(args, {"ok": True, "url": url, "share_url": getattr(demo, "share_url", None), "host": host, "port": port},
          f"polymodal app on {url} (Ctrl-C to stop)")
     try:
-        demo.block_thread()
-    except KeyboardInterrupt:
-        pass
+        wait_for_stop()  # Ctrl-C or SIGTERM, also when started in the background with SIGINT ignored
     finally:
         demo.close()
     return 0

@@ -11,11 +11,10 @@ import argparse
 import json
 import socket
 import sys
-import threading
 import time
 from pathlib import Path
 
-from orchestrator.cli._common import add_json_flag, config_from_args, emit, fail
+from orchestrator.cli._common import add_json_flag, config_from_args, emit, fail, wait_for_stop
 from polymodal.errors import DeviceError
 
 __all__ = ["register"]
@@ -63,26 +62,6 @@ def _listening(host: str, port: int) -> bool:
         return False
 
 
-def _wait(duration: float) -> None:
-    """Until `duration` passes (0: forever), Ctrl-C or SIGTERM. The handlers are installed here
-    because a process started in the background by a non-interactive shell inherits SIGINT
-    ignored, and Python then never raises KeyboardInterrupt: Ctrl-C must still stop the fleet."""
-    import signal
-
-    stop = threading.Event()
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda *_: stop.set())
-    try:
-        stop.wait(duration if duration > 0 else None)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def _start_broker(config, device_ids: list[str]):
     from edge.broker import MosquittoBroker
     from edge.errors import BrokerUnavailable
@@ -108,7 +87,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
     try:
         emit(args, {"ok": True, "host": broker.host, "port": broker.port, "credentials": str(_credentials_file(config))},
              f"mosquitto on {broker.host}:{broker.port}; credentials in {_credentials_file(config)} (Ctrl-C to stop)")
-        _wait(args.duration)
+        wait_for_stop(args.duration)
     finally:
         broker.stop()
     return 0
@@ -162,7 +141,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         where = f"{cfg.host}:{cfg.port}" + (" (started here)" if broker else "")
         emit(args, {"ok": True, "broker": where, "devices": rows},
              f"{len(rows)} simulated devices online via {where}:\n{text}\nCtrl-C to stop")
-        _wait(args.duration)
+        wait_for_stop(args.duration)
     finally:
         fleet.stop()
         if broker is not None:

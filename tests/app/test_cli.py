@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -60,7 +61,8 @@ def test_app_command_serves_on_loopback_behind_auth(tmp_path):
     # cwd outside the repo: the command finds app.py without it being importable from here
     proc = subprocess.Popen([sys.executable, "-c", MAIN, "app", "--port", str(port), "--auth-env", "APP_AUTH", "--json",
                              "--no-warm-up"],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # as `cmd &` in a script
     try:
         text = ""
         deadline = time.monotonic() + 120
@@ -93,6 +95,8 @@ def test_app_command_serves_on_loopback_behind_auth(tmp_path):
         for path in (tmp_path / "secret.txt", "/etc/passwd"):
             status, body, _ = _get(f"{base}/gradio_api/file={path}", headers={"Cookie": cookie})
             assert status in (403, 404) and "not for the browser" not in body and "root:" not in body
+        proc.send_signal(signal.SIGINT)  # Ctrl-C stops it although SIGINT was inherited ignored
+        assert proc.wait(60) == 0
     finally:
         proc.terminate()
         proc.wait(30)
