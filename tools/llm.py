@@ -244,8 +244,7 @@ class LlamaCppChatModel(_StatsMixin):
         grammar = LlamaGrammar.from_json_schema(json.dumps(json_schema), verbose=False) if json_schema else None
         vocab = llm._model.vocab
         n_vocab = llm.n_vocab()
-        text = _render_prefix(llm, messages, add_generation_prompt=True)
-        tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        tokens = _prompt_tokens(llm, messages)
         one = np.recarray((1,), dtype=np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True))
         single = llama_cpp.llama_token_data_array(data=one.ctypes.data_as(llama_cpp.llama_token_data_p), size=1,
                                                   selected=-1, sorted=False)
@@ -256,9 +255,7 @@ class LlamaCppChatModel(_StatsMixin):
                                                         grammar._root.encode("utf-8")) if grammar else None
             try:
                 t0 = time.perf_counter()
-                cached = _longest_prefix(_input_ids(llm), tokens)
-                llm.n_tokens = min(cached, len(tokens) - 1)
-                llm.eval(tokens[llm.n_tokens:])
+                cached = _prefill(llm, tokens)
                 t_first, n = None, 0
                 for _ in range(max_tokens):
                     logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(n_vocab,))
@@ -288,7 +285,7 @@ class LlamaCppChatModel(_StatsMixin):
                 t_first = t_first or t_end
                 self._set_stats(GenerationStats(prompt_tokens=len(tokens), completion_tokens=n,
                                                 prefill_s=t_first - t0, decode_s=t_end - t_first,
-                                                cached_prompt_tokens=min(cached, len(tokens))))
+                                                cached_prompt_tokens=cached))
             finally:
                 if smpl is not None:
                     llama_cpp.llama_sampler_free(smpl)
@@ -337,20 +334,32 @@ class LlamaCppChatModel(_StatsMixin):
         import numpy as np
 
         llm = self.llm
-        text = _render_prefix(llm, messages, add_generation_prompt=True)
-        tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        tokens = _prompt_tokens(llm, messages)
         with self._gen_lock:
             t0 = time.perf_counter()
-            cached = _longest_prefix(_input_ids(llm), tokens)
-            prefix = min(cached, len(tokens) - 1)
-            llm.n_tokens = prefix
-            llm.eval(tokens[prefix:])
+            cached = _prefill(llm, tokens)
             # the prefill is done here: a following stream of the same prompt finds it cached
             self._set_stats(GenerationStats(prompt_tokens=len(tokens), completion_tokens=0,
                                             prefill_s=time.perf_counter() - t0, decode_s=0.0,
                                             cached_prompt_tokens=cached))
             # without logits_all, llama.cpp keeps only the last position's logits
             return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
+
+
+def _prompt_tokens(llm: Any, messages: list[Message]) -> list[int]:
+    """`messages` rendered with the GGUF's chat template and the generation prompt, tokenized."""
+    return llm.tokenize(_render_prefix(llm, messages, add_generation_prompt=True).encode("utf-8"),
+                        add_bos=False, special=True)
+
+
+def _prefill(llm: Any, tokens: list[int]) -> int:
+    """Evaluate `tokens`, reusing the KV cache up to the longest common prefix (at least the last
+    token is evaluated, so its logits are fresh). Returns how many tokens were already cached.
+    The caller holds the generation lock."""
+    cached = _longest_prefix(_input_ids(llm), tokens)
+    llm.n_tokens = min(cached, len(tokens) - 1)
+    llm.eval(tokens[llm.n_tokens:])
+    return cached
 
 
 def _longest_prefix(a: list[int], b: list[int]) -> int:
