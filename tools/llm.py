@@ -245,9 +245,7 @@ class LlamaCppChatModel(_StatsMixin):
         vocab = llm._model.vocab
         n_vocab = llm.n_vocab()
         tokens = _prompt_tokens(llm, messages)
-        one = np.recarray((1,), dtype=np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True))
-        single = llama_cpp.llama_token_data_array(data=one.ctypes.data_as(llama_cpp.llama_token_data_p), size=1,
-                                                  selected=-1, sorted=False)
+        single = LlamaTokenDataArray(n_vocab=1)  # the argmax alone, checked against the grammar
         full = LlamaTokenDataArray(n_vocab=n_vocab) if grammar else None
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         with self._gen_lock:
@@ -261,10 +259,10 @@ class LlamaCppChatModel(_StatsMixin):
                     logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(n_vocab,))
                     tok = int(logits.argmax())
                     if smpl is not None:
-                        one.id[0], one.logit[0], one.p[0] = tok, logits[tok], 0.0
-                        single.size, single.selected, single.sorted = 1, -1, False
-                        llama_cpp.llama_sampler_apply(smpl, ctypes.byref(single))
-                        if not np.isfinite(one.logit[0]):  # the grammar forbids the argmax: ask it over the vocabulary
+                        single.copy_logits(logits[tok : tok + 1])
+                        single.candidates_data.id[0] = tok
+                        llama_cpp.llama_sampler_apply(smpl, ctypes.byref(single.candidates))
+                        if not np.isfinite(single.candidates_data.logit[0]):  # the grammar forbids the argmax: ask it over the vocabulary
                             full.copy_logits(logits)
                             llama_cpp.llama_sampler_apply(smpl, ctypes.byref(full.candidates))
                             tok = int(np.argmax(full.candidates_data.logit))
