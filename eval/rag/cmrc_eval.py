@@ -172,8 +172,8 @@ def decline_calibration(records: list[dict]) -> list[dict]:
         return r["found"] and r["coverage"] >= c and r["not_found_p"] < p
 
     table = []
-    for c in (0.0, 0.18, 0.22, 0.26, 0.30, 0.34):
-        for p in (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.01):
+    for c in (0.0, 0.18, 0.22, 0.26, 0.28, 0.30, 0.34):
+        for p in (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.01):
             table.append({"min_coverage": c, "max_not_found": p,
                           "F1": round(100 * statistics.mean(r["f1"] if kept(r, c, p) else 0.0 for r in ans), 1),
                           "unanswerable_declined": round(sum(not kept(r, c, p) for r in una) / len(una), 3)})
