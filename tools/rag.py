@@ -17,9 +17,9 @@ from typing import Any, Iterator
 
 from polymodal.errors import InputError, ToolError
 from tools.base import Tool, ToolContext
-from tools.citations import CitationStreamFilter, check_citations, support
-from tools.rag_prompt import (NOT_FOUND, PromptParts, build_messages, fit_evidence, language_of, not_found_text,
-                              sentinel_prefix, shown_text)
+from tools.citations import CitationStreamFilter, check_citations
+from tools.rag_prompt import (NOT_FOUND, PromptParts, build_messages, coverage, fit_evidence, language_of,
+                              not_found_text, sentinel_prefix, shown_text)
 
 __all__ = ["RagAnswerTool", "RagAnswer", "Citation", "RagTimings"]
 
@@ -210,9 +210,9 @@ class RagAnswerTool(Tool):
             base.reason = "no passages"
             yield base
             return
-        coverage = base.coverage = max(_coverage(question, h.text) for h in hits)
-        if coverage < self.min_coverage:
-            base.reason = f"weak retrieval (coverage {coverage:.2f} < {self.min_coverage:.2f})"
+        best = base.coverage = max(coverage(question, h.text) for h in hits)
+        if best < self.min_coverage:
+            base.reason = f"weak retrieval (coverage {best:.2f} < {self.min_coverage:.2f})"
             base.passages = [_citation(i, h, h.start, h.end, h.text) for i, h in enumerate(hits, 1)]
             yield base
             return
@@ -311,32 +311,6 @@ class RagAnswerTool(Tool):
             st = require("sentence_transformers", "models", "the cross-encoder reranker")
             self._cross_encoder = st.CrossEncoder(path, device="cpu")
         return self._cross_encoder
-
-
-def _coverage(question: str, passage: str) -> float:
-    """Share of the question's content features (CJK bigrams, stemmed words) present in the passage."""
-    q = _features(_strip_question_words(question))
-    if not q:
-        return support(question, passage)
-    return len(q & _features(passage)) / len(q)
-
-
-def _features(text: str) -> set[str]:
-    from indexes.analyzer import analyze
-
-    words = analyze(" ".join(_LATIN.findall(text)))
-    grams = {run[i : i + 2] for run in _CJK_RUN.findall(text) for i in range(len(run) - 1)}
-    return grams | set(words)  # bigrams inside runs only: none across punctuation or removed words
-
-
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-_LATIN = re.compile(r"[A-Za-z0-9]+")
-_QWORDS = re.compile(r"什么|哪些|哪个|哪里|哪一|多少|为什么|怎么|如何|是谁|谁|何时|几|吗|呢|请问|"
-                     r"\b(?:what|which|who|whom|when|where|why|how|does|did|do|is|are|was|were|the|a|an|of)\b", re.I)
-
-
-def _strip_question_words(question: str) -> str:
-    return _QWORDS.sub(" ", question)
 
 
 _DECLINE = {

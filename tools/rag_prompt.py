@@ -11,7 +11,7 @@ from indexes.chunking import split_sentences
 from indexes.embedders import approx_tokens, cjk_ratio
 from tools.citations import support
 
-__all__ = ["NOT_FOUND", "PromptParts", "build_messages", "fit_evidence", "language_of", "not_found_text",
+__all__ = ["NOT_FOUND", "PromptParts", "build_messages", "coverage", "fit_evidence", "language_of", "not_found_text",
            "sentinel_prefix", "sanitize", "redact_instructions", "shown_text"]
 
 NOT_FOUND = "NOT_FOUND"
@@ -161,35 +161,83 @@ def build_messages(parts: PromptParts, passages: list[tuple[str, str]], question
 
 def fit_evidence(question: str, hits: list[Any], budget: int,
                  count: Callable[[str], int] | None = None) -> list[tuple[Any, int, int, str]]:
-    """For each hit (in rank order), the contiguous run of sentences most about the question that
-    fits its share of `budget` tokens: (hit, doc_start, doc_end, text) with exact document offsets."""
+    """The evidence that fits `budget` tokens: for each hit (in rank order) one contiguous run of
+    sentences, as (hit, doc_start, doc_end, text) with exact document offsets.
+
+    The budget is shared, not split evenly: every hit starts from its sentence most about the
+    question, then the window that can take the highest-scoring neighbouring sentence (a small
+    penalty per rank) grows, until nothing more fits. So the passage holding the answer keeps its
+    context while a weakly related one shrinks to one sentence (or is dropped if even that does
+    not fit)."""
     count = count or approx_tokens
-    out = []
-    remaining = budget
-    for n, hit in enumerate(hits):
-        allowance = max(1, remaining // (len(hits) - n))
+    q = question_features(question)
+    windows: list[_Window] = []
+    used = 0
+    for rank, hit in enumerate(hits):
         text = hit.text
-        total = count(text)
-        if total <= allowance:
-            out.append((hit, hit.start, hit.end, text))
-            remaining -= total
-            continue
-        sents = split_sentences(text) or []
+        sents = [(s.start, s.end) for s in split_sentences(text)] or ([(0, len(text))] if text.strip() else [])
         if not sents:
             continue
-        sizes = [count(text[s.start : s.end]) for s in sents]
-        scores = [support(question, text[s.start : s.end]) for s in sents]
+        sizes = [count(text[a:b]) for a, b in sents]
+        scores = [_share(q, text[a:b]) if q else support(question, text[a:b]) for a, b in sents]
         best = max(range(len(sents)), key=lambda i: (scores[i], -i))
-        a = b = best
-        used = sizes[best]
-        while True:
-            options = [i for i in (a - 1, b + 1) if 0 <= i < len(sents) and used + sizes[i] <= allowance]
-            if not options:
-                break
-            pick = max(options, key=lambda i: (scores[i], i))
-            used += sizes[pick]
-            a, b = min(a, pick), max(b, pick)
-        lo, hi = sents[a].start, sents[b].end
-        out.append((hit, hit.start + lo, hit.start + hi, text[lo:hi]))
-        remaining -= used
+        if used + sizes[best] <= budget:
+            windows.append(_Window(hit, rank, sents, sizes, scores, best, best))
+            used += sizes[best]
+    while True:
+        options = [(w.scores[i] - _RANK_PENALTY * w.rank, -w.rank, -abs(i - w.a), w, i)
+                   for w in windows for i in (w.a - 1, w.b + 1)
+                   if 0 <= i < len(w.sents) and used + w.sizes[i] <= budget]
+        if not options:
+            break
+        *_, w, i = max(options, key=lambda o: o[:3])
+        used += w.sizes[i]
+        w.a, w.b = min(w.a, i), max(w.b, i)
+    out = []
+    for w in windows:
+        lo, hi = w.sents[w.a][0], w.sents[w.b][1]
+        out.append((w.hit, w.hit.start + lo, w.hit.start + hi, w.hit.text[lo:hi]))
     return out
+
+
+_RANK_PENALTY = 0.05  # per retrieval rank, on a sentence's 0..1 score when windows compete for budget
+
+
+@dataclass
+class _Window:
+    hit: Any
+    rank: int
+    sents: list[tuple[int, int]]
+    sizes: list[int]
+    scores: list[float]
+    a: int
+    b: int
+
+
+def coverage(question: str, passage: str) -> float:
+    """Share of the question's content features (CJK bigrams, stemmed words; question words such
+    as 什么 / which removed) present in the passage."""
+    q = question_features(question)
+    return _share(q, passage) if q else support(question, passage)
+
+
+def question_features(question: str) -> set[str]:
+    return _features(_QWORDS.sub(" ", question))
+
+
+def _share(features: set[str], text: str) -> float:
+    return len(features & _features(text)) / len(features)
+
+
+def _features(text: str) -> set[str]:
+    from indexes.analyzer import analyze
+
+    words = analyze(" ".join(_LATIN.findall(text)))
+    grams = {run[i : i + 2] for run in _CJK_RUN.findall(text) for i in range(len(run) - 1)}
+    return grams | set(words)  # bigrams inside runs only: none across punctuation or removed words
+
+
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_LATIN = re.compile(r"[A-Za-z0-9]+")
+_QWORDS = re.compile(r"什么|哪些|哪个|哪里|哪一|多少|为什么|怎么|如何|是谁|谁|何时|几|吗|呢|请问|"
+                     r"\b(?:what|which|who|whom|when|where|why|how|does|did|do|is|are|was|were|the|a|an|of)\b", re.I)

@@ -67,7 +67,7 @@ def contains(text: str, answers: list[str]) -> bool:
 
 
 def retrieval_report(index, sample: list[dict], unans: list[dict], k: int, mode: str) -> dict:
-    from tools.rag import _coverage
+    from tools.rag_prompt import coverage as _coverage
 
     hit_doc = hit_ans = 0
     cov_a, cov_u = [], []
