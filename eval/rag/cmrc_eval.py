@@ -119,7 +119,8 @@ def answer_report(tool, sample: list[dict], unans: list[dict], k: int, concise: 
                                                                      "completion_tokens")}}
         if kind == "a":
             rec.update(gold=q["answers"], em=em_score(q["answers"], pred), f1=f1_score(q["answers"], pred),
-                       cites_ok=sum(contains(c.text, q["answers"]) for c in res.citations))
+                       cites_ok=sum(contains(c.text, q["answers"]) for c in res.citations),
+                       shown=any(contains(p.text, q["answers"]) for p in res.passages))
         else:
             rec["unanswerable_kind"] = q["kind"]
         records.append(rec)
@@ -137,6 +138,7 @@ def summarize(records: list[dict], wall: float) -> dict:
     una = [r for r in records if r["kind"] == "u"]
     cites = sum(len(r["citations"]) for r in ans)
     timed = [r["timings"] for r in records if r["timings"]["prefill"] > 0]
+    shown = [r for r in ans if "shown" in r]  # records of older runs lack it
     return {
         "answerable_done": len(ans), "unanswerable_done": len(una),
         "EM": 100 * statistics.mean(r["em"] for r in ans) if ans else 0.0,
@@ -149,6 +151,9 @@ def summarize(records: list[dict], wall: float) -> dict:
             / max(1, sum(r["unanswerable_kind"] == kind for r in una))
             for kind in sorted({r["unanswerable_kind"] for r in una})},
         "citation_precision": sum(r["cites_ok"] for r in ans) / cites if cites else 0.0,
+        # the gold answer is in the evidence the model was shown (after trimming), and F1 on those questions
+        "answer_in_evidence": statistics.mean(r["shown"] for r in shown) if shown else 0.0,
+        "F1_answer_in_evidence": 100 * statistics.mean([r["f1"] for r in shown if r["shown"]] or [0.0]),
         "citations": cites,
         "mean_timings_s": {key: statistics.mean(t[key] for t in timed) for key in (timed[0] if timed else {})},
         "wall_s": wall,
