@@ -3,7 +3,8 @@
 decode), and the peak RSS of a fresh process that has answered one question.
 
 Baselines measured in the same run: the same questions with untrimmed evidence (the whole 4
-chunks) and with a cold system prompt (KV cache reset before each question).
+chunks) and with a cold system prompt (KV cache reset before each question); and, as an option,
+a smaller evidence budget (--small-budget), to show what a shorter TTFT costs in evidence.
 
     .venv/bin/python -m bench rag_latency            # or: python bench/rag_latency.py --data ../shared/data
 """
@@ -98,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--config", default=None, help="polymodal config TOML (e.g. [llm] n_threads)")
     ap.add_argument("--questions", type=int, default=len(QUESTIONS), help="how many of the questions per round")
+    ap.add_argument("--small-budget", type=int, default=200,
+                    help="also time this evidence budget (tokens): what a 3 s TTFT costs in evidence")
     ap.add_argument("--out", default="")
     args = ap.parse_args(argv if argv is not None else sys.argv[1:])
     data = Path(args.data)
@@ -132,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     full.warm_prefix("zh", False)
     report["untrimmed_warm"] = one_round(full, "baseline: untrimmed evidence", reset=False,
                                         questions=qs)
+    if args.small_budget:
+        small = RagAnswerTool(index.folder, config=cfg, index=index, llm=llm, evidence_tokens=args.small_budget)
+        small.warm_prefix("zh", False)
+        report["small_budget_warm"] = one_round(small, f"option: budget {args.small_budget} tok, warm",
+                                                reset=False, questions=qs)
     report["peak_rss_mib_one_question"] = peak_rss_one_question(data, args.config)
     print(f"{'peak RSS, one answered question':<34} {report['peak_rss_mib_one_question']:.0f} MiB", flush=True)
     if args.out:
