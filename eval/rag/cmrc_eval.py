@@ -4,8 +4,9 @@
 
 All paragraphs go into one knowledge base (built once, cached under the polymodal cache dir).
 Reports retrieval hit@5 (gold paragraph, and a passage containing the gold answer), answer EM/F1
-(the CMRC metric, eval/rag/cmrc_metric.py), the decline rate on eval/rag/unanswerable.jsonl, the
-no-answer gate's calibration table, citation precision, and mean timings.
+(the CMRC metric, eval/rag/cmrc_metric.py), the decline rate on eval/rag/unanswerable.jsonl (the
+set the no-answer limits were calibrated on) and on eval/rag/unanswerable_heldout.jsonl (never used
+for calibration), the no-answer gate's calibration table, citation precision, and mean timings.
 
 The two no-answer limits of rag_answer (min_coverage, max_not_found) are chosen on a dev sample
 disjoint from the test sample, with every question answered and both signals recorded:
@@ -122,7 +123,7 @@ def answer_report(tool, sample: list[dict], unans: list[dict], k: int, concise: 
                        cites_ok=sum(contains(c.text, q["answers"]) for c in res.citations),
                        shown=any(contains(p.text, q["answers"]) for p in res.passages))
         else:
-            rec["unanswerable_kind"] = q["kind"]
+            rec["unanswerable_kind"], rec["unanswerable_set"] = q["kind"], q.get("set", "")
         records.append(rec)
         if log:
             print(f"[{i + 1}/{len(items)}] {q['question']} -> {pred[:60]!r} "
@@ -150,6 +151,10 @@ def summarize(records: list[dict], wall: float) -> dict:
             kind: sum(not r["found"] for r in una if r["unanswerable_kind"] == kind)
             / max(1, sum(r["unanswerable_kind"] == kind for r in una))
             for kind in sorted({r["unanswerable_kind"] for r in una})},
+        "unanswerable_declined_by_set": {
+            name: sum(not r["found"] for r in una if r.get("unanswerable_set", "") == name)
+            / max(1, sum(r.get("unanswerable_set", "") == name for r in una))
+            for name in sorted({r.get("unanswerable_set", "") for r in una})},
         "citation_precision": sum(r["cites_ok"] for r in ans) / cites if cites else 0.0,
         # the gold answer is in the evidence the model was shown (after trimming), and F1 on those questions
         "answer_in_evidence": statistics.mean(r["shown"] for r in shown) if shown else 0.0,
@@ -167,7 +172,7 @@ def decline_calibration(records: list[dict]) -> list[dict]:
     answered in this run (run with --min-coverage 0 --max-not-found 1 to see every question):
     answerable F1 (a declined question scores 0) and the share of unanswerable ones declined,
     for a coverage gate c and a P(NOT_FOUND) limit p."""
-    seen = [r for r in records if r.get("not_found_p") is not None]
+    seen = [r for r in records if r.get("not_found_p") is not None and not _held_out(r)]
     ans = [r for r in seen if r["kind"] == "a"]
     una = [r for r in seen if r["kind"] == "u"]
     if not ans or not una:
@@ -185,6 +190,20 @@ def decline_calibration(records: list[dict]) -> list[dict]:
     return table
 
 
+def _held_out(record: dict) -> bool:
+    """Questions of a held-out unanswerable set never choose the limits."""
+    return "heldout" in record.get("unanswerable_set", "")
+
+
+def load_unanswerable(paths: list[str]) -> list[dict]:
+    out = []
+    for path in paths:
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                out.append({**json.loads(line), "set": Path(path).stem})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data/cmrc2018")
@@ -192,7 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--exclude", default="", metavar="SEED:N",
                     help="leave out the questions of the seed-SEED sample of N (a dev sample for calibrating)")
-    ap.add_argument("--unanswerable", default=str(HERE / "unanswerable.jsonl"))
+    ap.add_argument("--unanswerable", nargs="+", default=[str(HERE / "unanswerable.jsonl"),
+                                                          str(HERE / "unanswerable_heldout.jsonl")],
+                    help="JSONL files of questions the KB cannot answer; a file named *heldout* is reported "
+                         "but never used in the decline calibration")
     ap.add_argument("--unanswerable-sample", type=int, default=0, help="use only N of them (0: all)")
     ap.add_argument("--embedder", default="use-multilingual-v3")
     ap.add_argument("--k", type=int, default=4, help="passages given to the model")
@@ -219,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         questions = [q for q in questions if q["id"] not in taken]
     rng = random.Random(args.seed)
     sample = rng.sample(questions, args.sample) if 0 < args.sample < len(questions) else questions
-    unans = [json.loads(line) for line in Path(args.unanswerable).read_text(encoding="utf-8").splitlines() if line.strip()]
+    unans = load_unanswerable(args.unanswerable)
     if 0 < args.unanswerable_sample < len(unans):
         unans = rng.sample(unans, args.unanswerable_sample)
     print(f"seed={args.seed} sample={len(sample)} of {len(questions)} questions, {len(unans)} unanswerable, "
