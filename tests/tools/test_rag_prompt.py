@@ -57,5 +57,6 @@ def test_whole_passages_are_kept_when_they_fit():
 
 
 def test_coverage_ignores_question_words():
-    assert coverage("北京是什么国家的首都？", "北京是中华人民共和国的首都。") > coverage("北京是什么国家的首都？", "上海是一座城市。")
+    question = "北京是什么国家的首都？"
+    assert coverage(question, "北京是中华人民共和国的首都。") > coverage(question, "上海是一座城市。")
     assert coverage("Which river does Paris lie on?", "Paris lies on the Seine river.") == 1.0
