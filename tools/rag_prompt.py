@@ -9,9 +9,9 @@ from typing import Any, Callable
 
 from indexes.chunking import split_sentences
 from indexes.embedders import approx_tokens, cjk_ratio
-from tools.citations import support
+from tools.citations import strip_citations, support
 
-__all__ = ["NOT_FOUND", "PromptParts", "build_messages", "coverage", "fit_evidence", "language_of", "not_found_text",
+__all__ = ["NOT_FOUND", "PromptParts", "build_messages", "coverage", "fit_evidence", "grounding", "language_of", "not_found_text",
            "sentinel_prefix", "sanitize", "redact_instructions", "shown_text"]
 
 NOT_FOUND = "NOT_FOUND"
@@ -212,6 +212,26 @@ class _Window:
     scores: list[float]
     a: int
     b: int
+
+
+def grounding(question: str, answer: str, texts: list[str]) -> float:
+    """How much of the question is stated where the answer comes from: the share of the question's
+    content features in the evidence sentence the answer overlaps most, with the sentence before
+    it. An answer to a question the evidence does not address ("who is X's coach?" over a passage
+    about X) is usually copied from a sentence that shares nothing with the question but X's name.
+    1.0 for a question without content features."""
+    q = question_features(question)
+    if not q:
+        return 1.0
+    a = strip_citations(answer).rstrip("。. ")
+    best: tuple[tuple[float, float], str] | None = None
+    for text in texts:
+        spans = [(s.start, s.end) for s in split_sentences(text)] or [(0, len(text))]
+        for i, (x, y) in enumerate(spans):
+            key = (support(a, text[x:y]), _share(q, text[x:y]))
+            if best is None or key > best[0]:
+                best = (key, text[spans[max(0, i - 1)][0] : y])
+    return _share(q, best[1]) if best else 0.0
 
 
 def coverage(question: str, passage: str) -> float:

@@ -114,7 +114,7 @@ def answer_report(tool, sample: list[dict], unans: list[dict], k: int, concise: 
         pred = strip_citations(res.answer) if res.found else ""
         rec = {"id": q["id"], "kind": kind, "question": q["question"], "found": res.found, "prediction": pred,
                "reason": res.reason, "draft": res.draft, "citations": [c.number for c in res.citations],
-               "coverage": res.coverage, "not_found_p": res.not_found_probability,
+               "coverage": res.coverage, "not_found_p": res.not_found_probability, "grounding": res.grounding,
                "timings": {key: getattr(res.timings, key) for key in ("retrieve", "prompt", "prefill", "decode",
                                                                      "prompt_tokens", "cached_prompt_tokens",
                                                                      "completion_tokens")}}
@@ -224,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-coverage", type=float, default=None, help="override the no-answer gate")
     ap.add_argument("--max-not-found", type=float, default=None,
                     help="override the P(NOT_FOUND) limit (1: record it for every question, never decline by it)")
+    ap.add_argument("--min-grounding", type=float, default=None, help="override the grounding limit (0: off)")
     ap.add_argument("--evidence-tokens", type=int, default=None)
     ap.add_argument("--config", default=None, help="polymodal config TOML (default: the usual lookup)")
     ap.add_argument("--out", default="", help="write the full report (with per-question records) as JSON")
@@ -259,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
             kw["min_coverage"] = args.min_coverage
         if args.max_not_found is not None:
             kw["max_not_found"] = args.max_not_found + (1e-9 if args.max_not_found >= 1 else 0.0)
+        if args.min_grounding is not None:
+            kw["min_grounding"] = args.min_grounding
         if args.evidence_tokens is not None:
             kw["evidence_tokens"] = args.evidence_tokens
         tool = RagAnswerTool(index.folder, config=cfg, index=index, mode=args.mode, **kw)
@@ -266,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         report["model"] = tool.llm.name
         report["gate_min_coverage"] = tool.min_coverage
         report["gate_max_not_found"] = tool.max_not_found
+        report["gate_min_grounding"] = tool.min_grounding
         report["evidence_tokens"] = tool.evidence_tokens
 
         def checkpoint(partial: dict) -> None:

@@ -110,6 +110,18 @@ def test_not_found_probability_declines_above_the_limit_and_is_recorded_below_it
     assert off.run("What is the capital of France?").not_found_probability is None  # limit 0: not probed
 
 
+def test_an_answer_copied_from_text_about_something_else_is_declined(kb):
+    tool, _ = make_tool(kb, ["about two million inhabitants [1]"])
+    res = tool.run("Who is the mayor of Paris?")  # the passage is about Paris, not about its mayor
+    assert not res.found and "answer not grounded" in res.reason and res.grounding == 0.0
+    assert res.draft == "about two million inhabitants [1]" and res.citations == []
+    tool, _ = make_tool(kb, ["the Seine river [1]"])
+    res = tool.run("Which river does Paris lie on?")
+    assert res.found and res.grounding >= 0.5 and res.citations[0].doc_id == "france"
+    tool, _ = make_tool(kb, ["about two million inhabitants [1]"], min_grounding=0)
+    assert tool.run("Who is the mayor of Paris?").found  # limit 0: off
+
+
 def test_chinese_question_gets_chinese_prompt_and_messages(kb):
     tool, llm = make_tool(kb, ["北京[1]"])
     res = tool.run("中华人民共和国的首都是哪里？", concise=True)

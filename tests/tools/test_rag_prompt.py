@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tools.rag_prompt import coverage, fit_evidence
+from tools.rag_prompt import coverage, fit_evidence, grounding
 
 
 @dataclass
@@ -60,3 +60,10 @@ def test_coverage_ignores_question_words():
     question = "北京是什么国家的首都？"
     assert coverage(question, "北京是中华人民共和国的首都。") > coverage(question, "上海是一座城市。")
     assert coverage("Which river does Paris lie on?", "Paris lies on the Seine river.") == 1.0
+
+
+def test_grounding_reads_the_question_around_the_answers_source_sentence():
+    text = "青石镇位于县城西部。镇上的石桥长约四十米。每年十月举办黄酒节。"
+    assert grounding("青石镇的石桥有多长？", "约四十米[1]", [text]) >= 0.5  # 石桥 in its sentence, 青石 before it
+    assert grounding("青石镇镇长的名字是什么？", "每年十月[1]", [text]) == 0.0  # copied from the festival sentence
+    assert grounding("What?", "anything", [text]) == 1.0  # no content features: nothing to check
