@@ -11,8 +11,8 @@ from indexes.chunking import split_sentences
 from indexes.embedders import approx_tokens, cjk_ratio
 from tools.citations import strip_citations, support
 
-__all__ = ["NOT_FOUND", "PromptParts", "build_messages", "coverage", "fit_evidence", "grounding", "language_of", "not_found_text",
-           "sentinel_prefix", "sanitize", "redact_instructions", "shown_text"]
+__all__ = ["NOT_FOUND", "PromptParts", "build_messages", "coverage", "fit_evidence", "grounding", "language_of",
+           "not_found_text", "sentinel_prefix", "sanitize", "redact_instructions", "shown_text"]
 
 NOT_FOUND = "NOT_FOUND"
 
@@ -179,7 +179,7 @@ def fit_evidence(question: str, hits: list[Any], budget: int,
         if not sents:
             continue
         sizes = [count(text[a:b]) for a, b in sents]
-        scores = [_share(q, text[a:b]) if q else support(question, text[a:b]) for a, b in sents]
+        scores = [_coverage(q, question, text[a:b]) for a, b in sents]
         best = max(range(len(sents)), key=lambda i: (scores[i], -i))
         if used + sizes[best] <= budget:
             windows.append(_Window(hit, rank, sents, sizes, scores, best, best))
@@ -237,8 +237,11 @@ def grounding(question: str, answer: str, texts: list[str]) -> float:
 def coverage(question: str, passage: str) -> float:
     """Share of the question's content features (CJK bigrams, stemmed words; question words such
     as 什么 / which removed) present in the passage."""
-    q = question_features(question)
-    return _share(q, passage) if q else support(question, passage)
+    return _coverage(question_features(question), question, passage)
+
+
+def _coverage(q: set[str], question: str, text: str) -> float:
+    return _share(q, text) if q else support(question, text)  # a question of question words only
 
 
 def question_features(question: str) -> set[str]:
