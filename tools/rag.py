@@ -282,13 +282,14 @@ class RagAnswerTool(Tool):
             return base
         by_number = {p.number: p for p in base.passages}
         # checked against what the model saw (instruction-like sentences redacted)
-        checked = check_citations(text, {n: shown_text(p.text) for n, p in by_number.items()})
+        shown = {n: shown_text(p.text) for n, p in by_number.items()}
+        checked = check_citations(text, shown)
         base.removed_citations = checked.removed
         if self.strict and not checked.cited:
             base.reason, base.draft = "no verifiable citation", text
             base.unsupported_sentences = checked.unsupported_sentences
             return base
-        g = base.grounding = grounding(base.question, checked.text, [shown_text(p.text) for p in base.passages])
+        g = base.grounding = grounding(base.question, checked.text, list(shown.values()))
         if g < self.min_grounding:
             base.draft = text
             base.reason = f"answer not grounded (question coverage at its source {g:.2f} < {self.min_grounding:.2f})"
