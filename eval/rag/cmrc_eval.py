@@ -68,7 +68,7 @@ def contains(text: str, answers: list[str]) -> bool:
 
 
 def retrieval_report(index, sample: list[dict], unans: list[dict], k: int, mode: str) -> dict:
-    from tools.rag_prompt import coverage as _coverage
+    from tools.rag_prompt import coverage
 
     hit_doc = hit_ans = 0
     cov_a, cov_u = [], []
@@ -76,10 +76,10 @@ def retrieval_report(index, sample: list[dict], unans: list[dict], k: int, mode:
         hits = index.search(q["question"], k=k, mode=mode)
         hit_doc += any(h.doc_id == q["paragraph"] for h in hits)
         hit_ans += any(contains(h.text, q["answers"]) for h in hits)
-        cov_a.append(max((_coverage(q["question"], h.text) for h in hits[:4]), default=0.0))
+        cov_a.append(max((coverage(q["question"], h.text) for h in hits[:4]), default=0.0))
     for q in unans:
         hits = index.search(q["question"], k=k, mode=mode)
-        cov_u.append(max((_coverage(q["question"], h.text) for h in hits[:4]), default=0.0))
+        cov_u.append(max((coverage(q["question"], h.text) for h in hits[:4]), default=0.0))
     table = []
     for t in [x / 100 for x in range(10, 75, 4)]:
         table.append({"threshold": t, "answerable_kept": sum(c >= t for c in cov_a) / len(cov_a),
@@ -147,14 +147,8 @@ def summarize(records: list[dict], wall: float) -> dict:
         "F1_when_answered": 100 * statistics.mean([r["f1"] for r in ans if r["found"]] or [0.0]),
         "answerable_declined": sum(not r["found"] for r in ans) / max(1, len(ans)),
         "unanswerable_declined": sum(not r["found"] for r in una) / max(1, len(una)),
-        "unanswerable_declined_by_kind": {
-            kind: sum(not r["found"] for r in una if r["unanswerable_kind"] == kind)
-            / max(1, sum(r["unanswerable_kind"] == kind for r in una))
-            for kind in sorted({r["unanswerable_kind"] for r in una})},
-        "unanswerable_declined_by_set": {
-            name: sum(not r["found"] for r in una if r.get("unanswerable_set", "") == name)
-            / max(1, sum(r.get("unanswerable_set", "") == name for r in una))
-            for name in sorted({r.get("unanswerable_set", "") for r in una})},
+        "unanswerable_declined_by_kind": _declined_by(una, "unanswerable_kind"),
+        "unanswerable_declined_by_set": _declined_by(una, "unanswerable_set"),
         "citation_precision": sum(r["cites_ok"] for r in ans) / cites if cites else 0.0,
         # the gold answer is in the evidence the model was shown (after trimming), and F1 on those questions
         "answer_in_evidence": statistics.mean(r["shown"] for r in shown) if shown else 0.0,
@@ -165,6 +159,14 @@ def summarize(records: list[dict], wall: float) -> dict:
         "decline_calibration": decline_calibration(records),
         "records": records,
     }
+
+
+def _declined_by(una: list[dict], key: str) -> dict[str, float]:
+    """Share of unanswerable questions declined, per value of `key` (records of older runs lack some keys)."""
+    groups: dict[str, list[dict]] = {}
+    for r in una:
+        groups.setdefault(r.get(key, ""), []).append(r)
+    return {name: sum(not r["found"] for r in rs) / len(rs) for name, rs in sorted(groups.items())}
 
 
 def decline_calibration(records: list[dict]) -> list[dict]:
