@@ -152,6 +152,7 @@ class LlamaCppChatModel(_StatsMixin):
         self._llm: Any = None
         self._load_lock = threading.Lock()
         self._gen_lock = threading.Lock()  # a plain Lock: a stream may be closed from another thread
+        self._tokens: Any = None  # tools.copy_constraint.TokenIndex, built on the first extractive request
 
     @property
     def model_path(self) -> str:
@@ -223,8 +224,38 @@ class LlamaCppChatModel(_StatsMixin):
                                             prefill_s=t_first - t0, decode_s=t_end - t_first,
                                             cached_prompt_tokens=_longest_prefix(before, after[:prompt_tokens])))
 
+    def stream_copy(self, messages: list[Message], sources: list[str], *, anchored: tuple[str, ...] | list[str] = (),
+                    max_tokens: int = 64) -> Iterator[str]:
+        """Greedy extractive decoding: the reply is a verbatim span of one of `sources` (then an
+        optional citation like "[2]"), or one of `anchored` from its start (tools.copy_constraint)."""
+        from tools.copy_constraint import CopyConstraint
+
+        llm = self.llm
+        if not hasattr(llm, "_ctx"):
+            raise ModelUnavailable("extractive decoding needs llama-cpp-python's low-level context")
+        constraint = CopyConstraint(self._token_index(llm), sources, anchored)
+        yield from self._greedy(llm, messages, None, max_tokens, constraint)
+
+    def _token_index(self, llm: Any) -> Any:
+        if self._tokens is None:
+            import ctypes
+
+            import llama_cpp
+
+            from tools.copy_constraint import TokenIndex
+
+            vocab, n_vocab = llm._model.vocab, llm.n_vocab()
+            buf = ctypes.create_string_buffer(256)
+            pieces = []  # llama_token_to_piece straight: Llama.detokenize per token is 15x slower
+            for i in range(n_vocab):
+                size = llama_cpp.llama_token_to_piece(vocab, i, buf, len(buf), 0, False)
+                pieces.append(buf.raw[:size] if size > 0 else b"")
+            eos = [i for i in range(n_vocab) if llama_cpp.llama_vocab_is_eog(vocab, i)]
+            self._tokens = TokenIndex(pieces, eos)
+        return self._tokens
+
     def _greedy(self, llm: Any, messages: list[Message], json_schema: dict[str, Any] | None,
-                max_tokens: int) -> Iterator[str]:
+                max_tokens: int, constraint: Any = None) -> Iterator[str]:
         """Greedy decoding straight from the logits, under the schema's grammar when one is given.
 
         llama-cpp-python's sampler chain copies all 151k logits into a candidate array at every step
@@ -257,7 +288,13 @@ class LlamaCppChatModel(_StatsMixin):
                 t_first, n = None, 0
                 for _ in range(max_tokens):
                     logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(n_vocab,))
-                    tok = int(logits.argmax())
+                    if constraint is not None:  # the best token the copy constraint allows
+                        choice = constraint.choose(logits)
+                        if choice is None:
+                            break
+                        tok = choice
+                    else:
+                        tok = int(logits.argmax())
                     if smpl is not None:
                         single.copy_logits(logits[tok : tok + 1])
                         single.candidates_data.id[0] = tok
@@ -275,6 +312,8 @@ class LlamaCppChatModel(_StatsMixin):
                     piece = decoder.decode(llm.detokenize([tok]))
                     if piece:
                         yield piece
+                    if constraint is not None and constraint.done:  # the citation closed: no need to evaluate it
+                        break
                     llm.eval([tok])
                 tail = decoder.decode(b"", final=True)
                 if tail:
