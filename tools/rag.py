@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 from polymodal.errors import InputError, ToolError
 from tools.base import Tool, ToolContext
-from tools.citations import CitationStreamFilter, check_citations
+from tools.citations import CitationStreamFilter, check_citations, strip_citations
 from tools.rag_prompt import (NOT_FOUND, PromptParts, build_messages, coverage, fit_evidence, grounding,
                               language_of, not_found_text, sentinel_prefix, shown_text)
 
@@ -72,6 +72,7 @@ class RagAnswer:
     coverage: float = 0.0  # share of the question's content features found in the best passage
     not_found_probability: float | None = None  # P(the reply starts with NOT_FOUND), where the backend exposes logits
     grounding: float | None = None  # question coverage around the answer's source sentence (tools.rag_prompt.grounding)
+    quote: Citation | None = None  # the document span the answer is a verbatim copy of (extractive answers)
 
     def summary(self) -> str:
         if not self.found:
@@ -96,7 +97,7 @@ class RagAnswerTool(Tool):
                  models: Any = None,
                  mode: str = "hybrid", reranker: str = "none", rerank_pool: int = 8,
                  evidence_tokens: int = 420, min_coverage: float = 0.28, max_not_found: float = 0.01,
-                 min_grounding: float = 0.12,
+                 min_grounding: float = 0.12, extractive: bool = True,
                  max_tokens: int | None = None, strict: bool = True) -> None:
         """
         kb: knowledge-base folder (default: the config's [kb] path). llm / index: ready objects
@@ -114,6 +115,9 @@ class RagAnswerTool(Tool):
         sentence (with the one before it) holds less than this share of the question's content
         features: the answer then comes from text about something else (tools.rag_prompt.grounding;
         chosen on the same dev sample as the highest limit costing at most 1 F1 point; 0: off).
+        extractive: concise answers are decoded as verbatim copies of a span of the passages
+        (tools.copy_constraint), where the backend supports it (llama.cpp): the model cannot
+        paraphrase or mix passages (`RagAnswer.quote` then gives the copied span's offsets).
         """
         super().__init__()
         if config is None:
@@ -132,6 +136,7 @@ class RagAnswerTool(Tool):
         self.min_coverage = min_coverage
         self.max_not_found = max_not_found
         self.min_grounding = min_grounding
+        self.extractive = extractive
         self.max_tokens = max_tokens or config.llm.max_tokens
         self.strict = strict
         self._open_lock = threading.Lock()
@@ -252,7 +257,12 @@ class RagAnswerTool(Tool):
                 base.reason = f"model: not in evidence (P(NOT_FOUND) {p:.2f} >= {self.max_not_found:.2f})"
                 yield base
                 return
-        for piece in llm.stream(messages, max_tokens=64 if concise else self.max_tokens, temperature=0.0):
+        if concise and self.extractive and hasattr(llm, "stream_copy"):
+            pieces = llm.stream_copy(messages, [shown_text(p.text) for p in base.passages], anchored=[NOT_FOUND],
+                                     max_tokens=64)
+        else:
+            pieces = llm.stream(messages, max_tokens=64 if concise else self.max_tokens, temperature=0.0)
+        for piece in pieces:
             t_first = t_first or time.perf_counter()
             raw += piece
             ctx.check_cancelled()
@@ -298,6 +308,7 @@ class RagAnswerTool(Tool):
         base.answer = checked.text
         base.citations = [by_number[n] for n in checked.cited]
         base.unsupported_sentences = checked.unsupported_sentences
+        base.quote = _quote(strip_citations(checked.text).strip(), base.citations + base.passages)
         return base
 
     # -- reranking -----------------------------------------------------------------------------
@@ -333,6 +344,16 @@ _DECLINE = {
 
 def _declines(text: str, lang: str) -> bool:
     return bool(_DECLINE.get(lang, _DECLINE["en"]).search(text.strip()))
+
+
+def _quote(span: str, passages: list[Citation]) -> Citation | None:
+    """Where `span` occurs verbatim (cited passages first), with document offsets."""
+    for p in passages if span else ():
+        at = p.text.find(span)
+        if at >= 0:
+            return Citation(number=p.number, chunk_id=p.chunk_id, doc_id=p.doc_id, source=p.source,
+                            start=p.start + at, end=p.start + at + len(span), text=span, score=p.score)
+    return None
 
 
 def _citation(number: int, hit: Any, start: int, end: int, text: str) -> Citation:

@@ -228,6 +228,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="override the P(NOT_FOUND) limit (1: record it for every question, never decline by it)")
     ap.add_argument("--min-grounding", type=float, default=None, help="override the grounding limit (0: off)")
     ap.add_argument("--evidence-tokens", type=int, default=None)
+    ap.add_argument("--extractive", action=argparse.BooleanOptionalAction, default=None,
+                    help="override rag_answer's extractive (copy-only) decoding of concise answers")
+    ap.add_argument("--ids", default="", metavar="FILE",
+                    help="keep only the sampled questions whose ids are listed in FILE (one per line)")
     ap.add_argument("--config", default=None, help="polymodal config TOML (default: the usual lookup)")
     ap.add_argument("--out", default="", help="write the full report (with per-question records) as JSON")
     ap.add_argument("--quiet", action="store_true")
@@ -245,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     rng = random.Random(args.seed)
     sample = rng.sample(questions, args.sample) if 0 < args.sample < len(questions) else questions
     unans = load_unanswerable(args.unanswerable)
+    if args.ids:  # re-ask a subset of the same sample (paired comparisons)
+        keep = set(Path(args.ids).read_text().split())
+        sample, unans = [q for q in sample if q["id"] in keep], [q for q in unans if q["id"] in keep]
     if 0 < args.unanswerable_sample < len(unans):
         unans = rng.sample(unans, args.unanswerable_sample)
     print(f"seed={args.seed} sample={len(sample)} of {len(questions)} questions, {len(unans)} unanswerable, "
@@ -266,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
             kw["min_grounding"] = args.min_grounding
         if args.evidence_tokens is not None:
             kw["evidence_tokens"] = args.evidence_tokens
+        if args.extractive is not None:
+            kw["extractive"] = args.extractive
         tool = RagAnswerTool(index.folder, config=cfg, index=index, mode=args.mode, **kw)
         tool.ensure_setup()
         report["model"] = tool.llm.name
@@ -273,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         report["gate_max_not_found"] = tool.max_not_found
         report["gate_min_grounding"] = tool.min_grounding
         report["evidence_tokens"] = tool.evidence_tokens
+        report["extractive"] = tool.extractive
 
         def checkpoint(partial: dict) -> None:
             if args.out:

@@ -56,6 +56,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def render_sources(result) -> str:
     lines = [f"[{c.number}] {c.source}:{c.start}-{c.end}  {_clip(c.text)}" for c in result.citations]
+    if result.quote is not None:
+        q = result.quote
+        lines.append(f"answer copied from {q.source}:{q.start}-{q.end}")
     if result.unsupported_sentences:
         lines.append("unsupported (no citation): " + " | ".join(result.unsupported_sentences))
     t = result.timings

@@ -220,3 +220,14 @@ def test_shares_the_agent_model_managers_llm(kb):
     tool = RagAnswerTool(kb.folder, config=Config(), index=kb, models=models)
     assert tool.run("What is the capital of France?").found and models.asked >= 1
     assert models.model.calls
+
+
+def test_a_verbatim_answer_carries_the_offsets_it_was_copied_from(kb):
+    tool, _ = make_tool(kb, ["the Seine river [1]", "the river Seine [1]"])
+    res = tool.run("Which river does Paris lie on?", concise=True)
+    assert res.found and res.quote is not None
+    q = res.quote
+    assert q.doc_id == "france" and q.number == 1 and q.text == "the Seine river"
+    assert DOCS["france"][q.start : q.end] == "the Seine river"
+    paraphrased = tool.run("Which river does Paris lie on?", concise=True)
+    assert paraphrased.found and paraphrased.quote is None

@@ -13,6 +13,7 @@ import pytest
 from indexes.embedders import HashEmbedder
 from indexes.text import Document, TextIndex
 from polymodal.config import Config
+from tools.citations import strip_citations
 from tools.llm import get_chat_model
 
 pytestmark = pytest.mark.slow
@@ -124,3 +125,31 @@ def test_not_found_probability_separates_missing_answers_and_the_stream_reuses_i
     # the probe prefilled the question and passages; the answer's generation found them in the KV cache
     assert there.timings.cached_prompt_tokens < there.timings.prompt_tokens - 20
     assert stream.cached_prompt_tokens >= stream.prompt_tokens - 1
+
+
+def test_concise_answers_are_verbatim_copies_of_the_cited_passage(tool):
+    for question, doc in (("How tall is the lighthouse of the Larkspur harbor?", "harbor"),
+                          ("青石镇博物馆收藏了什么？", "museum")):
+        res = tool.run(question, k=2, concise=True)
+        assert res.found, (res.reason, res.draft)
+        assert res.citations and res.citations[0].doc_id == doc
+        quote = res.quote  # copied, not paraphrased: the exact characters of the document
+        assert quote is not None and quote.doc_id == doc and quote.text.strip()
+        assert DOCS[doc][quote.start : quote.end] == quote.text
+        assert strip_citations(res.answer).strip() == quote.text.strip()
+    # the sentinel stays reachable under the constraint
+    declined = tool.run("Who was the architect of the Larkspur harbor lighthouse?", k=2, concise=True)
+    assert not declined.found
+
+
+def test_extractive_decoding_copies_even_where_free_decoding_would_not(llm):
+    from tools.rag_prompt import NOT_FOUND, PromptParts, build_messages
+
+    passage = "The Larkspur harbor was built in 1887. Its lighthouse is painted green and stands 31 meters tall."
+    messages = build_messages(PromptParts("en", False), [("/docs/harbor.txt", passage)],
+                              "Describe the lighthouse of the Larkspur harbor.")
+    free = llm.generate(messages, max_tokens=40)
+    copied = "".join(llm.stream_copy(messages, [passage], anchored=[NOT_FOUND], max_tokens=40))
+    span = copied.split("[")[0].strip()
+    assert span and span in passage
+    assert free.split("[")[0].strip() not in passage  # free decoding rephrased it (the case the constraint is for)
