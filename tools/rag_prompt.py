@@ -12,7 +12,8 @@ from indexes.embedders import approx_tokens, cjk_ratio
 from tools.citations import strip_citations, support
 
 __all__ = ["NOT_FOUND", "PromptParts", "build_messages", "coverage", "fit_evidence", "grounding", "language_of",
-           "not_found_text", "sentinel_prefix", "sanitize", "redact_instructions", "shown_text"]
+           "not_found_text", "sentinel_prefix", "sanitize", "redact_instructions", "shown_text",
+           "source_window"]
 
 NOT_FOUND = "NOT_FOUND"
 
@@ -223,15 +224,23 @@ def grounding(question: str, answer: str, texts: list[str]) -> float:
     q = question_features(question)
     if not q:
         return 1.0
+    window = source_window(question, answer, texts)
+    return _share(q, window) if window else 0.0
+
+
+def source_window(question: str, answer: str, texts: list[str]) -> str:
+    """The evidence sentence `answer` overlaps most (ties: the one sharing most with the question),
+    with the sentence before it; "" without texts."""
+    q = question_features(question)
     a = strip_citations(answer).rstrip("。. ")
     best: tuple[tuple[float, float], str] | None = None
     for text in texts:
         spans = [(s.start, s.end) for s in split_sentences(text)] or [(0, len(text))]
         for i, (x, y) in enumerate(spans):
-            key = (support(a, text[x:y]), _share(q, text[x:y]))
+            key = (support(a, text[x:y]), _share(q, text[x:y]) if q else 0.0)
             if best is None or key > best[0]:
                 best = (key, text[spans[max(0, i - 1)][0] : y])
-    return _share(q, best[1]) if best else 0.0
+    return best[1] if best else ""
 
 
 def coverage(question: str, passage: str) -> float:

@@ -115,7 +115,8 @@ def answer_report(tool, sample: list[dict], unans: list[dict], k: int, concise: 
         rec = {"id": q["id"], "kind": kind, "question": q["question"], "found": res.found, "prediction": pred,
                "reason": res.reason, "draft": res.draft, "citations": [c.number for c in res.citations],
                "coverage": res.coverage, "not_found_p": res.not_found_probability, "grounding": res.grounding,
-               "timings": {key: getattr(res.timings, key) for key in ("retrieve", "prompt", "prefill", "decode",
+               "source_not_found_p": res.source_not_found_probability,
+               "timings": {key: getattr(res.timings, key) for key in ("retrieve", "prompt", "prefill", "decode", "recheck",
                                                                      "prompt_tokens", "cached_prompt_tokens",
                                                                      "completion_tokens")}}
         if kind == "a":
@@ -214,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--exclude", default="", metavar="SEED:N",
                     help="leave out the questions of the seed-SEED sample of N (a dev sample for calibrating)")
     ap.add_argument("--unanswerable", nargs="+", default=[str(HERE / "unanswerable.jsonl"),
-                                                          str(HERE / "unanswerable_heldout.jsonl")],
+                                                          str(HERE / "unanswerable_heldout.jsonl"),
+                                                          str(HERE / "unanswerable_heldout2.jsonl")],
                     help="JSONL files of questions the KB cannot answer; a file named *heldout* is reported "
                          "but never used in the decline calibration")
     ap.add_argument("--unanswerable-sample", type=int, default=0, help="use only N of them (0: all)")
@@ -230,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--evidence-tokens", type=int, default=None)
     ap.add_argument("--extractive", action=argparse.BooleanOptionalAction, default=None,
                     help="override rag_answer's extractive (copy-only) decoding of concise answers")
+    ap.add_argument("--max-source-not-found", type=float, default=None,
+                    help="override the re-ask limit over the answer's source sentence (0: off; >1: record only)")
     ap.add_argument("--ids", default="", metavar="FILE",
                     help="keep only the sampled questions whose ids are listed in FILE (one per line)")
     ap.add_argument("--config", default=None, help="polymodal config TOML (default: the usual lookup)")
@@ -275,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
             kw["evidence_tokens"] = args.evidence_tokens
         if args.extractive is not None:
             kw["extractive"] = args.extractive
+        if args.max_source_not_found is not None:
+            kw["max_source_not_found"] = args.max_source_not_found
         tool = RagAnswerTool(index.folder, config=cfg, index=index, mode=args.mode, **kw)
         tool.ensure_setup()
         report["model"] = tool.llm.name
@@ -283,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         report["gate_min_grounding"] = tool.min_grounding
         report["evidence_tokens"] = tool.evidence_tokens
         report["extractive"] = tool.extractive
+        report["max_source_not_found"] = tool.max_source_not_found
 
         def checkpoint(partial: dict) -> None:
             if args.out:

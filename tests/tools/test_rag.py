@@ -103,7 +103,7 @@ def test_not_found_probability_declines_above_the_limit_and_is_recorded_below_it
     assert not res.found and res.not_found_probability == 0.4 and "P(NOT_FOUND) 0.40" in res.reason
     assert llm.probed == [[NOT_FOUND]] and llm.calls == []
     llm = _ProbingFake(["Paris is the capital of France [1]."], p=0.4)
-    tool = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, max_not_found=0.5)
+    tool = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, max_not_found=0.5, max_source_not_found=0)
     res = tool.run("What is the capital of France?")
     assert res.found and res.not_found_probability == 0.4 and res.coverage > 0.5
     off = RagAnswerTool(kb.folder, config=Config(), llm=_ProbingFake(["Paris [1]."], p=0.9), index=kb, max_not_found=0)
@@ -120,6 +120,37 @@ def test_an_answer_copied_from_text_about_something_else_is_declined(kb):
     assert res.found and res.grounding >= 0.5 and res.citations[0].doc_id == "france"
     tool, _ = make_tool(kb, ["about two million inhabitants [1]"], min_grounding=0)
     assert tool.run("Who is the mayor of Paris?").found  # limit 0: off
+
+
+class _SequenceProbe(FakeChatModel):
+    """A fake whose successive first-token probes return the given P(NOT_FOUND) values."""
+
+    def __init__(self, replies, ps):
+        super().__init__(list(replies))
+        self.ps, self.probes = list(ps), []
+
+    def first_token_probability(self, messages, texts):
+        self.probes.append(messages[-1]["content"])
+        return self.ps.pop(0)
+
+
+def test_recheck_over_the_source_sentence_declines_and_keeps_the_draft(kb):
+    llm = _SequenceProbe(["It has about two million inhabitants [1]"], ps=[0.0, 0.6])
+    tool = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, max_source_not_found=0.5, min_grounding=0)
+    res = tool.run("How many inhabitants does Paris have?", concise=True)
+    assert not res.found and "source sentence" in res.reason and res.source_not_found_probability == 0.6
+    assert res.draft.startswith("It has about two million") and res.citations == [] and res.quote is None
+    first, recheck = llm.probes
+    assert "capital of France" in first and "Seine" in first
+    # only the answer's sentence and the one before it
+    assert "two million" in recheck and "Seine" in recheck and "capital of France" not in recheck
+    llm = _SequenceProbe(["It has about two million inhabitants [1]"], ps=[0.0, 0.4])
+    tool = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, max_source_not_found=0.5, min_grounding=0)
+    res = tool.run("How many inhabitants does Paris have?", concise=True)
+    assert res.found and res.source_not_found_probability == 0.4 and res.timings.recheck > 0
+    llm = _SequenceProbe(["It has about two million inhabitants [1]"], ps=[0.0])
+    off = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, max_source_not_found=0, min_grounding=0)
+    assert off.run("How many inhabitants does Paris have?", concise=True).source_not_found_probability is None
 
 
 def test_chinese_question_gets_chinese_prompt_and_messages(kb):

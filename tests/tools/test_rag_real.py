@@ -117,7 +117,8 @@ def test_llm_yes_no_reranker_reads_logits(llm):
 def test_not_found_probability_separates_missing_answers_and_the_stream_reuses_its_prefill(tool):
     from tools.rag import RagAnswerTool
 
-    probe = RagAnswerTool(tool.kb_path, config=Config(), llm=tool.llm, index=tool.index, max_not_found=1.01)
+    probe = RagAnswerTool(tool.kb_path, config=Config(), llm=tool.llm, index=tool.index, max_not_found=1.01,
+                          max_source_not_found=0)
     there = probe.run("How tall is the lighthouse of the Larkspur harbor?", k=2, concise=True)
     stream = tool.llm.last_stats()  # the answer's generation, after the probe
     missing = probe.run("Who painted the lighthouse of the Larkspur harbor green?", k=2, concise=True)
@@ -153,3 +154,23 @@ def test_extractive_decoding_copies_even_where_free_decoding_would_not(llm):
     span = copied.split("[")[0].strip()
     assert span and span in passage
     assert free.split("[")[0].strip() not in passage  # free decoding rephrased it (the case the constraint is for)
+
+
+def test_recheck_over_the_source_sentence_rejects_a_span_about_something_else(tool):
+    from tools.rag import Citation, RagAnswer
+
+    passage = Citation(number=1, chunk_id="harbor#0", doc_id="harbor", source="/docs/harbor.txt", start=0,
+                       end=len(DOCS["harbor"]), text=DOCS["harbor"])
+
+    def recheck(question: str, answer: str) -> RagAnswer:
+        res = RagAnswer(question=question, answer=answer, found=True, citations=[passage], passages=[passage],
+                        language="en")
+        tool._recheck(tool.llm, res, concise=True)
+        return res
+
+    # the year the harbor was built, offered as the year the lighthouse was painted
+    wrong = recheck("In which year was the Larkspur lighthouse painted green?", "1887 [1]")
+    right = recheck("In which year was the Larkspur harbor built?", "1887 [1]")
+    assert right.found and right.source_not_found_probability < tool.max_source_not_found
+    assert not wrong.found and wrong.source_not_found_probability >= tool.max_source_not_found
+    assert "source sentence" in wrong.reason and wrong.draft == "1887 [1]"
