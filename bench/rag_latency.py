@@ -4,7 +4,9 @@ decode), and the peak RSS of a fresh process that has answered one question.
 
 Baselines measured in the same run: the same questions with untrimmed evidence (the whole 4
 chunks) and with a cold system prompt (KV cache reset before each question); and, as an option,
-a smaller evidence budget (--small-budget), to show what a shorter TTFT costs in evidence.
+a smaller evidence budget (--small-budget), to show what a shorter TTFT costs in evidence; and
+concise answers decoded as verbatim copies (the default) against free decoding, the cost of the
+copy constraint.
 
     .venv/bin/python -m bench rag_latency            # or: python bench/rag_latency.py --data ../shared/data
 """
@@ -45,14 +47,14 @@ def open_kb(data: Path):
     return index
 
 
-def one_round(tool, label: str, reset: bool, questions: list[str]) -> dict:
+def one_round(tool, label: str, reset: bool, questions: list[str], concise: bool = False) -> dict:
     rows = []
     for q in questions:
         if reset:
             tool.llm.llm.reset()  # drop the KV cache: the system prompt is prefilled again
         t0 = time.perf_counter()
         first = None
-        for ev in tool.stream(q, k=4):
+        for ev in tool.stream(q, k=4, concise=concise):
             if isinstance(ev, str) and first is None:
                 first = time.perf_counter() - t0
             res = ev
@@ -140,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
         small.warm_prefix("zh", False)
         report["small_budget_warm"] = one_round(small, f"option: budget {args.small_budget} tok, warm",
                                                 reset=False, questions=qs)
+    tool.warm_prefix("zh", True)  # concise answers: copied spans (extractive) against free decoding
+    report["concise_extractive"] = one_round(tool, "concise, extractive (default)", reset=False, questions=qs,
+                                             concise=True)
+    free = RagAnswerTool(index.folder, config=cfg, index=index, llm=llm, extractive=False)
+    report["concise_free"] = one_round(free, "baseline: concise, free decoding", reset=False, questions=qs,
+                                       concise=True)
     report["peak_rss_mib_one_question"] = peak_rss_one_question(data, args.config)
     print(f"{'peak RSS, one answered question':<34} {report['peak_rss_mib_one_question']:.0f} MiB", flush=True)
     if args.out:
