@@ -1,9 +1,10 @@
 """rag_answer: answer a question from the knowledge base, with citations that are checked.
 
 retrieve (hybrid) -> optional rerank (LLM yes/no, or a local cross-encoder) -> no-answer gate ->
-fit the evidence into a token budget (contiguous sentence windows, exact offsets) -> generate ->
-check every citation. `stream()` yields text pieces (invented citations filtered out) and then
-the `RagAnswer`; `run()` returns the `RagAnswer`.
+fit the evidence into a token budget (contiguous sentence windows, exact offsets) -> generate
+(concise answers: a verbatim copy of a span, tools.copy_constraint) -> check every citation ->
+grounding and a re-ask over the answer's source sentence. `stream()` yields text pieces
+(invented citations filtered out) and then the `RagAnswer`; `run()` returns the `RagAnswer`.
 """
 
 from __future__ import annotations

@@ -5,8 +5,10 @@
 All paragraphs go into one knowledge base (built once, cached under the polymodal cache dir).
 Reports retrieval hit@5 (gold paragraph, and a passage containing the gold answer), answer EM/F1
 (the CMRC metric, eval/rag/cmrc_metric.py), the decline rate on eval/rag/unanswerable.jsonl (the
-set the no-answer limits were calibrated on) and on eval/rag/unanswerable_heldout.jsonl (never used
-for calibration), the no-answer gate's calibration table, citation precision, and mean timings.
+set the no-answer limits were calibrated on) and on the held-out sets unanswerable_heldout.jsonl
+and unanswerable_heldout2.jsonl (never used to choose a limit), the no-answer gate's calibration
+table, citation precision, and mean timings. --ids FILE re-asks a subset of a sample (paired
+comparisons); --extractive / --min-grounding / --max-source-not-found override the tool's settings.
 
 The two no-answer limits of rag_answer (min_coverage, max_not_found) are chosen on a dev sample
 disjoint from the test sample, with every question answered and both signals recorded:
