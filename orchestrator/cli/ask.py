@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("question")
     p.add_argument("--kb", default=None, help="knowledge-base folder (default: [kb] path, ~/.polymodal/kb)")
     p.add_argument("-k", type=int, default=4, help="passages used as evidence (default 4)")
-    p.add_argument("--concise", action="store_true", help="a short factoid answer, still cited")
+    p.add_argument("--concise", action="store_true", help="a short answer copied verbatim from a passage (llama.cpp), still cited")
     p.add_argument("--no-stream", action="store_true", help="print the answer when it is complete")
     p.add_argument("--reranker", default="none", help="none | llm | cross-encoder:PATH (default none)")
     p.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid")
