@@ -124,11 +124,10 @@ class RagAnswerTool(Tool):
         paraphrase or mix passages (`RagAnswer.quote` then gives the copied span's offsets).
         max_source_not_found: for a concise answer, ask again with only its source sentence (and
         the one before it) as evidence, and decline when P(NOT_FOUND) reaches this (0: off; needs
-        logits). Shorn
-        of the rest of the passage, the model notices more often that the sentence does not
-        answer the question; the re-ask costs one short prefill (0.7 s mean on the dev run). Its
-        limit was chosen like min_grounding, on the dev sample: 0.03 cost 0.5 F1 points there
-        (2 of 120 answers declined), 0.02 cost 2.0.
+        logits). Shorn of the rest of the passage, the model notices more often that the sentence
+        does not answer the question; the re-ask costs one short prefill (0.7 s mean on the dev
+        run). Its limit was chosen like min_grounding, on the dev sample: 0.03 cost 0.5 F1 points
+        there (2 of 120 answers declined), 0.02 cost 2.0.
         """
         super().__init__()
         if config is None:
@@ -297,7 +296,7 @@ class RagAnswerTool(Tool):
                 t.cached_prompt_tokens = min(t.cached_prompt_tokens, probed.cached_prompt_tokens)
         result = self._finish(base, raw, concise)
         if result.found and concise and callable(probe) and self.max_source_not_found > 0:
-            self._recheck(llm, result, concise)
+            self._recheck(llm, result)
         yield result
 
     def _finish(self, base: RagAnswer, raw: str, concise: bool) -> RagAnswer:
@@ -326,14 +325,14 @@ class RagAnswerTool(Tool):
         base.quote = _quote(strip_citations(checked.text).strip(), base.citations + base.passages)
         return base
 
-    def _recheck(self, llm: Any, res: RagAnswer, concise: bool) -> None:
-        """Decline `res` when the model, shown only the sentence the answer came from, says the
-        answer is not there."""
+    def _recheck(self, llm: Any, res: RagAnswer) -> None:
+        """Decline the concise answer `res` when the model, shown only the sentence it came from,
+        says the answer is not there."""
         window = source_window(res.question, res.answer, [shown_text(p.text) for p in res.citations])
         if not window:
             return
         t0 = time.perf_counter()
-        messages = build_messages(PromptParts(res.language, concise), [("", window)], res.question)
+        messages = build_messages(PromptParts(res.language, True), [("", window)], res.question)
         p = res.source_not_found_probability = llm.first_token_probability(messages, [NOT_FOUND])
         res.timings.recheck = time.perf_counter() - t0
         if p >= self.max_source_not_found:

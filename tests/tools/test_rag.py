@@ -11,7 +11,7 @@ from polymodal.config import Config
 from polymodal.errors import InputError, ToolError
 from tools.llm import FakeChatModel
 from tools.rag import RagAnswer, RagAnswerTool
-from tools.rag_prompt import NOT_FOUND, PromptParts
+from tools.rag_prompt import NOT_FOUND, PromptParts, shown_text
 
 DOCS = {
     "france": "Paris is the capital of France. The city lies on the Seine river. It has about two million inhabitants.",
@@ -120,6 +120,32 @@ def test_an_answer_copied_from_text_about_something_else_is_declined(kb):
     assert res.found and res.grounding >= 0.5 and res.citations[0].doc_id == "france"
     tool, _ = make_tool(kb, ["about two million inhabitants [1]"], min_grounding=0)
     assert tool.run("Who is the mayor of Paris?").found  # limit 0: off
+
+
+class _CopyingFake(FakeChatModel):
+    """A fake with the extractive entry point: records what it was allowed to copy."""
+
+    def __init__(self, replies):
+        super().__init__(list(replies))
+        self.copy_calls = []
+
+    def stream_copy(self, messages, sources, *, anchored=(), max_tokens=64):
+        self.copy_calls.append((list(sources), list(anchored)))
+        yield from self.stream(messages, max_tokens=max_tokens)
+
+
+def test_concise_answers_go_through_extractive_decoding_over_the_shown_passages(kb):
+    llm = _CopyingFake(["the Seine river [1]", "Paris lies on the Seine river [1].", "the Seine river [1]"])
+    tool = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb)
+    res = tool.run("Which river does Paris lie on?", concise=True)
+    (sources, anchored), = llm.copy_calls
+    assert res.found and anchored == [NOT_FOUND]
+    # what the model was shown: the injected instruction is redacted, so it cannot be copied either
+    assert sources == [shown_text(p.text) for p in res.passages] and any("Seine" in s for s in sources)
+    assert not any("HACKED" in s or "<|im_start|>" in s for s in sources)
+    assert tool.run("Which river does Paris lie on?").found and len(llm.copy_calls) == 1  # free-form: no copying
+    off = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, extractive=False)
+    assert off.run("Which river does Paris lie on?", concise=True).found and len(llm.copy_calls) == 1
 
 
 class _SequenceProbe(FakeChatModel):
