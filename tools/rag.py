@@ -255,6 +255,8 @@ class RagAnswerTool(Tool):
     def _generate(self, llm: Any, messages: list[dict], base: RagAnswer, concise: bool,
                   ctx: ToolContext) -> Iterator[str | RagAnswer]:
         t = base.timings
+        # what the model saw (instruction-like sentences redacted): copied from, checked against
+        shown = {p.number: shown_text(p.text) for p in base.passages}
         flt = CitationStreamFilter(range(1, len(base.passages) + 1))
         raw, held, released = "", "", False
         t0 = time.perf_counter()
@@ -271,8 +273,7 @@ class RagAnswerTool(Tool):
                 yield base
                 return
         if concise and self.extractive and hasattr(llm, "stream_copy"):
-            pieces = llm.stream_copy(messages, [shown_text(p.text) for p in base.passages], anchored=[NOT_FOUND],
-                                     max_tokens=64)
+            pieces = llm.stream_copy(messages, list(shown.values()), anchored=[NOT_FOUND], max_tokens=64)
         else:
             pieces = llm.stream(messages, max_tokens=64 if concise else self.max_tokens, temperature=0.0)
         for piece in pieces:
@@ -296,19 +297,17 @@ class RagAnswerTool(Tool):
             t.cached_prompt_tokens = stats.cached_prompt_tokens
             if probed is not None:  # the probe prefilled the prompt: count what it found cached
                 t.cached_prompt_tokens = min(t.cached_prompt_tokens, probed.cached_prompt_tokens)
-        result = self._finish(base, raw, concise)
+        result = self._finish(base, raw, shown)
         if result.found and concise and callable(probe) and self.max_source_not_found > 0:
-            self._recheck(llm, result)
+            self._recheck(llm, result, shown)
         yield result
 
-    def _finish(self, base: RagAnswer, raw: str, concise: bool) -> RagAnswer:
+    def _finish(self, base: RagAnswer, raw: str, shown: dict[int, str]) -> RagAnswer:
         text = raw.strip()
         if not text or NOT_FOUND in text or _declines(text, base.language):
             base.reason, base.draft = "model: not in evidence", text
             return base
         by_number = {p.number: p for p in base.passages}
-        # checked against what the model saw (instruction-like sentences redacted)
-        shown = {n: shown_text(p.text) for n, p in by_number.items()}
         checked = check_citations(text, shown)
         base.removed_citations = checked.removed
         if self.strict and not checked.cited:
@@ -327,10 +326,10 @@ class RagAnswerTool(Tool):
         base.quote = _quote(strip_citations(checked.text).strip(), base.citations + base.passages)
         return base
 
-    def _recheck(self, llm: Any, res: RagAnswer) -> None:
+    def _recheck(self, llm: Any, res: RagAnswer, shown: dict[int, str]) -> None:
         """Decline the concise answer `res` when the model, shown only the sentence it came from,
         says the answer is not there."""
-        window = source_window(res.question, res.answer, [shown_text(p.text) for p in res.citations])
+        window = source_window(res.question, res.answer, [shown[c.number] for c in res.citations])
         if not window:
             return
         t0 = time.perf_counter()

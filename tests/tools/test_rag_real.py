@@ -165,7 +165,7 @@ def test_recheck_over_the_source_sentence_rejects_a_span_about_something_else(to
     def recheck(question: str, answer: str) -> RagAnswer:
         res = RagAnswer(question=question, answer=answer, found=True, citations=[passage], passages=[passage],
                         language="en")
-        tool._recheck(tool.llm, res)
+        tool._recheck(tool.llm, res, {1: passage.text})
         return res
 
     # the year the harbor was built, offered as the year the lighthouse was painted
