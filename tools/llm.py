@@ -339,14 +339,16 @@ class LlamaCppChatModel(_StatsMixin):
             llm.reset()
             llm.eval(tokens)
 
-    def yes_probability(self, messages: list[Message]) -> float:
-        """P("yes") vs P("no") for the next token after `messages` (the reranker reads logits)."""
+    def yes_probability(self, messages: list[Message], *, keep_cache: bool = False) -> float:
+        """P("yes") vs P("no") for the next token after `messages` (the reranker reads logits).
+        keep_cache: leave the KV cache as it was (a side question under another system prompt
+        then does not evict the cached prefix of the main prompts)."""
         import numpy as np
 
         llm = self.llm
         yes_ids = {llm.tokenize(w.encode(), add_bos=False)[0] for w in ("yes", "Yes", "是")}
         no_ids = {llm.tokenize(w.encode(), add_bos=False)[0] for w in ("no", "No", "否")}
-        logits = self._next_logits(messages)
+        logits = self._next_logits(messages, keep_cache=keep_cache)
         ly = np.logaddexp.reduce([logits[i] for i in yes_ids])
         ln = np.logaddexp.reduce([logits[i] for i in no_ids])
         return float(1.0 / (1.0 + np.exp(ln - ly)))
@@ -366,21 +368,27 @@ class LlamaCppChatModel(_StatsMixin):
         logz = np.logaddexp.reduce(logits)
         return float(np.exp(np.logaddexp.reduce([logits[i] for i in ids]) - logz)) if ids else 0.0
 
-    def _next_logits(self, messages: list[Message]) -> Any:
-        """Logits of the token after `messages` rendered with the generation prompt (KV cache reused)."""
+    def _next_logits(self, messages: list[Message], keep_cache: bool = False) -> Any:
+        """Logits of the token after `messages` rendered with the generation prompt (KV cache
+        reused; with keep_cache, restored afterwards to what it held before)."""
         import numpy as np
 
         llm = self.llm
         tokens = _prompt_tokens(llm, messages)
         with self._gen_lock:
-            t0 = time.perf_counter()
-            cached = _prefill(llm, tokens)
-            # the prefill is done here: a following stream of the same prompt finds it cached
-            self._set_stats(GenerationStats(prompt_tokens=len(tokens), completion_tokens=0,
-                                            prefill_s=time.perf_counter() - t0, decode_s=0.0,
-                                            cached_prompt_tokens=cached))
-            # without logits_all, llama.cpp keeps only the last position's logits
-            return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
+            saved = _save_cache(llm) if keep_cache else None
+            try:
+                t0 = time.perf_counter()
+                cached = _prefill(llm, tokens)
+                # the prefill is done here: a following stream of the same prompt finds it cached
+                self._set_stats(GenerationStats(prompt_tokens=len(tokens), completion_tokens=0,
+                                                prefill_s=time.perf_counter() - t0, decode_s=0.0,
+                                                cached_prompt_tokens=cached))
+                # without logits_all, llama.cpp keeps only the last position's logits
+                return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
+            finally:
+                if saved is not None:
+                    _restore_cache(llm, saved)
 
 
 def _prompt_tokens(llm: Any, messages: list[Message]) -> list[int]:
@@ -397,6 +405,33 @@ def _prefill(llm: Any, tokens: list[int]) -> int:
     llm.n_tokens = min(cached, len(tokens) - 1)
     llm.eval(tokens[llm.n_tokens:])
     return cached
+
+
+def _save_cache(llm: Any) -> tuple[Any, int, list[int]]:
+    """A copy of the KV cache (sequence 0, about 28 KB per cached token for the default model) and
+    the tokens it holds. The caller holds the generation lock."""
+    import ctypes
+
+    import llama_cpp
+
+    ctx = llm._ctx.ctx
+    size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+    buf = (ctypes.c_uint8 * max(1, size))()
+    n = llama_cpp.llama_state_seq_get_data(ctx, buf, size, 0) if size else 0
+    return buf, n, _input_ids(llm)
+
+
+def _restore_cache(llm: Any, saved: tuple[Any, int, list[int]]) -> None:
+    """Put back what `_save_cache` copied; an empty cache if llama.cpp refuses it (the next
+    prompt is then prefilled in full, nothing else changes)."""
+    import llama_cpp
+
+    buf, n, ids = saved
+    llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+    llm.n_tokens = 0
+    if ids and n and llama_cpp.llama_state_seq_set_data(llm._ctx.ctx, buf, n, 0):
+        llm.input_ids[: len(ids)] = ids
+        llm.n_tokens = len(ids)
 
 
 def _longest_prefix(a: list[int], b: list[int]) -> int:
