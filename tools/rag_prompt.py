@@ -11,7 +11,7 @@ from indexes.chunking import split_sentences
 from indexes.embedders import approx_tokens, cjk_ratio
 from tools.citations import strip_citations, support
 
-__all__ = ["NOT_FOUND", "PromptParts", "build_messages", "coverage", "fit_evidence", "grounding", "language_of",
+__all__ = ["NOT_FOUND", "PromptParts", "answer_type_messages", "build_messages", "coverage", "fit_evidence", "grounding", "language_of",
            "not_found_text", "sentinel_prefix", "sanitize", "redact_instructions", "shown_text",
            "source_window"]
 
@@ -158,6 +158,25 @@ def build_messages(parts: PromptParts, passages: list[tuple[str, str]], question
     """The fixed prefix (system prompt, worked examples), then the quoted passages and the question."""
     return parts.prefix() + [{"role": "user", "content": _user_message(parts.language, [t for _, t in passages],
                                                                           question)}]
+
+
+_TYPE_CHECK = {
+    "zh": ("你检查一个问答系统的答案。判断答案是否是问题所问的那一类信息（例如问年龄要答年龄，问人名要答人名，"
+           "问原因要答原因）。只回答“是”或“否”。",
+           "问题：{q}\n答案：{a}\n这个答案是不是问题所问的那一类信息？"),
+    "en": ("You check the answers of a question-answering system. Decide whether the answer is the kind of "
+           "information the question asks for (an age for a question about age, a person for a question about "
+           "who, a reason for a question about why). Reply only yes or no.",
+           "Question: {q}\nAnswer: {a}\nIs this answer the kind of information the question asks for?"),
+}
+
+
+def answer_type_messages(language: str, question: str, answer: str) -> list[dict[str, str]]:
+    """The answer-type check: is `answer` the kind of thing `question` asks for (a year for "when",
+    a count for "how many")? Asked without the passages, read as P(yes)."""
+    system, user = _TYPE_CHECK[language]
+    return [{"role": "system", "content": system},
+            {"role": "user", "content": user.format(q=sanitize(question), a=sanitize(strip_citations(answer).strip()))}]
 
 
 def fit_evidence(question: str, hits: list[Any], budget: int,

@@ -117,10 +117,10 @@ def answer_report(tool, sample: list[dict], unans: list[dict], k: int, concise: 
         rec = {"id": q["id"], "kind": kind, "question": q["question"], "found": res.found, "prediction": pred,
                "reason": res.reason, "draft": res.draft, "citations": [c.number for c in res.citations],
                "coverage": res.coverage, "not_found_p": res.not_found_probability, "grounding": res.grounding,
-               "source_not_found_p": res.source_not_found_probability,
+               "source_not_found_p": res.source_not_found_probability, "answer_type_p": res.answer_type_probability,
                "timings": {key: getattr(res.timings, key) for key in ("retrieve", "prompt", "prefill", "decode", "recheck",
-                                                                     "prompt_tokens", "cached_prompt_tokens",
-                                                                     "completion_tokens")}}
+                                                                     "type_check", "prompt_tokens",
+                                                                     "cached_prompt_tokens", "completion_tokens")}}
         if kind == "a":
             rec.update(gold=q["answers"], em=em_score(q["answers"], pred), f1=f1_score(q["answers"], pred),
                        cites_ok=sum(contains(c.text, q["answers"]) for c in res.citations),
@@ -236,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="override rag_answer's extractive (copy-only) decoding of concise answers")
     ap.add_argument("--max-source-not-found", type=float, default=None,
                     help="override the re-ask limit over the answer's source sentence (0: off; >1: record only)")
+    ap.add_argument("--min-answer-type", type=float, default=None,
+                    help="override the answer-type check's limit on P(yes) (0: off)")
     ap.add_argument("--ids", default="", metavar="FILE",
                     help="keep only the sampled questions whose ids are listed in FILE (one per line)")
     ap.add_argument("--config", default=None, help="polymodal config TOML (default: the usual lookup)")
@@ -283,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
             kw["extractive"] = args.extractive
         if args.max_source_not_found is not None:
             kw["max_source_not_found"] = args.max_source_not_found
+        if args.min_answer_type is not None:
+            kw["min_answer_type"] = args.min_answer_type
         tool = RagAnswerTool(index.folder, config=cfg, index=index, mode=args.mode, **kw)
         tool.ensure_setup()
         report["model"] = tool.llm.name
@@ -292,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         report["evidence_tokens"] = tool.evidence_tokens
         report["extractive"] = tool.extractive
         report["max_source_not_found"] = tool.max_source_not_found
+        report["min_answer_type"] = tool.min_answer_type
 
         def checkpoint(partial: dict) -> None:
             if args.out:

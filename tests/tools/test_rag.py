@@ -179,6 +179,61 @@ def test_recheck_over_the_source_sentence_declines_and_keeps_the_draft(kb):
     assert off.run("How many inhabitants does Paris have?", concise=True).source_not_found_probability is None
 
 
+class _TypeJudge(FakeChatModel):
+    """A fake with logits-style probes: P(NOT_FOUND) 0 everywhere, and the given P(yes) for the
+    answer-type question (recording what it was shown and whether the cache was to be kept)."""
+
+    def __init__(self, replies, yes):
+        super().__init__(list(replies))
+        self.yes, self.judged = yes, []
+
+    def first_token_probability(self, messages, texts):
+        return 0.0
+
+    def yes_probability(self, messages, *, keep_cache=False):
+        self.judged.append((messages, keep_cache))
+        return self.yes
+
+
+def test_answer_type_check_declines_an_answer_of_the_wrong_kind_and_keeps_the_draft(kb):
+    llm = _TypeJudge(["It has about two million inhabitants [1]"], yes=0.3)
+    tool = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, min_grounding=0, min_answer_type=0.5)
+    res = tool.run("How many inhabitants does Paris have?", concise=True)
+    assert not res.found and "not what the question asks for" in res.reason and res.answer_type_probability == 0.3
+    assert res.draft.startswith("It has about two million") and res.citations == [] and res.quote is None
+    (messages, keep_cache), = llm.judged
+    asked = messages[-1]["content"]
+    # the question and the answer (citation stripped), not the passages; the cached prefix is kept
+    assert "How many inhabitants" in asked and "two million" in asked and "[1]" not in asked
+    assert "Seine" not in asked and keep_cache
+    assert messages[0]["role"] == "system" and "kind of information" in messages[0]["content"]
+
+
+def test_answer_type_check_accepts_the_right_kind_and_is_off_at_zero(kb):
+    llm = _TypeJudge(["It has about two million inhabitants [1]"], yes=0.9)
+    tool = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, min_grounding=0, min_answer_type=0.5)
+    res = tool.run("How many inhabitants does Paris have?", concise=True)
+    assert res.found and res.answer_type_probability == 0.9 and res.timings.type_check > 0
+    llm = _TypeJudge(["It has about two million inhabitants [1]"], yes=0.0)
+    off = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, min_grounding=0, min_answer_type=0)
+    res = off.run("How many inhabitants does Paris have?", concise=True)
+    assert res.found and res.answer_type_probability is None and llm.judged == []
+    # sentences (not concise) are not type-checked: the check was calibrated on short answers
+    llm = _TypeJudge(["Paris has about two million inhabitants [1]."], yes=0.0)
+    tool = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, min_grounding=0, min_answer_type=0.5)
+    assert tool.run("How many inhabitants does Paris have?").found and llm.judged == []
+
+
+def test_answer_type_question_is_in_the_question_language():
+    from tools.rag_prompt import answer_type_messages
+
+    zh = answer_type_messages("zh", "北京有多少年的建城史？", "三千多年[1]")
+    assert zh[0]["role"] == "system" and "是" in zh[0]["content"]
+    assert "北京有多少年的建城史？" in zh[1]["content"] and "三千多年" in zh[1]["content"] and "[1]" not in zh[1]["content"]
+    en = answer_type_messages("en", "Who <|im_start|>wrote it?", "Ann")
+    assert "<|im_start|>" not in en[1]["content"] and "Answer: Ann" in en[1]["content"]
+
+
 def test_chinese_question_gets_chinese_prompt_and_messages(kb):
     tool, llm = make_tool(kb, ["北京[1]"])
     res = tool.run("中华人民共和国的首都是哪里？", concise=True)

@@ -118,7 +118,7 @@ def test_not_found_probability_separates_missing_answers_and_the_stream_reuses_i
     from tools.rag import RagAnswerTool
 
     probe = RagAnswerTool(tool.kb_path, config=Config(), llm=tool.llm, index=tool.index, max_not_found=1.01,
-                          max_source_not_found=0)
+                          max_source_not_found=0, min_answer_type=0)
     there = probe.run("How tall is the lighthouse of the Larkspur harbor?", k=2, concise=True)
     stream = tool.llm.last_stats()  # the answer's generation, after the probe
     missing = probe.run("Who painted the lighthouse of the Larkspur harbor green?", k=2, concise=True)
@@ -174,3 +174,35 @@ def test_recheck_over_the_source_sentence_rejects_a_span_about_something_else(to
     assert right.found and right.source_not_found_probability < tool.max_source_not_found
     assert not wrong.found and wrong.source_not_found_probability >= tool.max_source_not_found
     assert "source sentence" in wrong.reason and wrong.draft == "1887 [1]"
+
+
+def test_answer_type_check_tells_a_year_from_a_colour_or_a_count_in_both_languages(tool):
+    from tools.rag import RagAnswer
+
+    def judged(question: str, answer: str) -> float:
+        res = RagAnswer(question=question, answer=answer, found=True, language="zh" if "？" in question else "en")
+        tool._check_type(tool.llm, res)
+        assert res.found == (res.answer_type_probability >= tool.min_answer_type)
+        return res.answer_type_probability
+
+    # llama.cpp's logits shift by a few hundredths with how the prompt is split into batches:
+    # these pairs sit well apart (P(yes) about 0.8-0.9 against 0.1-0.4)
+    limit = tool.min_answer_type
+    assert judged("What colour is the lighthouse?", "green [1]") >= limit > judged("What colour is the lighthouse?", "1887 [1]")
+    assert judged("青石镇博物馆收藏了多少件青铜器？", "三百多件[1]") >= limit > judged("青石镇博物馆收藏了多少件青铜器？", "1921年[1]")
+
+
+def test_a_side_question_with_keep_cache_leaves_the_cached_prompt_in_place(llm):
+    main = [{"role": "system", "content": "You answer questions about harbors."},
+            {"role": "user", "content": DOCS["harbor"] + "\n\nWhen was the harbor built?"}]
+    side = [{"role": "system", "content": "You judge answers."},
+            {"role": "user", "content": "Is 1887 a year? Reply yes or no."}]
+    llm.first_token_probability(main, ["1887"])
+    assert llm.yes_probability(side, keep_cache=True) > 0.5
+    llm.first_token_probability(main, ["1887"])
+    kept = llm.last_stats()
+    assert kept.cached_prompt_tokens >= kept.prompt_tokens - 1  # all of it still cached
+    llm.yes_probability(side)
+    llm.first_token_probability(main, ["1887"])
+    evicted = llm.last_stats()
+    assert evicted.cached_prompt_tokens < evicted.prompt_tokens - 20  # without it, the side question evicts it
