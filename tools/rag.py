@@ -349,9 +349,7 @@ class RagAnswerTool(Tool):
         p = res.source_not_found_probability = llm.first_token_probability(messages, [NOT_FOUND])
         res.timings.recheck = time.perf_counter() - t0
         if p >= self.max_source_not_found:
-            res.found, res.draft, res.answer = False, res.answer, not_found_text(res.language)
-            res.citations, res.quote = [], None
-            res.reason = (f"model: not in the answer's source sentence (P(NOT_FOUND) {p:.2f} >= "
+            _retract(res, f"model: not in the answer's source sentence (P(NOT_FOUND) {p:.2f} >= "
                           f"{self.max_source_not_found:.2f})")
 
     def _check_type(self, llm: Any, res: RagAnswer) -> None:
@@ -362,9 +360,7 @@ class RagAnswerTool(Tool):
         p = res.answer_type_probability = llm.yes_probability(messages, keep_cache=True)
         res.timings.type_check = time.perf_counter() - t0
         if p < self.min_answer_type:
-            res.found, res.draft, res.answer = False, res.answer, not_found_text(res.language)
-            res.citations, res.quote = [], None
-            res.reason = (f"model: the answer is not what the question asks for (P(yes) {p:.2f} < "
+            _retract(res, f"model: the answer is not what the question asks for (P(yes) {p:.2f} < "
                           f"{self.min_answer_type:.2f})")
 
     # -- reranking -----------------------------------------------------------------------------
@@ -396,6 +392,13 @@ _DECLINE = {
     "zh": re.compile(r"^(?:根据|按照)?(?:所给|提供的|以上)?(?:资料|材料|段落|文本)?中?[，,]?\s*(?:无法|没有|未)(?:找到|提及|提到|回答|给出|说明)"),
     "en": re.compile(r"^(?:the )?(?:passages?|evidence|context)\s+(?:do(?:es)?\s+not|don't)\s+(?:contain|mention|say)", re.I),
 }
+
+
+def _retract(res: RagAnswer, reason: str) -> None:
+    """A late check declined the accepted answer `res`: keep its text as the draft."""
+    res.found, res.draft, res.answer = False, res.answer, not_found_text(res.language)
+    res.citations, res.quote = [], None
+    res.reason = reason
 
 
 def _declines(text: str, lang: str) -> bool:
