@@ -63,7 +63,7 @@ def one_round(tool, label: str, reset: bool, questions: list[str], concise: bool
                      "retrieve": t.retrieve, "prompt_build": t.prompt, "prefill": t.prefill, "decode": t.decode,
                      "prompt_tokens": t.prompt_tokens, "cached": t.cached_prompt_tokens,
                      "new_prompt_tokens": t.prompt_tokens - t.cached_prompt_tokens,
-                     "completion_tokens": t.completion_tokens, "recheck": t.recheck,
+                     "completion_tokens": t.completion_tokens, "recheck": t.recheck, "type_check": t.type_check,
                      "decode_tok_s": (t.completion_tokens - 1) / t.decode if t.decode > 0 else 0.0,
                      "found": res.found})
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0] if k != "found"}
@@ -72,7 +72,8 @@ def one_round(tool, label: str, reset: bool, questions: list[str], concise: bool
           f"+ prefill {med['prefill']:.2f}s ({med['new_prompt_tokens']:.0f} new of {med['prompt_tokens']:.0f} prompt "
           f"tokens, {prefill_rate:.0f} tok/s); decode {med['decode_tok_s']:.1f} tok/s over "
           f"{med['completion_tokens']:.0f} tokens; answered {sum(r['found'] for r in rows)}/{len(rows)}"
-          + (f"; then the re-ask {med['recheck']:.2f}s" if med["recheck"] else ""), flush=True)
+          + (f"; then the re-ask {med['recheck']:.2f}s" if med["recheck"] else "")
+          + (f" and the answer-type check {med['type_check']:.2f}s" if med["type_check"] else ""), flush=True)
     return {"label": label, "median": med, "prefill_tok_s": prefill_rate, "rows": rows}
 
 
