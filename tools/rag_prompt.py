@@ -11,9 +11,9 @@ from indexes.chunking import split_sentences
 from indexes.embedders import approx_tokens, cjk_ratio
 from tools.citations import strip_citations, support
 
-__all__ = ["NOT_FOUND", "PromptParts", "answer_type_messages", "build_messages", "coverage", "fit_evidence", "grounding", "language_of",
-           "not_found_text", "sentinel_prefix", "sanitize", "redact_instructions", "shown_text",
-           "source_window"]
+__all__ = ["NOT_FOUND", "PromptParts", "answer_type_messages", "build_messages", "coverage", "fit_evidence",
+           "grounding", "language_of", "not_found_text", "sentinel_prefix", "sanitize", "redact_instructions",
+           "shown_text", "source_window"]
 
 NOT_FOUND = "NOT_FOUND"
 
@@ -175,8 +175,9 @@ def answer_type_messages(language: str, question: str, answer: str) -> list[dict
     """The answer-type check: is `answer` the kind of thing `question` asks for (a year for "when",
     a count for "how many")? Asked without the passages, read as P(yes)."""
     system, user = _TYPE_CHECK[language]
+    answer = sanitize(strip_citations(answer).strip())
     return [{"role": "system", "content": system},
-            {"role": "user", "content": user.format(q=sanitize(question), a=sanitize(strip_citations(answer).strip()))}]
+            {"role": "user", "content": user.format(q=sanitize(question), a=answer)}]
 
 
 def fit_evidence(question: str, hits: list[Any], budget: int,

@@ -188,8 +188,9 @@ def test_answer_type_check_tells_a_year_from_a_colour_or_a_count_in_both_languag
     # llama.cpp's logits shift by a few hundredths with how the prompt is split into batches:
     # these pairs sit well apart (P(yes) about 0.8-0.9 against 0.1-0.4)
     limit = tool.min_answer_type
-    assert judged("What colour is the lighthouse?", "green [1]") >= limit > judged("What colour is the lighthouse?", "1887 [1]")
-    assert judged("青石镇博物馆收藏了多少件青铜器？", "三百多件[1]") >= limit > judged("青石镇博物馆收藏了多少件青铜器？", "1921年[1]")
+    for question, right, wrong in (("What colour is the lighthouse?", "green [1]", "1887 [1]"),
+                                   ("青石镇博物馆收藏了多少件青铜器？", "三百多件[1]", "1921年[1]")):
+        assert judged(question, right) >= limit > judged(question, wrong), question
 
 
 def test_a_side_question_with_keep_cache_leaves_the_cached_prompt_in_place(llm):
