@@ -136,9 +136,9 @@ class RagAnswerTool(Tool):
         min_answer_type: for a concise answer that passed the checks above, ask the model, without
         the passages, whether the answer is the kind of thing the question asks for (a year for
         "when", a count for "how many"), and decline when P(yes) is below this (0: off; needs
-        logits; about 0.8 s, and llama.cpp's cached prompt prefix is kept). On the dev samples,
-        limits from 0.45 to 0.6 declined the same 6 more of the 60 first held-out unanswerable
-        questions, while the F1 cost grew from 0 to 1.3 points; 0.5 cost 0.05.
+        logits; about 0.8 s, and llama.cpp's cached prompt prefix is kept). Limits from 0.45 to
+        0.6 declined the same 6 more of the 60 first held-out unanswerable questions, while their
+        F1 cost on the dev samples grew from 0 to 1.3 points; 0.5 cost 0.05.
         """
         super().__init__()
         if config is None:
