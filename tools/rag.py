@@ -350,7 +350,7 @@ class RagAnswerTool(Tool):
         res.timings.recheck = time.perf_counter() - t0
         if p >= self.max_source_not_found:
             _retract(res, f"model: not in the answer's source sentence (P(NOT_FOUND) {p:.2f} >= "
-                          f"{self.max_source_not_found:.2f})")
+                     f"{self.max_source_not_found:.2f})")
 
     def _check_type(self, llm: Any, res: RagAnswer) -> None:
         """Decline the concise answer `res` when the model says it is not the kind of thing the
@@ -361,7 +361,7 @@ class RagAnswerTool(Tool):
         res.timings.type_check = time.perf_counter() - t0
         if p < self.min_answer_type:
             _retract(res, f"model: the answer is not what the question asks for (P(yes) {p:.2f} < "
-                          f"{self.min_answer_type:.2f})")
+                     f"{self.min_answer_type:.2f})")
 
     # -- reranking -----------------------------------------------------------------------------
     def _rerank(self, question: str, hits: list[Any]) -> list[Any]:

@@ -178,9 +178,10 @@ def test_recheck_over_the_source_sentence_rejects_a_span_about_something_else(to
 
 def test_answer_type_check_tells_a_year_from_a_colour_or_a_count_in_both_languages(tool):
     from tools.rag import RagAnswer
+    from tools.rag_prompt import language_of
 
     def judged(question: str, answer: str) -> float:
-        res = RagAnswer(question=question, answer=answer, found=True, language="zh" if "？" in question else "en")
+        res = RagAnswer(question=question, answer=answer, found=True, language=language_of(question))
         tool._check_type(tool.llm, res)
         assert res.found == (res.answer_type_probability >= tool.min_answer_type)
         return res.answer_type_probability
