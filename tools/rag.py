@@ -3,7 +3,8 @@
 retrieve (hybrid) -> optional rerank (LLM yes/no, or a local cross-encoder) -> no-answer gate ->
 fit the evidence into a token budget (contiguous sentence windows, exact offsets) -> generate
 (concise answers: a verbatim copy of a span, tools.copy_constraint) -> check every citation ->
-grounding and a re-ask over the answer's source sentence. `stream()` yields text pieces
+grounding, then the late checks of a concise answer (a re-ask over its source sentence, the
+answer-type question) and the answer score over every signal (tools.answer_score). `stream()` yields text pieces
 (invented citations filtered out) and then the `RagAnswer`; `run()` returns the `RagAnswer`.
 """
 
@@ -14,9 +15,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from polymodal.errors import InputError, ToolError
+from tools.answer_score import ANSWER_SCORE, MIN_ANSWER_SCORE, answer_features, answer_score, check_weights
 from tools.base import Tool, ToolContext
 from tools.citations import CitationStreamFilter, check_citations, strip_citations
 from tools.rag_prompt import (NOT_FOUND, PromptParts, answer_type_messages, build_messages, coverage, fit_evidence,
@@ -46,8 +48,8 @@ class RagTimings:
     prompt: float = 0.0
     prefill: float = 0.0  # time to the first token
     decode: float = 0.0
-    recheck: float = 0.0  # the re-ask over the answer's source sentence (max_source_not_found)
-    type_check: float = 0.0  # the answer-type question (min_answer_type)
+    recheck: float = 0.0  # the re-ask over the answer's source sentence (late checks)
+    type_check: float = 0.0  # the answer-type question (late checks)
     prompt_tokens: int = 0
     cached_prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -78,6 +80,7 @@ class RagAnswer:
     grounding: float | None = None  # question coverage around the answer's source sentence (tools.rag_prompt.grounding)
     source_not_found_probability: float | None = None  # P(NOT_FOUND) given only the answer's source sentence
     answer_type_probability: float | None = None  # P(yes): the answer is the kind of thing the question asks for
+    answer_score: float | None = None  # tools.answer_score over all the signals above (concise answers)
     quote: Citation | None = None  # the document span the answer is a verbatim copy of (extractive answers)
 
     def summary(self) -> str:
@@ -103,8 +106,10 @@ class RagAnswerTool(Tool):
                  models: Any = None,
                  mode: str = "hybrid", reranker: str = "none", rerank_pool: int = 8,
                  evidence_tokens: int = 420, min_coverage: float = 0.28, max_not_found: float = 0.01,
-                 min_grounding: float = 0.12, extractive: bool = True,
-                 max_source_not_found: float = 0.3, min_answer_type: float = 0.5,
+                 min_grounding: float = 0.12, extractive: bool = True, late_checks: bool = True,
+                 max_source_not_found: float | None = None, min_answer_type: float | None = None,
+                 answer_score: Mapping[str, float] | None = ANSWER_SCORE,
+                 min_answer_score: float | None = MIN_ANSWER_SCORE,
                  max_tokens: int | None = None, strict: bool = True) -> None:
         """
         kb: knowledge-base folder (default: the config's [kb] path). llm / index: ready objects
@@ -125,20 +130,18 @@ class RagAnswerTool(Tool):
         extractive: concise answers are decoded as verbatim copies of a span of the passages
         (tools.copy_constraint), where the backend supports it (llama.cpp): the model cannot
         paraphrase or mix passages (`RagAnswer.quote` then gives the copied span's offsets).
-        max_source_not_found: for a concise answer, ask again with only its source sentence (and
-        the one before it) as evidence, and decline when P(NOT_FOUND) reaches this (0: off; needs
-        logits). Shorn of the rest of the passage, the model notices more often that the sentence
-        does not answer the question; the re-ask costs one short prefill (0.6 s mean). Its limit
-        was chosen like min_grounding, as the highest costing at most 1 F1 point on dev samples
-        (seeds 1 and 2, 287 questions disjoint from the test sample): 0.3 cost 0.3 points, 0.2
-        cost 1.01, 0.03 cost 1.4. Lower limits decline more unanswerable questions
-        (eval/rag/README.md has the trade-off).
-        min_answer_type: for a concise answer that passed the checks above, ask the model, without
-        the passages, whether the answer is the kind of thing the question asks for (a year for
-        "when", a count for "how many"), and decline when P(yes) is below this (0: off; needs
-        logits; about 0.8 s, and llama.cpp's cached prompt prefix is kept). Limits from 0.45 to
-        0.6 declined the same 6 more of the 60 first held-out unanswerable questions, while their
-        F1 cost on the dev samples grew from 0 to 1.3 points; 0.5 cost 0.05.
+        late_checks: for a concise answer that passed the checks above (needs logits), ask two more
+        short questions and record their answers: the re-ask, P(NOT_FOUND) when the model is shown
+        only the answer's source sentence and the one before it (0.6 s mean), and the answer-type
+        question, P(yes) that the answer is the kind of thing the question asks for when the model
+        is shown only the question and the answer (0.8 s; llama.cpp's cached prompt prefix is
+        kept). max_source_not_found / min_answer_type: optional limits of their own on those two
+        (None: none; sessions 5 and 6 shipped 0.3 and 0.5).
+        answer_score / min_answer_score: the decision over all the signals together: decline a
+        concise answer whose tools.answer_score is below min_answer_score (None: no score). The
+        weights and the limit were fitted on CMRC dev answers and two unanswerable sets; on the
+        test sample the score declines 88% of held-out unanswerable questions that reached it
+        against 21% for the two limits, at 0.9 more F1 points (eval/rag/README.md).
         """
         super().__init__()
         if config is None:
@@ -158,8 +161,11 @@ class RagAnswerTool(Tool):
         self.max_not_found = max_not_found
         self.min_grounding = min_grounding
         self.extractive = extractive
+        self.late_checks = late_checks
         self.max_source_not_found = max_source_not_found
         self.min_answer_type = min_answer_type
+        self.answer_score = check_weights(answer_score) if answer_score is not None else None
+        self.min_answer_score = min_answer_score
         self.max_tokens = max_tokens or config.llm.max_tokens
         self.strict = strict
         self._open_lock = threading.Lock()
@@ -308,10 +314,8 @@ class RagAnswerTool(Tool):
             if probed is not None:  # the probe prefilled the prompt: count what it found cached
                 t.cached_prompt_tokens = min(t.cached_prompt_tokens, probed.cached_prompt_tokens)
         result = self._finish(base, raw, shown)
-        if result.found and concise and callable(probe) and self.max_source_not_found > 0:
-            self._recheck(llm, result, shown)
-        if result.found and concise and self.min_answer_type > 0 and callable(getattr(llm, "yes_probability", None)):
-            self._check_type(llm, result)
+        if result.found and concise and self.late_checks:
+            self._late_checks(llm, result, shown)
         yield result
 
     def _finish(self, base: RagAnswer, raw: str, shown: dict[int, str]) -> RagAnswer:
@@ -338,30 +342,48 @@ class RagAnswerTool(Tool):
         base.quote = _quote(strip_citations(checked.text).strip(), base.citations + base.passages)
         return base
 
-    def _recheck(self, llm: Any, res: RagAnswer, shown: dict[int, str]) -> None:
-        """Decline the concise answer `res` when the model, shown only the sentence it came from,
-        says the answer is not there."""
+    def _late_checks(self, llm: Any, res: RagAnswer, shown: dict[int, str]) -> None:
+        """The re-ask and the answer-type question for the accepted concise answer `res`, then
+        the answer score over every signal; any of them may retract the answer."""
+        if callable(getattr(llm, "first_token_probability", None)):
+            p = self._recheck(llm, res, shown)
+            if p is not None and self.max_source_not_found is not None and p >= self.max_source_not_found:
+                _retract(res, f"model: not in the answer's source sentence (P(NOT_FOUND) {p:.2f} >= "
+                         f"{self.max_source_not_found:.2f})")
+                return
+        if callable(getattr(llm, "yes_probability", None)):
+            t0 = time.perf_counter()
+            messages = answer_type_messages(res.language, res.question, res.answer)
+            p = res.answer_type_probability = llm.yes_probability(messages, keep_cache=True)
+            res.timings.type_check = time.perf_counter() - t0
+            if self.min_answer_type is not None and p < self.min_answer_type:
+                _retract(res, f"model: the answer is not what the question asks for (P(yes) {p:.2f} < "
+                         f"{self.min_answer_type:.2f})")
+                return
+        if self.answer_score is None or self.min_answer_score is None:
+            return
+        features = answer_features(res.coverage, res.grounding, res.not_found_probability,
+                                   res.source_not_found_probability, res.answer_type_probability,
+                                   strip_citations(res.answer))
+        if features is None:
+            return
+        score = res.answer_score = answer_score(features, self.answer_score)
+        if score < self.min_answer_score:
+            _retract(res, f"answer score {score:.2f} < {self.min_answer_score:.2f} (re-ask P(NOT_FOUND) "
+                     f"{res.source_not_found_probability:.2f}, answer-type P(yes) {res.answer_type_probability:.2f}, "
+                     f"grounding {res.grounding:.2f})")
+
+    def _recheck(self, llm: Any, res: RagAnswer, shown: dict[int, str]) -> float | None:
+        """P(NOT_FOUND) when the model is shown only the sentence the answer came from (None when
+        no sentence holds it)."""
         window = source_window(res.question, res.answer, [shown[c.number] for c in res.citations])
         if not window:
-            return
+            return None
         t0 = time.perf_counter()
         messages = build_messages(PromptParts(res.language, True), [("", window)], res.question)
         p = res.source_not_found_probability = llm.first_token_probability(messages, [NOT_FOUND])
         res.timings.recheck = time.perf_counter() - t0
-        if p >= self.max_source_not_found:
-            _retract(res, f"model: not in the answer's source sentence (P(NOT_FOUND) {p:.2f} >= "
-                     f"{self.max_source_not_found:.2f})")
-
-    def _check_type(self, llm: Any, res: RagAnswer) -> None:
-        """Decline the concise answer `res` when the model says it is not the kind of thing the
-        question asks for."""
-        t0 = time.perf_counter()
-        messages = answer_type_messages(res.language, res.question, res.answer)
-        p = res.answer_type_probability = llm.yes_probability(messages, keep_cache=True)
-        res.timings.type_check = time.perf_counter() - t0
-        if p < self.min_answer_type:
-            _retract(res, f"model: the answer is not what the question asks for (P(yes) {p:.2f} < "
-                     f"{self.min_answer_type:.2f})")
+        return p
 
     # -- reranking -----------------------------------------------------------------------------
     def _rerank(self, question: str, hits: list[Any]) -> list[Any]:

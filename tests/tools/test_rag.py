@@ -103,7 +103,7 @@ def test_not_found_probability_declines_above_the_limit_and_is_recorded_below_it
     assert not res.found and res.not_found_probability == 0.4 and "P(NOT_FOUND) 0.40" in res.reason
     assert llm.probed == [[NOT_FOUND]] and llm.calls == []
     llm = _ProbingFake(["Paris is the capital of France [1]."], p=0.4)
-    tool = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, max_not_found=0.5, max_source_not_found=0)
+    tool = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, max_not_found=0.5)
     res = tool.run("What is the capital of France?")
     assert res.found and res.not_found_probability == 0.4 and res.coverage > 0.5
     off = RagAnswerTool(kb.folder, config=Config(), llm=_ProbingFake(["Paris [1]."], p=0.9), index=kb, max_not_found=0)
@@ -175,7 +175,7 @@ def test_recheck_over_the_source_sentence_declines_and_keeps_the_draft(kb):
     res = tool.run("How many inhabitants does Paris have?", concise=True)
     assert res.found and res.source_not_found_probability == 0.4 and res.timings.recheck > 0
     llm = _SequenceProbe(["It has about two million inhabitants [1]"], ps=[0.0])
-    off = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, max_source_not_found=0, min_grounding=0)
+    off = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, late_checks=False, min_grounding=0)
     assert off.run("How many inhabitants does Paris have?", concise=True).source_not_found_probability is None
 
 
@@ -209,19 +209,75 @@ def test_answer_type_check_declines_an_answer_of_the_wrong_kind_and_keeps_the_dr
     assert messages[0]["role"] == "system" and "kind of information" in messages[0]["content"]
 
 
-def test_answer_type_check_accepts_the_right_kind_and_is_off_at_zero(kb):
+def test_answer_type_check_accepts_the_right_kind_and_late_checks_can_be_off(kb):
     llm = _TypeJudge(["It has about two million inhabitants [1]"], yes=0.9)
     tool = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, min_grounding=0, min_answer_type=0.5)
     res = tool.run("How many inhabitants does Paris have?", concise=True)
     assert res.found and res.answer_type_probability == 0.9 and res.timings.type_check > 0
     llm = _TypeJudge(["It has about two million inhabitants [1]"], yes=0.0)
-    off = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, min_grounding=0, min_answer_type=0)
+    off = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, min_grounding=0, late_checks=False)
     res = off.run("How many inhabitants does Paris have?", concise=True)
     assert res.found and res.answer_type_probability is None and llm.judged == []
     # sentences (not concise) are not type-checked: the check was calibrated on short answers
     llm = _TypeJudge(["Paris has about two million inhabitants [1]."], yes=0.0)
     tool = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, min_grounding=0, min_answer_type=0.5)
     assert tool.run("How many inhabitants does Paris have?").found and llm.judged == []
+
+
+class _Signals(FakeChatModel):
+    """A fake whose successive P(NOT_FOUND) probes (the answer's prompt, then the re-ask) and
+    answer-type P(yes) are given."""
+
+    def __init__(self, replies, not_found, source_not_found, yes):
+        super().__init__(list(replies))
+        self.ps, self.yes = [not_found, source_not_found], yes
+
+    def first_token_probability(self, messages, texts):
+        return self.ps.pop(0)
+
+    def yes_probability(self, messages, *, keep_cache=False):
+        return self.yes
+
+
+def test_answer_score_weighs_every_signal_and_declines_below_its_limit(kb):
+    from tools.answer_score import answer_features, answer_score
+
+    def ask(source_not_found, yes, **kw):
+        llm = _Signals(["It has about two million inhabitants [1]"], 1e-6, source_not_found, yes)
+        tool = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, min_grounding=0, **kw)
+        return tool.run("How many inhabitants does Paris have?", concise=True)
+
+    sure = ask(1e-6, 0.95)
+    assert sure.found and sure.answer_score is not None
+    # the score is the shipped model over the answer's recorded signals
+    features = answer_features(sure.coverage, sure.grounding, sure.not_found_probability,
+                               sure.source_not_found_probability, sure.answer_type_probability,
+                               "It has about two million inhabitants")
+    assert sure.answer_score == pytest.approx(answer_score(features))
+    doubtful = ask(0.2, 0.3)  # neither alone crosses the limits sessions 5 and 6 shipped (0.3, 0.5)...
+    assert doubtful.answer_score < sure.answer_score
+    limit = (doubtful.answer_score + sure.answer_score) / 2
+    declined = ask(0.2, 0.3, min_answer_score=limit)  # ...together they decline
+    assert not declined.found and declined.reason.startswith("answer score")
+    assert declined.draft.startswith("It has about two million") and declined.citations == []
+    assert ask(1e-6, 0.95, min_answer_score=limit).found
+    assert ask(0.2, 0.3, min_answer_score=None).found  # no limit: recorded, not decided on
+    # with a signal missing (no answer-type question) the score decides nothing
+    llm = _SequenceProbe(["It has about two million inhabitants [1]"], ps=[1e-6, 0.9])
+    tool = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, min_grounding=0, min_answer_score=100)
+    res = tool.run("How many inhabitants does Paris have?", concise=True)
+    assert res.found and res.answer_score is None
+
+
+def test_answer_score_weights_are_checked_when_the_tool_is_made(kb):
+    from polymodal.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown feature"):
+        RagAnswerTool(kb.folder, config=Config(), index=kb, answer_score={"bias": 1.0, "colour": 2.0})
+    with pytest.raises(ConfigError, match="number"):
+        RagAnswerTool(kb.folder, config=Config(), index=kb, answer_score={"bias": "high"})
+    tool = RagAnswerTool(kb.folder, config=Config(), index=kb, answer_score={"bias": 1, "grounding": "2.5"})
+    assert tool.answer_score == {"bias": 1.0, "grounding": 2.5}
 
 
 def test_answer_type_question_is_in_the_question_language():

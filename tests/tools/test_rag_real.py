@@ -118,7 +118,7 @@ def test_not_found_probability_separates_missing_answers_and_the_stream_reuses_i
     from tools.rag import RagAnswerTool
 
     probe = RagAnswerTool(tool.kb_path, config=Config(), llm=tool.llm, index=tool.index, max_not_found=1.01,
-                          max_source_not_found=0, min_answer_type=0)
+                          late_checks=False)
     there = probe.run("How tall is the lighthouse of the Larkspur harbor?", k=2, concise=True)
     stream = tool.llm.last_stats()  # the answer's generation, after the probe
     missing = probe.run("Who painted the lighthouse of the Larkspur harbor green?", k=2, concise=True)
@@ -138,6 +138,7 @@ def test_concise_answers_are_verbatim_copies_of_the_cited_passage(tool):
         assert quote is not None and quote.doc_id == doc and quote.text.strip()
         assert DOCS[doc][quote.start : quote.end] == quote.text
         assert strip_citations(res.answer).strip() == quote.text.strip()
+        assert res.answer_score is not None and res.answer_score >= tool.min_answer_score  # every signal was read
     # the sentinel stays reachable under the constraint
     declined = tool.run("Who was the architect of the Larkspur harbor lighthouse?", k=2, concise=True)
     assert not declined.found
@@ -156,42 +157,46 @@ def test_extractive_decoding_copies_even_where_free_decoding_would_not(llm):
     assert free.split("[")[0].strip() not in passage  # free decoding rephrased it (the case the constraint is for)
 
 
-def test_recheck_over_the_source_sentence_rejects_a_span_about_something_else(tool):
+def test_recheck_over_the_source_sentence_doubts_a_span_about_something_else(tool):
     from tools.rag import Citation, RagAnswer
 
     passage = Citation(number=1, chunk_id="harbor#0", doc_id="harbor", source="/docs/harbor.txt", start=0,
                        end=len(DOCS["harbor"]), text=DOCS["harbor"])
 
-    def recheck(question: str, answer: str) -> RagAnswer:
+    def recheck(question: str, answer: str) -> float:
         res = RagAnswer(question=question, answer=answer, found=True, citations=[passage], passages=[passage],
                         language="en")
-        tool._recheck(tool.llm, res, {1: passage.text})
-        return res
+        p = tool._recheck(tool.llm, res, {1: passage.text})
+        assert p == res.source_not_found_probability and res.timings.recheck > 0
+        return p
 
-    # the year the harbor was built, offered as the year the lighthouse was painted
-    wrong = recheck("In which year was the Larkspur lighthouse painted green?", "1887 [1]")
-    right = recheck("In which year was the Larkspur harbor built?", "1887 [1]")
-    assert right.found and right.source_not_found_probability < tool.max_source_not_found
-    assert not wrong.found and wrong.source_not_found_probability >= tool.max_source_not_found
-    assert "source sentence" in wrong.reason and wrong.draft == "1887 [1]"
+    # the year the harbor was built, offered as the year the lighthouse was painted; 0.3 is the
+    # limit session 5 shipped for this signal alone
+    assert recheck("In which year was the Larkspur harbor built?", "1887 [1]") < 0.3
+    assert recheck("In which year was the Larkspur lighthouse painted green?", "1887 [1]") >= 0.3
 
 
-def test_answer_type_check_tells_a_year_from_a_colour_or_a_count_in_both_languages(tool):
-    from tools.rag import RagAnswer
-    from tools.rag_prompt import language_of
+def test_answer_type_question_tells_a_year_from_a_colour_or_a_count_in_both_languages(llm):
+    from tools.rag_prompt import answer_type_messages, language_of
 
     def judged(question: str, answer: str) -> float:
-        res = RagAnswer(question=question, answer=answer, found=True, language=language_of(question))
-        tool._check_type(tool.llm, res)
-        assert res.found == (res.answer_type_probability >= tool.min_answer_type)
-        return res.answer_type_probability
+        return llm.yes_probability(answer_type_messages(language_of(question), question, answer), keep_cache=True)
 
     # llama.cpp's logits shift by a few hundredths with how the prompt is split into batches:
-    # these pairs sit well apart (P(yes) about 0.8-0.9 against 0.1-0.4)
-    limit = tool.min_answer_type
+    # these pairs sit well apart (P(yes) about 0.8-0.9 against 0.1-0.4); 0.5 is the limit session 6
+    # shipped for this signal alone
     for question, right, wrong in (("What colour is the lighthouse?", "green [1]", "1887 [1]"),
                                    ("青石镇博物馆收藏了多少件青铜器？", "三百多件[1]", "1921年[1]")):
-        assert judged(question, right) >= limit > judged(question, wrong), question
+        assert judged(question, right) >= 0.5 > judged(question, wrong), question
+
+
+def test_answer_score_declines_a_span_from_the_right_passage_that_answers_another_question(tool):
+    # the model copies the harbor's year; the re-ask doubts it, the answer-type question does not
+    # (a year for "which year"): the score over both, coverage and grounding declines it
+    res = tool.run("In which year was the Larkspur lighthouse painted green?", k=2, concise=True)
+    assert not res.found, res.answer
+    assert res.reason.startswith("answer score") and res.answer_score < tool.min_answer_score
+    assert "1887" in res.draft
 
 
 def test_a_side_question_with_keep_cache_leaves_the_cached_prompt_in_place(llm):
