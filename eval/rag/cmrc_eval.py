@@ -5,10 +5,11 @@
 All paragraphs go into one knowledge base (built once, cached under the polymodal cache dir).
 Reports retrieval hit@5 (gold paragraph, and a passage containing the gold answer), answer EM/F1
 (the CMRC metric, eval/rag/cmrc_metric.py), the decline rate on eval/rag/unanswerable.jsonl (the
-set the no-answer limits were calibrated on) and on the held-out sets unanswerable_heldout.jsonl
-and unanswerable_heldout2.jsonl (never used to choose a limit), the no-answer gate's calibration
-table, citation precision, and mean timings. --ids FILE re-asks a subset of a sample (paired
-comparisons); --extractive / --min-grounding / --max-source-not-found override the tool's settings.
+set the no-answer limits were calibrated on) and on the held-out sets unanswerable_heldout*.jsonl,
+the no-answer gate's calibration table, citation precision, and mean timings. --ids FILE re-asks a subset of a sample (paired
+comparisons); --extractive / --min-grounding / --late-checks / --max-source-not-found / --min-answer-type /
+--min-answer-score override the tool's settings (every signal is recorded per question, so
+eval/rag/fit_answer_score.py can refit the answer score on a run's records).
 
 The two no-answer limits of rag_answer (min_coverage, max_not_found) are chosen on a dev sample
 disjoint from the test sample, with every question answered and both signals recorded:
@@ -118,6 +119,7 @@ def answer_report(tool, sample: list[dict], unans: list[dict], k: int, concise: 
                "reason": res.reason, "draft": res.draft, "citations": [c.number for c in res.citations],
                "coverage": res.coverage, "not_found_p": res.not_found_probability, "grounding": res.grounding,
                "source_not_found_p": res.source_not_found_probability, "answer_type_p": res.answer_type_probability,
+               "answer_score": res.answer_score,
                "timings": {key: getattr(res.timings, key) for key in ("retrieve", "prompt", "prefill", "decode", "recheck",
                                                                      "type_check", "prompt_tokens",
                                                                      "cached_prompt_tokens", "completion_tokens")}}
@@ -209,6 +211,10 @@ def load_unanswerable(paths: list[str]) -> list[dict]:
     return out
 
 
+def _limit(text: str) -> float | str:
+    return "none" if text.lower() == "none" else float(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="../shared/data/cmrc2018")
@@ -218,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="leave out the questions of the seed-SEED sample of N (a dev sample for calibrating)")
     ap.add_argument("--unanswerable", nargs="+", default=[str(HERE / "unanswerable.jsonl"),
                                                           str(HERE / "unanswerable_heldout.jsonl"),
-                                                          str(HERE / "unanswerable_heldout2.jsonl")],
+                                                          str(HERE / "unanswerable_heldout2.jsonl"),
+                                                          str(HERE / "unanswerable_heldout3.jsonl")],
                     help="JSONL files of questions the KB cannot answer; a file named *heldout* is reported "
                          "but never used in the decline calibration")
     ap.add_argument("--unanswerable-sample", type=int, default=0, help="use only N of them (0: all)")
@@ -234,10 +241,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--evidence-tokens", type=int, default=None)
     ap.add_argument("--extractive", action=argparse.BooleanOptionalAction, default=None,
                     help="override rag_answer's extractive (copy-only) decoding of concise answers")
-    ap.add_argument("--max-source-not-found", type=float, default=None,
-                    help="override the re-ask limit over the answer's source sentence (0: off; >1: record only)")
-    ap.add_argument("--min-answer-type", type=float, default=None,
-                    help="override the answer-type check's limit on P(yes) (0: off)")
+    ap.add_argument("--late-checks", action=argparse.BooleanOptionalAction, default=None,
+                    help="the re-ask over the answer's source sentence and the answer-type question (default: on)")
+    ap.add_argument("--max-source-not-found", type=_limit, default=None, metavar="P|none",
+                    help="a limit of the re-ask's own on P(NOT_FOUND) (default: none)")
+    ap.add_argument("--min-answer-type", type=_limit, default=None, metavar="P|none",
+                    help="a limit of the answer-type question's own on P(yes) (default: none)")
+    ap.add_argument("--min-answer-score", type=_limit, default=None, metavar="S|none",
+                    help="override the limit on tools.answer_score (none: the score decides nothing)")
     ap.add_argument("--ids", default="", metavar="FILE",
                     help="keep only the sampled questions whose ids are listed in FILE (one per line)")
     ap.add_argument("--config", default=None, help="polymodal config TOML (default: the usual lookup)")
@@ -283,10 +294,11 @@ def main(argv: list[str] | None = None) -> int:
             kw["evidence_tokens"] = args.evidence_tokens
         if args.extractive is not None:
             kw["extractive"] = args.extractive
-        if args.max_source_not_found is not None:
-            kw["max_source_not_found"] = args.max_source_not_found
-        if args.min_answer_type is not None:
-            kw["min_answer_type"] = args.min_answer_type
+        if args.late_checks is not None:
+            kw["late_checks"] = args.late_checks
+        for name in ("max_source_not_found", "min_answer_type", "min_answer_score"):
+            if getattr(args, name) is not None:
+                kw[name] = None if getattr(args, name) == "none" else getattr(args, name)
         tool = RagAnswerTool(index.folder, config=cfg, index=index, mode=args.mode, **kw)
         tool.ensure_setup()
         report["model"] = tool.llm.name
@@ -297,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         report["extractive"] = tool.extractive
         report["max_source_not_found"] = tool.max_source_not_found
         report["min_answer_type"] = tool.min_answer_type
+        report["late_checks"] = tool.late_checks
+        report["min_answer_score"] = tool.min_answer_score
 
         def checkpoint(partial: dict) -> None:
             if args.out:
