@@ -261,7 +261,9 @@ def test_answer_score_weighs_every_signal_and_declines_below_its_limit(kb):
     assert not declined.found and declined.reason.startswith("answer score")
     assert declined.draft.startswith("It has about two million") and declined.citations == []
     assert ask(1e-6, 0.95, min_answer_score=limit).found
-    assert ask(0.2, 0.3, min_answer_score=None).found  # no limit: recorded, not decided on
+    unlimited = ask(0.2, 0.3, min_answer_score=None)  # no limit: recorded, not decided on
+    assert unlimited.found and unlimited.answer_score == pytest.approx(doubtful.answer_score)
+    assert ask(0.2, 0.3, answer_score=None).answer_score is None
     # with a signal missing (no answer-type question) the score decides nothing
     llm = _SequenceProbe(["It has about two million inhabitants [1]"], ps=[1e-6, 0.9])
     tool = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, min_grounding=0, min_answer_score=100)
