@@ -6,10 +6,11 @@ All paragraphs go into one knowledge base (built once, cached under the polymoda
 Reports retrieval hit@5 (gold paragraph, and a passage containing the gold answer), answer EM/F1
 (the CMRC metric, eval/rag/cmrc_metric.py), the decline rate on eval/rag/unanswerable.jsonl (the
 set the no-answer limits were calibrated on) and on the held-out sets unanswerable_heldout*.jsonl,
-the no-answer gate's calibration table, citation precision, and mean timings. --ids FILE re-asks a subset of a sample (paired
-comparisons); --extractive / --min-grounding / --late-checks / --max-source-not-found / --min-answer-type /
---min-answer-score override the tool's settings (every signal is recorded per question, so
-eval/rag/fit_answer_score.py can refit the answer score on a run's records).
+the no-answer gate's calibration table, citation precision, and mean timings. --ids FILE re-asks
+a subset of a sample (paired comparisons); --extractive / --min-grounding / --late-checks /
+--max-source-not-found / --min-answer-type / --min-answer-score override the tool's settings
+(every signal is recorded per question, so eval/rag/fit_answer_score.py can refit the answer
+score on a run's records).
 
 The two no-answer limits of rag_answer (min_coverage, max_not_found) are chosen on a dev sample
 disjoint from the test sample, with every question answered and both signals recorded:
@@ -211,7 +212,7 @@ def load_unanswerable(paths: list[str]) -> list[dict]:
     return out
 
 
-def _limit(text: str) -> float | str:
+def limit_or_none(text: str) -> float | str:
     return "none" if text.lower() == "none" else float(text)
 
 
@@ -243,11 +244,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="override rag_answer's extractive (copy-only) decoding of concise answers")
     ap.add_argument("--late-checks", action=argparse.BooleanOptionalAction, default=None,
                     help="the re-ask over the answer's source sentence and the answer-type question (default: on)")
-    ap.add_argument("--max-source-not-found", type=_limit, default=None, metavar="P|none",
+    ap.add_argument("--max-source-not-found", type=limit_or_none, default=None, metavar="P|none",
                     help="a limit of the re-ask's own on P(NOT_FOUND) (default: none)")
-    ap.add_argument("--min-answer-type", type=_limit, default=None, metavar="P|none",
+    ap.add_argument("--min-answer-type", type=limit_or_none, default=None, metavar="P|none",
                     help="a limit of the answer-type question's own on P(yes) (default: none)")
-    ap.add_argument("--min-answer-score", type=_limit, default=None, metavar="S|none",
+    ap.add_argument("--min-answer-score", type=limit_or_none, default=None, metavar="S|none",
                     help="override the limit on tools.answer_score (none: the score decides nothing)")
     ap.add_argument("--ids", default="", metavar="FILE",
                     help="keep only the sampled questions whose ids are listed in FILE (one per line)")
