@@ -61,5 +61,4 @@ def check_weights(weights: Mapping[str, Any]) -> dict[str, float]:
 def answer_score(features: Mapping[str, float], weights: Mapping[str, float] = ANSWER_SCORE) -> float:
     """bias + sum(weight * feature): above 0 the answer looks like the dev answers, below like
     answers to unanswerable questions (weights as returned by `check_weights`)."""
-    return float(weights.get("bias", 0.0)) + sum(float(w) * features[name] for name, w in weights.items()
-                                                if name != "bias")
+    return weights.get("bias", 0.0) + sum(w * features[name] for name, w in weights.items() if name != "bias")

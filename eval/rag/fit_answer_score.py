@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import sys
 from pathlib import Path
 
@@ -29,13 +28,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cmrc_metric import f1_score  # noqa: E402
 
 from tools.answer_score import FEATURES, answer_features  # noqa: E402
+from tools.citations import strip_citations  # noqa: E402
 
-_CITE = re.compile(r"\[\d+(?:[,，] ?\d+)*\]")
+
+def answer_text(record: dict) -> str:
+    """The answer as the tool scored it: the prediction, or a declined answer's draft (no citations)."""
+    return record["prediction"] if record["found"] else strip_citations(record.get("draft") or "")
 
 
 def reached(record: dict) -> dict | None:
     """The record's features if its answer reached the late checks (accepted, or declined by them)."""
-    text = record["prediction"] if record["found"] else _CITE.sub("", record.get("draft") or "").strip()
+    text = answer_text(record)
     if not text or record.get("grounding") is None or (record.get("reason") or "").startswith("answer not grounded"):
         return None
     return answer_features(record["coverage"], record["grounding"], record.get("not_found_p"),
@@ -49,8 +52,7 @@ def load(answerable: list[str], unanswerable: list[str], sets: list[str]) -> tup
         for r in json.loads(Path(path).read_text(encoding="utf-8"))["answers"]["records"]:
             f = reached(r) if r["kind"] == "a" else None
             if f is not None:
-                text = r["prediction"] if r["found"] else _CITE.sub("", r["draft"]).strip()
-                rows.append((f, 1, f1_score(r["gold"], text), "dev"))
+                rows.append((f, 1, f1_score(r["gold"], answer_text(r)), "dev"))
     for path in unanswerable:
         for r in json.loads(Path(path).read_text(encoding="utf-8"))["answers"]["records"]:
             f = reached(r) if r["kind"] == "u" and r.get("unanswerable_set") in sets else None
