@@ -24,18 +24,22 @@ $(PY):
 # faster than the portable AVX2 build. A native build crashes on a CPU without those instructions,
 # so the wheel is kept under a key of this CPU's flags: another CPU builds its own (~6 min).
 # LLAMA_CMAKE=-DGGML_NATIVE=OFF builds the portable wheel instead (for images shipped elsewhere).
+# AMX stays off even where the CPU reports it: on these VMs (Sapphire Rapids class, AMX permission
+# granted) ggml's AMX matmul dies with a general protection fault on the first decode.
+# LLAMA_CFLAGS= (empty) lets -march=native use AMX on a host where it works.
 LLAMA_VERSION := 0.3.36
 LLAMA_CMAKE ?= -DGGML_NATIVE=ON
+LLAMA_CFLAGS ?= $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
 POLYMODAL_CACHE ?= $(HOME)/.cache/polymodal
-CPU_KEY := $(shell (uname -m; grep -m1 '^flags' /proc/cpuinfo 2>/dev/null; echo '$(LLAMA_CMAKE)') | sha256sum | cut -c1-12)
+CPU_KEY := $(shell (uname -m; grep -m1 '^flags' /proc/cpuinfo 2>/dev/null; echo '$(LLAMA_CMAKE) $(LLAMA_CFLAGS)') | sha256sum | cut -c1-12)
 WHEELHOUSE := $(POLYMODAL_CACHE)/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(CPU_KEY)
 
 # torch/torchvision first and pinned: the pair that imports on these machines (shared MODELS.md).
 $(DEPS_STAMP): pyproject.toml Makefile | $(PY)
 	$(PIP) install torch==2.14.1 torchvision==0.29.1
 	@if ! ls $(WHEELHOUSE)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
-	  echo "building llama-cpp-python $(LLAMA_VERSION) for this CPU ($(LLAMA_CMAKE)) into $(WHEELHOUSE)"; \
-	  rm -rf $(WHEELHOUSE).tmp && CMAKE_ARGS="$(LLAMA_CMAKE)" $(PIP) wheel -q --no-cache-dir --no-deps \
+	  echo "building llama-cpp-python $(LLAMA_VERSION) for this CPU ($(LLAMA_CMAKE) $(LLAMA_CFLAGS)) into $(WHEELHOUSE)"; \
+	  rm -rf $(WHEELHOUSE).tmp && CMAKE_ARGS="$(LLAMA_CMAKE)" CFLAGS="$(LLAMA_CFLAGS)" CXXFLAGS="$(LLAMA_CFLAGS)" $(PIP) wheel -q --no-cache-dir --no-deps \
 	    -w $(WHEELHOUSE).tmp llama-cpp-python==$(LLAMA_VERSION) && mv $(WHEELHOUSE).tmp $(WHEELHOUSE); \
 	fi
 	$(PIP) install --force-reinstall --no-deps $(WHEELHOUSE)/llama_cpp_python-*.whl
