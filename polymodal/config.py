@@ -62,6 +62,7 @@ class LLMConfig:
     api_key_env: str = "OPENAI_API_KEY"
     n_ctx: int = 4096
     n_threads: int = 0  # 0: all cores
+    prefix_cache_mb: int = 128  # llama_cpp: KV snapshots of fixed prompt prefixes (0: off)
     temperature: float = 0.0
     max_tokens: int = 512
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, runtime_checkable
 
 from polymodal.errors import ConfigError, ModelUnavailable, require
+from tools.kv_states import restore_state, save_state
 
 __all__ = [
     "ChatModel",
@@ -58,7 +59,8 @@ class GenerationStats:
     completion_tokens: int = 0
     prefill_s: float = 0.0  # time to the first token
     decode_s: float = 0.0  # first token to the last
-    cached_prompt_tokens: int = 0  # prompt prefix reused from the previous call (llama.cpp)
+    cached_prompt_tokens: int = 0  # prompt prefix not prefilled: still in the KV cache, or restored (llama.cpp)
+    restored_prompt_tokens: int = 0  # of those, restored from a saved prefix state (tools.kv_states)
 
 
 class _StatsMixin:
@@ -133,15 +135,20 @@ class LlamaCppChatModel(_StatsMixin):
 
     Loads on first use (once, thread-safe). llama.cpp contexts are not safe for concurrent
     generation, so calls are serialised. The KV cache of the previous prompt is reused up to the
-    longest common token prefix (llama-cpp-python does this itself), so a fixed system prompt is
-    only prefilled once per process; `warm(prefix_messages)` prefills it ahead of the first request.
+    longest common token prefix, so a fixed system prompt is only prefilled once; and since prompts
+    of another kind (the planner's, RAG's) evict it, the KV state of each fixed prefix (the system
+    message, and everything before the last message) is kept too, up to `prefix_cache_mb`, and
+    restored when a prompt starts with it (`tools.kv_states`). `warm(prefix_messages)` prefills and
+    keeps one ahead of the first request.
     Greedy requests without stop strings decode in `_greedy` (argmax on the logits, the grammar
     checked on the argmax first); `fast_greedy=False` sends them through the library's sampler.
     """
 
     def __init__(self, model_path: str | Path | Callable[[], str | Path], *, n_ctx: int = 4096,
                  n_threads: int = 0, n_batch: int = 512, name: str = "", seed: int = 0,
-                 fast_greedy: bool = True) -> None:
+                 fast_greedy: bool = True, prefix_cache_mb: int = 128) -> None:
+        from tools.kv_states import PrefixStates
+
         self._path_ref = model_path
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
@@ -153,6 +160,8 @@ class LlamaCppChatModel(_StatsMixin):
         self._load_lock = threading.Lock()
         self._gen_lock = threading.Lock()  # a plain Lock: a stream may be closed from another thread
         self._tokens: Any = None  # tools.copy_constraint.TokenIndex, built on the first extractive request
+        self._states = PrefixStates(prefix_cache_mb * 2**20)  # KV snapshots of fixed prompt prefixes
+        self._rendered: dict[tuple, list[int]] = {}  # fixed prefixes, tokenized (under the generation lock)
 
     @property
     def model_path(self) -> str:
@@ -284,7 +293,7 @@ class LlamaCppChatModel(_StatsMixin):
                                                         grammar._root.encode("utf-8")) if grammar else None
             try:
                 t0 = time.perf_counter()
-                cached = _prefill(llm, tokens)
+                cached, restored = self._prefill(llm, messages, tokens)
                 t_first, n = None, 0
                 for _ in range(max_tokens):
                     logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(n_vocab,))
@@ -322,7 +331,7 @@ class LlamaCppChatModel(_StatsMixin):
                 t_first = t_first or t_end
                 self._set_stats(GenerationStats(prompt_tokens=len(tokens), completion_tokens=n,
                                                 prefill_s=t_first - t0, decode_s=t_end - t_first,
-                                                cached_prompt_tokens=cached))
+                                                cached_prompt_tokens=cached, restored_prompt_tokens=restored))
             finally:
                 if smpl is not None:
                     llama_cpp.llama_sampler_free(smpl)
@@ -338,6 +347,8 @@ class LlamaCppChatModel(_StatsMixin):
         with self._gen_lock:
             llm.reset()
             llm.eval(tokens)
+            if len(tokens) >= MIN_PREFIX_TOKENS:
+                self._states.put(save_state(llm))
 
     def yes_probability(self, messages: list[Message], *, keep_cache: bool = False) -> float:
         """P("yes") vs P("no") for the next token after `messages` (the reranker reads logits).
@@ -376,19 +387,49 @@ class LlamaCppChatModel(_StatsMixin):
         llm = self.llm
         tokens = _prompt_tokens(llm, messages)
         with self._gen_lock:
-            saved = _save_cache(llm) if keep_cache else None
+            saved = save_state(llm) if keep_cache else None
             try:
                 t0 = time.perf_counter()
-                cached = _prefill(llm, tokens)
+                cached, restored = self._prefill(llm, messages, tokens)
                 # the prefill is done here: a following stream of the same prompt finds it cached
                 self._set_stats(GenerationStats(prompt_tokens=len(tokens), completion_tokens=0,
                                                 prefill_s=time.perf_counter() - t0, decode_s=0.0,
-                                                cached_prompt_tokens=cached))
+                                                cached_prompt_tokens=cached, restored_prompt_tokens=restored))
                 # without logits_all, llama.cpp keeps only the last position's logits
                 return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
             finally:
                 if saved is not None:
-                    _restore_cache(llm, saved)
+                    restore_state(llm, saved)
+
+    def _prefill(self, llm: Any, messages: list[Message], tokens: list[int]) -> tuple[int, int]:
+        """Evaluate `tokens` (at least the last one, so its logits are fresh), reusing the KV cache
+        up to the longest common prefix, or a kept prefix state when that is longer. The fixed
+        prefixes of `messages` not yet kept are snapshotted on the way. Returns (tokens not
+        prefilled, of them restored). The caller holds the generation lock."""
+        cached, restored = _longest_prefix(_input_ids(llm), tokens), 0
+        snap = self._states.longest_prefix_of(tokens[:-1])
+        if snap is not None and len(snap.tokens) > cached:
+            cached = restored = restore_state(llm, snap)
+        llm.n_tokens = min(cached, len(tokens) - 1)
+        if self._states.budget_bytes:
+            for mark in _prefix_marks(messages, tokens, lambda msgs: self._prefix_tokens(llm, msgs)):
+                if llm.n_tokens < mark:
+                    llm.eval(tokens[llm.n_tokens : mark])
+                    self._states.put(save_state(llm))
+        llm.eval(tokens[llm.n_tokens :])
+        return cached, restored
+
+    def _prefix_tokens(self, llm: Any, messages: list[Message]) -> list[int]:
+        """`messages` rendered (no generation prompt) and tokenized, remembered: the same fixed
+        prefixes come back with every prompt (rendering one costs ~6 ms)."""
+        key = tuple((m.get("role", ""), m.get("content", "")) for m in messages)
+        found = self._rendered.get(key)
+        if found is None:
+            found = llm.tokenize(_render_prefix(llm, messages).encode("utf-8"), add_bos=False, special=True)
+            if len(self._rendered) >= 64:
+                self._rendered.clear()
+            self._rendered[key] = found
+        return found
 
 
 def _prompt_tokens(llm: Any, messages: list[Message]) -> list[int]:
@@ -397,41 +438,21 @@ def _prompt_tokens(llm: Any, messages: list[Message]) -> list[int]:
                         add_bos=False, special=True)
 
 
-def _prefill(llm: Any, tokens: list[int]) -> int:
-    """Evaluate `tokens`, reusing the KV cache up to the longest common prefix (at least the last
-    token is evaluated, so its logits are fresh). Returns how many tokens were already cached.
-    The caller holds the generation lock."""
-    cached = _longest_prefix(_input_ids(llm), tokens)
-    llm.n_tokens = min(cached, len(tokens) - 1)
-    llm.eval(tokens[llm.n_tokens:])
-    return cached
+MIN_PREFIX_TOKENS = 64  # a shorter fixed prefix prefills in under a second: not worth a snapshot
 
 
-def _save_cache(llm: Any) -> tuple[Any, int, list[int]]:
-    """A copy of the KV cache (sequence 0, about 28 KB per cached token for the default model) and
-    the tokens it holds. The caller holds the generation lock."""
-    import ctypes
-
-    import llama_cpp
-
-    ctx = llm._ctx.ctx
-    size = llama_cpp.llama_state_seq_get_size(ctx, 0)
-    buf = (ctypes.c_uint8 * max(1, size))()
-    n = llama_cpp.llama_state_seq_get_data(ctx, buf, size, 0) if size else 0
-    return buf, n, _input_ids(llm)
-
-
-def _restore_cache(llm: Any, saved: tuple[Any, int, list[int]]) -> None:
-    """Put back what `_save_cache` copied; an empty cache if llama.cpp refuses it (the next
-    prompt is then prefilled in full, nothing else changes)."""
-    import llama_cpp
-
-    buf, n, ids = saved
-    llm._ctx.kv_cache_seq_rm(-1, 0, -1)
-    llm.n_tokens = 0
-    if ids and n and llama_cpp.llama_state_seq_set_data(llm._ctx.ctx, buf, n, 0):
-        llm.input_ids[: len(ids)] = ids
-        llm.n_tokens = len(ids)
+def _prefix_marks(messages: list[Message], tokens: list[int], tokenize: Callable[[list[Message]], list[int]]) -> list[int]:
+    """Token counts at which `tokens` (the rendered `messages`) end a fixed prefix: after the
+    system message, and after everything before the last message (system prompt plus worked
+    examples), each when it holds at least MIN_PREFIX_TOKENS. `tokenize` renders a message list."""
+    cuts = [1] if messages and messages[0].get("role") == "system" else []
+    cuts += [len(messages) - 1] if len(messages) > 2 else []
+    marks = set()
+    for cut in cuts:
+        prefix = tokenize(messages[:cut])
+        if MIN_PREFIX_TOKENS <= len(prefix) < len(tokens) and tokens[: len(prefix)] == prefix:
+            marks.add(len(prefix))
+    return sorted(marks)
 
 
 def _longest_prefix(a: list[int], b: list[int]) -> int:
@@ -483,7 +504,8 @@ def _llama_cpp(cfg: Any, cache_dir: Path | None) -> ChatModel:
 
     name = cfg.model if cfg.model else OFFLINE_LLM_NAME
     return LlamaCppChatModel(lambda: resolve_llm_model(cfg.model, cache_dir), n_ctx=cfg.n_ctx,
-                             n_threads=cfg.n_threads, name=Path(name).name)
+                             n_threads=cfg.n_threads, name=Path(name).name,
+                             prefix_cache_mb=getattr(cfg, "prefix_cache_mb", 128))
 
 
 def _openai(cfg: Any, cache_dir: Path | None) -> ChatModel:
