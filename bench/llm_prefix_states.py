@@ -26,12 +26,10 @@ RAG_QUESTIONS = ["什么是边缘AI？它有什么优势？", "生成式AI目前
 def mixed_session(llm, tool, rounds: int, budget_mb: int) -> dict:
     from orchestrator.prompts import plan_messages, plan_schema
     from orchestrator.testing import fake_tools
-    from tools.kv_states import PrefixStates
 
     tools = {t.name: t for t in fake_tools()}
     schema = plan_schema(tools)
-    llm._states = PrefixStates(budget_mb * 2**20)
-    llm.llm.reset()
+    llm.forget(prefix_cache_mb=budget_mb)
     rows: dict[str, list[dict]] = {"plan": [], "rag": []}
     for i in range(rounds):
         t0 = time.perf_counter()
@@ -48,7 +46,7 @@ def mixed_session(llm, tool, rounds: int, budget_mb: int) -> dict:
         rows["rag"].append({"ttft_s": first or t.prefill, "new_prompt_tokens": t.prompt_tokens - t.cached_prompt_tokens,
                             "total_s": time.perf_counter() - t0})
     skip = 1  # round 1 prefills every prefix cold in both settings: report the rounds after it
-    out = {"budget_mb": budget_mb, "rounds": rounds, "kept_mb": round(llm._states.used_bytes / 2**20, 1)}
+    out = {"budget_mb": budget_mb, "rounds": rounds, "kept_mb": round(llm.kept_prefix_bytes / 2**20, 1)}
     for kind, rs in rows.items():
         later = rs[skip:] or rs
         out[kind] = {"ttft_s_median": round(statistics.median(r["ttft_s"] for r in later), 2),

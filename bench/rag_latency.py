@@ -51,7 +51,7 @@ def one_round(tool, label: str, reset: bool, questions: list[str], concise: bool
     rows = []
     for q in questions:
         if reset:
-            tool.llm.llm.reset()  # drop the KV cache: the system prompt is prefilled again
+            tool.llm.forget()  # drop the KV cache and the prefix snapshots: the system prompt is prefilled again
         t0 = time.perf_counter()
         first = None
         for ev in tool.stream(q, k=4, concise=concise):

@@ -336,6 +336,22 @@ class LlamaCppChatModel(_StatsMixin):
                 if smpl is not None:
                     llama_cpp.llama_sampler_free(smpl)
 
+    @property
+    def kept_prefix_bytes(self) -> int:
+        """Bytes of KV snapshots kept for fixed prompt prefixes (at most `prefix_cache_mb`)."""
+        return self._states.used_bytes
+
+    def forget(self, prefix_cache_mb: int | None = None) -> None:
+        """Drop the KV cache and every kept prefix snapshot (optionally with a new budget): the
+        next prompt is prefilled in full, as in a fresh process (benchmarks' cold baselines)."""
+        from tools.kv_states import PrefixStates
+
+        with self._gen_lock:
+            budget = self._states.budget_bytes if prefix_cache_mb is None else prefix_cache_mb * 2**20
+            self._states = PrefixStates(budget)
+            if self._llm is not None:
+                self._llm.reset()
+
     def warm(self, prefix: list[Message]) -> None:
         """Prefill the KV cache with the chat-template rendering of `prefix` (the fixed system
         prompt), so the first real request only prefills what follows it."""

@@ -75,12 +75,8 @@ def model():
 
 @pytest.fixture
 def llm(model):
-    """The module's model with an empty store (budget `llm.budget_mb`) and an empty KV cache."""
-    def reset(budget_mb=128):
-        model._states = PrefixStates(budget_mb * 2**20)
-        model.llm.reset()
-    reset()
-    model.reset = reset
+    """The module's model with an empty store (128 MB) and an empty KV cache."""
+    model.forget(prefix_cache_mb=128)
     return model
 
 
@@ -103,7 +99,7 @@ def test_a_prefix_evicted_by_another_prompt_is_restored_with_the_same_logits(llm
 
 @pytest.mark.slow
 def test_without_a_budget_the_evicted_prefix_is_prefilled_again(llm):
-    llm.reset(budget_mb=0)
+    llm.forget(prefix_cache_mb=0)
     llm.first_token_probability(ask_reader("How tall is the lighthouse?"), ["31"])
     llm.first_token_probability(ask_planner("what does sensor 3 read?"), ["Tool"])
     llm.first_token_probability(ask_reader("How tall is the lighthouse?"), ["31"])
