@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, runtime_checkable
 
 from polymodal.errors import ConfigError, ModelUnavailable, require
-from tools.kv_states import restore_state, save_state
+from tools.kv_states import PrefixStates, restore_state, save_state
 
 __all__ = [
     "ChatModel",
@@ -147,8 +147,6 @@ class LlamaCppChatModel(_StatsMixin):
     def __init__(self, model_path: str | Path | Callable[[], str | Path], *, n_ctx: int = 4096,
                  n_threads: int = 0, n_batch: int = 512, name: str = "", seed: int = 0,
                  fast_greedy: bool = True, prefix_cache_mb: int = 128) -> None:
-        from tools.kv_states import PrefixStates
-
         self._path_ref = model_path
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
@@ -344,8 +342,6 @@ class LlamaCppChatModel(_StatsMixin):
     def forget(self, prefix_cache_mb: int | None = None) -> None:
         """Drop the KV cache and every kept prefix snapshot (optionally with a new budget): the
         next prompt is prefilled in full, as in a fresh process (benchmarks' cold baselines)."""
-        from tools.kv_states import PrefixStates
-
         with self._gen_lock:
             budget = self._states.budget_bytes if prefix_cache_mb is None else prefix_cache_mb * 2**20
             self._states = PrefixStates(budget)
@@ -354,13 +350,12 @@ class LlamaCppChatModel(_StatsMixin):
 
     def warm(self, prefix: list[Message]) -> None:
         """Prefill the KV cache with the chat-template rendering of `prefix` (the fixed system
-        prompt), so the first real request only prefills what follows it."""
+        prompt) and keep its snapshot, so a request starting with it only prefills what follows."""
         llm = self.llm
-        text = _render_prefix(llm, prefix)
-        if not text:
-            return
-        tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
         with self._gen_lock:
+            tokens = self._prefix_tokens(llm, prefix)
+            if not tokens:
+                return
             llm.reset()
             llm.eval(tokens)
             if len(tokens) >= MIN_PREFIX_TOKENS:

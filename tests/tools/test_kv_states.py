@@ -70,7 +70,10 @@ def model():
     from tools.llm import LlamaCppChatModel
 
     cfg = Config()
-    return LlamaCppChatModel(resolve_llm_model(cfg.llm.model, cfg.paths.cache()), n_ctx=2048)
+    model = LlamaCppChatModel(resolve_llm_model(cfg.llm.model, cfg.paths.cache()), n_ctx=2048)
+    yield model
+    if model._llm is not None:  # this module's own context: free it now, not in interpreter shutdown
+        model._llm.close()
 
 
 @pytest.fixture
