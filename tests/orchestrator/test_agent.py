@@ -152,3 +152,24 @@ def test_warm_up_prefills_the_planner_prompt_when_the_model_can():
     agent = fake_agent(WarmFake())
     agent.warm_up()
     assert WarmFake.warmed[0]["role"] == "system" and "rag_answer(" in WarmFake.warmed[0]["content"]
+
+
+def test_warm_up_also_prefills_the_rag_answer_prefixes_after_the_planner(tmp_path):
+    from orchestrator.testing import fake_tools
+    from tools.rag import RagAnswerTool
+    from tools.rag_prompt import PromptParts
+
+    class WarmFake(FakeChatModel):
+        def __init__(self):
+            super().__init__(default="ok")
+            self.warmed = []
+
+        def warm(self, prefix):
+            self.warmed.append(prefix)
+
+    llm = WarmFake()
+    rag = RagAnswerTool(tmp_path / "kb", config=Config(), llm=llm)
+    agent = fake_agent(llm, tools=[t for t in fake_tools() if t.name != "rag_answer"] + [rag])
+    agent.warm_up()
+    assert "rag_answer(" in llm.warmed[0][0]["content"]  # the planner's first: every LLM-planned request needs it
+    assert llm.warmed[1:] == [PromptParts("zh", False).prefix(), PromptParts("en", False).prefix()]
