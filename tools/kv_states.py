@@ -13,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-__all__ = ["KVSnapshot", "PrefixStates", "restore_state", "save_state"]
+__all__ = ["KVSnapshot", "PrefixStates", "held_tokens", "restore_state", "save_state"]
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,12 @@ def save_state(llm: Any) -> KVSnapshot:
     size = llama_cpp.llama_state_seq_get_size(ctx, 0)
     buf = (ctypes.c_uint8 * max(1, size))()
     n = llama_cpp.llama_state_seq_get_data(ctx, buf, size, 0) if size else 0
-    return KVSnapshot(tuple(int(t) for t in llm._input_ids[: llm.n_tokens]), buf, int(n))
+    return KVSnapshot(tuple(held_tokens(llm)), buf, int(n))
+
+
+def held_tokens(llm: Any) -> list[int]:
+    """The tokens whose KV entries llama.cpp currently holds."""
+    return [int(t) for t in llm._input_ids[: llm.n_tokens]]
 
 
 def restore_state(llm: Any, snap: KVSnapshot) -> int:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol, runtime_checkable
 
 from polymodal.errors import ConfigError, ModelUnavailable, require
-from tools.kv_states import PrefixStates, restore_state, save_state
+from tools.kv_states import PrefixStates, held_tokens, restore_state, save_state
 
 __all__ = [
     "ChatModel",
@@ -211,7 +211,7 @@ class LlamaCppChatModel(_StatsMixin):
             return
         kw = self._kwargs(max_tokens, temperature, json_schema, stop)
         with self._gen_lock:
-            before = _input_ids(llm)
+            before = held_tokens(llm)
             t0 = time.perf_counter()
             t_first = None
             n = 0
@@ -225,7 +225,7 @@ class LlamaCppChatModel(_StatsMixin):
                 yield delta
             t_end = time.perf_counter()
             t_first = t_first or t_end
-            after = _input_ids(llm)
+            after = held_tokens(llm)
             prompt_tokens = max(0, len(after) - n)
             self._set_stats(GenerationStats(prompt_tokens=prompt_tokens, completion_tokens=n,
                                             prefill_s=t_first - t0, decode_s=t_end - t_first,
@@ -417,7 +417,7 @@ class LlamaCppChatModel(_StatsMixin):
         up to the longest common prefix, or a kept prefix state when that is longer. The fixed
         prefixes of `messages` not yet kept are snapshotted on the way. Returns (tokens not
         prefilled, of them restored). The caller holds the generation lock."""
-        cached, restored = _longest_prefix(_input_ids(llm), tokens), 0
+        cached, restored = _longest_prefix(held_tokens(llm), tokens), 0
         snap = self._states.longest_prefix_of(tokens[:-1])
         if snap is not None and len(snap.tokens) > cached:
             cached = restored = restore_state(llm, snap)
@@ -473,11 +473,6 @@ def _longest_prefix(a: list[int], b: list[int]) -> int:
             break
         n += 1
     return n
-
-
-def _input_ids(llm: Any) -> list[int]:
-    """The tokens whose KV entries llama.cpp currently holds."""
-    return [int(t) for t in llm._input_ids[: llm.n_tokens]]
 
 
 def _render_prefix(llm: Any, messages: list[Message], add_generation_prompt: bool = False) -> str:
