@@ -1,12 +1,15 @@
-"""Lazy package exports: names resolve to their module's attribute on first access, so importing
-a package stays light (no torch, diffusers, llama_cpp until a name that needs them is used)."""
+"""Loading late, once: lazy package exports, a thread-safe load-once property, and one resolver
+for "module:Class" references (backends, encoders and pipelines a user names in the config)."""
 
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+import threading
+from typing import Any, Callable, Generic, TypeVar, overload
 
-__all__ = ["lazy_exports"]
+__all__ = ["lazy_exports", "load_once", "resolve"]
+
+T = TypeVar("T")
 
 
 def lazy_exports(package: str, where: dict[str, str], namespace: dict[str, Any],
@@ -24,3 +27,69 @@ def lazy_exports(package: str, where: dict[str, str], namespace: dict[str, Any],
         return sorted(exported)
 
     return __getattr__, __dir__
+
+
+class load_once(Generic[T]):  # noqa: N801 - used as a decorator, like `property`
+    """A property whose value is built on first access, once per instance, even when several
+    threads ask at the same time (double-checked under a per-instance lock). `del obj.name`
+    forgets it, so the next access builds it again.
+
+        class Tool:
+            @load_once
+            def index(self) -> TextIndex:
+                return TextIndex.open(self.path)
+    """
+
+    def __init__(self, build: Callable[[Any], T]) -> None:
+        self.build = build
+        self.__doc__ = build.__doc__
+        self.name = build.__name__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type) -> "load_once[T]": ...
+    @overload
+    def __get__(self, obj: object, owner: type) -> T: ...
+
+    def __get__(self, obj: Any, owner: type) -> Any:
+        if obj is None:
+            return self
+        slot = f"_once_{self.name}"
+        state = obj.__dict__
+        if slot in state:
+            return state[slot]
+        lock = state.setdefault(f"_once_lock_{self.name}", threading.Lock())  # setdefault is atomic
+        with lock:
+            if slot not in state:
+                state[slot] = self.build(obj)
+        return state[slot]
+
+    def __set__(self, obj: Any, value: T) -> None:
+        obj.__dict__[f"_once_{self.name}"] = value
+
+    def __delete__(self, obj: Any) -> None:
+        obj.__dict__.pop(f"_once_{self.name}", None)
+
+    @staticmethod
+    def loaded(obj: Any, name: str) -> bool:
+        """Whether `obj.<name>` has been built (without building it)."""
+        return f"_once_{name}" in obj.__dict__
+
+
+def resolve(ref: str, what: str = "object") -> Any:
+    """The object a "package.module:Name" reference names. Raises `ConfigError` (one line) when
+    the module or the name is missing."""
+    from polymodal.errors import ConfigError
+
+    module_name, sep, attr = ref.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"'{ref}' is not a 'package.module:Name' reference for the {what}")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot import the {what} '{ref}': {exc}") from exc
+    return obj

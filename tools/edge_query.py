@@ -8,10 +8,12 @@ exception; `EdgeQueryResult.raise_for_status()` maps them onto `polymodal.errors
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -20,10 +22,42 @@ from polymodal.config import EdgeConfig
 from polymodal.errors import DeviceError, DeviceOffline, DeviceTimeout
 from tools.base import Tool
 
-__all__ = ["EdgeQueryTool", "EdgeQueryResult", "connect_edge_client", "CAPABILITIES"]
+__all__ = ["EdgeQueryTool", "EdgeQueryResult", "connect_edge_client", "map_edge_errors", "CAPABILITIES"]
 
 Capability = Literal["classify", "detect_faces", "sensor_status", "snapshot", "readings"]
 CAPABILITIES: tuple[str, ...] = ("classify", "detect_faces", "sensor_status", "snapshot", "readings")
+
+
+_BROKER_HINT = " (start one with 'polymodal edge simulate' or 'polymodal edge broker')"
+
+
+@contextlib.contextmanager
+def map_edge_errors(hint: str = "") -> Iterator[None]:
+    """Errors of the `edge` package, raised inside the block, as `polymodal.errors` (one line each):
+    the one place they are translated, so an `EdgeError` never reaches a user as a stack trace.
+
+        EdgeError
+        ├── BrokerUnavailable   -> DeviceError (+ `hint`, e.g. how to start a broker)
+        ├── UnknownDevice       -> DeviceError
+        ├── DeviceOfflineError  -> DeviceOffline
+        ├── DeviceTimeoutError  -> DeviceTimeout
+        ├── DeviceReplyError    -> DeviceError "message (code)"
+        └── any other           -> DeviceError
+    """
+    from edge import errors as e
+
+    try:
+        yield
+    except e.EdgeError as exc:
+        if isinstance(exc, e.DeviceOfflineError):
+            raise DeviceOffline(str(exc)) from None
+        if isinstance(exc, e.DeviceTimeoutError):
+            raise DeviceTimeout(str(exc)) from None
+        if isinstance(exc, (e.DeviceReplyError, e.RequestError)):
+            raise DeviceError(f"{exc} ({exc.code})") from None
+        if isinstance(exc, e.BrokerUnavailable):
+            raise DeviceError(f"{exc}{hint}") from None
+        raise DeviceError(str(exc)) from None
 
 
 @dataclass
@@ -107,16 +141,13 @@ def connect_edge_client(cfg: EdgeConfig, credentials_file: Path | None = None, t
     """An `MqttDeviceClient` connected with the config's broker settings (password from the
     environment variable `password_env`, else from a credentials file written by the simulator)."""
     from edge.client import MqttDeviceClient
-    from edge.errors import BrokerUnavailable
     from edge.mqtt import BrokerSettings
 
     settings = BrokerSettings(host=cfg.host, port=cfg.port, username=cfg.username,
                               password=_load_password(cfg, credentials_file), tls_ca=cfg.tls_ca,
                               tls_cert=cfg.tls_cert, tls_key=cfg.tls_key)
-    try:
+    with map_edge_errors(_BROKER_HINT):
         return MqttDeviceClient(settings, prefix=cfg.topic_prefix).connect(timeout)
-    except BrokerUnavailable as exc:
-        raise DeviceError(f"{exc} (start one with 'polymodal edge simulate' or 'polymodal edge broker')") from None
 
 
 class EdgeQueryTool(Tool):
@@ -189,13 +220,11 @@ class EdgeQueryTool(Tool):
             capability: what to compute: classify, detect_faces, sensor_status, snapshot or readings
             parameters: optional, e.g. {"top_k": 3} for classify, {"sensor": "temperature"} for sensor_status/readings, {"n": 10} for readings
         """
-        from edge.errors import DeviceOfflineError, DeviceReplyError, DeviceTimeoutError, UnknownDevice
+        from edge.errors import DeviceOfflineError, DeviceReplyError, DeviceTimeoutError
 
         self.ensure_setup()
-        try:
+        with map_edge_errors():
             info = self.client.registry.resolve(device)
-        except UnknownDevice as exc:
-            raise DeviceError(str(exc)) from None
         caps = info.capabilities
         if capability not in caps:
             raise DeviceError(f"{info.id} ({info.name}) cannot {capability}; it can: {', '.join(caps) or 'nothing'}")

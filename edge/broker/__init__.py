@@ -24,7 +24,7 @@ from edge.errors import BrokerUnavailable
 from edge.mqtt import BrokerSettings
 from edge.protocol import DEFAULT_PREFIX, check_device_id
 
-__all__ = ["MosquittoBroker", "render_acl", "free_port", "find_mosquitto", "mosquitto_available", "CONFIG_DIR"]
+__all__ = ["MosquittoBroker", "render_acl", "free_port", "port_open", "find_mosquitto", "mosquitto_available", "CONFIG_DIR"]
 
 CONFIG_DIR = Path(__file__).resolve().parent
 
@@ -45,6 +45,15 @@ def mosquitto_available() -> bool:
     except BrokerUnavailable:
         return False
     return True
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """Whether something accepts TCP connections on host:port (a broker, a server)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -168,11 +177,9 @@ class MosquittoBroker:
             if self._proc.poll() is not None:
                 err = (self._proc.stderr.read() or b"").decode(errors="replace").strip().splitlines()
                 raise BrokerUnavailable(f"mosquitto exited at start: {err[-1] if err else self.log_tail()}")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
+            if port_open(self.host, self.port, timeout=0.2):
+                return self
+            time.sleep(0.05)
         self.stop()
         raise BrokerUnavailable(f"mosquitto did not listen on {self.host}:{self.port} within {timeout:g} s")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import shutil
-import socket
 from dataclasses import dataclass
 
 from orchestrator.cli._common import add_json_flag, config_from_args, emit
@@ -49,14 +48,6 @@ def _has(module: str) -> bool:
         return False
 
 
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 def diagnose(config) -> list[Check]:
     from polymodal.models import describe_models
 
@@ -83,7 +74,9 @@ def diagnose(config) -> list[Check]:
         mosq = None
     checks.append(Check("service", "mosquitto", bool(mosq), mosq or "not installed",
                         "" if mosq else "the MQTT broker for edge devices: apt-get install mosquitto"))
-    up = _port_open(config.edge.host, config.edge.port)
+    from edge.broker import port_open
+
+    up = port_open(config.edge.host, config.edge.port)
     checks.append(Check("service", f"broker {config.edge.host}:{config.edge.port}", up, "reachable" if up else "not running",
                         "" if up else "edge_query (start it with polymodal edge simulate, or your broker)"))
     chromium = shutil.which("chromium")
