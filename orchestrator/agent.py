@@ -90,9 +90,9 @@ class Agent:
         return get_embedder(emb)  # nothing loads until the first embedding
 
     def warm_up(self, llm: bool = True) -> None:
-        """Load the router's embedder and prefill the planner's fixed prompt, then rag_answer's
-        (Chinese and English answers), e.g. at app start, so the first request pays neither. The
-        LLM keeps each as a prefix snapshot, so the later ones do not evict the planner's."""
+        """Load the router's embedder, prefill the planner's fixed prompt, then let each tool warm
+        up (`Tool.warm_up`: rag_answer prefills its answer prompts), e.g. at app start, so the first
+        request pays none of it. The LLM keeps each prefix as a snapshot, so none evicts another."""
         self.router.warm_up()
         if llm:
             from orchestrator.prompts import plan_messages
@@ -101,10 +101,8 @@ class Agent:
             if not callable(getattr(model, "warm", None)):
                 return
             model.warm(plan_messages(self.tools, "")[:1])
-            rag = self.tools.get("rag_answer")
-            if callable(getattr(rag, "warm_prefix", None)):
-                for language in ("zh", "en"):
-                    rag.warm_prefix(language, concise=False)
+            for tool in self.tools.values():
+                tool.warm_up()
 
     # -- planning and running ----------------------------------------------------------------
     def plan(self, text: str, image: str | None = None, conversation: Conversation | None = None) -> Plan:

@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator, Mapping
 from orchestrator.events import StepResult
 from orchestrator.prompts import answer_messages, chat_messages
 from polymodal.errors import PolymodalError
+from tools.base import read_result
 
 __all__ = ["collect_citations", "compose_answer"]
 
@@ -77,19 +78,9 @@ def _combine(request: str, lines: list[str], ok: list[StepResult], offsets: dict
         marks = {f"[{i + 1 + offsets[r.step_id]}]" for i in range(len(r.citations))}
         if marks and not any(m in written for m in marks):
             yield "\n\n" + _shift(r.summary(), offsets[r.step_id])
-        stamp = _reading_stamp(r.value)
-        if stamp and stamp[1] not in written:
-            yield f"\n({stamp[0]}, reading at {stamp[1]})"
-
-
-def _reading_stamp(value: Any) -> tuple[str, str] | None:
-    """(device, time) of a device reading, whatever the result type calls them."""
-    device = next((getattr(value, a) for a in ("device_id", "device") if isinstance(getattr(value, a, None), str)), None)
-    when = next((getattr(value, a) for a in ("time_iso", "time", "timestamp", "measured_at") if getattr(value, a, None)),
-                None)
-    if device and when is not None:
-        return device, str(when)
-    return None
+        prov = read_result(r.value).provenance  # a device reading: name the device and the time
+        if prov.get("device") and prov.get("time") and prov["time"] not in written:
+            yield f"\n({prov['device']}, reading at {prov['time']})"
 
 
 def _chat(request: str, llm: Callable[[], Any] | None, history: list[dict[str, str]] | None,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.plan import Plan
+from tools.base import read_result
 
 __all__ = [
     "StepResult",
@@ -40,24 +41,15 @@ class StepResult:
         """One paragraph about the result, for the combined answer."""
         if not self.ok and self.value is None:
             return f"{self.tool} failed: {self.error}"
-        describe = getattr(self.value, "summary", None)
-        if callable(describe):
-            return str(describe())
-        answer = getattr(self.value, "answer", None)
-        if isinstance(answer, str):
-            return answer
-        from tools.base import to_plain
-
-        text = str(to_plain(self.value))
-        return text if len(text) <= 600 else text[:600] + " ..."
+        return read_result(self.value).summary
 
     @property
     def citations(self) -> list[Any]:
-        return list(getattr(self.value, "citations", None) or [])
+        return read_result(self.value).citations
 
     @property
     def artifacts(self) -> list[str]:
-        return [str(a) for a in (getattr(self.value, "artifacts", None) or [])]
+        return read_result(self.value).artifacts
 
 
 @dataclass

@@ -16,6 +16,7 @@ from typing import Any, Iterator, Mapping
 from orchestrator.events import AnswerToken, StepFinished, StepProgress, StepResult, StepStarted
 from orchestrator.plan import Plan, PlanStep, resolve_references
 from polymodal.errors import PolymodalError
+from tools.base import read_result
 
 __all__ = ["PlanExecutor"]
 
@@ -124,14 +125,15 @@ class PlanExecutor:
         try:
             if tool is None:
                 raise PolymodalError(f"tool '{step.tool}' is not available")
-            if text and callable(getattr(tool, "stream", None)):
-                value = _run_streaming(tool, args, ctx, lambda piece: inbox.put(("text", step.id, piece)))
+            if text and tool.streams_text():
+                value = tool.call_streaming(args, ctx, lambda piece: inbox.put(("text", step.id, piece)))
             else:
                 value = tool(args, context=ctx)
             res = StepResult(step.id, step.tool, True, args, value=value)
-            if getattr(value, "ok", True) is False:  # e.g. an offline device: a result that says it failed
+            view = read_result(value)
+            if not view.ok:  # e.g. an offline device: a result that says it failed
                 res.ok = False
-                res.error = str(getattr(value, "error", "") or "the tool reported a failure")
+                res.error = view.error or "the tool reported a failure"
         except PolymodalError as exc:
             res = StepResult(step.id, step.tool, False, args, error=str(exc))
         except Exception as exc:  # noqa: BLE001 - a broken tool must not take the other steps down
@@ -141,35 +143,15 @@ class PlanExecutor:
         inbox.put(("done", step.id, res))
 
 
-def _run_streaming(tool: Any, args: dict[str, Any], ctx: Any, emit: Any) -> Any:
-    """Run `tool.stream(**args)`: str items are emitted as text, the last other item is the result."""
-    from tools.base import validate_args
-
-    clean = validate_args(tool.input_schema, args, tool.name)
-    tool.ensure_setup()
-    value = None
-    for item in tool.stream(**clean, context=ctx):
-        if isinstance(item, str):
-            emit(item)
-        else:
-            value = item
-    if value is None:
-        raise PolymodalError(f"{tool.name} streamed no result")
-    return value
-
-
 def _plain_result(value: Any, to_plain: Any) -> Any:
     """The result as plain data for `$N.field` references, plus the contract's `artifacts` and
     `summary` (properties and methods that `to_plain` does not see), so "$1.artifacts[0]" and
     "$1.summary" work for every tool."""
     data = to_plain(value)
     if isinstance(data, dict):
-        arts = getattr(value, "artifacts", None)
-        if arts is not None and "artifacts" not in data:
-            data["artifacts"] = [str(a) for a in arts]
-        describe = getattr(value, "summary", None)
-        if callable(describe) and "summary" not in data:
-            data["summary"] = str(describe())
+        view = read_result(value)
+        data.setdefault("artifacts", view.artifacts)
+        data.setdefault("summary", view.summary)
     return data
 
 

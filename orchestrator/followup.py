@@ -12,7 +12,6 @@ import re
 from typing import Any, Mapping
 
 from orchestrator.plan import Plan, PlanStep
-from orchestrator.router import MAIN_TEXT_ARGS
 
 __all__ = ["resolve_followup", "describe_citations"]
 
@@ -40,10 +39,6 @@ def describe_citations(citations: list[Any]) -> str:
     return "\n".join(lines)
 
 
-def _main_arg(args: Mapping[str, Any]) -> str | None:
-    return next((k for k in MAIN_TEXT_ARGS if isinstance(args.get(k), str)), None)
-
-
 _SOURCES_NOTE = "citations of the previous answer"
 
 
@@ -58,26 +53,19 @@ def resolve_followup(text: str, turns: list[Any], tools: Mapping[str, Any]) -> t
         answered = next((t for t in reversed(turns) if t.plan.get("note") != _SOURCES_NOTE), last)
         return Plan([], source="followup", note=_SOURCES_NOTE), describe_citations(answered.citations)
     steps = last.plan.get("steps", [])
-    gen = next((s for s in last.steps if s.get("tool") == "generate_image" and s.get("ok")), None)
     m = _MODIFY.match(text) or _MODIFY_ZH.match(text)
-    if m and gen and "generate_image" in tools:
-        args = copy.deepcopy(gen["args"])
-        key = _main_arg(args) or "prompt"
-        args[key] = f"{args.get(key, '')}, {m.group('mod').strip()}".strip(", ")
-        return Plan([PlanStep(1, "generate_image", args)], source="followup", note="previous generation, changed"), ""
+    if m:  # "make it bluer": the last step whose tool can refine its result ("refine_args")
+        for step in reversed(last.steps):
+            tool = tools.get(step.get("tool"))
+            args = tool.refine_args(copy.deepcopy(step["args"]), m.group("mod")) if tool and step.get("ok") else None
+            if args is not None:
+                return Plan([PlanStep(1, tool.name, args)], source="followup", note="previous result, changed"), ""
     m = _AND.match(text) or _AND_ZH.match(text)
     if m and len(steps) == 1 and last.steps and steps[0]["tool"] in tools:
         subject = _ARTICLE.sub("", m.group("subject").strip())
         prev = last.steps[0]
-        args = copy.deepcopy(prev["args"])
-        if prev["tool"] == "edge_query" and "device" in args:
-            hook = getattr(tools["edge_query"], "route_args", None)
-            fresh = hook(subject, None) if callable(hook) else None
-            args.update(fresh or {"device": subject})  # another device may need another capability
-        else:
-            key = _main_arg(args)
-            if key is None or prev["tool"] == "rag_answer":
-                return None, ""  # a knowledge follow-up needs the planner (with history)
-            args[key] = subject
+        args = tools[prev["tool"]].followup_args(copy.deepcopy(prev["args"]), subject)
+        if args is None:
+            return None, ""  # e.g. a knowledge follow-up needs the planner (with history)
         return Plan([PlanStep(1, prev["tool"], args)], source="followup", note=f"previous request about {subject}"), ""
     return None, ""

@@ -17,9 +17,10 @@ from typing import Any, Callable, Mapping
 
 from orchestrator import cues
 from orchestrator.plan import Plan, PlanStep, plan_from_json, validate_plan
-from orchestrator.prompts import plan_messages, plan_schema, output_fields
+from orchestrator.prompts import plan_messages, plan_schema
 from orchestrator.router import FastRouter, Route, fill_args
 from polymodal.errors import ModelUnavailable, PlanError, PolymodalError
+from tools.base import image_arg, main_text_arg
 
 __all__ = ["Planner"]
 
@@ -70,20 +71,21 @@ class Planner:
         parts = cues.clauses(text)
         if len(parts) < max(2, len(route.candidates)):
             parts = cues.fine_clauses(text)
+        answers = next((n for n, t in self.tools.items() if t.cues.questions), None)
         for part in parts:
-            found = {t for t in cues.strong_cues(part) if t in self.tools}
-            if not found and cues.is_question(part) and not cues.is_chat(part) and "rag_answer" in self.tools:
-                found = {"rag_answer"}
+            found = cues.strong_cues(part, self.tools)
+            if not found and cues.is_question(part) and not cues.is_chat(part) and answers:
+                found = {answers}
             if not found:
                 if cues.is_chat(part) or len(part) <= 3:
                     continue
                 return None  # a clause nobody claims: let the LLM read the whole request
             if len(found) > 1 and steps and _POINTS_BACK.search(part):
                 found.discard(steps[-1].tool)  # "根据总结画一张插画": the summary is the previous step
-            tool = found.pop() if len(found) == 1 else cues.primary_cue(part, found)
+            tool = found.pop() if len(found) == 1 else cues.primary_cue(part, found, self.tools)
             if tool is None:
                 return None
-            args = fill_args(self.tools[tool], part, image if tool == "image_search" else None)
+            args = fill_args(self.tools[tool], part, image if image_arg(self.tools[tool]) else None)
             if args is None:
                 return None
             step = PlanStep(len(steps) + 1, tool, args)
@@ -149,17 +151,18 @@ _PRONOUN = re.compile(r"\b(it|them|that|this one)\b|它们|它|这个|那个", r
 def _reference_for(prev: PlanStep, prev_tool: Any, tool: Any, args: dict[str, Any]) -> dict[str, Any] | None:
     """What the dependent step takes from the previous one: its file for an image argument, its
     answer for a text argument, else its subject in place of the pronoun ("paint it" -> "paint a bridge")."""
-    fields = output_fields(prev_tool)
-    props = tool.input_schema.get("properties", {})
-    if "image" in props and "artifacts[]" in fields:
-        return {"image": f"${prev.id}.artifacts[0]"}  # the file the previous step found or made
-    main = next((p for p in ("prompt", "query", "question", "text") if p in props), None)
+    fields = prev_tool.output_fields()
+    img = image_arg(tool)
+    if img and "artifacts[]" in fields:
+        return {img: f"${prev.id}.artifacts[0]"}  # the file the previous step found or made
+    main = main_text_arg(tool)
     if main is None:
         return None
     text = str(args.get(main, ""))
     if "answer" in fields:
         return {main: f"{text} (${prev.id}.answer)".strip()}
-    subject = next((v for k, v in prev.args.items() if k in ("query", "prompt", "question") and isinstance(v, str) and v), "")
+    subject = prev.args.get(main_text_arg(prev_tool) or "", "")
+    subject = subject if isinstance(subject, str) else ""
     if subject and _PRONOUN.search(text):
         return {main: _PRONOUN.sub(subject, text, count=1)}
     return {main: f"{text} (${prev.id}.summary)".strip()} if "summary" in fields else {main: text}
@@ -188,9 +191,9 @@ def _attach_image(plan: Plan, image: str | None, tools: Mapping[str, Any]) -> Pl
     if not image or any(image in json.dumps(s.args, ensure_ascii=False) for s in plan.steps):
         return plan
     for step in plan.steps:
-        props = tools[step.tool].input_schema.get("properties", {})
-        if "image" in props and not step.args.get("image"):
-            step.args["image"] = image
+        img = image_arg(tools[step.tool])
+        if img and not step.args.get(img):
+            step.args[img] = image
             break
     return plan
 

@@ -5,30 +5,16 @@ cache across requests and only the request itself is prefilled.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import typing
 from typing import Any, Mapping
 
-__all__ = ["plan_messages", "plan_schema", "output_fields", "tool_line", "answer_messages", "chat_messages"]
+from tools.base import PlanExample, main_text_arg
 
-# Few-shot plans, written once in terms of roles: "main" is the tool's main text argument, "image"
-# its image argument, "ref:<field>" a reference to an earlier step's output field.
-_SHOTS: list[tuple[str, list[tuple[str, dict[str, str], list[int]]]]] = [
-    ("把知识库里关于边缘AI的要点总结一下，再找一张和猫有关的照片",
-     [("rag_answer", {"main": "边缘AI的要点"}, []), ("image_search", {"main": "猫"}, [])]),
-    ("What is CLIP?", [("rag_answer", {"main": "What is CLIP?"}, [])]),
-    ("温室的温度正常吗？顺便画一张温室的插画，再搜一下有没有番茄的照片",
-     [("edge_query", {"device": "greenhouse", "capability": "sensor_status"}, []),
-      ("generate_image", {"main": "温室的插画"}, []), ("image_search", {"main": "番茄"}, [])]),
-    ("谢谢你！", []),
-    ("Check what the garden camera sees, then find similar photos in my library",
-     [("edge_query", {"device": "garden camera", "capability": "classify"}, []),
-      ("image_search", {"main": "ref:1:summary"}, [1])]),
-    # English last: a small model copies the language of the nearest example into the arguments
-    ("Explain diffusion models from the docs and draw a picture that illustrates the answer",
-     [("rag_answer", {"main": "diffusion models"}, []), ("generate_image", {"main": "ref:1:answer"}, [1])]),
-]
+__all__ = ["plan_messages", "plan_examples", "plan_schema", "tool_line", "answer_messages", "chat_messages"]
+
+# Each tool brings its worked plans (`Tool.plan_examples`); a request that needs no tool is
+# everyone's, so it lives here.
+_CHAT_SHOT = PlanExample("谢谢你！")
 
 _RULES = """Rules:
 - Reply with JSON only: {"steps": [{"tool": ..., <its arguments>}]}. Steps are numbered 1, 2, 3 in order.
@@ -41,34 +27,6 @@ _RULES = """Rules:
 _SHOWN_OUTPUTS = ("answer", "text", "artifacts[]", "data", "summary")
 
 
-def output_fields(tool: Any) -> list[str]:
-    """Result fields a later step can reference: "answer", "images[].path", "labels[]" ..."""
-    target = getattr(tool, "_target", None)
-    try:
-        ret = typing.get_type_hints(target() if callable(target) else tool.run).get("return")
-    except Exception:  # noqa: BLE001 - unresolvable hints: nothing to offer
-        return []
-    if ret is None or not dataclasses.is_dataclass(ret):
-        return []
-    out: list[str] = []
-    hints = typing.get_type_hints(ret)
-    for f in dataclasses.fields(ret):
-        tp = hints.get(f.name)
-        if typing.get_origin(tp) is list:
-            item = (typing.get_args(tp) or [None])[0]
-            if dataclasses.is_dataclass(item):
-                out += [f"{f.name}[].{g.name}" for g in dataclasses.fields(item) if g.name in ("path", "text", "label")]
-            out.append(f"{f.name}[]")
-        else:
-            out.append(f.name)
-    if hasattr(ret, "artifacts") and "artifacts[]" not in out:
-        out.append("artifacts[]")  # the contract's file paths; the executor adds them to the plain result
-    if callable(getattr(ret, "summary", None)) and "summary" not in out:
-        out.append("summary")
-    data = getattr(tool, "output_hint", None)  # a tool may name more (e.g. fields of a dict payload)
-    return out + list(data or [])
-
-
 def _type_name(schema: dict[str, Any]) -> str:
     if "enum" in schema:
         return "|".join(json.dumps(v, ensure_ascii=False) for v in schema["enum"])
@@ -79,38 +37,33 @@ def tool_line(tool: Any) -> str:
     schema = tool.input_schema
     req = set(schema.get("required", []))
     params = ", ".join(f"{n}{'' if n in req else '?'}: {_type_name(p)}" for n, p in schema.get("properties", {}).items())
-    outs = [f for f in output_fields(tool) if f in _SHOWN_OUTPUTS]  # keep the prompt short
+    outs = [f for f in tool.output_fields() if f in _SHOWN_OUTPUTS]  # keep the prompt short
     ret = f" -> {', '.join(outs)}" if outs else ""
     return f"- {tool.name}({params}){ret}: {tool.description}"
 
 
-def _main_arg(tool: Any) -> str | None:
-    from orchestrator.router import IMAGE_ARGS, MAIN_TEXT_ARGS
-
-    props = tool.input_schema.get("properties", {})
-    main = next((p for p in MAIN_TEXT_ARGS if p in props), None)
-    return main or next((p for p in tool.input_schema.get("required", [])
-                         if props.get(p, {}).get("type") == "string" and p not in IMAGE_ARGS), None)
-
-
-def _render_shot(tools: Mapping[str, Any], steps: list[tuple[str, dict[str, str], list[int]]]) -> str | None:
+def _render_shot(tools: Mapping[str, Any], example: PlanExample) -> str | None:
+    """The example's plan as the model should write it, or None if it names a tool not registered."""
     rendered = []
-    for tool_name, roles, deps in steps:
+    steps = example.steps
+    for tool_name, roles in steps:
         tool = tools.get(tool_name)
         if tool is None:
             return None
         props = tool.input_schema.get("properties", {})
         args: dict[str, Any] = {}
+        deps: list[int] = []
         for role, value in roles.items():
-            name = _main_arg(tool) if role == "main" else role
+            name = main_text_arg(tool) if role == "main" else role
             if name is None or name not in props:
                 return None
             if value.startswith("ref:"):
                 _, sid, fld = value.split(":", 2)
-                prev = tools[steps[int(sid) - 1][0]]
-                if fld not in output_fields(prev):
+                prev = tools.get(steps[int(sid) - 1][0])
+                if prev is None or fld not in prev.output_fields():
                     return None
                 value = f"${sid}." + fld.replace("[]", "[0]")
+                deps.append(int(sid))
             args[name] = value
         missing = [r for r in tool.input_schema.get("required", []) if r not in args]
         if missing:
@@ -136,16 +89,27 @@ def _wire_step(tool: Any, name: str, args: dict[str, Any], deps: list[int]) -> d
     return {"tool": name, "args": args, "depends_on": deps}
 
 
+def plan_examples(tools: Mapping[str, Any]) -> list[PlanExample]:
+    """Every registered tool's worked plans (each once) and the no-tool one; an example that
+    ends in English goes last, since a small model copies the language of the nearest example."""
+    seen: dict[str, PlanExample] = {}
+    for tool in tools.values():
+        for ex in tool.plan_examples:
+            seen.setdefault(ex.request, ex)
+    shots = [*seen.values(), _CHAT_SHOT]
+    return sorted(shots, key=lambda ex: ex.request.isascii() and len(ex.steps) > 1)
+
+
 def plan_messages(tools: Mapping[str, Any], text: str, image: str | None = None,
                   history: list[dict[str, str]] | None = None) -> list[dict[str, str]]:
     lines = ["You turn a user request into a plan of tool calls. Tools:"]
     lines += [tool_line(t) for t in tools.values()]
     lines.append(_RULES)
-    shots = [(req, _render_shot(tools, steps)) for req, steps in _SHOTS]
     lines.append("Examples:")
-    for req, plan in shots:
+    for example in plan_examples(tools):
+        plan = _render_shot(tools, example)
         if plan is not None:
-            lines.append(f"Request: {req}\nPlan: {plan}")
+            lines.append(f"Request: {example.request}\nPlan: {plan}")
     user = ""
     if history:
         recent = history[-2:]

@@ -43,7 +43,7 @@ def default_tools(config: Any = None, models: Any = None) -> tuple[list[Any], li
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            problems.append(ToolProblem(name, f"module {exc.name} is not installed or not written yet"))
+            problems.append(ToolProblem(name, f"module {exc.name} is not installed"))
             continue
         except PolymodalError as exc:
             problems.append(ToolProblem(name, str(exc)))
@@ -53,7 +53,7 @@ def default_tools(config: Any = None, models: Any = None) -> tuple[list[Any], li
             problems.append(ToolProblem(name, f"{module_name} defines no tool named '{name}'"))
             continue
         try:
-            tools.append(_build(cls, config, models))
+            tools.append(cls.from_config(config, models=models))
         except PolymodalError as exc:
             problems.append(ToolProblem(name, str(exc)))
         except Exception as exc:  # noqa: BLE001 - one broken tool must not stop the agent starting
@@ -70,21 +70,6 @@ def _find_tool_class(module: Any, name: str) -> type | None:
                 and obj.__module__ == module.__name__:
             return obj
     return None
-
-
-def _build(cls: type, config: Any, models: Any) -> Any:
-    """`cls.from_config(config, models=...)` if offered, else the constructor with what it accepts."""
-    factory = getattr(cls, "from_config", None)
-    target = factory if callable(factory) else cls
-    params = inspect.signature(target).parameters
-    kwargs: dict[str, Any] = {}
-    if "models" in params and models is not None:
-        kwargs["models"] = models
-    if "config" in params:
-        kwargs["config"] = config
-    elif callable(factory) and params:
-        return factory(config, **kwargs)
-    return target(**kwargs)
 
 
 def as_tool(obj: Any) -> Any:

@@ -12,11 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from orchestrator import cues
+from tools.base import Tool, image_arg, main_text_arg
 
-__all__ = ["Route", "FastRouter", "fill_args", "MAIN_TEXT_ARGS"]
-
-MAIN_TEXT_ARGS = ("question", "query", "prompt", "text", "request", "q", "input", "message")
-IMAGE_ARGS = ("image", "image_path", "path", "example")
+__all__ = ["Route", "FastRouter", "fill_args"]
 
 
 @dataclass
@@ -49,19 +47,21 @@ class FastRouter:
     # -- public ----------------------------------------------------------------------------
     def route(self, text: str, image: str | None = None) -> Route:
         text = (text or "").strip()
-        if image and "image_search" in self.tools and not cues.strong_cues(text) - {"image_search"}:
-            return self._decide("image_search", text, image, "attached image")
+        found = cues.strong_cues(text, self.tools) if text else set()
+        takes_image = self._declaring("attachment")
+        if image and takes_image and not found - {takes_image}:
+            return self._decide(takes_image, text, image, "attached image")
         if not text:
             return Route(reason="empty request")
-        found = {t for t in cues.strong_cues(text) if t in self.tools}
         parts = cues.clauses(text)
-        if len(parts) > 1 and "rag_answer" in self.tools:
-            # "What is edge AI? Also show me a robot photo": a bare question clause is a rag step
+        answers = self._declaring("questions")
+        if len(parts) > 1 and answers:
+            # "What is edge AI? Also show me a robot photo": a bare question clause is a knowledge-base step
             for part in parts:
-                if not cues.strong_cues(part) and cues.is_question(part) and not cues.is_chat(part):
-                    found.add("rag_answer")
+                if not cues.strong_cues(part, self.tools) and cues.is_question(part) and not cues.is_chat(part):
+                    found.add(answers)
         if len(found) > 1 and len(cues.fine_clauses(text)) == 1:
-            found = {cues.primary_cue(text, found) or sorted(found)[0]}  # one clause: its leading verb decides
+            found = {cues.primary_cue(text, found, self.tools) or sorted(found)[0]}  # one clause: its leading verb decides
         if len(found) > 1:
             return Route(compound=True, candidates=sorted(found), reason="cues of several tools")
         if len(found) == 1:
@@ -71,8 +71,8 @@ class FastRouter:
             return self._decide(tool, text, image, "cue")
         if cues.is_chat(text):
             return Route(zero_step=True, reason="small talk")
-        if "rag_answer" in self.tools and cues.is_definition(text) and len(parts) <= 1:
-            return self._decide("rag_answer", text, image, "definition question")
+        if answers and cues.is_definition(text) and len(parts) <= 1:
+            return self._decide(answers, text, image, "definition question")
         scores = self.similarity(text)
         if scores:
             ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
@@ -83,8 +83,8 @@ class FastRouter:
                 route = self._decide(best, text, image, f"similarity {s1:.2f}")
                 route.scores = scores
                 return route
-        if "rag_answer" in self.tools and (cues.is_definition(text) or cues.is_question(text)) and len(parts) <= 1:
-            route = self._decide("rag_answer", text, image, "a question with no tool cue")
+        if answers and (cues.is_definition(text) or cues.is_question(text)) and len(parts) <= 1:
+            route = self._decide(answers, text, image, "a question with no tool cue")
             route.scores = scores
             return route
         return Route(scores=scores, reason="unclear")
@@ -107,13 +107,17 @@ class FastRouter:
             self._examples()
 
     # -- internals -------------------------------------------------------------------------
+    def _declaring(self, flag: str) -> str | None:
+        """The first registered tool whose cues declare `flag` (attachment, questions)."""
+        return next((name for name, tool in self.tools.items() if getattr(tool.cues, flag)), None)
+
     def _decide(self, tool: str, text: str, image: str | None, reason: str) -> Route:
         return Route(tool=tool, args=fill_args(self.tools[tool], text, image), candidates=[tool], reason=reason)
 
     def _repeated(self, tool: str, text: str) -> bool:
         # two separate clauses each asking the same tool ("draw a cat, then draw a dog"): a 2-step plan
-        hits = [p for p in cues.fine_clauses(text) if tool in cues.strong_cues(p)]
-        return tool in ("generate_image", "edge_query") and len(hits) > 1
+        hits = [p for p in cues.fine_clauses(text) if tool in cues.strong_cues(p, self.tools)]
+        return self.tools[tool].cues.repeatable and len(hits) > 1
 
     def _examples(self) -> tuple[list[str], Any]:
         with self._lock:
@@ -121,11 +125,11 @@ class FastRouter:
                 labels: list[str] = []
                 texts: list[str] = []
                 for name, tool in self.tools.items():
-                    rows = [tool.description] + list(getattr(tool, "examples", ()) or ()) + cues.EXAMPLES.get(name, [])
+                    rows = [tool.description, *tool.examples]
                     labels += [name] * len(rows)
                     texts += rows
-                labels += [""] * len(cues.EXAMPLES[""])
-                texts += cues.EXAMPLES[""]
+                labels += [""] * len(cues.CHAT_EXAMPLES)
+                texts += cues.CHAT_EXAMPLES
                 self._bank = (labels, self.embedder.embed_documents(texts))
             return self._bank
 
@@ -150,28 +154,23 @@ def _within(fn: Any, args: tuple, seconds: float) -> Any:
     return box[0] if box else None
 
 
-def fill_args(tool: Any, text: str, image: str | None = None) -> dict[str, Any] | None:
+def fill_args(tool: Tool, text: str, image: str | None = None) -> dict[str, Any] | None:
     """Arguments for a single-tool request, or None when the LLM has to fill them.
 
-    A tool may offer `route_args(text, image)` (e.g. edge_query picks the device); otherwise the
+    A tool may fill them itself (`Tool.route_args`: edge_query picks the device); otherwise the
     request (without its command words) goes to the main text parameter and an attached image to
     the image parameter.
     """
-    hook = getattr(tool, "route_args", None)
-    if callable(hook):
-        got = _within(hook, (text, image), HOOK_BUDGET_S)
+    if type(tool).route_args is not Tool.route_args:
+        got = _within(tool.route_args, (text, image), HOOK_BUDGET_S)
         if got is not None:
             return dict(got)
     schema = tool.input_schema
-    props = schema.get("properties", {})
     args: dict[str, Any] = {}
-    main = next((p for p in MAIN_TEXT_ARGS if p in props), None)
-    if main is None:
-        main = next((p for p in schema.get("required", []) if props.get(p, {}).get("type") == "string"
-                     and p not in IMAGE_ARGS), None)
+    main = main_text_arg(tool)
     if main and text:
-        args[main] = cues.strip_command(getattr(tool, "name", ""), text)
-    img = next((p for p in IMAGE_ARGS if p in props), None)
+        args[main] = cues.strip_command(tool, text)
+    img = image_arg(tool)
     if image and img:
         args[img] = str(image)
     if image and not img and not text:

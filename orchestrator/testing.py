@@ -1,210 +1,29 @@
-"""Deterministic fake tools with the four real tools' names, for tests, demos and the routing eval.
-
-They follow the tool contract (typed `run`, dataclass results with `summary()`, `citations`,
-`artifacts`) and need no model, so an `Agent` over them runs in milliseconds:
+"""An `Agent` over the fake tools (`tools.testing`) and a scripted LLM, for tests and demos:
 
     agent = fake_agent(llm=FakeChatModel(default="ok"))
 """
 
 from __future__ import annotations
 
-import re
-import threading
-import time
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from polymodal.errors import DeviceOffline, ModelUnavailable
-from tools.base import Tool, ToolContext
+from tools.testing import (  # noqa: F401 - re-exported for tests and benchmarks
+    BrokenGenerateTool,
+    FakeEdgeQueryTool,
+    FakeGenerateResult,
+    FakeGenerateTool,
+    FakeImageHit,
+    FakeImageResult,
+    FakeImageSearchTool,
+    FakeRagTool,
+    FakeReading,
+    fake_tools,
+)
 
-__all__ = [
-    "FakeRagTool",
-    "FakeImageSearchTool",
-    "FakeGenerateTool",
-    "FakeEdgeQueryTool",
-    "fake_tools",
-    "fake_agent",
-    "FakeCitation",
-    "FakeRagResult",
-    "FakeImageHit",
-    "FakeImageResult",
-    "FakeGenerateResult",
-    "FakeReading",
-]
+__all__ = ["fake_agent", "fake_tools"]
 
 
-@dataclass
-class FakeCitation:
-    number: int
-    source: str
-    chunk_id: int
-    start: int
-    end: int
-    text: str
-
-
-@dataclass
-class FakeRagResult:
-    question: str
-    answer: str
-    citations: list[FakeCitation] = field(default_factory=list)
-
-    def summary(self) -> str:
-        return self.answer
-
-
-class FakeRagTool(Tool):
-    name = "rag_answer"
-    description = "Answer a question from the knowledge base of documents, with citations."
-    examples = ("What is edge AI?", "总结一下知识库里关于大模型的内容")
-
-    def run(self, question: str, k: int = 4) -> FakeRagResult:
-        """Args:
-            question: the question to answer from the knowledge base
-            k: how many passages to retrieve
-        """
-        cite = FakeCitation(1, "kb/edge-ai.md", 7, 120, 220, f"A passage about {question[:40]}")
-        return FakeRagResult(question, f"Answer about {question} [1]", [cite])
-
-
-@dataclass
-class FakeImageHit:
-    path: str
-    score: float
-    encoder: str = "fake"
-
-
-@dataclass
-class FakeImageResult:
-    query: str
-    images: list[FakeImageHit] = field(default_factory=list)
-
-    @property
-    def artifacts(self) -> list[str]:
-        return [h.path for h in self.images]
-
-    def summary(self) -> str:
-        return f"Found {len(self.images)} photo(s) for '{self.query}': " + ", ".join(h.path for h in self.images)
-
-
-class FakeImageSearchTool(Tool):
-    name = "image_search"
-    description = "Find photos in the image library by a text description or by an example image."
-    examples = ("find a photo of a cat", "找一张海边的照片")
-
-    def run(self, query: str = "", image: str = "", k: int = 3) -> FakeImageResult:
-        """Args:
-            query: what the photo shows
-            image: path of an example image to find similar photos
-            k: how many photos
-        """
-        slug = re.sub(r"\W+", "-", (query or image).lower()).strip("-")[:30] or "image"
-        return FakeImageResult(query or image, [FakeImageHit(f"/photos/{slug}-{i}.jpg", 0.9 - i / 10) for i in range(k)])
-
-
-@dataclass
-class FakeGenerateResult:
-    prompt: str
-    seed: int
-    images: list[str] = field(default_factory=list)
-    model: str = "fake-diffusion"
-
-    @property
-    def artifacts(self) -> list[str]:
-        return list(self.images)
-
-    def summary(self) -> str:
-        return f"Generated {len(self.images)} image(s) for '{self.prompt}' (seed {self.seed}): {', '.join(self.images)}"
-
-
-class FakeGenerateTool(Tool):
-    name = "generate_image"
-    description = "Generate a new image from a text prompt with a diffusion model."
-    examples = ("draw a red fox in the snow", "画一只在月亮上的猫")
-
-    def __init__(self, steps: int = 3, step_seconds: float = 0.0) -> None:
-        super().__init__()
-        self.steps = steps
-        self.step_seconds = step_seconds
-
-    def run(self, prompt: str, seed: int = 0, *, context: ToolContext | None = None) -> FakeGenerateResult:
-        """Args:
-            prompt: what the image should show
-            seed: random seed; the same seed gives the same image
-        """
-        context = context or ToolContext()
-        for i in range(self.steps):
-            context.check_cancelled()
-            if self.step_seconds:
-                time.sleep(self.step_seconds)
-            context.progress((i + 1) / self.steps, f"step {i + 1}/{self.steps}")
-        slug = re.sub(r"\W+", "-", prompt.lower()).strip("-")[:30] or "image"
-        return FakeGenerateResult(prompt, seed, [f"/generated/{slug}-{seed}.png"])
-
-
-@dataclass
-class FakeReading:
-    device_id: str
-    capability: str
-    model: str
-    time: str
-    data: dict[str, Any]
-
-    def summary(self) -> str:
-        return f"{self.device_id} ({self.capability}, {self.model}) at {self.time}: {self.data}"
-
-
-class FakeEdgeQueryTool(Tool):
-    name = "edge_query"
-    description = "Ask an edge device (camera, sensor node, door unit) what it sees or measures right now."
-    examples = ("what does the garden camera see?", "温室的温度传感器正常吗？")
-
-    DEVICES = {"garden-camera": ("camera", "garden"), "greenhouse": ("sensor", "greenhouse"), "door": ("door", "door")}
-    ALIASES = {"camera": "garden-camera", "garden": "garden-camera", "摄像头": "garden-camera", "花园": "garden-camera",
-               "greenhouse": "greenhouse", "温室": "greenhouse", "sensor": "greenhouse", "door": "door", "门": "door"}
-
-    def __init__(self, offline: tuple[str, ...] = ()) -> None:
-        super().__init__()
-        self.offline = set(offline)
-        self._lock = threading.Lock()
-
-    def run(self, device: str, capability: Literal["classify", "detect_faces", "sensor_status", "snapshot", "readings"],
-            parameters: dict | None = None) -> FakeReading:
-        """Args:
-            device: device id or alias (garden-camera, greenhouse, door)
-            capability: what to compute on the device
-            parameters: extra parameters for the capability
-        """
-        dev = self.ALIASES.get(device.lower(), device.lower())
-        if dev not in self.DEVICES:
-            raise DeviceOffline(f"no registered device called '{device}'")
-        if dev in self.offline:
-            raise DeviceOffline(f"device '{dev}' is offline")
-        data = {"labels": ["tabby cat"]} if self.DEVICES[dev][0] == "camera" else {"status": "normal", "temperature_c": 21.5}
-        return FakeReading(dev, capability, "fake-tflite", "2026-01-01T12:00:00Z", data)
-
-    def route_args(self, text: str, image: str | None = None) -> dict[str, Any] | None:
-        """Fill device and capability from a request: the router's hook for tools with no main text."""
-        low = text.lower()
-        for alias, dev in self.ALIASES.items():
-            if alias in low:
-                cap = "classify" if self.DEVICES[dev][0] == "camera" else "sensor_status"
-                return {"device": dev, "capability": cap, "parameters": {}}
-        return None
-
-
-class BrokenGenerateTool(FakeGenerateTool):
-    """A generate tool with no weights: fails with the one-line message a real one gives."""
-
-    def run(self, prompt: str, seed: int = 0, *, context: ToolContext | None = None) -> FakeGenerateResult:
-        raise ModelUnavailable("no diffusion weights configured: set [diffusion] model to a local folder")
-
-
-def fake_tools() -> list[Tool]:
-    return [FakeRagTool(), FakeImageSearchTool(), FakeGenerateTool(), FakeEdgeQueryTool()]
-
-
-def fake_agent(llm: Any = None, tools: list[Tool] | None = None, embedder: Any = "hash", **kwargs: Any):
+def fake_agent(llm: Any = None, tools: list[Any] | None = None, embedder: Any = "hash", **kwargs: Any):
     """An `Agent` over the fake tools and a scripted LLM (default: a FakeChatModel answering "ok")."""
     from orchestrator.agent import Agent
     from tools.llm import FakeChatModel

@@ -10,6 +10,7 @@ from polymodal.lazy import lazy_exports as _lazy_exports
 __all__ = [
     "ChatModel",
     "Citation",
+    "Cues",
     "EdgeQueryResult",
     "EdgeQueryTool",
     "FakeChatModel",
@@ -19,16 +20,21 @@ __all__ = [
     "ImageSearchResult",
     "ImageSearchTool",
     "LangChainTool",
+    "PlanExample",
     "RagAnswer",
     "RagAnswerTool",
     "Tool",
     "ToolContext",
+    "ToolResult",
     "get_chat_model",
 ]
 
 _WHERE = {
     "Tool": "tools.base",
     "ToolContext": "tools.base",
+    "ToolResult": "tools.base",
+    "Cues": "tools.base",
+    "PlanExample": "tools.base",
     "FunctionTool": "tools.base",
     "LangChainTool": "tools.base",
     "ChatModel": "tools.llm",

@@ -1,37 +1,48 @@
-"""The tool contract: a name, a description, an input schema derived from `run`'s type hints, `run()`.
+"""The tool contract: everything the orchestrator uses from a tool is declared here, with defaults.
 
     class ImageSearchTool(Tool):
         name = "image_search"
         description = "Find photos in the image library by text or by example image."
+        examples = ("find photos of a cat",)               # requests the router compares with
 
         def run(self, query: str = "", k: int = 5, *, context: ToolContext | None = None) -> ImageSearchResult:
             ...
 
-The schema comes from the signature (one source of truth); parameter descriptions come from an
-`Args:` block in `run`'s docstring. `context` (progress callback, cancel flag) is never part of the
-schema. Heavy models load in `setup()`, called on first `__call__`; calling it twice is harmless.
-Results are dataclasses; a result may offer `summary()` (one paragraph for the final answer),
-`citations` and `artifacts` (file paths), which the orchestrator collects.
-A plain typed function becomes a tool with `FunctionTool(fn)`; a LangChain BaseTool with
-`LangChainTool(tool)`.
+A tool has a name, a description, an input schema derived from `run`'s type hints (parameter
+descriptions from an `Args:` block; `context` is never part of it) and `run()`. Heavy models load
+in `setup()`, called once on first use. What the planner needs besides (how the fast router
+recognises a request: `cues`; worked plans for the LLM: `plan_examples`; argument filling,
+follow-ups, warm-up, text streaming, a concurrency limit) are attributes and methods below with
+defaults, so a tool overrides only what it has. Results inherit `ToolResult` (summary, citations,
+artifacts, ok/error, provenance); `read_result()` reads any value through that one protocol.
+A typed function becomes a tool with `FunctionTool(fn)`; a LangChain BaseTool with `LangChainTool`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import re
 import threading
-import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, get_args, get_origin
+from typing import Any, Callable, Iterator, Sequence
 
-from polymodal.errors import Cancelled, InputError
+from polymodal.errors import Cancelled, ToolError
+from tools.schema import accepts_context, schema_from_signature, to_plain, validate_args
 
 __all__ = [
     "Tool",
     "ToolContext",
+    "ToolResult",
+    "ResultView",
+    "read_result",
+    "Cues",
+    "PlanExample",
+    "main_text_arg",
+    "image_arg",
+    "result_fields",
     "FunctionTool",
     "LangChainTool",
     "schema_from_signature",
@@ -58,16 +69,57 @@ class ToolContext:
             raise Cancelled("cancelled by the user")
 
 
+@dataclass(frozen=True)
+class Cues:
+    """How the fast router recognises a request for a tool without the LLM (English and Chinese).
+
+    `patterns` are strong cues: an action on the tool's object ("find a photo", "画一只").
+    `strip` removes command words before the rest becomes the main argument.
+    """
+
+    patterns: tuple[re.Pattern[str], ...] = ()
+    strip: tuple[re.Pattern[str], ...] = ()
+    imperative_only: bool = False  # a question about the job ("how do diffusion models make images?") is no request
+    specific: re.Pattern[str] | None = None  # a definition question keeps the cue only where this matches too
+    yields_to: tuple[str, ...] = ()  # in one clause cued for these tools as well, they win
+    repeatable: bool = False  # two clauses asking for it are two steps ("draw a cat, then draw a dog")
+    attachment: bool = False  # an attached image with no other cue comes here
+    questions: bool = False  # a question that no cue claims comes here (the knowledge base)
+
+
+@dataclass(frozen=True)
+class PlanExample:
+    """A worked plan shown to the LLM planner: a request and its steps as (tool, arguments).
+
+    Argument names may be roles: "main" is the tool's main text argument; a value "ref:N:field"
+    is a reference to step N's output field. An example naming a tool that is not registered is
+    left out of the prompt.
+    """
+
+    request: str
+    steps: tuple[tuple[str, dict[str, str]], ...] = ()
+
+
 class Tool:
-    """Base class. Subclasses set `name`, `description` and implement `run`."""
+    """Base class. Subclasses set `name`, `description` and implement `run`; the rest is optional."""
 
     name: str = ""
     description: str = ""
-    examples: tuple[str, ...] = ()  # example requests: the fast router embeds them
+    examples: tuple[str, ...] = ()  # requests for this tool: the fast router embeds them
+    cues: Cues = Cues()
+    plan_examples: tuple[PlanExample, ...] = ()
+    max_concurrency: int | None = None  # runs at once across every caller (None: no limit)
 
     def __init__(self) -> None:
         self._setup_lock = threading.Lock()
         self._is_setup = False
+        self._slots: threading.BoundedSemaphore | None = None
+
+    @classmethod
+    def from_config(cls, config: Any, models: Any = None) -> "Tool":
+        """The tool as `config` (a `polymodal.config.Config`) describes it; `models` is the agent's
+        model manager, whose one LLM the tools share. Default: the constructor with no arguments."""
+        return cls()
 
     # -- lifecycle ---------------------------------------------------------------------------
     def setup(self) -> None:
@@ -81,30 +133,189 @@ class Tool:
                 self.setup()
                 self._is_setup = True
 
+    def warm_up(self) -> None:
+        """Prepare ahead of the first request (e.g. prefill a fixed prompt); an app calls it at start."""
+
     def run(self, **kwargs: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    # -- contract ----------------------------------------------------------------------------
-    def _target(self) -> Callable[..., Any]:
+    # -- what the planner and executor use ---------------------------------------------------
+    def target(self) -> Callable[..., Any]:
+        """The function whose signature is the input schema and which `__call__` runs."""
         return self.run
 
     @property
     def input_schema(self) -> dict[str, Any]:
-        return schema_from_signature(self._target())
+        return schema_from_signature(self.target())
 
     def spec(self) -> dict[str, Any]:
         """What the planner sees: name, description and the JSON schema of the arguments."""
         return {"name": self.name, "description": self.description, "parameters": self.input_schema}
 
+    def route_args(self, text: str, image: str | None = None) -> dict[str, Any] | None:
+        """Arguments for a request the router gave this tool, or None to fill them generically
+        (the request without its command words as the main text argument)."""
+        return None
+
+    def followup_args(self, args: dict[str, Any], subject: str) -> dict[str, Any] | None:
+        """Arguments for "and <subject>?" after a run with `args`, or None when the planner must
+        decide (default: the subject replaces the main text argument)."""
+        key = main_text_arg(self)
+        return {**args, key: subject} if key and key in args else None
+
+    def refine_args(self, args: dict[str, Any], change: str) -> dict[str, Any] | None:
+        """Arguments for "make it <change>" after a run with `args`; None: not refinable."""
+        return None
+
+    def output_fields(self) -> list[str]:
+        """Result fields a later step can reference ("answer", "images[].path", "artifacts[]" ...)."""
+        return result_fields(self.target())
+
+    def streams_text(self) -> bool:
+        """Whether `stream()` yields answer text (str pieces) before the result."""
+        return type(self).stream is not Tool.stream
+
+    def stream(self, **kwargs: Any) -> Iterator[Any]:
+        """Text pieces, then the result. Default: the result only."""
+        yield self.target()(**kwargs)
+
     def __call__(self, args: dict[str, Any] | None = None, context: ToolContext | None = None) -> Any:
         clean = validate_args(self.input_schema, args or {}, self.name)
         self.ensure_setup()
-        if _accepts_context(self._target()):
-            return self._target()(**clean, context=context or ToolContext())
-        return self._target()(**clean)
+        fn = self.target()
+        with self.slot(context):
+            if accepts_context(fn):
+                return fn(**clean, context=context or ToolContext())
+            return fn(**clean)
+
+    def call_streaming(self, args: dict[str, Any] | None, context: ToolContext | None,
+                       emit: Callable[[str], None]) -> Any:
+        """Run through `stream()`, passing text pieces to `emit`; returns the result."""
+        clean = validate_args(self.input_schema, args or {}, self.name)
+        self.ensure_setup()
+        value = None
+        with self.slot(context):
+            for item in self.stream(**clean, context=context or ToolContext()):
+                if isinstance(item, str):
+                    emit(item)
+                else:
+                    value = item
+        if value is None:
+            raise ToolError(f"{self.name} streamed no result")
+        return value
+
+    @contextlib.contextmanager
+    def slot(self, context: ToolContext | None = None) -> Iterator[None]:
+        """Hold one of `max_concurrency` run slots (waiting stays cancellable)."""
+        if self.max_concurrency is None:
+            yield
+            return
+        if self._slots is None:
+            with self._setup_lock:
+                if self._slots is None:
+                    self._slots = threading.BoundedSemaphore(self.max_concurrency)
+        while not self._slots.acquire(timeout=0.2):
+            if context is not None:
+                context.check_cancelled()
+        try:
+            yield
+        finally:
+            self._slots.release()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+# -- results ----------------------------------------------------------------------------------
+
+class ToolResult:
+    """What the orchestrator reads from a result. Result dataclasses inherit it and override what
+    they have (a field or a property of the same name); the defaults mean "succeeded, nothing to
+    cite, no files". `provenance()` says where and when a reading came from (device, model, time)."""
+
+    ok: bool = True
+    error: str = ""
+    citations: Sequence[Any] = ()
+    artifacts: Sequence[Any] = ()  # file paths the result produced or found
+
+    def summary(self) -> str:
+        """One paragraph for the final answer."""
+        return _plain_text(self)
+
+    def provenance(self) -> dict[str, str]:
+        return {}
+
+
+@dataclass
+class ResultView:
+    """Any tool's result, read through the `ToolResult` protocol (plain values too)."""
+
+    ok: bool
+    error: str
+    summary: str
+    citations: list[Any]
+    artifacts: list[str]
+    provenance: dict[str, str]
+
+
+def read_result(value: Any) -> ResultView:
+    """The one reader of results: a `ToolResult` through its protocol; a plain value (a string, a
+    dict, a LangChain tool's output) as a successful result whose summary is its text."""
+    if isinstance(value, ToolResult):
+        return ResultView(bool(value.ok), str(value.error or ""), str(value.summary()), list(value.citations or ()),
+                          [str(a) for a in (value.artifacts or ())], dict(value.provenance()))
+    return ResultView(True, "", value if isinstance(value, str) else _plain_text(value), [], [], {})
+
+
+def _plain_text(value: Any, limit: int = 600) -> str:
+    text = str(to_plain(value))
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+def result_fields(fn: Callable[..., Any]) -> list[str]:
+    """Fields of `fn`'s return type that a later step can reference ("answer", "images[].path",
+    "labels[]", "artifacts[]", "summary"), from its type hints."""
+    try:
+        ret = typing.get_type_hints(fn).get("return")
+    except Exception:  # noqa: BLE001 - unresolvable hints: nothing to offer
+        return []
+    if ret is None or not dataclasses.is_dataclass(ret):
+        return []
+    out: list[str] = []
+    hints = typing.get_type_hints(ret)
+    for f in dataclasses.fields(ret):
+        tp = hints.get(f.name)
+        if typing.get_origin(tp) is list:
+            item = (typing.get_args(tp) or [None])[0]
+            if dataclasses.is_dataclass(item):
+                out += [f"{f.name}[].{g.name}" for g in dataclasses.fields(item) if g.name in ("path", "text", "label")]
+            out.append(f"{f.name}[]")
+        else:
+            out.append(f.name)
+    if issubclass(ret, ToolResult):
+        out += [f for f in ("artifacts[]", "summary") if f not in out]
+    return out
+
+
+# -- arguments --------------------------------------------------------------------------------
+
+MAIN_TEXT_ARGS = ("question", "query", "prompt", "text", "request", "q", "input", "message")
+IMAGE_ARGS = ("image", "image_path", "path", "example")
+
+
+def main_text_arg(tool: Tool) -> str | None:
+    """The parameter that takes the request's text: a conventional name, else the first required string."""
+    schema = tool.input_schema
+    props = schema.get("properties", {})
+    main = next((p for p in MAIN_TEXT_ARGS if p in props), None)
+    return main or next((p for p in schema.get("required", [])
+                         if props.get(p, {}).get("type") == "string" and p not in IMAGE_ARGS), None)
+
+
+def image_arg(tool: Tool) -> str | None:
+    """The parameter that takes an image path, if any."""
+    props = tool.input_schema.get("properties", {})
+    return next((p for p in IMAGE_ARGS if p in props), None)
 
 
 class FunctionTool(Tool):
@@ -117,7 +328,7 @@ class FunctionTool(Tool):
         doc = inspect.getdoc(fn) or ""
         self.description = description or doc.split("\n\n")[0].strip()
 
-    def _target(self) -> Callable[..., Any]:
+    def target(self) -> Callable[..., Any]:
         return self._fn
 
     def run(self, **kwargs: Any) -> Any:
@@ -146,148 +357,3 @@ class LangChainTool(Tool):
     def __call__(self, args: dict[str, Any] | None = None, context: ToolContext | None = None) -> Any:
         clean = validate_args(self.input_schema, args or {}, self.name)
         return self._tool.invoke(clean)
-
-
-# -- schema derivation ------------------------------------------------------------------------
-
-_JSON_TYPES: dict[type, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
-
-
-def _accepts_context(fn: Callable[..., Any]) -> bool:
-    return "context" in inspect.signature(fn).parameters
-
-
-def _arg_docs(fn: Callable[..., Any]) -> dict[str, str]:
-    doc = inspect.getdoc(fn) or ""
-    m = re.search(r"^Args:\s*$(.*?)(?:^\S|\Z)", doc, flags=re.M | re.S)
-    if not m:
-        return {}
-    out: dict[str, str] = {}
-    for line in m.group(1).splitlines():
-        mm = re.match(r"\s+(\w+)(?:\s*\([^)]*\))?:\s*(.+)", line)
-        if mm:
-            out[mm.group(1)] = mm.group(2).strip()
-    return out
-
-
-def _type_schema(tp: Any) -> dict[str, Any]:
-    origin = get_origin(tp)
-    if tp is Any:
-        return {}
-    if tp in _JSON_TYPES:
-        return {"type": _JSON_TYPES[tp]}
-    if origin is Literal:
-        vals = list(get_args(tp))
-        return {"enum": vals}
-    if origin in (typing.Union, types.UnionType):
-        inner = [a for a in get_args(tp) if a is not type(None)]
-        if len(inner) == 1:
-            return _type_schema(inner[0])
-        return {"anyOf": [_type_schema(a) for a in inner]}
-    if origin in (list, tuple, typing.Sequence) or tp in (list, tuple):
-        args = get_args(tp)
-        return {"type": "array", "items": _type_schema(args[0]) if args else {}}
-    if origin is dict or tp is dict:
-        return {"type": "object"}
-    raise TypeError(f"tool argument type {tp!r} has no JSON schema; use str/int/float/bool/list/dict/Literal")
-
-
-def schema_from_signature(fn: Callable[..., Any]) -> dict[str, Any]:
-    """JSON schema of `fn`'s parameters (except `self` and `context`), from its type hints."""
-    sig = inspect.signature(fn)
-    hints = typing.get_type_hints(fn)
-    docs = _arg_docs(fn)
-    props: dict[str, Any] = {}
-    required: list[str] = []
-    for pname, param in sig.parameters.items():
-        if pname in ("self", "context") or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            continue
-        if pname not in hints:
-            raise TypeError(f"tool parameter '{pname}' of {fn.__qualname__} needs a type hint")
-        prop = _type_schema(hints[pname])
-        if pname in docs:
-            prop["description"] = docs[pname]
-        if param.default is param.empty:
-            required.append(pname)
-        elif param.default is not None:
-            prop["default"] = to_plain(param.default)
-        props[pname] = prop
-    return {"type": "object", "properties": props, "required": required, "additionalProperties": False}
-
-
-# -- validation -------------------------------------------------------------------------------
-
-def _check(value: Any, schema: dict[str, Any], path: str) -> Any:
-    if "anyOf" in schema:
-        for alt in schema["anyOf"]:
-            try:
-                return _check(value, alt, path)
-            except InputError:
-                continue
-        raise InputError(f"argument '{path}' has the wrong type")
-    if "enum" in schema:
-        if value not in schema["enum"]:
-            raise InputError(f"argument '{path}' must be one of {schema['enum']}, got {value!r}")
-        return value
-    t = schema.get("type")
-    if value is None:
-        return None
-    if t == "string":
-        if not isinstance(value, str):
-            raise InputError(f"argument '{path}' must be a string")
-    elif t == "integer":
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-                return int(value)
-            raise InputError(f"argument '{path}' must be an integer")
-    elif t == "number":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            try:
-                return float(value)
-            except (TypeError, ValueError):
-                raise InputError(f"argument '{path}' must be a number") from None
-        return float(value)
-    elif t == "boolean":
-        if not isinstance(value, bool):
-            raise InputError(f"argument '{path}' must be true or false")
-    elif t == "array":
-        if not isinstance(value, (list, tuple)):
-            raise InputError(f"argument '{path}' must be a list")
-        return [_check(v, schema.get("items", {}), f"{path}[{i}]") for i, v in enumerate(value)]
-    elif t == "object":
-        if not isinstance(value, dict):
-            raise InputError(f"argument '{path}' must be an object")
-    return value
-
-
-def validate_args(schema: dict[str, Any], args: dict[str, Any], tool: str = "tool") -> dict[str, Any]:
-    """Check `args` against a schema from `schema_from_signature`; one-line `InputError` if wrong."""
-    if not isinstance(args, dict):
-        raise InputError(f"{tool}: arguments must be an object")
-    props = schema.get("properties", {})
-    unknown = sorted(set(args) - set(props))
-    if unknown and not schema.get("additionalProperties", True) is True:
-        raise InputError(f"{tool}: unknown argument(s) {', '.join(unknown)}")
-    missing = [r for r in schema.get("required", []) if args.get(r) is None]
-    if missing:
-        raise InputError(f"{tool}: missing required argument(s) {', '.join(missing)}")
-    return {k: _check(v, props.get(k, {}), k) for k, v in args.items()}
-
-
-def to_plain(obj: Any) -> Any:
-    """Dataclasses, paths, numpy scalars/arrays -> JSON-ready plain data."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, dict):
-        return {str(k): to_plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set)):
-        return [to_plain(v) for v in obj]
-    if isinstance(obj, (str, int, float, bool)) or obj is None:
-        return obj
-    if hasattr(obj, "tolist"):  # numpy
-        return obj.tolist()
-    if hasattr(obj, "__fspath__"):
-        return str(obj)
-    return str(obj)

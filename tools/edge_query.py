@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from polymodal.config import EdgeConfig
 from polymodal.errors import DeviceError, DeviceOffline, DeviceTimeout
-from tools.base import Tool
+from tools.base import Cues, PlanExample, Tool, ToolResult
 
 __all__ = ["EdgeQueryTool", "EdgeQueryResult", "connect_edge_client", "map_edge_errors", "CAPABILITIES"]
 
@@ -61,7 +61,7 @@ def map_edge_errors(hint: str = "") -> Iterator[None]:
 
 
 @dataclass
-class EdgeQueryResult:
+class EdgeQueryResult(ToolResult):
     """One fresh answer from a device, with where and when it was computed."""
 
     status: str  # "ok" | "offline" | "timeout" | "error"
@@ -84,6 +84,9 @@ class EdgeQueryResult:
     @property
     def time_iso(self) -> str:
         return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.timestamp)) if self.timestamp else ""
+
+    def provenance(self) -> dict[str, str]:
+        return {"device": self.device, "model": self.model, "time": self.time_iso}
 
     def raise_for_status(self) -> "EdgeQueryResult":
         if self.status == "offline":
@@ -162,7 +165,40 @@ class EdgeQueryTool(Tool):
         "is anyone at the front door?",
         "show me the last 10 humidity readings from the greenhouse",
         "take a snapshot from the garden camera",
+        "What does the garden camera see right now?", "Is the greenhouse temperature sensor behaving normally?",
+        "What's the current humidity in the greenhouse?", "Is anyone at the front door?", "Which devices are online?",
+        "花园摄像头现在看到了什么？", "温室的温度传感器正常吗？", "温室现在的湿度是多少？", "门口有人吗？", "哪些设备在线？",
     )
+    cues = Cues(
+        patterns=(
+            re.compile(r"\b(the|my|our|garden|front|back|greenhouse|door|kitchen|living room|office)\s+"
+                       r"(camera|cam|sensor|sensors|thermometer|door unit|doorbell|device|node|lock)\b", re.I),
+            re.compile(r"\b(greenhouse|garden camera|door unit|front door)\b", re.I),
+            re.compile(r"\b(temperature|humidity|reading|readings|status)\b[^.?!;]{0,30}\b(now|right now|currently|"
+                       r"at the moment|today|latest|current)\b", re.I),
+            re.compile(r"\b(current|latest|live)\b[^.?!;]{0,20}\b(temperature|humidity|readings?|frame|snapshot|status)\b",
+                       re.I),
+            re.compile(r"\b(edge device|devices?)\b[^.?!;]{0,30}\b(online|offline|see|report|sees|reporting)\b", re.I),
+            re.compile(r"(摄像头|相机|监控|传感器|温室|门禁|门口|大门|设备|节点|温度计)[^，。？！；]{0,14}?"
+                       r"(现在|当前|目前|正常|看到|拍到|读数|状态|多少|怎么样|在线|离线|数据|检测|识别|报告|有人|人脸|有没有|异常)"),
+            re.compile(r"(门口|门外|大门)(有人|有没有人)"),
+            re.compile(r"(现在|当前|目前|最新)[^，。？！；]{0,10}?(温度|湿度|读数|画面|状态)"),
+            re.compile(r"(温室|花园摄像头|门口的设备|门禁)"),
+        ),
+        # "what is a temperature sensor?" is a knowledge question; "what is the greenhouse sensor reading now?" is not
+        specific=re.compile(r"\b(the|my|our)\s+(garden|greenhouse|front|door|camera|sensor)|\b(now|currently|right now)\b|"
+                            r"(现在|当前|目前)", re.I),
+        repeatable=True,
+    )
+    plan_examples = (
+        PlanExample("温室的温度正常吗？顺便画一张温室的插画，再搜一下有没有番茄的照片",
+                    (("edge_query", {"device": "greenhouse", "capability": "sensor_status"}),
+                     ("generate_image", {"main": "温室的插画"}), ("image_search", {"main": "番茄"}))),
+        PlanExample("Check what the garden camera sees, then find similar photos in my library",
+                    (("edge_query", {"device": "garden camera", "capability": "classify"}),
+                     ("image_search", {"main": "ref:1:summary"}))),
+    )
+    max_concurrency = 4
 
     def __init__(self, client: Any = None, config: EdgeConfig | None = None, *, credentials_file: Path | None = None,
                  timeout_s: float | None = None, retries: int = 1) -> None:
@@ -174,7 +210,7 @@ class EdgeQueryTool(Tool):
         self.retries = max(0, int(retries))
 
     @classmethod
-    def from_config(cls, config: Any = None) -> "EdgeQueryTool":
+    def from_config(cls, config: Any = None, models: Any = None) -> "EdgeQueryTool":
         """From the whole `Config`: its [edge] section, and the simulator's credentials file in the data dir."""
         from polymodal.config import Config
 
@@ -211,6 +247,10 @@ class EdgeQueryTool(Tool):
         if capability == "readings" and (m := re.search(r"\b(?:last|latest|past)\s+(\d{1,3})\b", text, re.I)):
             params["n"] = min(500, max(1, int(m.group(1))))
         return {"device": info.id, "capability": capability, "parameters": params}
+
+    def followup_args(self, args: dict[str, Any], subject: str) -> dict[str, Any] | None:
+        """"and the greenhouse?": the same question of another device (which may need another capability)."""
+        return {**args, **(self.route_args(subject, None) or {"device": subject})}
 
     def run(self, device: str, capability: Capability, parameters: dict | None = None) -> EdgeQueryResult:
         """Ask one device for a fresh on-device answer.

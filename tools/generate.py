@@ -20,6 +20,7 @@ import inspect
 import io
 import json
 import os
+import re
 import secrets
 import threading
 import time
@@ -32,7 +33,7 @@ from typing import Any
 from polymodal.config import Config, DiffusionConfig
 from polymodal.errors import InputError, ModelUnavailable, require
 from polymodal.fsutil import atomic_write_bytes
-from tools.base import Tool, ToolContext
+from tools.base import Cues, PlanExample, Tool, ToolContext, ToolResult
 
 __all__ = [
     "GenerateImageTool",
@@ -69,7 +70,7 @@ def register_pipeline_kind(class_name: str, target: str) -> None:
 
 
 @dataclass
-class GenerateImageResult:
+class GenerateImageResult(ToolResult):
     """What was generated, from what, with which settings. `paths[i]` was drawn with `seeds[i]`."""
 
     prompt: str
@@ -112,7 +113,42 @@ class GenerateImageTool(Tool):
     description = ("Create new images from a text description with a diffusion model; saves PNG files. "
                    "Use for drawing or generating pictures, not for finding existing photos.")
     examples = ("draw a red fox in the snow", "generate an image of a lighthouse at sunset",
-                "make a picture of a cat wearing a hat", "画一只在雪地里的狐狸")
+                "make a picture of a cat wearing a hat", "画一只在雪地里的狐狸",
+                "Draw a red fox in the snow.", "Generate an image of a futuristic city at night.",
+                "Create a poster of a robot reading a book.", "Paint a watercolor landscape.", "Make a picture of a dragon.",
+                "画一只在月亮上的猫", "生成一张赛博朋克城市的图片", "帮我画一幅山水画", "设计一个咖啡店的海报", "画一个机器人")
+    cues = Cues(
+        patterns=(
+            re.compile(r"\b(generate|draw|paint|sketch|render|illustrate|design|create|make|produce)\b[^.?!;]{0,40}?"
+                       r"\b(image|picture|pic|illustration|drawing|painting|artwork|art|poster|logo|wallpaper|icon|"
+                       r"portrait|scene|banner|avatar|cartoon)s?\b", re.I),
+            re.compile(r"(^|\b(please|can you|could you|now|then|and|also)\s+)(draw|paint|sketch|illustrate|imagine)\b"
+                       r"(?!\s+(conclusions?|attention|on|from|up|a conclusion|lessons?)\b)", re.I),
+            re.compile(r"\b(text-to-image|diffusion model to (make|create|draw))\b", re.I),
+            re.compile(r"(生成|画|绘制|绘|创作|制作|设计|做|来)[^，。？！；]{0,12}?(图|画|插画|海报|图片|图像|壁纸|头像|封面|logo|插图)"),
+            re.compile(r"(画|绘制|描绘)(一|个|只|张|幅|出|些|两|三|条|座|朵|辆|片)"),
+            re.compile(r"(帮我|给我|请|再)画"),
+        ),
+        strip=(
+            re.compile(r"^\s*(please\s+)?(can you\s+|could you\s+)?(generate|draw|paint|sketch|render|illustrate|create|"
+                       r"make|produce|design)\s+(me\s+)?(((a|an|some)\s+)?(image|picture|pic|photo)s?\s+"
+                       r"(of|showing|with)\s+)?", re.I),
+            re.compile(r"^\s*(请)?(帮我|给我)?(生成|画|绘制|创作|制作|设计)(一下)?"),
+        ),
+        imperative_only=True,
+        repeatable=True,
+    )
+    plan_examples = (
+        # English last: a small model copies the language of the nearest example into the arguments
+        PlanExample("Explain diffusion models from the docs and draw a picture that illustrates the answer",
+                    (("rag_answer", {"main": "diffusion models"}), ("generate_image", {"main": "ref:1:answer"}))),
+    )
+    max_concurrency = 1
+
+    def refine_args(self, args: dict[str, Any], change: str) -> dict[str, Any] | None:
+        """"make it bluer": the same prompt and seed with the change appended."""
+        prompt = f"{args.get('prompt', '')}, {change.strip()}".strip(", ")
+        return {**args, "prompt": prompt}
 
     def __init__(self, config: DiffusionConfig | None = None, output_dir: str | Path | None = None) -> None:
         super().__init__()
@@ -122,7 +158,7 @@ class GenerateImageTool(Tool):
         self._lock = threading.RLock()
 
     @classmethod
-    def from_config(cls, config: Config) -> "GenerateImageTool":
+    def from_config(cls, config: Config, models: Any = None) -> "GenerateImageTool":
         return cls(config.diffusion, config.output_dir())
 
     # -- lifecycle ---------------------------------------------------------------------------

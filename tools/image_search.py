@@ -7,19 +7,20 @@ of the encoder that ranked them. From Python, `search(image=array_or_PIL)` also 
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from polymodal.errors import InputError, ToolError
-from tools.base import Tool, ToolContext
+from tools.base import Cues, PlanExample, Tool, ToolContext, ToolResult
 
 __all__ = ["ImageSearchTool", "ImageSearchResult"]
 
 
 @dataclass
-class ImageSearchResult:
+class ImageSearchResult(ToolResult):
     query: str
     image: str  # the example image's path ("" for text-only or in-memory images)
     hits: list[Any] = field(default_factory=list)  # indexes.images.ImageHit
@@ -56,7 +57,40 @@ class ImageSearchTool(Tool):
         "找一张咖啡的照片",
         "find photos similar to this one",
         "search my photos for a red car",
+        "Find a photo of a cat.", "Show me pictures of the beach from my library.", "Search my images for a rocket.",
+        "Any photos of coffee?", "Find images similar to this one.",
+        "找一张猫的照片", "给我看看图库里有咖啡的图片", "搜索宇航员的照片", "有没有马的照片？", "找和这张相似的图片",
     )
+    cues = Cues(
+        patterns=(
+            re.compile(r"\b(find|search|show|look for|look up|get|pull up|retrieve|browse|give me|fetch|locate|any|"
+                       r"have we got|do (i|we) have)\b[^.?!;]{0,40}?\b(photos?|pictures?|images?|pics|shots|snapshots)\b",
+                       re.I),
+            re.compile(r"\b(photos?|pictures?|images?|pics)\b[^.?!;]{0,20}\b(in|from) (my|our|the) "
+                       r"(library|gallery|album|collection|photo library|image library)", re.I),
+            re.compile(r"\b(similar|like this|looks like this|same as this|matching) (one|photos?|pictures?|images?)?", re.I),
+            re.compile(r"(找|搜|查|检索|显示|看看|给我看|有没有|翻|调出|列出)[^，。？！；]{0,14}?(照片|图片|相片|图像|相册|图库|图)"),
+            re.compile(r"(照片|图片|相片|图库|相册)(库)?(里|中)"),
+            re.compile(r"(相似|类似|相同|一样|差不多)的(照片|图片|图|相片)"),
+        ),
+        strip=(
+            re.compile(r"^\s*(please\s+)?(can you\s+|could you\s+)?(find|search( for)?|show( me)?|look for|look up|"
+                       r"get( me)?|pull up|retrieve|fetch|give me|locate|any)\s+((me\s+)?(a|an|the|some|all|my|any)\s+)?"
+                       r"(photos?|pictures?|images?|pics|shots)\s*(of|with|showing|that show)?\s+", re.I),
+            re.compile(r"^\s*(请)?(帮我)?(找|搜索|搜|查找|检索|给我看看|看看|显示)(一下)?(一张|几张|一些|些)?"),
+            re.compile(r"\s+(in|from) (my|our|the) (library|gallery|album|collection|photo library|image library)\s*[.?!]*$",
+                       re.I),
+            re.compile(r"(的)?(照片|图片|相片|图像)(吧)?[。？！?!]*$"),
+        ),
+        imperative_only=True,
+        yields_to=("generate_image",),  # "draw a picture like the photos in my library" is one generation
+        attachment=True,
+    )
+    plan_examples = (
+        PlanExample("把知识库里关于边缘AI的要点总结一下，再找一张和猫有关的照片",
+                    (("rag_answer", {"main": "边缘AI的要点"}), ("image_search", {"main": "猫"}))),
+    )
+    max_concurrency = 2
 
     def __init__(self, index_path: str | Path | None = None, config: Any = None, encoder: Any = None) -> None:
         super().__init__()
@@ -76,7 +110,7 @@ class ImageSearchTool(Tool):
         self._open_lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config: Any = None) -> "ImageSearchTool":
+    def from_config(cls, config: Any = None, models: Any = None) -> "ImageSearchTool":
         return cls(config=config)
 
     def setup(self) -> None:

@@ -20,7 +20,7 @@ from typing import Any, Iterator, Mapping
 
 from polymodal.errors import InputError, ToolError
 from tools.answer_score import ANSWER_SCORE, MIN_ANSWER_SCORE, answer_features, answer_score, check_weights
-from tools.base import Tool, ToolContext
+from tools.base import Cues, PlanExample, Tool, ToolContext, ToolResult
 from tools.citations import CitationStreamFilter, check_citations, strip_citations
 from tools.rag_prompt import (NOT_FOUND, PromptParts, answer_type_messages, build_messages, coverage, fit_evidence,
                               grounding, language_of, not_found_text, sentinel_prefix, shown_text, source_window)
@@ -62,7 +62,7 @@ class RagTimings:
 
 
 @dataclass
-class RagAnswer:
+class RagAnswer(ToolResult):
     question: str
     answer: str
     found: bool
@@ -101,7 +101,27 @@ class RagAnswerTool(Tool):
         "根据知识库，大模型训练需要多少数据？",
         "知识库里关于多模态模型是怎么说的？",
         "summarize what my notes say about quantization",
+        "What is retrieval-augmented generation?", "Explain how edge AI reduces latency.",
+        "Summarize the key points about large language models in the knowledge base.",
+        "What does the article say about multimodal models?", "How do diffusion models work?",
+        "什么是生成式人工智能？", "知识库里关于边缘计算的要点有哪些？", "大模型有哪些应用？", "解释一下多模态学习。",
+        "为什么边缘AI能保护隐私？",
     )
+    cues = Cues(
+        patterns=(
+            re.compile(r"\b(knowledge base|knowledgebase|the documents?|our docs|the docs|my notes|the articles?|"
+                       r"according to|in the (kb|corpus)|from the (kb|corpus|documents))\b", re.I),
+            re.compile(r"\b(summari[sz]e|summary of|key points|main points|overview of|explain|tell me about|compare|"
+                       r"difference between|pros and cons|draw (a )?conclusions?|"
+                       r"what does the (document|article|paper) say)\b", re.I),
+            re.compile(r"(知识库|文档|资料|文章|笔记|总结|要点|概述|归纳|概括|解释|介绍一下|介绍下|讲讲|说说)"),
+        ),
+        questions=True,
+    )
+    plan_examples = (
+        PlanExample("What is CLIP?", (("rag_answer", {"main": "What is CLIP?"}),)),
+    )
+    max_concurrency = 2
 
     def __init__(self, kb: str | Path | None = None, *, config: Any = None, llm: Any = None, index: Any = None,
                  models: Any = None,
@@ -202,6 +222,18 @@ class RagAnswerTool(Tool):
         """Open the index. The LLM loads on the first answer; llama.cpp then keeps the KV cache of
         the fixed system prompt, so later questions in the same language and mode skip its prefill."""
         _ = self.index
+
+    @classmethod
+    def from_config(cls, config: Any, models: Any = None) -> "RagAnswerTool":
+        return cls(config=config, models=models)
+
+    def followup_args(self, args: dict[str, Any], subject: str) -> dict[str, Any] | None:
+        return None  # "and X?" after a question needs the planner, with the conversation
+
+    def warm_up(self) -> None:
+        """Prefill the Chinese and English answer prompts, so the first question skips them."""
+        for language in ("zh", "en"):
+            self.warm_prefix(language, concise=False)
 
     def warm_prefix(self, language: str = "en", concise: bool = False) -> None:
         """Prefill one system prompt ahead of the first question (a long-lived app can call this)."""

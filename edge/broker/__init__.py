@@ -13,7 +13,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -108,16 +107,6 @@ class MosquittoBroker:
     def settings(self, user: str = "orchestrator", keepalive: int = 10) -> BrokerSettings:
         return BrokerSettings(host=self.host, port=self.port, username=user, password=self.password(user),
                               tls_ca=self.tls[2], keepalive=keepalive, tcp_nodelay=self.tcp_nodelay)
-
-    def add_devices(self, devices: list[str]) -> None:
-        """Register more devices; a running broker reloads its users and ACLs (SIGHUP)."""
-        for d in devices:
-            if check_device_id(d) not in self.devices:
-                self.devices.append(d)
-        if self._proc is not None:
-            self._write_files()
-            self._proc.send_signal(signal.SIGHUP)
-            time.sleep(0.2)  # mosquitto reloads asynchronously; there is no acknowledgement to wait on
 
     def write_credentials(self, path: str | Path) -> Path:
         """host, port and every user's password as JSON, readable by the owner only."""

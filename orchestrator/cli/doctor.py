@@ -32,12 +32,12 @@ EXTRAS = {
 }
 
 ROLE_DISABLES = {
-    "llm": "rag_answer answers and LLM planning (the router still works)",
+    "llm": "knowledge-base answers and LLM planning (the router still works)",
     "embedder (English)": "new English knowledge bases",
     "embedder (multilingual)": "new Chinese knowledge bases and Chinese image queries",
     "embedder": "knowledge-base ingestion and search",
-    "image encoder": "image_search",
-    "diffusion": "generate_image",
+    "image encoder": "photo search",
+    "diffusion": "image generation",
 }
 
 

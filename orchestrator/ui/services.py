@@ -137,50 +137,14 @@ class AppServices:
 
 
 def limit_tools(agent: Any, limits: dict[str, int] = TOOL_LIMITS) -> None:
-    """Bound how many runs of each tool go at once across every user (a cancel still works while
-    waiting). Wraps the tool's run target in place; calling it twice is harmless."""
+    """Bound how many runs of each tool go at once across every user: the tool's own
+    `max_concurrency` (the contract in `tools.base`; a cancel still works while waiting), set here
+    from `limits` where the tool declares none. Calling it twice is harmless."""
     for name, tool in getattr(agent, "tools", {}).items():
-        if name not in limits or getattr(tool, "_app_limited", False) or not hasattr(tool, "_target"):
-            continue
-        sem = threading.BoundedSemaphore(limits[name])
-        target = tool._target()
-
-        @functools.wraps(target)
-        def limited(*args: Any, _target: Callable = target, _sem: threading.BoundedSemaphore = sem, **kwargs: Any) -> Any:
-            ctx = kwargs.get("context")
-            while not _sem.acquire(timeout=0.2):
-                if ctx is not None:
-                    ctx.check_cancelled()
-            try:
-                return _target(*args, **kwargs)
-            finally:
-                _sem.release()
-
-        tool._target = lambda _f=limited: _f
-        stream = getattr(tool, "stream", None)
-        if callable(stream):  # the executor streams text from tools that offer it (rag_answer)
-            tool.stream = _limited_stream(stream, sem)
-        tool._app_limited = True
+        if name in limits and tool.max_concurrency is None:
+            tool.max_concurrency = limits[name]
 
 
-def _limited_stream(stream: Callable[..., Iterator[Any]], sem: threading.BoundedSemaphore) -> Callable[..., Iterator[Any]]:
-    @functools.wraps(stream)
-    def limited(*args: Any, **kwargs: Any) -> Iterator[Any]:
-        ctx = kwargs.get("context")
-        while not sem.acquire(timeout=0.2):
-            if ctx is not None:
-                ctx.check_cancelled()
-        try:
-            yield from stream(*args, **kwargs)
-        finally:
-            sem.release()
-
-    return limited
-
-
-# -- one browser tab ---------------------------------------------------------------------------
-
-@dataclass
 class TabState:
     """Per browser tab (a gr.State): its own conversation, rendered chat and cancel flags."""
 

@@ -8,6 +8,7 @@ from orchestrator import Agent
 from orchestrator.events import AnswerToken, Done, PlanMade, StepFinished, StepProgress, StepStarted
 from orchestrator.testing import BrokenGenerateTool, FakeEdgeQueryTool, FakeImageSearchTool, FakeRagTool, fake_agent
 from polymodal.config import Config
+from tools.base import ToolResult
 from tools.llm import FakeChatModel
 
 
@@ -110,7 +111,7 @@ def test_plan_only_does_not_run_tools():
 def test_from_config_reports_unavailable_tools_and_still_works(monkeypatch):
     import orchestrator.registry as registry
 
-    monkeypatch.setattr(registry, "DEFAULT_TOOLS", {"rag_answer": "orchestrator.testing", "image_search": "not_a_module.nope"})
+    monkeypatch.setattr(registry, "DEFAULT_TOOLS", {"rag_answer": "tools.testing", "image_search": "not_a_module.nope"})
     cfg = Config.from_dict({"llm": {"backend": "fake"}})
     agent = Agent.from_config(cfg, embedder="hash")
     assert list(agent.tools) == ["rag_answer"]
@@ -122,7 +123,7 @@ def test_a_lone_streaming_step_forwards_its_tokens_live_and_done_has_the_checked
     from dataclasses import dataclass
 
     @dataclass
-    class Checked:
+    class Checked(ToolResult):
         answer: str
 
         def summary(self):
