@@ -16,7 +16,8 @@ import threading
 from typing import Any, Callable
 
 from orchestrator.ui.chat import TurnView, chat_turn, media_messages
-from orchestrator.ui.devices import FleetService, device_rows, sensor_frame
+from orchestrator.ui.devices import device_rows, sensor_frame
+from orchestrator.ui.fleet import FleetService
 from orchestrator.ui.library import (
     _doc_types,
     delete_documents,

@@ -133,7 +133,7 @@ def _image_index(services: AppServices, create: bool = False):
         raise InputError(f"image search is not available in this install ({exc.name} is missing)") from None
     path = services.config.images_path()
     if create:
-        reader = services._image_reader
+        reader = services.image_reader
         if reader is not None:
             return ImageIndex.open(path, reader.encoder, config=services.config.images)
         if (path / "manifest.json").exists():  # the encoder it was built with
@@ -142,12 +142,12 @@ def _image_index(services: AppServices, create: bool = False):
     if not (path / "manifest.json").exists():
         raise InputError("the image library is empty: index a folder first")
     with services.images_lock:
-        if services._image_reader is None:
-            tool = getattr(services._agent, "tools", {}).get("image_search") if services._agent is not None else None
+        if services.image_reader is None:
+            tool = services.agent_tools().get("image_search")
             reader = getattr(tool, "index", None) if tool is not None and hasattr(type(tool), "index") else None
-            services._image_reader = reader or ImageIndex.open(path, None, config=services.config.images,
-                                                                 read_only=True)
-        return services._image_reader
+            services.image_reader = reader or ImageIndex.open(path, None, config=services.config.images,
+                                                                read_only=True)
+        return services.image_reader
 
 
 def index_images(services: AppServices, folder: str, cancel: threading.Event | None = None,

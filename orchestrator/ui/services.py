@@ -17,13 +17,14 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
-from orchestrator.ui.devices import FleetService
+from orchestrator.ui.fleet import FleetService
 from polymodal.config import Config
 from polymodal.errors import InputError, PolymodalError
+from polymodal.lazy import load_once
 
-log = logging.getLogger("polymodal.app")
+__all__ = ["AppServices", "TabState", "limit_tools", "short_error", "IMAGE_TYPES", "TOOL_LIMITS", "CHAT_CONCURRENCY"]
 
 log = logging.getLogger("polymodal.app")
 
@@ -56,26 +57,31 @@ class AppServices:
         self.thumbs = self.cache / "thumbs"
         for d in (self.cache, self.uploads, self.thumbs):
             d.mkdir(parents=True, exist_ok=True)
-        self._agent = agent
-        self._agent_lock = threading.Lock()
         if agent is not None:
             limit_tools(agent)
-        self.fleet = fleet or FleetService(config, self)
+            self.agent = agent
+        self.fleet = fleet or FleetService(config, self.agent_tools)
         self.kb_lock = threading.Lock()
         self.images_lock = threading.RLock()
-        self._image_reader: Any = None
+        self.image_reader: Any = None  # the image library's shared reader, opened by the library handlers
 
-    @property
+    @load_once
     def agent(self) -> Any:
-        if self._agent is None:
-            with self._agent_lock:
-                if self._agent is None:
-                    from orchestrator.agent import Agent
+        """The Agent, built on first use (once, however many tabs ask at the same time)."""
+        from orchestrator.agent import Agent
 
-                    agent = Agent.from_config(self.config)
-                    limit_tools(agent)
-                    self._agent = agent
-        return self._agent
+        agent = Agent.from_config(self.config)
+        limit_tools(agent)
+        return agent
+
+    def built_agent(self) -> Any:
+        """The Agent if it is built, else None: never builds it (a status view must not load the models)."""
+        return self.agent if load_once.loaded(self, "agent") else None
+
+    def agent_tools(self) -> Mapping[str, Any]:
+        """The built Agent's tools by name ({} before it is built)."""
+        agent = self.built_agent()
+        return getattr(agent, "tools", {}) if agent is not None else {}
 
     @property
     def max_upload_bytes(self) -> int:
