@@ -21,7 +21,8 @@ log = logging.getLogger("polymodal.app")
 
 # -- knowledge base ------------------------------------------------------------------------------
 
-def _doc_types() -> tuple[str, ...]:
+def doc_types() -> tuple[str, ...]:
+    """The file types the knowledge base reads (the upload box accepts only these)."""
     from indexes.readers import READERS
 
     return tuple(READERS)
@@ -36,7 +37,7 @@ def ingest_documents(services: AppServices, files: list[str] | None, folder: str
     rows: list[list[Any]] = []
     for f in files or []:
         try:
-            paths.append(str(services.accept_upload(f, _doc_types(), "kb")))
+            paths.append(str(services.accept_upload(f, doc_types(), "kb")))
         except InputError as exc:
             rows.append([Path(f).name, "skipped", 0, str(exc)])
     folder = (folder or "").strip()

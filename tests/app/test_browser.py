@@ -235,11 +235,11 @@ def test_slow_generation_does_not_block_another_tab_and_stop_cancels_it(config, 
 
 def test_chat_with_an_attached_photo_finds_the_cat_first(config, serve_app, page, photo_folder, cat_photo):
     """The real image_search tool over a colour-encoder library: attach the cat, get the cat back first."""
-    import app
+    from orchestrator import ui
     from tools.image_search import ImageSearchTool
 
-    services = app.AppServices(config, fake_agent(tools=[FakeRagTool(), ImageSearchTool(config=config)]))
-    list(app.index_images(services, str(photo_folder)))
+    services = ui.AppServices(config, fake_agent(tools=[FakeRagTool(), ImageSearchTool(config=config)]))
+    list(ui.index_images(services, str(photo_folder)))
     url, _ = serve_app(config, services.agent)
     page.goto(url)
     page.locator("#chat-input input[type=file]").set_input_files(str(cat_photo))

@@ -58,7 +58,7 @@ def _get(url: str, data: bytes | None = None, headers: dict | None = None) -> tu
 def test_app_command_serves_on_loopback_behind_auth(tmp_path):
     port = free_port()
     env = {**os.environ, "POLYMODAL_HOME": str(tmp_path), "APP_AUTH": "ann:s3cret"}
-    # cwd outside the repo: the command finds app.py without it being importable from here
+    # cwd outside the repo: the command serves orchestrator.ui, app.py need not be importable from here
     proc = subprocess.Popen([sys.executable, "-c", MAIN, "app", "--port", str(port), "--auth-env", "APP_AUTH", "--json",
                              "--no-warm-up"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
