@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("device", help="device id, name or alias")
     p.add_argument("capability", help="classify, detect_faces, sensor_status, snapshot, readings")
     p.add_argument("--param", action="append", default=[], metavar="K=V", help="capability parameter (repeatable)")
-    p.add_argument("--timeout", type=float, default=None, help="seconds per attempt (default: [edge] request_timeout_s)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds per attempt (default: [edge] request_timeout_s)")
     p.set_defaults(func=cmd_query)
 
 

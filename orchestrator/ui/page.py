@@ -173,7 +173,8 @@ def _images_tab(gr: Any, services: AppServices, tab: Any) -> None:
         gr.Markdown("### Search")
         with gr.Row():
             with gr.Column(scale=3):
-                query = gr.Textbox(label="What the photo shows", placeholder="a cat sleeping / 一只猫", elem_id="img-query")
+                query = gr.Textbox(label="What the photo shows", placeholder="a cat sleeping / 一只猫",
+                                   elem_id="img-query")
                 k = gr.Slider(1, 24, value=8, step=1, label="How many")
                 search = gr.Button("Search", variant="primary", elem_id="img-search")
             example = gr.Image(label="…or search by an example image", type="filepath", scale=2, height=200,

@@ -131,7 +131,8 @@ class AppServices:
             raise InputError(f"{src.name}: file type {suffix or '(none)'} is not accepted here ({', '.join(allowed)})")
         size = src.stat().st_size
         if size > self.max_upload_bytes:
-            raise InputError(f"{src.name} is {size / 2**20:.1f} MB; the upload limit is {self.config.app.max_upload_mb} MB")
+            raise InputError(f"{src.name} is {size / 2**20:.1f} MB; "
+                             f"the upload limit is {self.config.app.max_upload_mb} MB")
         name = re.sub(r"[^\w.\-]+", "_", src.name).lstrip(".") or f"upload{suffix}"
         dest_dir = self.uploads / sub
         dest_dir.mkdir(parents=True, exist_ok=True)
@@ -152,7 +153,8 @@ def limit_tools(agent: Any, limits: dict[str, int] = TOOL_LIMITS) -> None:
         target = tool._target()
 
         @functools.wraps(target)
-        def limited(*args: Any, _target: Callable = target, _sem: threading.BoundedSemaphore = sem, **kwargs: Any) -> Any:
+        def limited(*args: Any, _target: Callable = target, _sem: threading.BoundedSemaphore = sem,
+                    **kwargs: Any) -> Any:
             ctx = kwargs.get("context")
             while not _sem.acquire(timeout=0.2):
                 if ctx is not None:
@@ -169,7 +171,8 @@ def limit_tools(agent: Any, limits: dict[str, int] = TOOL_LIMITS) -> None:
         tool._app_limited = True
 
 
-def _limited_stream(stream: Callable[..., Iterator[Any]], sem: threading.BoundedSemaphore) -> Callable[..., Iterator[Any]]:
+def _limited_stream(stream: Callable[..., Iterator[Any]],
+                    sem: threading.BoundedSemaphore) -> Callable[..., Iterator[Any]]:
     @functools.wraps(stream)
     def limited(*args: Any, **kwargs: Any) -> Iterator[Any]:
         ctx = kwargs.get("context")

@@ -32,7 +32,8 @@ def text_of(msgs) -> str:
 
 
 def test_import_app_starts_nothing_and_stays_light():
-    code = "import sys, threading, app; heavy = [m for m in ('gradio', 'torch', 'transformers') if m in sys.modules]; " \
+    code = "import sys, threading, app; " \
+           "heavy = [m for m in ('gradio', 'torch', 'transformers') if m in sys.modules]; " \
            "print(heavy, threading.active_count())"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -242,7 +243,8 @@ def test_image_library_index_and_search_by_example(config, photo_folder, cat_pho
     assert status.startswith(f"{len(list(photo_folder.iterdir()))} added")
     gallery, line = ui.search_images(services, "", str(cat_photo), k=3)
     assert len(gallery) == 3 and line == "3 photo(s) for the example image · encoder fake-colour"
-    assert gallery[0][1].startswith("chelsea.png · score ") and gallery[0][1].endswith(str(photo_folder / "chelsea.png"))
+    caption = gallery[0][1]
+    assert caption.startswith("chelsea.png · score ") and caption.endswith(str(photo_folder / "chelsea.png"))
     assert Path(gallery[0][0]).is_relative_to(services.cache)  # only the app's cache is served
     with pytest.raises(InputError):
         ui.search_images(services, "", None)
@@ -270,9 +272,11 @@ def test_media_messages_gallery_generation_and_device_frame(config, photo_folder
     assert caption == f"chelsea.png · score 0.910 · {photo_folder / 'chelsea.png'}"
     gen = FakeGenerateResult("a red fox", 7, [str(photo_folder / "rocket.png")])
     msgs = ui.media_messages(StepResult(2, "generate_image", True, value=gen), services)
-    assert any("prompt=a red fox" in m["content"] and "seed=7" in m["content"] for m in msgs if isinstance(m["content"], str))
+    texts = [m["content"] for m in msgs if isinstance(m["content"], str)]
+    assert any("prompt=a red fox" in t and "seed=7" in t for t in texts)
     frame = base64.b64encode((photo_folder / "coffee.png").read_bytes()).decode()
-    reading = FakeReading("garden-cam", "snapshot", "none", "2026-01-01T12:00:00Z", {"image_b64": frame, "source": "coffee"})
+    reading = FakeReading("garden-cam", "snapshot", "none", "2026-01-01T12:00:00Z",
+                          {"image_b64": frame, "source": "coffee"})
     msgs = ui.media_messages(StepResult(3, "edge_query", True, value=reading), services)
     assert "garden-cam" in msgs[0]["content"] and "2026-01-01T12:00:00Z" in msgs[0]["content"]
     assert Path(msgs[1]["content"]["path"]).read_bytes() == (photo_folder / "coffee.png").read_bytes()
