@@ -15,9 +15,10 @@ import re
 import shutil
 import threading
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator
 
 from orchestrator.ui.fleet import FleetService
 from polymodal.config import Config
