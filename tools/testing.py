@@ -110,6 +110,7 @@ class FakeImageResult(ToolResult):
 
 
 class FakeImageSearchTool(_Fake, ImageSearchTool):
+    index = None  # no image library behind the fake
     def run(self, query: str = "", image: str = "", k: int = 3) -> FakeImageResult:
         """Args:
             query: what the photo shows

@@ -4,16 +4,13 @@ share link only with `--share`; optional `--auth user:pass` (or `--auth-env VAR`
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import ipaddress
 import os
 import sys
-from pathlib import Path
 
 from orchestrator.cli._common import add_json_flag, config_from_args, emit, fail, wait_for_stop
 
-__all__ = ["register", "load_app_module", "parse_auth"]
+__all__ = ["register", "parse_auth"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,25 +44,6 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def load_app_module():
-    """`app` (the Gradio app at the repository root): installed as a module, else from the checkout."""
-    try:
-        return importlib.import_module("app")
-    except ModuleNotFoundError as exc:
-        if exc.name != "app":
-            raise
-    path = Path(__file__).resolve().parents[2] / "app.py"
-    from polymodal.errors import MissingExtra
-
-    if not path.exists():
-        raise MissingExtra("ui", "app", "the Gradio app")
-    spec = importlib.util.spec_from_file_location("app", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["app"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def cmd_app(args: argparse.Namespace) -> int:
     from polymodal.errors import require
 
@@ -81,11 +59,12 @@ def cmd_app(args: argparse.Namespace) -> int:
               file=sys.stderr)
     if args.share and auth is None:
         print("warning: --share without --auth makes the app public to anyone with the link", file=sys.stderr)
-    app = load_app_module()
-    demo = app.build_app(config)
-    url = app.serve(demo, host, port, auth=auth, share=args.share, block=False, quiet=args.json)
+    from orchestrator.ui import build_app, serve, warm_up
+
+    demo = build_app(config)
+    url = serve(demo, host, port, auth=auth, share=args.share, block=False, quiet=args.json)
     if not args.no_warm_up:
-        app.warm_up(demo.services)
+        warm_up(demo.services)
     emit(args, {"ok": True, "url": url, "share_url": getattr(demo, "share_url", None), "host": host, "port": port},
          f"polymodal app on {url} (Ctrl-C to stop)")
     try:

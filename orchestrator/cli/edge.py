@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 import time
 from pathlib import Path
 
 from orchestrator.cli._common import add_json_flag, config_from_args, emit, fail, wait_for_stop
+from orchestrator.fleet import credentials_file, start_broker, start_fleet
 from polymodal.errors import DeviceError
 
 __all__ = ["register"]
@@ -46,47 +46,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("device", help="device id, name or alias")
     p.add_argument("capability", help="classify, detect_faces, sensor_status, snapshot, readings")
     p.add_argument("--param", action="append", default=[], metavar="K=V", help="capability parameter (repeatable)")
-    p.add_argument("--timeout", type=float, default=None, help="seconds per attempt (default: [edge] request_timeout_s)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds per attempt (default: [edge] request_timeout_s)")
     p.set_defaults(func=cmd_query)
 
 
-def _credentials_file(config) -> Path:
-    return config.paths.data() / "edge" / "credentials.json"
-
-
-def _listening(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _start_broker(config, device_ids: list[str]):
-    from edge.broker import MosquittoBroker
-    from edge.errors import BrokerUnavailable
-
-    cfg = config.edge
-    broker = MosquittoBroker(devices=device_ids, orchestrators=(cfg.username,), host=cfg.host, port=cfg.port,
-                             prefix=cfg.topic_prefix)
-    try:
-        broker.start()
-    except BrokerUnavailable as exc:
-        raise DeviceError(str(exc)) from None
-    broker.write_credentials(_credentials_file(config))
-    return broker
-
-
 def cmd_broker(args: argparse.Namespace) -> int:
+    from edge.broker import port_open
     from edge.fleet import fleet_specs
 
     config = config_from_args(args)
-    if _listening(config.edge.host, config.edge.port):
+    if port_open(config.edge.host, config.edge.port):
         return fail(args, f"something already listens on {config.edge.host}:{config.edge.port}")
-    broker = _start_broker(config, [s.id for s in fleet_specs(args.devices)])
+    broker = start_broker(config, [s.id for s in fleet_specs(args.devices)])
+    creds = credentials_file(config)
     try:
-        emit(args, {"ok": True, "host": broker.host, "port": broker.port, "credentials": str(_credentials_file(config))},
-             f"mosquitto on {broker.host}:{broker.port}; credentials in {_credentials_file(config)} (Ctrl-C to stop)")
+        emit(args, {"ok": True, "host": broker.host, "port": broker.port, "credentials": str(creds)},
+             f"mosquitto on {broker.host}:{broker.port}; credentials in {creds} (Ctrl-C to stop)")
         wait_for_stop(args.duration)
     finally:
         broker.stop()
@@ -94,11 +70,9 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from edge.errors import EdgeError
-    from edge.fleet import SimulatedFleet, fleet_specs
+    from edge.fleet import fleet_specs
 
     config = config_from_args(args)
-    cfg = config.edge
     if args.devices < 1:
         return fail(args, "--devices must be at least 1")
     faults = dict(f.split("=", 1) for f in args.fault if "=" in f)
@@ -110,49 +84,27 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             return fail(args, f"--photos: {args.photos} is not a folder")
         for s in specs:
             s.photo_dir = str(Path(args.photos).resolve())
-    broker = None
-    if not _listening(cfg.host, cfg.port):
-        broker = _start_broker(config, [s.id for s in specs])
-        passwords = broker.passwords
-    else:
-        creds_file = _credentials_file(config)
-        try:
-            passwords = json.loads(creds_file.read_text()).get("users", {})
-        except (OSError, ValueError):
-            return fail(args, f"a broker runs on {cfg.host}:{cfg.port} but {creds_file} has no device passwords: "
-                              "start it with 'polymodal edge broker'")
-        missing = [s.id for s in specs if s.id not in passwords]
-        if missing:
-            return fail(args, f"the running broker has no users for {', '.join(missing)}: restart it with "
-                              f"'polymodal edge broker --devices {args.devices}'")
-    fleet = SimulatedFleet(specs, cfg.host, cfg.port, passwords, prefix=cfg.topic_prefix, tls_ca=cfg.tls_ca,
-                           mode=args.mode)
+    local = start_fleet(config, specs, mode=args.mode)
     try:
-        try:
-            fleet.start()
-        except (EdgeError, FileNotFoundError) as exc:  # broker refused us, or a model file is missing
-            raise DeviceError(str(exc)) from None
         for sensor, fault in faults.items():
-            for dev in fleet.devices.values():
+            for dev in local.fleet.devices.values():
                 if sensor in dev.sensors:
                     dev.sensors[sensor].inject(fault)
         rows = [{"id": s.id, "role": s.role, "name": s.name} for s in specs]
         text = "\n".join(f"{r['id']:14s} {r['role']:11s} {r['name']}" for r in rows)
-        where = f"{cfg.host}:{cfg.port}" + (" (started here)" if broker else "")
+        where = local.where + (" (started here)" if local.broker else "")
         emit(args, {"ok": True, "broker": where, "devices": rows},
              f"{len(rows)} simulated devices online via {where}:\n{text}\nCtrl-C to stop")
         wait_for_stop(args.duration)
     finally:
-        fleet.stop()
-        if broker is not None:
-            broker.stop()
+        local.stop()
     return 0
 
 
 def _tool(config, timeout: float | None = None):
     from tools.edge_query import EdgeQueryTool
 
-    return EdgeQueryTool(config=config.edge, credentials_file=_credentials_file(config), timeout_s=timeout)
+    return EdgeQueryTool(config=config.edge, credentials_file=credentials_file(config), timeout_s=timeout)
 
 
 def cmd_devices(args: argparse.Namespace) -> int:

@@ -162,8 +162,7 @@ def media_messages(step: Any, services: AppServices | None) -> list[dict[str, An
     items = _first(value, "images", "hits", "paths", "results")
     if not items or not isinstance(items, (list, tuple)):
         return []
-    generated = step.tool == "generate_image" or (_first(value, "prompt") is not None
-                                                  and _first(value, "seed", "seeds") is not None)
+    generated = _first(value, "prompt") is not None and _first(value, "seed", "seeds") is not None
     seeds = _first(value, "seeds") or []
     gallery, missing = [], []
     for i, item in enumerate(items):
@@ -174,7 +173,8 @@ def media_messages(step: Any, services: AppServices | None) -> list[dict[str, An
         if shown is None and services and not isinstance(item, (str, Path)) and _first(item, "thumbnail"):
             shown = services.servable(_first(item, "thumbnail"))
         score = None if isinstance(item, (str, Path)) else _first(item, "score")
-        caption = Path(str(path)).name + (f" · score {score:.3f}" if isinstance(score, (int, float)) else "") + f" · {path}"
+        scored = f" · score {score:.3f}" if isinstance(score, (int, float)) else ""
+        caption = f"{Path(str(path)).name}{scored} · {path}"
         if generated and i < len(seeds):
             caption = f"{Path(str(path)).name} · seed {seeds[i]} · {path}"
         (gallery.append((shown, caption)) if shown else missing.append(caption))
@@ -183,13 +183,15 @@ def media_messages(step: Any, services: AppServices | None) -> list[dict[str, An
     if gallery:
         import gradio as gr
 
-        out.append({"role": "assistant", "content": gr.Gallery(value=gallery, label=label, columns=min(4, len(gallery)),
-                                                                 height="auto", object_fit="contain", allow_preview=True)})
+        widget = gr.Gallery(value=gallery, label=label, columns=min(4, len(gallery)), height="auto",
+                            object_fit="contain", allow_preview=True)
+        out.append({"role": "assistant", "content": widget})
     params = _generation_params(value) if generated else ""
     if params:
         out.append({"role": "assistant", "content": f"Generation parameters: {params}"})
     if missing:
-        out.append({"role": "assistant", "content": f"{label} (files not readable here):\n" + "\n".join(f"- `{m}`" for m in missing)})
+        listed = "\n".join(f"- `{m}`" for m in missing)
+        out.append({"role": "assistant", "content": f"{label} (files not readable here):\n{listed}"})
     return out
 
 
@@ -282,7 +284,8 @@ def _pump(events: Iterator[Any], cancel: threading.Event, poll_s: float = 0.2) -
             return
 
 
-def chat_turn(services: AppServices, tab: TabState, text: str, image: str | None = None) -> Iterator[list[dict[str, Any]]]:
+def chat_turn(services: AppServices, tab: TabState, text: str,
+              image: str | None = None) -> Iterator[list[dict[str, Any]]]:
     """Run one request in the tab's conversation; yield the whole chat after each event."""
     text = (text or "").strip()
     if not text and image:

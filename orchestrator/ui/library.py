@@ -21,7 +21,8 @@ log = logging.getLogger("polymodal.app")
 
 # -- knowledge base ------------------------------------------------------------------------------
 
-def _doc_types() -> tuple[str, ...]:
+def doc_types() -> tuple[str, ...]:
+    """The file types the knowledge base reads (the upload box accepts only these)."""
     from indexes.readers import READERS
 
     return tuple(READERS)
@@ -36,7 +37,7 @@ def ingest_documents(services: AppServices, files: list[str] | None, folder: str
     rows: list[list[Any]] = []
     for f in files or []:
         try:
-            paths.append(str(services.accept_upload(f, _doc_types(), "kb")))
+            paths.append(str(services.accept_upload(f, doc_types(), "kb")))
         except InputError as exc:
             rows.append([Path(f).name, "skipped", 0, str(exc)])
     folder = (folder or "").strip()
@@ -133,7 +134,7 @@ def _image_index(services: AppServices, create: bool = False):
         raise InputError(f"image search is not available in this install ({exc.name} is missing)") from None
     path = services.config.images_path()
     if create:
-        reader = services._image_reader
+        reader = services.image_reader
         if reader is not None:
             return ImageIndex.open(path, reader.encoder, config=services.config.images)
         if (path / "manifest.json").exists():  # the encoder it was built with
@@ -142,12 +143,14 @@ def _image_index(services: AppServices, create: bool = False):
     if not (path / "manifest.json").exists():
         raise InputError("the image library is empty: index a folder first")
     with services.images_lock:
-        if services._image_reader is None:
-            tool = getattr(services._agent, "tools", {}).get("image_search") if services._agent is not None else None
-            reader = getattr(tool, "index", None) if tool is not None and hasattr(type(tool), "index") else None
-            services._image_reader = reader or ImageIndex.open(path, None, config=services.config.images,
-                                                                 read_only=True)
-        return services._image_reader
+        if services.image_reader is None:
+            from tools.image_search import ImageSearchTool
+
+            tool = next((t for t in services.agent_tools().values() if isinstance(t, ImageSearchTool)), None)
+            reader = tool.index if tool is not None else None
+            services.image_reader = reader or ImageIndex.open(path, None, config=services.config.images,
+                                                                read_only=True)
+        return services.image_reader
 
 
 def index_images(services: AppServices, folder: str, cancel: threading.Event | None = None,

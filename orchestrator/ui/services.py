@@ -7,7 +7,6 @@ Plain functions (no gradio at import), so they are tested without a browser.
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import logging
 import os
@@ -15,22 +14,23 @@ import re
 import shutil
 import threading
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from orchestrator.ui.devices import FleetService
+from orchestrator.ui.fleet import FleetService
 from polymodal.config import Config
 from polymodal.errors import InputError, PolymodalError
+from polymodal.lazy import load_once
 
-log = logging.getLogger("polymodal.app")
+__all__ = ["AppServices", "TabState", "short_error", "IMAGE_TYPES", "CHAT_CONCURRENCY"]
 
 log = logging.getLogger("polymodal.app")
 
 IMAGE_TYPES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
 # Per-tool concurrency across all users: one diffusion run at a time keeps memory bounded, while
 # chats that only retrieve or ask a device go on beside it.
-TOOL_LIMITS = {"generate_image": 1, "image_search": 2, "rag_answer": 2, "edge_query": 4}
 CHAT_CONCURRENCY = 8
 
 
@@ -56,26 +56,28 @@ class AppServices:
         self.thumbs = self.cache / "thumbs"
         for d in (self.cache, self.uploads, self.thumbs):
             d.mkdir(parents=True, exist_ok=True)
-        self._agent = agent
-        self._agent_lock = threading.Lock()
         if agent is not None:
-            limit_tools(agent)
-        self.fleet = fleet or FleetService(config, self)
+            self.agent = agent
+        self.fleet = fleet or FleetService(config, self.agent_tools)
         self.kb_lock = threading.Lock()
         self.images_lock = threading.RLock()
-        self._image_reader: Any = None
+        self.image_reader: Any = None  # the image library's shared reader, opened by the library handlers
 
-    @property
+    @load_once
     def agent(self) -> Any:
-        if self._agent is None:
-            with self._agent_lock:
-                if self._agent is None:
-                    from orchestrator.agent import Agent
+        """The Agent, built on first use (once, however many tabs ask at the same time)."""
+        from orchestrator.agent import Agent
 
-                    agent = Agent.from_config(self.config)
-                    limit_tools(agent)
-                    self._agent = agent
-        return self._agent
+        return Agent.from_config(self.config)
+
+    def built_agent(self) -> Any:
+        """The Agent if it is built, else None: never builds it (a status view must not load the models)."""
+        return self.agent if load_once.loaded(self, "agent") else None
+
+    def agent_tools(self) -> Mapping[str, Any]:
+        """The built Agent's tools by name ({} before it is built)."""
+        agent = self.built_agent()
+        return getattr(agent, "tools", {}) if agent is not None else {}
 
     @property
     def max_upload_bytes(self) -> int:
@@ -125,7 +127,8 @@ class AppServices:
             raise InputError(f"{src.name}: file type {suffix or '(none)'} is not accepted here ({', '.join(allowed)})")
         size = src.stat().st_size
         if size > self.max_upload_bytes:
-            raise InputError(f"{src.name} is {size / 2**20:.1f} MB; the upload limit is {self.config.app.max_upload_mb} MB")
+            raise InputError(f"{src.name} is {size / 2**20:.1f} MB; "
+                             f"the upload limit is {self.config.app.max_upload_mb} MB")
         name = re.sub(r"[^\w.\-]+", "_", src.name).lstrip(".") or f"upload{suffix}"
         dest_dir = self.uploads / sub
         dest_dir.mkdir(parents=True, exist_ok=True)
@@ -136,15 +139,9 @@ class AppServices:
         return dest
 
 
-def limit_tools(agent: Any, limits: dict[str, int] = TOOL_LIMITS) -> None:
-    """Bound how many runs of each tool go at once across every user: the tool's own
-    `max_concurrency` (the contract in `tools.base`; a cancel still works while waiting), set here
-    from `limits` where the tool declares none. Calling it twice is harmless."""
-    for name, tool in getattr(agent, "tools", {}).items():
-        if name in limits and tool.max_concurrency is None:
-            tool.max_concurrency = limits[name]
+# -- one browser tab ---------------------------------------------------------------------------
 
-
+@dataclass
 class TabState:
     """Per browser tab (a gr.State): its own conversation, rendered chat and cancel flags."""
 

@@ -39,7 +39,7 @@ def settings_report(services: AppServices) -> str:
             out.append(f"| {c.name} | {_md(c.detail.split(':')[0])} | {'✓' if c.ok else '✗'} | {_md(c.detail)} |")
     out += ["", f"LLM backend `{cfg.llm.backend}` · image encoder setting `{cfg.images.encoder}` · "
                 f"knowledge base `{cfg.kb_path()}` · image library `{cfg.images_path()}`"]
-    agent = services._agent
+    agent = services.built_agent()
     if agent is not None:
         out += ["", "### Tools", ", ".join(f"`{n}`" for n in agent.tools) or "(none)"]
         for p in getattr(agent, "problems", []):

@@ -62,13 +62,13 @@ def cat_photo(tmp_path_factory, photo_folder) -> Path:
 @pytest.fixture
 def serve_app():
     """serve_app(config, agent=None) -> (url, demo): the app on a free loopback port, closed after the test."""
-    import app
+    from orchestrator.ui import build_app, serve
 
     demos = []
 
     def start(config: Config, agent=None, auth=None):
-        demo = app.build_app(config, agent=agent)
-        url = app.serve(demo, "127.0.0.1", free_port(), auth=auth, block=False, quiet=True)
+        demo = build_app(config, agent=agent)
+        url = serve(demo, "127.0.0.1", free_port(), auth=auth, block=False, quiet=True)
         demos.append(demo)
         return url, demo
 

@@ -21,6 +21,11 @@ def ask(page, text: str) -> None:
     box.press("Enter")
 
 
+def the_cat(photo_folder):
+    """The gallery caption of the cat from the photo folder, first hit."""
+    return re.compile(r"^chelsea\.png · score [0-9.]+ · " + re.escape(str(photo_folder / "chelsea.png")))
+
+
 def first_caption(page):
     return page.locator("#img-gallery .caption-label").first
 
@@ -105,7 +110,7 @@ def test_image_library_upload_cat_and_see_it_first(config, serve_app, page, phot
     page.locator("#img-example input[type=file]").set_input_files(str(cat_photo))
     page.locator("#img-search").click()
     expect(page.locator("#img-found")).to_contain_text("5 photo(s) for the example image · encoder fake-colour")
-    expect(first_caption(page)).to_have_text(re.compile(r"^chelsea\.png · score [0-9.]+ · " + re.escape(str(photo_folder / "chelsea.png"))))
+    expect(first_caption(page)).to_have_text(the_cat(photo_folder))
     shot(page, "images-example")
 
 
@@ -123,13 +128,13 @@ def test_image_library_real_encoder_text_and_upload(config, serve_app, page, pho
     page.locator("#img-search").click()
     expect(page.locator("#img-found")).to_contain_text(re.compile(r"photo\(s\) for 'a cat' · encoder conse"),
                                                         timeout=120_000)
-    expect(first_caption(page)).to_have_text(re.compile(r"^chelsea\.png · score [0-9.]+ · " + re.escape(str(photo_folder / "chelsea.png"))))
+    expect(first_caption(page)).to_have_text(the_cat(photo_folder))
     shot(page, "images-text")
     page.locator("#img-query textarea, #img-query input").first.fill("")
     page.locator("#img-example input[type=file]").set_input_files(str(cat_photo))
     page.locator("#img-search").click()
     expect(page.locator("#img-found")).to_contain_text("photo(s) for the example image · encoder conse")
-    expect(first_caption(page)).to_have_text(re.compile(r"^chelsea\.png · score [0-9.]+ · " + re.escape(str(photo_folder / "chelsea.png"))))
+    expect(first_caption(page)).to_have_text(the_cat(photo_folder))
     shot(page, "images-upload")
 
 
@@ -170,7 +175,8 @@ def test_devices_tab_starts_the_fleet_and_chat_shows_the_camera_frame(config, se
     expect(page.locator("#dev-status")).to_contain_text("3 of 3 device(s) online", timeout=90_000)
     page.get_by_role("tab", name="Chat").click()
     ask(page, "is the greenhouse temperature sensor behaving normally?")
-    expect(page.locator("#chat")).to_contain_text(re.compile(r"greenhouse sensor node temperature: \w+ \(confidence"), timeout=60_000)
+    expect(page.locator("#chat")).to_contain_text(re.compile(r"greenhouse sensor node temperature: \w+ \(confidence"),
+                                                  timeout=60_000)
 
 
 @pytest.mark.slow
@@ -235,11 +241,11 @@ def test_slow_generation_does_not_block_another_tab_and_stop_cancels_it(config, 
 
 def test_chat_with_an_attached_photo_finds_the_cat_first(config, serve_app, page, photo_folder, cat_photo):
     """The real image_search tool over a colour-encoder library: attach the cat, get the cat back first."""
-    import app
+    from orchestrator import ui
     from tools.image_search import ImageSearchTool
 
-    services = app.AppServices(config, fake_agent(tools=[FakeRagTool(), ImageSearchTool(config=config)]))
-    list(app.index_images(services, str(photo_folder)))
+    services = ui.AppServices(config, fake_agent(tools=[FakeRagTool(), ImageSearchTool(config=config)]))
+    list(ui.index_images(services, str(photo_folder)))
     url, _ = serve_app(config, services.agent)
     page.goto(url)
     page.locator("#chat-input input[type=file]").set_input_files(str(cat_photo))
@@ -247,7 +253,7 @@ def test_chat_with_an_attached_photo_finds_the_cat_first(config, serve_app, page
     page.locator("#chat-input textarea").press("Enter")
     page.get_by_text("Plan: image_search").wait_for()
     first = page.locator("#chat .caption-label").first
-    expect(first).to_have_text(re.compile(r"^chelsea\.png · score [0-9.]+ · " + re.escape(str(photo_folder / "chelsea.png"))))
+    expect(first).to_have_text(the_cat(photo_folder))
     shot(page, "chat-photo")
 
 

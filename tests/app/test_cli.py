@@ -40,7 +40,8 @@ def test_defaults_are_loopback_without_share():
 
 def test_bad_auth_is_a_one_line_error(tmp_path):
     out = subprocess.run([sys.executable, "-c", MAIN, "app", "--auth", "nocolon", "--json"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=120, env={**os.environ, "POLYMODAL_HOME": str(tmp_path)})
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "POLYMODAL_HOME": str(tmp_path)})
     assert out.returncode == 1
     assert json.loads(out.stdout) == {"ok": False, "error": "--auth takes USER:PASS with both parts non-empty"}
     assert out.stderr.strip().splitlines() == ["error: --auth takes USER:PASS with both parts non-empty"]
@@ -58,7 +59,7 @@ def _get(url: str, data: bytes | None = None, headers: dict | None = None) -> tu
 def test_app_command_serves_on_loopback_behind_auth(tmp_path):
     port = free_port()
     env = {**os.environ, "POLYMODAL_HOME": str(tmp_path), "APP_AUTH": "ann:s3cret"}
-    # cwd outside the repo: the command finds app.py without it being importable from here
+    # cwd outside the repo: the command serves orchestrator.ui, app.py need not be importable from here
     proc = subprocess.Popen([sys.executable, "-c", MAIN, "app", "--port", str(port), "--auth-env", "APP_AUTH", "--json",
                              "--no-warm-up"],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -84,7 +85,8 @@ def test_app_command_serves_on_loopback_behind_auth(tmp_path):
         status, _, _ = _get(base + "/login", urllib.parse.urlencode({"username": "ann", "password": "wrong"}).encode(),
                             {"Content-Type": "application/x-www-form-urlencoded"})
         assert status in (400, 401)
-        status, _, headers = _get(base + "/login", urllib.parse.urlencode({"username": "ann", "password": "s3cret"}).encode(),
+        status, _, headers = _get(base + "/login",
+                                  urllib.parse.urlencode({"username": "ann", "password": "s3cret"}).encode(),
                                   {"Content-Type": "application/x-www-form-urlencoded"})
         assert status == 200
         cookie = "; ".join(c.split(";")[0] for k, c in headers.items() if k.lower() == "set-cookie")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-import app
+from orchestrator import ui
 from orchestrator.testing import BrokenGenerateTool, FakeEdgeQueryTool, FakeGenerateTool, FakeRagTool, fake_agent
 from polymodal.errors import Cancelled, InputError
 from tools.base import Tool, ToolContext
@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def run_turn(services, tab, text, image=None):
     msgs = None
-    for msgs in app.chat_turn(services, tab, text, image):
+    for msgs in ui.chat_turn(services, tab, text, image):
         pass
     return msgs
 
@@ -32,7 +32,8 @@ def text_of(msgs) -> str:
 
 
 def test_import_app_starts_nothing_and_stays_light():
-    code = "import sys, threading, app; heavy = [m for m in ('gradio', 'torch', 'transformers') if m in sys.modules]; " \
+    code = "import sys, threading, app; " \
+           "heavy = [m for m in ('gradio', 'torch', 'transformers') if m in sys.modules]; " \
            "print(heavy, threading.active_count())"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -40,9 +41,9 @@ def test_import_app_starts_nothing_and_stays_light():
 
 
 def test_chat_turn_streams_plan_answer_and_expandable_citations(config):
-    services = app.AppServices(config, fake_agent())
-    tab = app.TabState()
-    snapshots = list(app.chat_turn(services, tab, "What is edge AI according to my documents?"))
+    services = ui.AppServices(config, fake_agent())
+    tab = ui.TabState()
+    snapshots = list(ui.chat_turn(services, tab, "What is edge AI according to my documents?"))
     assert len(snapshots) >= 3  # the question first, then updates as events arrive
     first = snapshots[0]
     assert first[0] == {"role": "user", "content": "What is edge AI according to my documents?"}
@@ -61,8 +62,8 @@ def test_chat_turn_streams_plan_answer_and_expandable_citations(config):
 
 
 def test_each_tab_keeps_its_own_conversation(config):
-    services = app.AppServices(config, fake_agent())
-    a, b = app.TabState(), app.TabState()
+    services = ui.AppServices(config, fake_agent())
+    a, b = ui.TabState(), ui.TabState()
     run_turn(services, a, "draw a lighthouse at dusk")
     run_turn(services, b, "what does the garden camera see?")
     run_turn(services, a, "make it bluer")
@@ -74,7 +75,7 @@ def test_each_tab_keeps_its_own_conversation(config):
 
 def test_tool_failure_is_a_short_message_never_a_trace(config):
     agent = fake_agent(tools=[FakeRagTool(), BrokenGenerateTool()])
-    msgs = run_turn(app.AppServices(config, agent), app.TabState(), "draw a red fox in the snow")
+    msgs = run_turn(ui.AppServices(config, agent), ui.TabState(), "draw a red fox in the snow")
     text = text_of(msgs)
     assert "no diffusion weights configured" in text
     assert "Traceback" not in text and "File \"" not in text
@@ -88,7 +89,7 @@ class ExplodingAgent:
 
 
 def test_programming_error_is_logged_not_shown(config, caplog):
-    msgs = run_turn(app.AppServices(config, ExplodingAgent()), app.TabState(), "hello")
+    msgs = run_turn(ui.AppServices(config, ExplodingAgent()), ui.TabState(), "hello")
     assert msgs[-1]["content"] == "⚠ Something went wrong (RuntimeError); the details are in the server log."
     assert "internal detail" not in text_of(msgs)
     assert "internal detail" in caplog.text
@@ -96,12 +97,12 @@ def test_programming_error_is_logged_not_shown(config, caplog):
 
 def test_stop_cancels_a_long_generation(config):
     gen = FakeGenerateTool(steps=200, step_seconds=0.02)
-    services = app.AppServices(config, fake_agent(tools=[gen]))
-    tab = app.TabState()
+    services = ui.AppServices(config, fake_agent(tools=[gen]))
+    tab = ui.TabState()
     seen: list = []
 
     def chat():
-        for msgs in app.chat_turn(services, tab, "draw a red fox in the snow"):
+        for msgs in ui.chat_turn(services, tab, "draw a red fox in the snow"):
             seen.append(msgs)
 
     t = threading.Thread(target=chat)
@@ -121,6 +122,7 @@ def test_tool_limits_bound_concurrency_and_keep_the_schema(config):
     class Slow(Tool):
         name = "generate_image"
         description = "slow"
+        max_concurrency = 1  # the contract: every caller (the app's users, the CLI, the API) shares the limit
         active = 0
         peak = 0
         lock = threading.Lock()
@@ -140,9 +142,7 @@ def test_tool_limits_bound_concurrency_and_keep_the_schema(config):
     release = threading.Event()
     tool = Slow()
     schema = tool.input_schema
-    agent = fake_agent(tools=[tool])
-    app.limit_tools(agent)
-    app.limit_tools(agent)  # twice is harmless
+    fake_agent(tools=[tool])
     assert tool.input_schema == schema
     threads = [threading.Thread(target=tool, args=({"prompt": f"p{i}"},)) for i in range(4)]
     for t in threads:
@@ -164,7 +164,7 @@ def test_tool_limits_bound_concurrency_and_keep_the_schema(config):
 
 
 def test_uploads_are_checked_and_kept_in_the_data_folder(config, tmp_path):
-    services = app.AppServices(config)
+    services = ui.AppServices(config)
     ok = tmp_path / "notes v1.md"
     ok.write_text("# Notes\nedge AI runs models on devices")
     stored = services.accept_upload(ok, (".md",), "kb")
@@ -182,7 +182,7 @@ def test_uploads_are_checked_and_kept_in_the_data_folder(config, tmp_path):
 
 
 def test_knowledge_base_ingest_list_delete(config, tmp_path):
-    services = app.AppServices(config)
+    services = ui.AppServices(config)
     folder = tmp_path / "docs"
     folder.mkdir()
     (folder / "edge.md").write_text("# Edge AI\nEdge AI runs small models on devices near the sensors.")
@@ -192,7 +192,7 @@ def test_knowledge_base_ingest_list_delete(config, tmp_path):
     exe = tmp_path / "virus.exe"
     exe.write_bytes(b"MZ")
     reports: list[tuple[float, str]] = []
-    steps = list(app.ingest_documents(services, [str(upload), str(exe)], str(folder),
+    steps = list(ui.ingest_documents(services, [str(upload), str(exe)], str(folder),
                                       progress=lambda f, m: reports.append((f, m))))
     assert reports and all(0.0 <= f <= 1.0 for f, _ in reports)
     assert reports[-1][1].endswith("(last stored: upload.txt)") or reports[-1][1].endswith("(last stored: edge.md)")
@@ -203,23 +203,23 @@ def test_knowledge_base_ingest_list_delete(config, tmp_path):
     assert by_name["broken.pdf"][1] == "skipped" and by_name["broken.pdf"][3]
     assert by_name["edge.md"][1] == "added" and by_name["edge.md"][2] >= 1
     assert by_name["upload.txt"][1] == "added"
-    docs = app.list_documents(services)
+    docs = ui.list_documents(services)
     ids = sorted(Path(d[0]).name for d in docs)
     assert ids == ["edge.md", "upload.txt"]
     uploaded_id = next(d[0] for d in docs if d[0].endswith("upload.txt"))
     assert uploaded_id.startswith(str(services.uploads))
-    assert app.delete_documents(services, [uploaded_id]) == 1
+    assert ui.delete_documents(services, [uploaded_id]) == 1
     assert not Path(uploaded_id).exists()  # the uploaded copy goes with its document
     assert (folder / "edge.md").exists()
-    assert [Path(d[0]).name for d in app.list_documents(services)] == ["edge.md"]
+    assert [Path(d[0]).name for d in ui.list_documents(services)] == ["edge.md"]
     with pytest.raises(InputError):
-        list(app.ingest_documents(services, [], "  "))
+        list(ui.ingest_documents(services, [], "  "))
     with pytest.raises(InputError, match="not a folder"):
-        list(app.ingest_documents(services, [], str(tmp_path / "missing")))
+        list(ui.ingest_documents(services, [], str(tmp_path / "missing")))
 
 
 def test_ingest_cancel_keeps_what_was_stored(config, tmp_path):
-    services = app.AppServices(config)
+    services = ui.AppServices(config)
     folder = tmp_path / "many"
     folder.mkdir()
     for i in range(40):
@@ -227,32 +227,33 @@ def test_ingest_cancel_keeps_what_was_stored(config, tmp_path):
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(Cancelled, match="already stored are kept"):
-        list(app.ingest_documents(services, [], str(folder), cancel))
-    n = len(app.list_documents(services))
+        list(ui.ingest_documents(services, [], str(folder), cancel))
+    n = len(ui.list_documents(services))
     assert 0 < n < 40
 
 
 def test_image_library_index_and_search_by_example(config, photo_folder, cat_photo):
-    services = app.AppServices(config)
+    services = ui.AppServices(config)
     with pytest.raises(InputError, match="empty"):
-        app.search_images(services, "a cat", None)
+        ui.search_images(services, "a cat", None)
     (photo_folder.parent / "not-a-photo").mkdir(exist_ok=True)
-    steps = list(app.index_images(services, str(photo_folder)))
+    steps = list(ui.index_images(services, str(photo_folder)))
     status, rows = steps[-1]
     assert status.startswith(f"{len(list(photo_folder.iterdir()))} added")
-    gallery, line = app.search_images(services, "", str(cat_photo), k=3)
+    gallery, line = ui.search_images(services, "", str(cat_photo), k=3)
     assert len(gallery) == 3 and line == "3 photo(s) for the example image · encoder fake-colour"
-    assert gallery[0][1].startswith("chelsea.png · score ") and gallery[0][1].endswith(str(photo_folder / "chelsea.png"))
+    caption = gallery[0][1]
+    assert caption.startswith("chelsea.png · score ") and caption.endswith(str(photo_folder / "chelsea.png"))
     assert Path(gallery[0][0]).is_relative_to(services.cache)  # only the app's cache is served
     with pytest.raises(InputError):
-        app.search_images(services, "", None)
+        ui.search_images(services, "", None)
 
 
 def test_image_indexing_can_be_cancelled(config, photo_folder):
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(Cancelled, match="indexing cancelled"):
-        list(app.index_images(app.AppServices(config), str(photo_folder), cancel))
+        list(ui.index_images(ui.AppServices(config), str(photo_folder), cancel))
 
 
 def test_media_messages_gallery_generation_and_device_frame(config, photo_folder):
@@ -261,32 +262,34 @@ def test_media_messages_gallery_generation_and_device_frame(config, photo_folder
     from orchestrator.events import StepResult
     from orchestrator.testing import FakeGenerateResult, FakeImageHit, FakeImageResult, FakeReading
 
-    services = app.AppServices(config)
+    services = ui.AppServices(config)
     hits = FakeImageResult("cat", [FakeImageHit(str(photo_folder / "chelsea.png"), 0.91)])
-    msgs = app.media_messages(StepResult(1, "image_search", True, value=hits), services)
+    msgs = ui.media_messages(StepResult(1, "image_search", True, value=hits), services)
     gallery = msgs[0]["content"]
     assert type(gallery).__name__ == "Gallery"
     (path, caption), = [(str(i[0]), i[1]) for i in gallery.constructor_args["value"]]
     assert caption == f"chelsea.png · score 0.910 · {photo_folder / 'chelsea.png'}"
     gen = FakeGenerateResult("a red fox", 7, [str(photo_folder / "rocket.png")])
-    msgs = app.media_messages(StepResult(2, "generate_image", True, value=gen), services)
-    assert any("prompt=a red fox" in m["content"] and "seed=7" in m["content"] for m in msgs if isinstance(m["content"], str))
+    msgs = ui.media_messages(StepResult(2, "generate_image", True, value=gen), services)
+    texts = [m["content"] for m in msgs if isinstance(m["content"], str)]
+    assert any("prompt=a red fox" in t and "seed=7" in t for t in texts)
     frame = base64.b64encode((photo_folder / "coffee.png").read_bytes()).decode()
-    reading = FakeReading("garden-cam", "snapshot", "none", "2026-01-01T12:00:00Z", {"image_b64": frame, "source": "coffee"})
-    msgs = app.media_messages(StepResult(3, "edge_query", True, value=reading), services)
+    reading = FakeReading("garden-cam", "snapshot", "none", "2026-01-01T12:00:00Z",
+                          {"image_b64": frame, "source": "coffee"})
+    msgs = ui.media_messages(StepResult(3, "edge_query", True, value=reading), services)
     assert "garden-cam" in msgs[0]["content"] and "2026-01-01T12:00:00Z" in msgs[0]["content"]
     assert Path(msgs[1]["content"]["path"]).read_bytes() == (photo_folder / "coffee.png").read_bytes()
 
 
 def test_devices_without_a_broker_say_so(config):
-    rows, line = app.device_rows(app.AppServices(config))
+    rows, line = ui.device_rows(ui.AppServices(config))
     assert rows == [] and line.startswith("No broker reachable")
-    assert "no simulated fleet" in app.AppServices(config).fleet.stop()
+    assert "no simulated fleet" in ui.AppServices(config).fleet.stop()
 
 
 def test_settings_report_lists_roles_tools_doctor_and_memory(config):
-    services = app.AppServices(config, fake_agent(tools=[FakeRagTool(), FakeEdgeQueryTool()]))
-    report = app.settings_report(services)
+    services = ui.AppServices(config, fake_agent(tools=[FakeRagTool(), FakeEdgeQueryTool()]))
+    report = ui.settings_report(services)
     for part in ("### Models", "| llm |", "### Tools", "`rag_answer`", "### Doctor", "### Memory", "resident memory"):
         assert part in report
     assert f"127.0.0.1:{config.edge.port}" in report  # the broker check names the configured port
@@ -295,7 +298,7 @@ def test_settings_report_lists_roles_tools_doctor_and_memory(config):
 def test_build_app_sets_the_upload_folder_inside_the_data_folder(config):
     import os
 
-    demo = app.build_app(config, agent=fake_agent())
+    demo = ui.build_app(config, agent=fake_agent())
     assert os.environ["GRADIO_TEMP_DIR"] == str(Path(config.paths.data_dir) / "app" / "cache")
     assert demo.services.agent is not None
 
@@ -310,7 +313,7 @@ def test_generated_images_show_each_seed_and_the_parameters(config, photo_folder
                                 steps=20, guidance=0.0, width=32, height=32, seeds=[3, 4],
                                 paths=[str(photo_folder / "rocket.png"), str(photo_folder / "coffee.png")],
                                 seconds=1.25, created="2026-01-01T00:00:00Z")
-    msgs = app.media_messages(StepResult(1, "generate_image", True, value=value), app.AppServices(config))
+    msgs = ui.media_messages(StepResult(1, "generate_image", True, value=value), ui.AppServices(config))
     captions = [c for _, c in msgs[0]["content"].constructor_args["value"]]
     assert captions[0].startswith("rocket.png · seed 3 · ") and captions[1].startswith("coffee.png · seed 4 · ")
     params = msgs[1]["content"]
@@ -322,6 +325,7 @@ def test_tool_limits_cover_streaming_tools(config):
     class Streamer(Tool):
         name = "rag_answer"
         description = "streams"
+        max_concurrency = 1
         active = peak = 0
         lock = threading.Lock()
 
@@ -336,13 +340,14 @@ def test_tool_limits_cover_streaming_tools(config):
                 for piece in ("a", "b"):
                     time.sleep(0.05)
                     yield piece
+                yield {"answer": "ab"}
             finally:
                 with self.lock:
                     Streamer.active -= 1
 
     tool = Streamer()
-    app.limit_tools(fake_agent(tools=[tool]), {"rag_answer": 1})
-    threads = [threading.Thread(target=lambda: list(tool.stream("q", context=ToolContext()))) for _ in range(3)]
+    threads = [threading.Thread(target=tool.call_streaming, args=({"question": "q"}, ToolContext(), print))
+               for _ in range(3)]
     for t in threads:
         t.start()
     for t in threads:
@@ -358,8 +363,8 @@ def test_warm_up_builds_the_agent_in_the_background(config):
         def warm_up(self):
             self.warmed.set()
 
-    services = app.AppServices(config, Warm())
-    app.warm_up(services).join(10)
+    services = ui.AppServices(config, Warm())
+    ui.warm_up(services).join(10)
     assert Warm.warmed.is_set()
 
 
@@ -372,7 +377,7 @@ def test_sensor_frame_is_numeric_even_with_dropouts(config):
                                online=True, announced_at=1.0),
                     DeviceInfo("garden-cam", capabilities={"classify": {}}, online=True, announced_at=1.0)]
 
-    class Fleet(app.FleetService):
+    class Fleet(ui.FleetService):
         def client(self, connect=True):
             return Client()
 
@@ -382,8 +387,8 @@ def test_sensor_frame_is_numeric_even_with_dropouts(config):
             return {"sensor": sensor, "unit": "°C" if sensor == "temperature" else "%", "values": values,
                     "timestamps": [now - 3, now - 2, now - 1]}
 
-    services = app.AppServices(config, fleet=Fleet(config))
-    frame = app.sensor_frame(services)
+    services = ui.AppServices(config, fleet=Fleet(config))
+    frame = ui.sensor_frame(services)
     assert str(frame["value"].dtype) == "float64" and str(frame["seconds"].dtype) == "float64"
     assert sorted(set(frame["series"])) == ["greenhouse/humidity (%)", "greenhouse/temperature (°C)"]
     assert len(frame) == 5 and (frame["seconds"] < 0).all()
