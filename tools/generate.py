@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import importlib
 import inspect
 import io
 import json
@@ -33,6 +32,7 @@ from typing import Any
 from polymodal.config import Config, DiffusionConfig
 from polymodal.errors import InputError, ModelUnavailable, require
 from polymodal.fsutil import atomic_write_bytes
+from polymodal.lazy import resolve
 from tools.base import Cues, PlanExample, Tool, ToolContext, ToolResult
 
 __all__ = [
@@ -292,8 +292,7 @@ def _pipeline_class_for(folder: Path) -> Any:
     target = PIPELINE_KINDS.get(class_name)
     if target is None:
         return None
-    module, _, attr = target.partition(":")
-    obj = getattr(importlib.import_module(module), attr)
+    obj = resolve(target, "diffusion pipeline")
     return obj if isinstance(obj, type) else obj()
 
 

@@ -8,12 +8,12 @@ of the encoder that ranked them. From Python, `search(image=array_or_PIL)` also 
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from polymodal.errors import InputError, ToolError
+from polymodal.lazy import load_once
 from tools.base import Cues, PlanExample, Tool, ToolContext, ToolResult
 
 __all__ = ["ImageSearchTool", "ImageSearchResult"]
@@ -106,8 +106,6 @@ class ImageSearchTool(Tool):
             self.index_path = Config().images_path()
         self._images_cfg = images_cfg
         self._encoder = encoder
-        self._index = None
-        self._open_lock = threading.Lock()
 
     @classmethod
     def from_config(cls, config: Any = None, models: Any = None) -> "ImageSearchTool":
@@ -119,19 +117,15 @@ class ImageSearchTool(Tool):
         if hasattr(idx.encoder, "setup"):
             idx.encoder.setup()
 
-    @property
-    def index(self):
-        if self._index is None:
-            with self._open_lock:
-                if self._index is None:
-                    from indexes.images import ImageIndex
+    @load_once
+    def index(self) -> Any:
+        """The image index, opened read-only on first use."""
+        from indexes.images import ImageIndex
 
-                    if not (self.index_path / "manifest.json").exists():
-                        raise ToolError(f"no image index at {self.index_path}: build one with "
-                                        f"'polymodal images index FOLDER --index {self.index_path}'")
-                    self._index = ImageIndex.open(self.index_path, self._encoder, config=self._images_cfg,
-                                                  read_only=True)
-        return self._index
+        if not (self.index_path / "manifest.json").exists():
+            raise ToolError(f"no image index at {self.index_path}: build one with "
+                            f"'polymodal images index FOLDER --index {self.index_path}'")
+        return ImageIndex.open(self.index_path, self._encoder, config=self._images_cfg, read_only=True)
 
     def run(self, query: str = "", image: str = "", k: int = 5, folder: str = "", tag: str = "", *,
             context: ToolContext | None = None) -> ImageSearchResult:
@@ -164,6 +158,6 @@ class ImageSearchTool(Tool):
                                  encoder=idx.encoder.name, index=str(idx.folder), folder=folder, tag=tag)
 
     def close(self) -> None:
-        if self._index is not None:
-            self._index.close()
-            self._index = None
+        if load_once.loaded(self, "index"):
+            self.index.close()
+            del self.index

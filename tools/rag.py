@@ -12,13 +12,13 @@ the `RagAnswer`.
 from __future__ import annotations
 
 import re
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from polymodal.errors import InputError, ToolError
+from polymodal.lazy import load_once
 from tools.answer_score import ANSWER_SCORE, MIN_ANSWER_SCORE, answer_features, answer_score, check_weights
 from tools.base import Cues, PlanExample, Tool, ToolContext, ToolResult
 from tools.citations import CitationStreamFilter, check_citations, strip_citations
@@ -174,7 +174,8 @@ class RagAnswerTool(Tool):
         self.kb_path = Path(kb).expanduser() if kb else config.kb_path()
         self._llm = llm
         self._models = models
-        self._index = index
+        if index is not None:
+            self.index = index  # a ready index (tests, the app) instead of opening kb_path
         self.mode = mode
         self.reranker = reranker
         self.rerank_pool = rerank_pool
@@ -190,7 +191,6 @@ class RagAnswerTool(Tool):
         self.min_answer_score = min_answer_score
         self.max_tokens = max_tokens or config.llm.max_tokens
         self.strict = strict
-        self._open_lock = threading.Lock()
         self._cross_encoder = None
 
     # -- resources -----------------------------------------------------------------------------
@@ -204,19 +204,15 @@ class RagAnswerTool(Tool):
             self._llm = get_chat_model(self.config.llm, self.config.paths.cache())
         return self._llm
 
-    @property
+    @load_once
     def index(self) -> Any:
-        if self._index is None:
-            with self._open_lock:
-                if self._index is None:
-                    from indexes.text import TextIndex
+        """The knowledge base, opened read-only on first use (or the one passed in)."""
+        from indexes.text import TextIndex
 
-                    if not (self.kb_path / "manifest.json").exists():
-                        raise ToolError(f"no knowledge base at {self.kb_path}: add documents with "
-                                        f"'polymodal ingest PATH --kb {self.kb_path}'")
-                    self._index = TextIndex.open(self.kb_path, read_only=True,
-                                                 embedder_backend=self.config.embedder.backend)
-        return self._index
+        if not (self.kb_path / "manifest.json").exists():
+            raise ToolError(f"no knowledge base at {self.kb_path}: add documents with "
+                            f"'polymodal ingest PATH --kb {self.kb_path}'")
+        return TextIndex.open(self.kb_path, read_only=True, embedder_backend=self.config.embedder.backend)
 
     def setup(self) -> None:
         """Open the index. The LLM loads on the first answer; llama.cpp then keeps the KV cache of
