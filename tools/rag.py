@@ -2,7 +2,7 @@
 
 retrieve (hybrid) -> optional rerank (LLM yes/no, or a local cross-encoder) -> no-answer gate ->
 fit the evidence into a token budget (contiguous sentence windows, exact offsets) -> generate
-(concise answers: a verbatim copy of a span, tools.copy_constraint) -> check every citation ->
+(concise answers: a verbatim copy of a span, tools.llm.copy_constraint) -> check every citation ->
 grounding, then the late checks of a concise answer (a re-ask over its source sentence, the
 answer-type question) and the answer score over every signal (tools.answer_score). `stream()`
 yields text pieces (invented citations filtered out) and then the `RagAnswer`; `run()` returns
@@ -129,7 +129,7 @@ class RagAnswerTool(Tool):
         features: the answer then comes from text about something else (tools.rag_prompt.grounding;
         chosen on the same dev sample as the highest limit costing at most 1 F1 point; 0: off).
         extractive: concise answers are decoded as verbatim copies of a span of the passages
-        (tools.copy_constraint), where the backend supports it (llama.cpp): the model cannot
+        (tools.llm.copy_constraint), where the backend supports it (llama.cpp): the model cannot
         paraphrase or mix passages (`RagAnswer.quote` then gives the copied span's offsets).
         late_checks: for a concise answer that passed the checks above (needs logits), ask two more
         short questions and record their answers: the re-ask, P(NOT_FOUND) when the model is shown
@@ -179,7 +179,7 @@ class RagAnswerTool(Tool):
         if self._llm is None and self._models is not None:
             return self._models.llm()
         if self._llm is None:
-            from tools.llm import get_chat_model
+            from tools.llm.registry import get_chat_model
 
             self._llm = get_chat_model(self.config.llm, self.config.paths.cache())
         return self._llm
@@ -390,7 +390,7 @@ class RagAnswerTool(Tool):
     # -- reranking -----------------------------------------------------------------------------
     def _rerank(self, question: str, hits: list[Any]) -> list[Any]:
         if self.reranker == "llm":
-            from tools.llm import yes_probability
+            from tools.llm.base import yes_probability
 
             prompt = ("Passage:\n{p}\n\nQuestion: {q}\nDoes the passage contain the answer to the question? "
                       "Answer yes or no.")

