@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from polymodal.errors import ModelUnavailable, require
+from polymodal.lazy import load_once
 from tools.llm.base import GenerationStats, Message, StatsRecorder
 from tools.llm.kv_states import PrefixStates, held_tokens, restore_state, save_state
 
@@ -45,10 +46,7 @@ class LlamaCppChatModel(StatsRecorder):
         self.seed = seed
         self.fast_greedy = fast_greedy
         self.name = name or (Path(model_path).name if not callable(model_path) else "llama.cpp")
-        self._llm: Any = None
-        self._load_lock = threading.Lock()
         self._gen_lock = threading.Lock()  # a plain Lock: a stream may be closed from another thread
-        self._tokens: Any = None  # tools.llm.copy_constraint.TokenIndex, built on the first extractive request
         self._states = PrefixStates(prefix_cache_mb * 2**20)  # KV snapshots of fixed prompt prefixes
         self._rendered: dict[tuple, list[int]] = {}  # fixed prefixes, tokenized (under the generation lock)
 
@@ -66,13 +64,10 @@ class LlamaCppChatModel(StatsRecorder):
         ref = self._path_ref
         return str(ref() if callable(ref) else ref)
 
-    @property
+    @load_once
     def llm(self) -> Any:
-        if self._llm is None:
-            with self._load_lock:
-                if self._llm is None:
-                    self._llm = self._load()
-        return self._llm
+        """The `llama_cpp.Llama`, loaded on first use."""
+        return self._load()
 
     def _load(self) -> Any:
         llama_cpp = require("llama_cpp", "models", "the llama.cpp LLM backend")
@@ -140,26 +135,28 @@ class LlamaCppChatModel(StatsRecorder):
         llm = self.llm
         if not hasattr(llm, "_ctx"):
             raise ModelUnavailable("extractive decoding needs llama-cpp-python's low-level context")
-        constraint = CopyConstraint(self._token_index(llm), sources, anchored)
+        constraint = CopyConstraint(self._token_index, sources, anchored)
         yield from self._greedy(llm, messages, None, max_tokens, constraint)
 
-    def _token_index(self, llm: Any) -> Any:
-        if self._tokens is None:
-            import ctypes
+    @load_once
+    def _token_index(self) -> Any:
+        """Every vocabulary token by its bytes (tools.llm.copy_constraint.TokenIndex), built on the
+        first extractive request."""
+        import ctypes
 
-            import llama_cpp
+        import llama_cpp
 
-            from tools.llm.copy_constraint import TokenIndex
+        from tools.llm.copy_constraint import TokenIndex
 
-            vocab, n_vocab = llm._model.vocab, llm.n_vocab()
-            buf = ctypes.create_string_buffer(256)
-            pieces = []  # llama_token_to_piece straight: Llama.detokenize per token is 15x slower
-            for i in range(n_vocab):
-                size = llama_cpp.llama_token_to_piece(vocab, i, buf, len(buf), 0, False)
-                pieces.append(buf.raw[:size] if size > 0 else b"")
-            eos = [i for i in range(n_vocab) if llama_cpp.llama_vocab_is_eog(vocab, i)]
-            self._tokens = TokenIndex(pieces, eos)
-        return self._tokens
+        llm = self.llm
+        vocab, n_vocab = llm._model.vocab, llm.n_vocab()
+        buf = ctypes.create_string_buffer(256)
+        pieces = []  # llama_token_to_piece straight: Llama.detokenize per token is 15x slower
+        for i in range(n_vocab):
+            size = llama_cpp.llama_token_to_piece(vocab, i, buf, len(buf), 0, False)
+            pieces.append(buf.raw[:size] if size > 0 else b"")
+        eos = [i for i in range(n_vocab) if llama_cpp.llama_vocab_is_eog(vocab, i)]
+        return TokenIndex(pieces, eos)
 
     def _greedy(self, llm: Any, messages: list[Message], json_schema: dict[str, Any] | None,
                 max_tokens: int, constraint: Any = None) -> Iterator[str]:
@@ -246,8 +243,8 @@ class LlamaCppChatModel(StatsRecorder):
         with self._gen_lock:
             budget = self._states.budget_bytes if prefix_cache_mb is None else prefix_cache_mb * 2**20
             self._states = PrefixStates(budget)
-            if self._llm is not None:
-                self._llm.reset()
+            if load_once.loaded(self, "llm"):
+                self.llm.reset()
 
     def warm(self, prefix: list[Message]) -> None:
         """Prefill the KV cache with the chat-template rendering of `prefix` (the fixed system

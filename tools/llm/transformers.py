@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from polymodal.errors import ModelUnavailable, require
+from polymodal.lazy import load_once
 from tools.llm.base import GenerationStats, Message, StatsRecorder
 
 __all__ = ["TransformersChatModel", "extract_json"]
@@ -28,8 +29,6 @@ class TransformersChatModel(StatsRecorder):
         self.dtype = dtype
         self.device = device
         self.name = name or (Path(str(model)).name if not callable(model) else "transformers")
-        self._loaded: tuple[Any, Any] | None = None
-        self._load_lock = threading.Lock()
         self._gen_lock = threading.Lock()
 
     @classmethod
@@ -53,13 +52,10 @@ class TransformersChatModel(StatsRecorder):
             raise ModelUnavailable(f"LLM folder not found: {ref} (set [llm] model to a local folder or a hub id)")
         return ref, {}  # a hub id: loaded only where a hub is reachable
 
-    @property
+    @load_once
     def loaded(self) -> tuple[Any, Any]:
-        if self._loaded is None:
-            with self._load_lock:
-                if self._loaded is None:
-                    self._loaded = self._load()
-        return self._loaded
+        """(tokenizer, model), loaded on first use."""
+        return self._load()
 
     def _load(self) -> tuple[Any, Any]:
         transformers = require("transformers", "models", "the transformers LLM backend")

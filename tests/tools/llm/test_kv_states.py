@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from polymodal.lazy import load_once
 from tools.llm.kv_states import KVSnapshot, PrefixStates
 
 
@@ -72,8 +73,8 @@ def model():
     cfg = Config()
     model = LlamaCppChatModel(resolve_llm_model(cfg.llm.model, cfg.paths.cache()), n_ctx=2048)
     yield model
-    if model._llm is not None:  # this module's own context: free it now, not in interpreter shutdown
-        model._llm.close()
+    if load_once.loaded(model, "llm"):  # this module's own context: free it now, not in interpreter shutdown
+        model.llm.close()
 
 
 @pytest.fixture

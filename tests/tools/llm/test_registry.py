@@ -6,6 +6,7 @@ import pytest
 
 from polymodal.config import LLMConfig
 from polymodal.errors import ConfigError
+from polymodal.lazy import load_once
 from tools.llm.fake import FakeChatModel
 from tools.llm.llama_cpp import LlamaCppChatModel
 from tools.llm.registry import BACKENDS, get_chat_model, register_backend
@@ -21,7 +22,7 @@ def test_get_chat_model_is_shared_per_config_and_loads_nothing():
     c = get_chat_model(LLMConfig(backend="fake", max_tokens=7))
     assert a is b and a is not c
     default = get_chat_model(LLMConfig(model="/nonexistent/model.gguf"))
-    assert isinstance(default, LlamaCppChatModel) and default._llm is None  # lazy: no load yet
+    assert isinstance(default, LlamaCppChatModel) and not load_once.loaded(default, "llm")  # lazy: no load yet
 
 
 def test_unknown_backend_is_a_config_error():
