@@ -16,12 +16,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from polymodal.errors import InputError, ToolError
 from tools.answer_score import ANSWER_SCORE, MIN_ANSWER_SCORE, answer_features, answer_score, check_weights
 from tools.base import Tool, ToolContext
 from tools.citations import CitationStreamFilter, check_citations, strip_citations
+from tools.llm.base import Capabilities, yes_probability
 from tools.rag_prompt import (NOT_FOUND, PromptParts, answer_type_messages, build_messages, coverage, fit_evidence,
                               grounding, language_of, not_found_text, sentinel_prefix, shown_text, source_window)
 
@@ -184,6 +185,12 @@ class RagAnswerTool(Tool):
             self._llm = get_chat_model(self.config.llm, self.config.paths.cache())
         return self._llm
 
+    def _llm_and_capabilities(self) -> tuple[Any, Capabilities]:
+        """The chat model, and what it offers beyond generating text (logits probes, extractive
+        decoding, ...), looked up once here; what it lacks, the answer does without."""
+        llm = self.llm
+        return llm, Capabilities.of(llm)
+
     @property
     def index(self) -> Any:
         if self._index is None:
@@ -205,8 +212,9 @@ class RagAnswerTool(Tool):
 
     def warm_prefix(self, language: str = "en", concise: bool = False) -> None:
         """Prefill one system prompt ahead of the first question (a long-lived app can call this)."""
-        if hasattr(self.llm, "warm"):
-            self.llm.warm(PromptParts(language, concise).prefix())
+        _, capabilities = self._llm_and_capabilities()
+        if capabilities.warm is not None:
+            capabilities.warm(PromptParts(language, concise).prefix())
 
     # -- the tool ------------------------------------------------------------------------------
     def run(self, question: str, k: int = 4, concise: bool = False, *,
@@ -246,7 +254,7 @@ class RagAnswerTool(Tool):
             t.rerank = time.perf_counter() - t0
         hits = hits[:k]
         base = RagAnswer(question=question, answer=not_found_text(lang), found=False, timings=t,
-                         model=getattr(self._llm, "name", "") if self._llm else self.config.llm.model,
+                         model=self._llm.name if self._llm else self.config.llm.model,
                          kb=str(self.kb_path), language=lang)
         if not hits:
             base.reason = "no passages"
@@ -259,18 +267,17 @@ class RagAnswerTool(Tool):
             yield base
             return
         t0 = time.perf_counter()
-        llm = self.llm
-        counter = getattr(llm, "count_tokens", None)
+        llm, capabilities = self._llm_and_capabilities()
         parts = PromptParts(lang, concise)
-        windows = fit_evidence(question, hits, self.evidence_tokens, counter)
+        windows = fit_evidence(question, hits, self.evidence_tokens, capabilities.count_tokens)
         passages = [_citation(i, h, a, b, txt) for i, (h, a, b, txt) in enumerate(windows, 1)]
         messages = build_messages(parts, [(p.source, p.text) for p in passages], question)
         t.prompt = time.perf_counter() - t0
-        base.model = getattr(llm, "name", "")
+        base.model = llm.name
         base.passages = passages
-        yield from self._generate(llm, messages, base, concise, ctx)
+        yield from self._generate(llm, capabilities, messages, base, concise, ctx)
 
-    def _generate(self, llm: Any, messages: list[dict], base: RagAnswer, concise: bool,
+    def _generate(self, llm: Any, capabilities: Capabilities, messages: list[dict], base: RagAnswer, concise: bool,
                   ctx: ToolContext) -> Iterator[str | RagAnswer]:
         t = base.timings
         # what the model saw (instruction-like sentences redacted): copied from, checked against
@@ -280,18 +287,18 @@ class RagAnswerTool(Tool):
         t0 = time.perf_counter()
         t_first = None
         probed = None
-        probe = getattr(llm, "first_token_probability", None)
-        if self.max_not_found > 0 and callable(probe):
+        probe, last_stats = capabilities.first_token_probability, capabilities.last_stats
+        if self.max_not_found > 0 and probe is not None:
             # the prefill happens here; the stream below finds the prompt in the KV cache
             p = base.not_found_probability = probe(messages, [NOT_FOUND])
-            probed = llm.last_stats() if hasattr(llm, "last_stats") else None
+            probed = last_stats() if last_stats is not None else None
             if p >= self.max_not_found:
                 t.prefill = time.perf_counter() - t0
                 base.reason = f"model: not in evidence (P(NOT_FOUND) {p:.2f} >= {self.max_not_found:.2f})"
                 yield base
                 return
-        if concise and self.extractive and hasattr(llm, "stream_copy"):
-            pieces = llm.stream_copy(messages, list(shown.values()), anchored=[NOT_FOUND], max_tokens=64)
+        if concise and self.extractive and capabilities.stream_copy is not None:
+            pieces = capabilities.stream_copy(messages, list(shown.values()), anchored=[NOT_FOUND], max_tokens=64)
         else:
             pieces = llm.stream(messages, max_tokens=64 if concise else self.max_tokens, temperature=0.0)
         for piece in pieces:
@@ -307,7 +314,7 @@ class RagAnswerTool(Tool):
         if released:
             yield from flt.flush()
         t_end = time.perf_counter()
-        stats = llm.last_stats() if hasattr(llm, "last_stats") else None
+        stats = last_stats() if last_stats is not None else None
         t.prefill = (t_first or t_end) - t0
         t.decode = t_end - (t_first or t_end)
         if stats is not None:
@@ -317,7 +324,7 @@ class RagAnswerTool(Tool):
                 t.cached_prompt_tokens = min(t.cached_prompt_tokens, probed.cached_prompt_tokens)
         result = self._finish(base, raw, shown)
         if result.found and concise and self.late_checks:
-            self._late_checks(llm, result, shown)
+            self._late_checks(capabilities, result, shown)
         yield result
 
     def _finish(self, base: RagAnswer, raw: str, shown: dict[int, str]) -> RagAnswer:
@@ -344,19 +351,19 @@ class RagAnswerTool(Tool):
         base.quote = _quote(strip_citations(checked.text).strip(), base.citations + base.passages)
         return base
 
-    def _late_checks(self, llm: Any, res: RagAnswer, shown: dict[int, str]) -> None:
+    def _late_checks(self, capabilities: Capabilities, res: RagAnswer, shown: dict[int, str]) -> None:
         """The re-ask and the answer-type question for the accepted concise answer `res`, then
         the answer score over every signal; any of them may retract the answer."""
-        if callable(getattr(llm, "first_token_probability", None)):
-            p = self._recheck(llm, res, shown)
+        if capabilities.first_token_probability is not None:
+            p = self._recheck(capabilities.first_token_probability, res, shown)
             if p is not None and self.max_source_not_found is not None and p >= self.max_source_not_found:
                 _retract(res, f"model: not in the answer's source sentence (P(NOT_FOUND) {p:.2f} >= "
                          f"{self.max_source_not_found:.2f})")
                 return
-        if callable(getattr(llm, "yes_probability", None)):
+        if capabilities.yes_probability is not None:
             t0 = time.perf_counter()
             messages = answer_type_messages(res.language, res.question, res.answer)
-            p = res.answer_type_probability = llm.yes_probability(messages, keep_cache=True)
+            p = res.answer_type_probability = capabilities.yes_probability(messages, keep_cache=True)
             res.timings.type_check = time.perf_counter() - t0
             if self.min_answer_type is not None and p < self.min_answer_type:
                 _retract(res, f"model: the answer is not what the question asks for (P(yes) {p:.2f} < "
@@ -375,7 +382,8 @@ class RagAnswerTool(Tool):
                      f"{res.source_not_found_probability:.2f}, answer-type P(yes) {res.answer_type_probability:.2f}, "
                      f"grounding {res.grounding:.2f})")
 
-    def _recheck(self, llm: Any, res: RagAnswer, shown: dict[int, str]) -> float | None:
+    def _recheck(self, probe: Callable[[list[dict], list[str]], float], res: RagAnswer,
+                 shown: dict[int, str]) -> float | None:
         """P(NOT_FOUND) when the model is shown only the sentence the answer came from (None when
         no sentence holds it)."""
         window = source_window(res.question, res.answer, [shown[c.number] for c in res.citations])
@@ -383,19 +391,18 @@ class RagAnswerTool(Tool):
             return None
         t0 = time.perf_counter()
         messages = build_messages(PromptParts(res.language, True), [("", window)], res.question)
-        p = res.source_not_found_probability = llm.first_token_probability(messages, [NOT_FOUND])
+        p = res.source_not_found_probability = probe(messages, [NOT_FOUND])
         res.timings.recheck = time.perf_counter() - t0
         return p
 
     # -- reranking -----------------------------------------------------------------------------
     def _rerank(self, question: str, hits: list[Any]) -> list[Any]:
         if self.reranker == "llm":
-            from tools.llm.base import yes_probability
-
+            llm, capabilities = self._llm_and_capabilities()
             prompt = ("Passage:\n{p}\n\nQuestion: {q}\nDoes the passage contain the answer to the question? "
                       "Answer yes or no.")
-            scores = [yes_probability(self.llm, [{"role": "user", "content": prompt.format(p=h.text[:800], q=question)}])
-                      for h in hits]
+            scores = [yes_probability(llm, [{"role": "user", "content": prompt.format(p=h.text[:800], q=question)}],
+                                      capabilities) for h in hits]
         elif self.reranker.startswith("cross-encoder:"):
             scores = list(self._cross(self.reranker.split(":", 1)[1]).predict([(question, h.text) for h in hits]))
         else:
