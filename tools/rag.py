@@ -116,35 +116,29 @@ class RagAnswerTool(Tool):
         """
         kb: knowledge-base folder (default: the config's [kb] path). llm / index: ready objects
         (tests, the app) instead of the configured ones. models: the agent's model manager, whose
-        one LLM is shared with the planner (asked on every use, so it can be evicted and reloaded). reranker: "none", "llm" (yes/no logits)
-        or "cross-encoder:PATH" (a local sentence-transformers CrossEncoder). evidence_tokens:
-        the evidence budget (prefill time on 2 cores is the bound). min_coverage: the no-answer
-        gate, the share of the question's character bigrams found in the best passage
-        (calibrated by eval/rag/cmrc_eval.py). max_not_found: decline when the model's probability
-        of starting its reply with NOT_FOUND reaches this, even if another token wins (0: only when
-        NOT_FOUND wins; needs a backend with logits, llama.cpp). Both were chosen together on a CMRC
-        dev sample disjoint from the test sample: answerable questions put P(NOT_FOUND) below
-        0.01 (all 120), unanswerable ones at a median of 0.014. strict: an answer with no
-        verifiable citation counts as not found. min_grounding: decline an answer whose source
-        sentence (with the one before it) holds less than this share of the question's content
-        features: the answer then comes from text about something else (tools.rag_prompt.grounding;
-        chosen on the same dev sample as the highest limit costing at most 1 F1 point; 0: off).
-        extractive: concise answers are decoded as verbatim copies of a span of the passages
-        (tools.llm.copy_constraint), where the backend supports it (llama.cpp): the model cannot
-        paraphrase or mix passages (`RagAnswer.quote` then gives the copied span's offsets).
-        late_checks: for a concise answer that passed the checks above (needs logits), ask two more
-        short questions and record their answers: the re-ask, P(NOT_FOUND) when the model is shown
-        only the answer's source sentence and the one before it (0.6 s mean), and the answer-type
-        question, P(yes) that the answer is the kind of thing the question asks for when the model
-        is shown only the question and the answer (0.8 s; llama.cpp's cached prompt prefix is
-        kept). max_source_not_found / min_answer_type: optional limits of their own on those two
-        (None: none; sessions 5 and 6 shipped 0.3 and 0.5).
+        one LLM is shared with the planner (asked on every use, so it can be evicted and reloaded).
+        reranker: "none", "llm" (yes/no logits) or "cross-encoder:PATH" (a local
+        sentence-transformers CrossEncoder). evidence_tokens: the evidence budget (prefill time is
+        the bound). min_coverage: the no-answer gate, the share of the question's character bigrams
+        found in the best passage. max_not_found: decline when the model's probability of starting
+        its reply with NOT_FOUND reaches this, even if another token wins (0: only when NOT_FOUND
+        wins; needs a backend with `first_token_probability`). strict: an answer with no verifiable
+        citation counts as not found. min_grounding: decline an answer whose source sentence (with
+        the one before it) holds less than this share of the question's content features: the
+        answer then comes from text about something else (tools.rag_prompt.grounding; 0: off).
+        extractive: concise answers are decoded as verbatim copies of a span of the passages where
+        the backend offers `stream_copy` (tools.llm.copy_constraint): the model cannot paraphrase or
+        mix passages (`RagAnswer.quote` then gives the copied span's offsets).
+        late_checks: for a concise answer that passed the checks above, ask two more short
+        questions where the backend offers the logits probes, and record their answers: the re-ask,
+        P(NOT_FOUND) when the model is shown only the answer's source sentence and the one before
+        it, and the answer-type question, P(yes) that the answer is the kind of thing the question
+        asks for (llama.cpp's cached prompt prefix is kept). max_source_not_found /
+        min_answer_type: optional limits of their own on those two (None: none).
         answer_score / min_answer_score: the decision over all the signals together: decline a
         concise answer whose tools.answer_score is below min_answer_score (None: the score is
-        recorded only; answer_score None: no score). The weights and the limit were fitted on CMRC
-        dev answers and two unanswerable sets. On the test sample, 83.3% of the honest held-out set
-        it had never seen was declined, against 71.7% for sessions 5-6's two limits, at the same
-        F1 (52.9 against 52.7; eval/rag/README.md).
+        recorded only; answer_score None: no score).
+        How each default was chosen, and what it measured: eval/rag/README.md.
         """
         super().__init__()
         if config is None:
