@@ -15,6 +15,8 @@ from polymodal.lazy import lazy_exports as _lazy_exports
 
 __all__ = [
     "BACKENDS",
+    "Capabilities",
+    "CapableChatModel",
     "ChatModel",
     "FakeChatModel",
     "GenerationStats",
@@ -30,6 +32,8 @@ __all__ = [
 ]
 
 _WHERE = {
+    "Capabilities": "tools.llm.base",
+    "CapableChatModel": "tools.llm.base",
     "ChatModel": "tools.llm.base",
     "GenerationStats": "tools.llm.base",
     "Message": "tools.llm.base",
