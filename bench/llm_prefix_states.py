@@ -2,7 +2,7 @@
 knowledge-base questions (rag_answer over the seed articles), so each prompt kind evicts the
 other's fixed prefix from llama.cpp's one KV cache. Prints, per kind, the prompt tokens actually
 prefilled and the time to the first token, with the KV snapshots of fixed prefixes
-(`tools.kv_states`, the default 128 MB) and, as the baseline in the same run, without them (0 MB).
+(`tools.llm.kv_states`, the default 128 MB) and, as the baseline in the same run, without them (0 MB).
 
     .venv/bin/python -m bench llm_prefix_states          # or: python bench/llm_prefix_states.py --rounds 3
 """

@@ -2,7 +2,7 @@
 
 retrieve (hybrid) -> optional rerank (LLM yes/no, or a local cross-encoder) -> no-answer gate ->
 fit the evidence into a token budget (contiguous sentence windows, exact offsets) -> generate
-(concise answers: a verbatim copy of a span, tools.copy_constraint) -> check every citation ->
+(concise answers: a verbatim copy of a span, tools.llm.copy_constraint) -> check every citation ->
 grounding, then the late checks of a concise answer (a re-ask over its source sentence, the
 answer-type question) and the answer score over every signal (tools.answer_score). `stream()`
 yields text pieces (invented citations filtered out) and then the `RagAnswer`; `run()` returns
@@ -15,13 +15,14 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from polymodal.errors import InputError, ToolError
 from polymodal.lazy import load_once
 from tools.answer_score import ANSWER_SCORE, MIN_ANSWER_SCORE, answer_features, answer_score, check_weights
 from tools.base import Cues, PlanExample, Tool, ToolContext, ToolResult
 from tools.citations import CitationStreamFilter, check_citations, strip_citations
+from tools.llm.base import Capabilities, yes_probability
 from tools.rag_prompt import (NOT_FOUND, PromptParts, answer_type_messages, build_messages, coverage, fit_evidence,
                               grounding, language_of, not_found_text, sentinel_prefix, shown_text, source_window)
 
@@ -135,35 +136,29 @@ class RagAnswerTool(Tool):
         """
         kb: knowledge-base folder (default: the config's [kb] path). llm / index: ready objects
         (tests, the app) instead of the configured ones. models: the agent's model manager, whose
-        one LLM is shared with the planner (asked on every use, so it can be evicted and reloaded). reranker: "none", "llm" (yes/no logits)
-        or "cross-encoder:PATH" (a local sentence-transformers CrossEncoder). evidence_tokens:
-        the evidence budget (prefill time on 2 cores is the bound). min_coverage: the no-answer
-        gate, the share of the question's character bigrams found in the best passage
-        (calibrated by eval/rag/cmrc_eval.py). max_not_found: decline when the model's probability
-        of starting its reply with NOT_FOUND reaches this, even if another token wins (0: only when
-        NOT_FOUND wins; needs a backend with logits, llama.cpp). Both were chosen together on a CMRC
-        dev sample disjoint from the test sample: answerable questions put P(NOT_FOUND) below
-        0.01 (all 120), unanswerable ones at a median of 0.014. strict: an answer with no
-        verifiable citation counts as not found. min_grounding: decline an answer whose source
-        sentence (with the one before it) holds less than this share of the question's content
-        features: the answer then comes from text about something else (tools.rag_prompt.grounding;
-        chosen on the same dev sample as the highest limit costing at most 1 F1 point; 0: off).
-        extractive: concise answers are decoded as verbatim copies of a span of the passages
-        (tools.copy_constraint), where the backend supports it (llama.cpp): the model cannot
-        paraphrase or mix passages (`RagAnswer.quote` then gives the copied span's offsets).
-        late_checks: for a concise answer that passed the checks above (needs logits), ask two more
-        short questions and record their answers: the re-ask, P(NOT_FOUND) when the model is shown
-        only the answer's source sentence and the one before it (0.6 s mean), and the answer-type
-        question, P(yes) that the answer is the kind of thing the question asks for when the model
-        is shown only the question and the answer (0.8 s; llama.cpp's cached prompt prefix is
-        kept). max_source_not_found / min_answer_type: optional limits of their own on those two
-        (None: none; sessions 5 and 6 shipped 0.3 and 0.5).
+        one LLM is shared with the planner (asked on every use, so it can be evicted and reloaded).
+        reranker: "none", "llm" (yes/no logits) or "cross-encoder:PATH" (a local
+        sentence-transformers CrossEncoder). evidence_tokens: the evidence budget (prefill time is
+        the bound). min_coverage: the no-answer gate, the share of the question's character bigrams
+        found in the best passage. max_not_found: decline when the model's probability of starting
+        its reply with NOT_FOUND reaches this, even if another token wins (0: only when NOT_FOUND
+        wins; needs a backend with `first_token_probability`). strict: an answer with no verifiable
+        citation counts as not found. min_grounding: decline an answer whose source sentence (with
+        the one before it) holds less than this share of the question's content features: the
+        answer then comes from text about something else (tools.rag_prompt.grounding; 0: off).
+        extractive: concise answers are decoded as verbatim copies of a span of the passages where
+        the backend offers `stream_copy` (tools.llm.copy_constraint): the model cannot paraphrase or
+        mix passages (`RagAnswer.quote` then gives the copied span's offsets).
+        late_checks: for a concise answer that passed the checks above, ask two more short
+        questions where the backend offers the logits probes, and record their answers: the re-ask,
+        P(NOT_FOUND) when the model is shown only the answer's source sentence and the one before
+        it, and the answer-type question, P(yes) that the answer is the kind of thing the question
+        asks for (llama.cpp's cached prompt prefix is kept). max_source_not_found /
+        min_answer_type: optional limits of their own on those two (None: none).
         answer_score / min_answer_score: the decision over all the signals together: decline a
         concise answer whose tools.answer_score is below min_answer_score (None: the score is
-        recorded only; answer_score None: no score). The weights and the limit were fitted on CMRC
-        dev answers and two unanswerable sets. On the test sample, 83.3% of the honest held-out set
-        it had never seen was declined, against 71.7% for sessions 5-6's two limits, at the same
-        F1 (52.9 against 52.7; eval/rag/README.md).
+        recorded only; answer_score None: no score).
+        How each default was chosen, and what it measured: eval/rag/README.md.
         """
         super().__init__()
         if config is None:
@@ -199,10 +194,16 @@ class RagAnswerTool(Tool):
         if self._llm is None and self._models is not None:
             return self._models.llm()
         if self._llm is None:
-            from tools.llm import get_chat_model
+            from tools.llm.registry import get_chat_model
 
             self._llm = get_chat_model(self.config.llm, self.config.paths.cache())
         return self._llm
+
+    def _llm_and_capabilities(self) -> tuple[Any, Capabilities]:
+        """The chat model, and what it offers beyond generating text (logits probes, extractive
+        decoding, ...), looked up once here; what it lacks, the answer does without."""
+        llm = self.llm
+        return llm, Capabilities.of(llm)
 
     @load_once
     def index(self) -> Any:
@@ -233,8 +234,9 @@ class RagAnswerTool(Tool):
 
     def warm_prefix(self, language: str = "en", concise: bool = False) -> None:
         """Prefill one system prompt ahead of the first question (a long-lived app can call this)."""
-        if hasattr(self.llm, "warm"):
-            self.llm.warm(PromptParts(language, concise).prefix())
+        _, capabilities = self._llm_and_capabilities()
+        if capabilities.warm is not None:
+            capabilities.warm(PromptParts(language, concise).prefix())
 
     # -- the tool ------------------------------------------------------------------------------
     def run(self, question: str, k: int = 4, concise: bool = False, *,
@@ -274,7 +276,7 @@ class RagAnswerTool(Tool):
             t.rerank = time.perf_counter() - t0
         hits = hits[:k]
         base = RagAnswer(question=question, answer=not_found_text(lang), found=False, timings=t,
-                         model=getattr(self._llm, "name", "") if self._llm else self.config.llm.model,
+                         model=self._llm.name if self._llm else self.config.llm.model,
                          kb=str(self.kb_path), language=lang)
         if not hits:
             base.reason = "no passages"
@@ -287,18 +289,17 @@ class RagAnswerTool(Tool):
             yield base
             return
         t0 = time.perf_counter()
-        llm = self.llm
-        counter = getattr(llm, "count_tokens", None)
+        llm, capabilities = self._llm_and_capabilities()
         parts = PromptParts(lang, concise)
-        windows = fit_evidence(question, hits, self.evidence_tokens, counter)
+        windows = fit_evidence(question, hits, self.evidence_tokens, capabilities.count_tokens)
         passages = [_citation(i, h, a, b, txt) for i, (h, a, b, txt) in enumerate(windows, 1)]
         messages = build_messages(parts, [(p.source, p.text) for p in passages], question)
         t.prompt = time.perf_counter() - t0
-        base.model = getattr(llm, "name", "")
+        base.model = llm.name
         base.passages = passages
-        yield from self._generate(llm, messages, base, concise, ctx)
+        yield from self._generate(llm, capabilities, messages, base, concise, ctx)
 
-    def _generate(self, llm: Any, messages: list[dict], base: RagAnswer, concise: bool,
+    def _generate(self, llm: Any, capabilities: Capabilities, messages: list[dict], base: RagAnswer, concise: bool,
                   ctx: ToolContext) -> Iterator[str | RagAnswer]:
         t = base.timings
         # what the model saw (instruction-like sentences redacted): copied from, checked against
@@ -308,18 +309,18 @@ class RagAnswerTool(Tool):
         t0 = time.perf_counter()
         t_first = None
         probed = None
-        probe = getattr(llm, "first_token_probability", None)
-        if self.max_not_found > 0 and callable(probe):
+        probe, last_stats = capabilities.first_token_probability, capabilities.last_stats
+        if self.max_not_found > 0 and probe is not None:
             # the prefill happens here; the stream below finds the prompt in the KV cache
             p = base.not_found_probability = probe(messages, [NOT_FOUND])
-            probed = llm.last_stats() if hasattr(llm, "last_stats") else None
+            probed = last_stats() if last_stats is not None else None
             if p >= self.max_not_found:
                 t.prefill = time.perf_counter() - t0
                 base.reason = f"model: not in evidence (P(NOT_FOUND) {p:.2f} >= {self.max_not_found:.2f})"
                 yield base
                 return
-        if concise and self.extractive and hasattr(llm, "stream_copy"):
-            pieces = llm.stream_copy(messages, list(shown.values()), anchored=[NOT_FOUND], max_tokens=64)
+        if concise and self.extractive and capabilities.stream_copy is not None:
+            pieces = capabilities.stream_copy(messages, list(shown.values()), anchored=[NOT_FOUND], max_tokens=64)
         else:
             pieces = llm.stream(messages, max_tokens=64 if concise else self.max_tokens, temperature=0.0)
         for piece in pieces:
@@ -335,7 +336,7 @@ class RagAnswerTool(Tool):
         if released:
             yield from flt.flush()
         t_end = time.perf_counter()
-        stats = llm.last_stats() if hasattr(llm, "last_stats") else None
+        stats = last_stats() if last_stats is not None else None
         t.prefill = (t_first or t_end) - t0
         t.decode = t_end - (t_first or t_end)
         if stats is not None:
@@ -345,7 +346,7 @@ class RagAnswerTool(Tool):
                 t.cached_prompt_tokens = min(t.cached_prompt_tokens, probed.cached_prompt_tokens)
         result = self._finish(base, raw, shown)
         if result.found and concise and self.late_checks:
-            self._late_checks(llm, result, shown)
+            self._late_checks(capabilities, result, shown)
         yield result
 
     def _finish(self, base: RagAnswer, raw: str, shown: dict[int, str]) -> RagAnswer:
@@ -372,19 +373,19 @@ class RagAnswerTool(Tool):
         base.quote = _quote(strip_citations(checked.text).strip(), base.citations + base.passages)
         return base
 
-    def _late_checks(self, llm: Any, res: RagAnswer, shown: dict[int, str]) -> None:
+    def _late_checks(self, capabilities: Capabilities, res: RagAnswer, shown: dict[int, str]) -> None:
         """The re-ask and the answer-type question for the accepted concise answer `res`, then
         the answer score over every signal; any of them may retract the answer."""
-        if callable(getattr(llm, "first_token_probability", None)):
-            p = self._recheck(llm, res, shown)
+        if capabilities.first_token_probability is not None:
+            p = self._recheck(capabilities.first_token_probability, res, shown)
             if p is not None and self.max_source_not_found is not None and p >= self.max_source_not_found:
                 _retract(res, f"model: not in the answer's source sentence (P(NOT_FOUND) {p:.2f} >= "
                          f"{self.max_source_not_found:.2f})")
                 return
-        if callable(getattr(llm, "yes_probability", None)):
+        if capabilities.yes_probability is not None:
             t0 = time.perf_counter()
             messages = answer_type_messages(res.language, res.question, res.answer)
-            p = res.answer_type_probability = llm.yes_probability(messages, keep_cache=True)
+            p = res.answer_type_probability = capabilities.yes_probability(messages, keep_cache=True)
             res.timings.type_check = time.perf_counter() - t0
             if self.min_answer_type is not None and p < self.min_answer_type:
                 _retract(res, f"model: the answer is not what the question asks for (P(yes) {p:.2f} < "
@@ -403,7 +404,8 @@ class RagAnswerTool(Tool):
                      f"{res.source_not_found_probability:.2f}, answer-type P(yes) {res.answer_type_probability:.2f}, "
                      f"grounding {res.grounding:.2f})")
 
-    def _recheck(self, llm: Any, res: RagAnswer, shown: dict[int, str]) -> float | None:
+    def _recheck(self, probe: Callable[[list[dict], list[str]], float], res: RagAnswer,
+                 shown: dict[int, str]) -> float | None:
         """P(NOT_FOUND) when the model is shown only the sentence the answer came from (None when
         no sentence holds it)."""
         window = source_window(res.question, res.answer, [shown[c.number] for c in res.citations])
@@ -411,19 +413,18 @@ class RagAnswerTool(Tool):
             return None
         t0 = time.perf_counter()
         messages = build_messages(PromptParts(res.language, True), [("", window)], res.question)
-        p = res.source_not_found_probability = llm.first_token_probability(messages, [NOT_FOUND])
+        p = res.source_not_found_probability = probe(messages, [NOT_FOUND])
         res.timings.recheck = time.perf_counter() - t0
         return p
 
     # -- reranking -----------------------------------------------------------------------------
     def _rerank(self, question: str, hits: list[Any]) -> list[Any]:
         if self.reranker == "llm":
-            from tools.llm import yes_probability
-
+            llm, capabilities = self._llm_and_capabilities()
             prompt = ("Passage:\n{p}\n\nQuestion: {q}\nDoes the passage contain the answer to the question? "
                       "Answer yes or no.")
-            scores = [yes_probability(self.llm, [{"role": "user", "content": prompt.format(p=h.text[:800], q=question)}])
-                      for h in hits]
+            scores = [yes_probability(llm, [{"role": "user", "content": prompt.format(p=h.text[:800], q=question)}],
+                                      capabilities) for h in hits]
         elif self.reranker.startswith("cross-encoder:"):
             scores = list(self._cross(self.reranker.split(":", 1)[1]).predict([(question, h.text) for h in hits]))
         else:

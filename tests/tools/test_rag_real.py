@@ -166,7 +166,7 @@ def test_recheck_over_the_source_sentence_doubts_a_span_about_something_else(too
     def recheck(question: str, answer: str) -> float:
         res = RagAnswer(question=question, answer=answer, found=True, citations=[passage], passages=[passage],
                         language="en")
-        p = tool._recheck(tool.llm, res, {1: passage.text})
+        p = tool._recheck(tool.llm.first_token_probability, res, {1: passage.text})
         assert p == res.source_not_found_probability and res.timings.recheck > 0
         return p
 

@@ -40,7 +40,7 @@ def to_polymodal_messages(messages: list[BaseMessage]) -> list[dict[str, str]]:
 
 
 class PolymodalChatModel(BaseChatModel):
-    """LangChain chat model backed by `tools.llm.get_chat_model` (or a given `chat_model`)."""
+    """LangChain chat model backed by `tools.llm.registry.get_chat_model` (or a given `chat_model`)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True, populate_by_name=True)
 
@@ -66,7 +66,7 @@ class PolymodalChatModel(BaseChatModel):
     def _backend(self) -> Any:
         if self.chat_model is None:
             from polymodal.config import LLMConfig
-            from tools.llm import get_chat_model
+            from tools.llm.registry import get_chat_model
 
             self.chat_model = get_chat_model(LLMConfig(backend=self.backend, model=self.model,
                                                        base_url=self.base_url))

@@ -2,9 +2,9 @@
 
 llama.cpp keeps one KV cache: the planner's system prompt, each RAG prompt (per language and mode)
 and the answer composer's evict each other, so a chat that moves between them prefills a fixed
-prefix again every time it comes back (604 tokens of planner prompt is ~6.5 s on 2 cores).
-`PrefixStates` keeps a snapshot of each fixed prefix; `LlamaCppChatModel` restores the longest
-one a new prompt starts with (a memcpy of ~28 KB per token) instead of prefilling it.
+prefix again every time it comes back (seconds on a small CPU). `PrefixStates` keeps a snapshot
+of each fixed prefix; `LlamaCppChatModel` restores the longest one a new prompt starts with (a
+memory copy) instead of prefilling it.
 """
 
 from __future__ import annotations

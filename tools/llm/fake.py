@@ -1,0 +1,64 @@
+"""A scripted, deterministic chat model: tests of the planner, RAG and the app run without a model."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from tools.llm.base import GenerationStats, Message, StatsRecorder
+
+__all__ = ["FakeChatModel"]
+
+Reply = str | Callable[[list[Message]], str]
+
+
+@dataclass
+class FakeChatModel(StatsRecorder):
+    """Replies are taken in order (a string, or a function of the messages), then `default`.
+    Every call is recorded in `calls` so tests can assert on prompts."""
+
+    replies: list[Reply] = field(default_factory=list)
+    name: str = "fake-chat"
+    default: Reply | None = None
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, cfg: Any, cache_dir: Any = None) -> "FakeChatModel":
+        return cls(default="This is a scripted reply.")
+
+    def _next(self, messages: list[Message]) -> str:
+        with self._lock:
+            if self.replies:
+                reply = self.replies.pop(0)
+            elif self.default is not None:
+                reply = self.default
+            else:
+                raise AssertionError("FakeChatModel ran out of scripted replies")
+        return reply(messages) if callable(reply) else reply
+
+    def generate(self, messages: list[Message], **kwargs: Any) -> str:
+        self.calls.append({"messages": [dict(m) for m in messages], **kwargs})
+        text = self._next(messages)
+        prompt = sum(len(m.get("content", "")) for m in messages) // 4
+        self.record_stats(GenerationStats(prompt_tokens=prompt, completion_tokens=len(_pieces(text))))
+        return text
+
+    def stream(self, messages: list[Message], **kwargs: Any) -> Iterator[str]:
+        # word-ish pieces, so consumers see several tokens
+        yield from _pieces(self.generate(messages, **kwargs))
+
+
+def _pieces(text: str) -> list[str]:
+    out, piece = [], ""
+    for ch in text:
+        piece += ch
+        if ch.isspace() or len(piece) >= 4:
+            out.append(piece)
+            piece = ""
+    if piece:
+        out.append(piece)
+    return out
