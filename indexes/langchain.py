@@ -134,9 +134,6 @@ class TextIndexVectorStore(VectorStore):
     def _select_relevance_score_fn(self):
         return lambda score: (score + 1.0) / 2.0  # cosine in [-1, 1] -> [0, 1]
 
-    def as_hybrid_retriever(self, **kwargs: Any) -> "TextIndexRetriever":
-        return TextIndexRetriever(vectorstore=self, **kwargs)
-
     @classmethod
     def from_texts(cls, texts: list[str], embedding: Embeddings, metadatas: list[dict] | None = None, *,
                    ids: list[str] | None = None, path: str | Path | None = None,

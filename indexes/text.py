@@ -385,18 +385,6 @@ class TextIndex:
                    end=r["end"], text=r["text"], score=float(score), heading=r["heading"], dense_score=dense,
                    bm25_score=bm25, metadata=json.loads(r["metadata"]))
 
-    def get_chunks(self, chunk_ids: Sequence[str]) -> list[Hit]:
-        """Chunks by their `doc_id#ord` id (as in Hit.chunk_id), with score 0."""
-        out = []
-        for cid in chunk_ids:
-            doc_id, _, ord_ = cid.rpartition("#")
-            r = self._conn.execute(
-                "SELECT c.*, d.source, d.metadata FROM chunks c JOIN documents d ON d.doc_id=c.doc_id "
-                "WHERE c.doc_id=? AND c.ord=?", (doc_id, int(ord_) if ord_.isdigit() else -1)).fetchone()
-            if r:
-                out.append(self._hit(r, 0.0, None, None))
-        return out
-
     def _chunk_rows(self, ids: set[int]) -> dict[int, Any]:
         out: dict[int, Any] = {}
         id_list = list(ids)

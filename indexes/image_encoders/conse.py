@@ -226,11 +226,6 @@ class ConSEEncoder(ImageEncoderBase):
             return np.zeros((0, self.dim), np.float32)
         return normalise(self.text_embedder.embed_documents(list(texts)))
 
-    def top_classes(self, image: Any, k: int = 5) -> list[tuple[str, float]]:
-        """The classifier's own top-k (clean ImageNet name, probability): auto-tags at index time."""
-        probs, _ = self.classify([image])
-        return self.top_classes_from_probs(probs[0], k)
-
     @staticmethod
     def top_classes_from_probs(probs: np.ndarray, k: int = 5) -> list[tuple[str, float]]:
         names = [group[0] for group in class_texts()]
