@@ -24,7 +24,7 @@ import numpy as np
 
 from indexes.image_encoders import ImageEncoder, Tag, encoder_from_spec, encoder_spec, get_image_encoder
 from indexes.image_encoders.loading import LoadedImage, as_pil, is_image_path, load_image
-from indexes.store import IndexParams, VectorStore, connect_sqlite, exclusive_writer, read_manifest
+from indexes.store import IndexParams, VectorTable, connect_sqlite, exclusive_writer, read_manifest
 from polymodal.errors import Cancelled, EmbedderMismatch, InputError, UnsupportedFile
 from polymodal.fsutil import atomic_write_json, atomic_writer
 
@@ -119,8 +119,8 @@ class ImageIndex:
         self._conn = connect_sqlite(folder / "index.sqlite", read_only=read_only)
         if not read_only:
             self._conn.executescript(_SCHEMA)
-        self.joint = VectorStore(folder, self._conn, manifest["dim"], "joint", params, read_only)
-        self.visual = (VectorStore(folder, self._conn, manifest["visual_dim"], "visual", params, read_only)
+        self.joint = VectorTable(folder, self._conn, manifest["dim"], "joint", params, read_only)
+        self.visual = (VectorTable(folder, self._conn, manifest["visual_dim"], "visual", params, read_only)
                        if manifest.get("visual_dim") else None)
         self.repair_report = {s.name: s.load() for s in self._stores()}
         self._seen = self._generations()
@@ -178,7 +178,7 @@ class ImageIndex:
             for s in self._stores():
                 s.save()
 
-    def _stores(self) -> list[VectorStore]:
+    def _stores(self) -> list[VectorTable]:
         return [self.joint] + ([self.visual] if self.visual is not None else [])
 
     def _write_lock(self):
@@ -426,7 +426,7 @@ class ImageIndex:
                     break
             return hits
 
-    def _query_vector(self, query: str, image: Any) -> tuple[np.ndarray, VectorStore]:
+    def _query_vector(self, query: str, image: Any) -> tuple[np.ndarray, VectorTable]:
         pil = None
         if image is not None:
             try:

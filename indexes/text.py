@@ -26,7 +26,7 @@ from indexes.analyzer import analyze
 from indexes.chunking import chunk_text
 from indexes.embedders import Embedder, get_embedder
 from indexes.hybrid import filter_sql, fuse, like_prefix
-from indexes.store import IndexParams, VectorStore, connect_sqlite, exclusive_writer, read_manifest
+from indexes.store import IndexParams, VectorTable, connect_sqlite, exclusive_writer, read_manifest
 from polymodal.errors import EmbedderMismatch, InputError, StoreError
 from polymodal.fsutil import atomic_write_json
 
@@ -111,7 +111,7 @@ class TextIndex:
         self._conn = connect_sqlite(folder / "index.sqlite", read_only=read_only)
         if not read_only:
             self._conn.executescript(_SCHEMA)
-        self.store = VectorStore(folder, self._conn, manifest["dim"], "vectors", params, read_only)
+        self.store = VectorTable(folder, self._conn, manifest["dim"], "vectors", params, read_only)
         self.repair_report = self.store.load()
         self._seen_gen = self.store.sqlite_generation()
         self._closed = False
