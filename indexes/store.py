@@ -13,12 +13,10 @@ the table rebuilds when they exceed 20%.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import sqlite3
 import threading
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -26,10 +24,9 @@ import numpy as np
 
 from indexes.ann import (MIN_TRAIN, TRAINED, ExactTop10, IndexParams, apply_search, calibrate, calibration_grid,
                          calibration_sample, default_search, new_faiss_index, search_parameters)
-from polymodal.errors import InputError, StoreCorrupt, StoreError
 from polymodal.fsutil import atomic_write_json, atomic_writer
 
-__all__ = ["VectorTable", "IndexParams", "connect_sqlite", "exclusive_writer", "read_manifest"]
+__all__ = ["VectorTable", "IndexParams", "connect_sqlite"]
 
 
 def connect_sqlite(path: Path, read_only: bool = False) -> sqlite3.Connection:
@@ -43,38 +40,6 @@ def connect_sqlite(path: Path, read_only: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.row_factory = sqlite3.Row
     return conn
-
-
-def read_manifest(folder: Path, kind: str, what: str) -> dict | None:
-    """The manifest of the index folder `folder` (None when there is none yet), checked to be of
-    `kind`. A path that is a file, an unreadable manifest or another kind is a clear error."""
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"index path is a file, not a folder: {folder}")
-    path = folder / "manifest.json"
-    if not path.exists():
-        return None
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise StoreCorrupt(f"unreadable manifest in {folder}: {exc}") from exc
-    if manifest.get("kind") != kind:
-        raise StoreError(f"{folder} is a '{manifest.get('kind')}' index, not {what}")
-    return manifest
-
-
-@contextmanager
-def exclusive_writer(folder: Path, lock: threading.RLock, read_only: bool, what: str = "index") -> Iterator[None]:
-    """Thread lock + an exclusive file lock on `folder`: one writer across threads and processes.
-    The kernel drops the file lock when a writer dies, so a killed writer never blocks the next."""
-    if read_only:
-        raise StoreError(f"{what} {folder} is open read-only")
-    with lock:
-        with open(Path(folder) / ".write.lock", "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 class VectorTable:

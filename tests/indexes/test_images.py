@@ -170,11 +170,11 @@ def test_bad_inputs(tmp_path, library):
 
 def test_a_read_only_reader_sees_another_writers_commits(tmp_path, library):
     with _open(tmp_path) as writer:
-        writer.add_paths([library / "red.jpg"])
+        writer.add([library / "red.jpg"])
         reader = ImageIndex.open(tmp_path / "idx", read_only=True)
         try:
             assert [h.path for h in reader.search("blue", k=5)] == [str(library / "red.jpg")]
-            writer.add_paths([library / "blue.jpg"])
+            writer.add([library / "blue.jpg"])
             assert reader.search("blue", k=1)[0].path == str(library / "blue.jpg")
             writer.delete([library / "red.jpg"])
             assert [h.path for h in reader.search("red", k=5)] == [str(library / "blue.jpg")]

@@ -110,7 +110,7 @@ def test_faiss_lagging_behind_sqlite_is_repaired_on_open(tmp_path):
     for name, data in saved.items():
         (path / name).write_bytes(data)
     with TextIndex.open(path) as kb:
-        assert kb.repair_report["added"] > 0
+        assert kb.repair_report["vectors"]["added"] > 0
         assert kb.store.ntotal == kb.count_chunks()
         assert kb.search("photos", k=1, mode="dense")[0].doc_id in {"clip", "rag", "edge"}
 
