@@ -173,12 +173,11 @@ class VectorTable:
                 info["loaded"] = True
                 if pointer.get("generation") == self.sqlite_generation():
                     return info
-            if self.read_only:
-                if self._index is None:
-                    self._index = self._new_index("flat")
-                    self._add_ids_from_sqlite(self.ids())
+            if self.read_only and self._index is None:  # a reader builds no ANN index: exact search in memory
+                self._index = self._new_index("flat")
+                self._add_ids_from_sqlite(self.ids())
                 return info
-            info.update(self.repair())
+            info.update(self.repair())  # a reader repairs in memory only: save() never runs read-only
             return info
 
     def repair(self) -> dict:
