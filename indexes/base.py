@@ -19,7 +19,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar, Iterator, Protocol, Sequence, runtime_checkable
+from typing import Any, ClassVar, Iterator, Protocol, Self, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -173,7 +173,7 @@ class BaseIndex:
                                    f"holds dim {manifest['dim']}")
         return manifest
 
-    def __enter__(self) -> "BaseIndex":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: Any) -> None:
