@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     import faiss
 
-    from indexes.store import IndexParams, VectorStore, connect_sqlite
+    from indexes.store import IndexParams, VectorTable, connect_sqlite
     from indexes.synthetic import clustered_vectors
 
     faiss.omp_set_num_threads(2)
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         for kind in args.kinds.split(","):
             conn = connect_sqlite(Path(tmp) / f"{kind}.sqlite")
-            store = VectorStore(Path(tmp), conn, 384, name=f"v_{kind}", params=IndexParams(index_type=kind))
+            store = VectorTable(Path(tmp), conn, 384, name=f"v_{kind}", params=IndexParams(index_type=kind))
             conn.execute("BEGIN")
             store.write(np.arange(args.n), base)
             store.bump_generation()

@@ -1,4 +1,4 @@
-"""indexes: persistent FAISS-backed text and image indexes, embedders and ingestion.
+"""indexes: persistent FAISS-backed text and image indexes on one contract (`Index`), embedders and ingestion.
 
 Names load on first access, so `import indexes` stays light.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 from polymodal.lazy import lazy_exports as _lazy_exports
 
 __all__ = [
+    "Index",
     "TextIndex",
     "Document",
     "Hit",
@@ -21,6 +22,7 @@ __all__ = [
 ]
 
 _WHERE = {
+    "Index": "indexes.base",
     "TextIndex": "indexes.text",
     "Document": "indexes.text",
     "Hit": "indexes.text",

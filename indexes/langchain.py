@@ -24,6 +24,7 @@ from langchain_core.vectorstores import VectorStore
 
 from indexes.embedders import Embedder, approx_tokens, get_embedder
 from indexes.text import Document, TextIndex
+from polymodal.lazy import load_once
 
 __all__ = ["TextIndexVectorStore", "TextIndexRetriever", "EmbedderEmbeddings", "LangChainEmbedder"]
 
@@ -33,14 +34,11 @@ class LangChainEmbedder:
 
     def __init__(self, embeddings: Embeddings, name: str | None = None) -> None:
         self.embeddings = embeddings
-        self._dim: int | None = None
         self.name = name or f"langchain:{type(embeddings).__name__}"
 
-    @property
+    @load_once
     def dim(self) -> int:
-        if self._dim is None:
-            self._dim = len(self.embeddings.embed_query("dimension probe"))
-        return self._dim
+        return len(self.embeddings.embed_query("dimension probe"))
 
     @staticmethod
     def _norm(x: np.ndarray) -> np.ndarray:
@@ -107,7 +105,8 @@ class TextIndexVectorStore(VectorStore):
 
     def add_documents(self, documents: list[LCDocument], **kwargs: Any) -> list[str]:
         ids = kwargs.pop("ids", None) or [d.id for d in documents]
-        return self.add_texts([d.page_content for d in documents], [d.metadata for d in documents], ids=list(ids), **kwargs)
+        return self.add_texts([d.page_content for d in documents], [d.metadata for d in documents], ids=list(ids),
+                              **kwargs)
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         if ids is None:
@@ -124,7 +123,8 @@ class TextIndexVectorStore(VectorStore):
         return LCDocument(id=d.id, page_content=d.text, metadata=d.metadata)
 
     def similarity_search_with_score(self, query: str, k: int = 4, **kwargs: Any) -> list[tuple[LCDocument, float]]:
-        hits = self.index.search(query, k=k, mode=kwargs.pop("mode", self.search_mode), filter=kwargs.pop("filter", None))
+        hits = self.index.search(query, k=k, mode=kwargs.pop("mode", self.search_mode),
+                                 filter=kwargs.pop("filter", None))
         docs = {d.id: d for d in self.index.get_by_ids([h.doc_id for h in hits])}
         return [(self._lc(docs[h.doc_id]), h.score) for h in hits if h.doc_id in docs]
 
@@ -134,12 +134,10 @@ class TextIndexVectorStore(VectorStore):
     def _select_relevance_score_fn(self):
         return lambda score: (score + 1.0) / 2.0  # cosine in [-1, 1] -> [0, 1]
 
-    def as_hybrid_retriever(self, **kwargs: Any) -> "TextIndexRetriever":
-        return TextIndexRetriever(vectorstore=self, **kwargs)
-
     @classmethod
     def from_texts(cls, texts: list[str], embedding: Embeddings, metadatas: list[dict] | None = None, *,
-                   ids: list[str] | None = None, path: str | Path | None = None, **kwargs: Any) -> "TextIndexVectorStore":
+                   ids: list[str] | None = None, path: str | Path | None = None,
+                   **kwargs: Any) -> "TextIndexVectorStore":
         store = cls(embedding=embedding, path=path, **kwargs)
         store.add_texts(texts, metadatas, ids=ids)
         return store

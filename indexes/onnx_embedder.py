@@ -42,7 +42,8 @@ def _check_mean_pooling(folder: Path) -> None:
     if pool.exists():
         cfg = json.loads(pool.read_text())
         if not cfg.get("pooling_mode_mean_tokens", False):
-            raise ModelUnavailable(f"the onnx backend supports mean-pooling models only; use [embedder] backend = \"torch\" for {folder.name}")
+            raise ModelUnavailable("the onnx backend supports mean-pooling models only; use [embedder] "
+                                   f"backend = \"torch\" for {folder.name}")
 
 
 def export_onnx(folder: Path, cache: Path, quantized: bool = False) -> Path:
@@ -106,7 +107,8 @@ class OnnxSentenceEncoder:
         transformers = require("transformers", "models", "the embedder tokenizer")
         self.folder = Path(folder)
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
-        self._names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in self.tokenizer.model_input_names]
+        self._names = [n for n in ("input_ids", "attention_mask", "token_type_ids")
+                       if n in self.tokenizer.model_input_names]
         cfg = self.folder / "sentence_bert_config.json"
         self.max_seq_length = json.loads(cfg.read_text()).get("max_seq_length", 256) if cfg.exists() else 256
         so = ort.SessionOptions()

@@ -1,40 +1,32 @@
-"""The vector store core shared by every index: SQLite is the truth, FAISS is a rebuildable view.
+"""VectorTable: one named set of vectors, stored in SQLite (the truth) and searched through FAISS
+(a rebuildable view). Every index kind keeps its vectors in one or more of these.
 
 Vectors are written to SQLite (float32 blobs) in the same transaction as the rows they belong to;
 the FAISS file is saved atomically under a generation number. On open, a FAISS file whose
 generation differs from SQLite's (a crash between commit and save) is repaired by an id diff:
 missing vectors are added from SQLite, stale ones removed. So a kill -9 at any moment leaves the
-store at its last committed transaction.
-
-Index type by size: exact (flat) up to `flat_max`; up to `ann_max` IVF-Flat, or HNSW when IVF
-would have to scan more than `ivf_max_scan` of the collection to reach the recall target; IVF-PQ
-with exact re-rank from the SQLite vectors above. Types without removal (HNSW, IVF, IVF-PQ) keep
-deleted vectors as tombstones that searches skip; the store rebuilds when they exceed 20%.
-
-Calibration: an ANN index is tuned when it is built, not by a guessed constant. A sample of stored
-vectors is searched exactly (while the build streams the vectors from SQLite anyway) and with the
-new index; the smallest nprobe / efSearch whose recall@10 reaches `target_recall` is kept in the
-FAISS pointer file beside the measured recall, so every reader searches with it.
+table at its last committed transaction. Which FAISS index type, and its calibrated search knobs,
+come from indexes/ann.py; they are kept in the FAISS pointer file so every reader searches alike.
+Types without removal (HNSW, IVF, IVF-PQ) keep deleted vectors as tombstones that searches skip;
+the table rebuilds when they exceed 20%.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import sqlite3
 import threading
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from polymodal.errors import InputError, StoreCorrupt, StoreError
+from indexes.ann import (MIN_TRAIN, TRAINED, ExactTop10, IndexParams, apply_search, calibrate, calibration_grid,
+                         calibration_sample, default_search, new_faiss_index, search_parameters)
 from polymodal.fsutil import atomic_write_json, atomic_writer
 
-__all__ = ["VectorStore", "IndexParams", "connect_sqlite", "exclusive_writer", "read_manifest"]
+__all__ = ["VectorTable", "IndexParams", "connect_sqlite"]
 
 
 def connect_sqlite(path: Path, read_only: bool = False) -> sqlite3.Connection:
@@ -50,85 +42,9 @@ def connect_sqlite(path: Path, read_only: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def read_manifest(folder: Path, kind: str, what: str) -> dict | None:
-    """The manifest of the index folder `folder` (None when there is none yet), checked to be of
-    `kind`. A path that is a file, an unreadable manifest or another kind is a clear error."""
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"index path is a file, not a folder: {folder}")
-    path = folder / "manifest.json"
-    if not path.exists():
-        return None
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise StoreCorrupt(f"unreadable manifest in {folder}: {exc}") from exc
-    if manifest.get("kind") != kind:
-        raise StoreError(f"{folder} is a '{manifest.get('kind')}' index, not {what}")
-    return manifest
-
-
-@contextmanager
-def exclusive_writer(folder: Path, lock: threading.RLock, read_only: bool, what: str = "index") -> Iterator[None]:
-    """Thread lock + an exclusive file lock on `folder`: one writer across threads and processes.
-    The kernel drops the file lock when a writer dies, so a killed writer never blocks the next."""
-    if read_only:
-        raise StoreError(f"{what} {folder} is open read-only")
-    with lock:
-        with open(Path(folder) / ".write.lock", "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-@dataclass
-class IndexParams:
-    index_type: str = "auto"  # auto | flat | ivf | hnsw | ivfpq
-    flat_max: int = 50_000  # exact search up to this many vectors
-    ann_max: int = 2_000_000  # IVF-Flat or HNSW up to this many; IVF-PQ + exact re-rank above
-    hnsw_m: int = 32
-    hnsw_ef_construction: int = 80
-    hnsw_ef_search: int = 0  # 0: calibrated at build time
-    ivf_nprobe: int = 0  # 0: calibrated at build time
-    ivf_max_scan: float = 0.02  # auto: keep IVF only if its calibrated nprobe scans at most this share
-    target_recall: float = 0.97  # calibration: recall@10 against exact search on stored vectors
-    calibration_queries: int = 400
-    rerank_factor: int = 0  # IVF-PQ candidates per result re-ranked exactly; 0: calibrated at build time
-
-    def choose(self, n: int) -> str:
-        if self.index_type != "auto":
-            return self.index_type
-        if n <= self.flat_max:
-            return "flat"
-        return "ivf" if n <= self.ann_max else "ivfpq"
-
-    @classmethod
-    def from_config(cls, kb) -> "IndexParams":
-        """From a `KBConfig` (polymodal.config): the fields both share."""
-        return cls(**{k: getattr(kb, k) for k in cls.__dataclass_fields__ if hasattr(kb, k)})
-
-
-_NPROBES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
-_EFS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768)
-_TRAINED = ("ivf", "ivfpq")
-
-
-def faiss_nlist(index) -> int:
-    import faiss
-
-    return int(faiss.extract_index_ivf(index).nlist)
-
-
-def _nlist(n: int, kind: str) -> int:
-    """IVF lists: ~sqrt(n) for IVF-Flat (coarse search and list scan cost the same at nprobe 1);
-    more for IVF-PQ, whose list scan is cheap. Never more than n/39 (FAISS's training minimum)."""
-    want = int(np.sqrt(max(n, 1))) if kind == "ivf" else int(4 * np.sqrt(max(n, 1)))
-    return max(16, min(65536, want, n // 39))
-
-
-class VectorStore:
-    """FAISS vectors keyed by stable int64 ids, with their float32 copies in SQLite table `name`."""
+class VectorTable:
+    """Vectors keyed by stable int64 ids: float32 copies in SQLite table `name` (written inside the
+    owner's transaction), searched through a FAISS index saved as `<name>.<generation>.faiss`."""
 
     def __init__(self, folder: Path, conn: sqlite3.Connection, dim: int, name: str = "vectors",
                  params: IndexParams | None = None, read_only: bool = False) -> None:
@@ -194,10 +110,12 @@ class VectorStore:
     def count(self) -> int:
         return int(self.conn.execute(f"SELECT COUNT(*) FROM {self.name}").fetchone()[0])
 
-    def _all_ids(self) -> np.ndarray:
+    def ids(self) -> np.ndarray:
+        """Every stored id, ascending."""
         return np.fromiter((r[0] for r in self.conn.execute(f"SELECT id FROM {self.name} ORDER BY id")), dtype=np.int64)
 
-    def _iter_vectors(self, ids: np.ndarray | None = None, batch: int = 20_000):
+    def _iter_vectors(self, ids: np.ndarray | None = None,
+                      batch: int = 20_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         if ids is None:
             cur = self.conn.execute(f"SELECT id, vec FROM {self.name} ORDER BY id")
             while True:
@@ -216,30 +134,11 @@ class VectorStore:
 
     # -- FAISS side ----------------------------------------------------------------------------
     def _new_index(self, kind: str, train: np.ndarray | None = None, n_total: int = 0):
-        import faiss
+        return new_faiss_index(kind, self.dim, self.params, train, n_total)
 
-        if kind == "flat":
-            base = faiss.IndexFlatIP(self.dim)
-        elif kind == "hnsw":
-            base = faiss.IndexHNSWFlat(self.dim, self.params.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-            base.hnsw.efConstruction = self.params.hnsw_ef_construction
-            base.hnsw.efSearch = self.params.hnsw_ef_search
-        elif kind in _TRAINED:
-            if train is None or len(train) < 16 * 39:
-                raise StoreCorrupt("an IVF index needs a training sample; build it through rebuild()")
-            nlist = _nlist(n_total or len(train), kind)
-            quant = faiss.IndexFlatIP(self.dim)
-            if kind == "ivf":
-                base = faiss.IndexIVFFlat(quant, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
-            else:
-                # dim/4 sub-quantizers (96 bytes a 384-d vector, 16x smaller): dim/8 could not order
-                # neighbours inside a cluster well enough for the exact re-rank to recover them.
-                m = next(m for m in (self.dim // 4, self.dim // 2, self.dim) if m and self.dim % m == 0)
-                base = faiss.IndexIVFPQ(quant, self.dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
-            base.train(train[: max(nlist * 39, min(len(train), 256 * nlist))])
-        else:
-            raise ValueError(f"unknown index type {kind!r}")
-        return faiss.IndexIDMap2(base)
+    def _set_search(self, search: dict) -> None:
+        self._search = search
+        apply_search(self._index, search)
 
     @property
     def index_type(self) -> str:
@@ -269,24 +168,22 @@ class VectorStore:
                 except RuntimeError:
                     self._index = faiss.read_index(path)
                 self._type = pointer.get("type", "flat")
-                self._search = {**self._default_search(), **pointer.get("search", {})}
+                self._set_search({**default_search(self._type, self._index, self.params), **pointer.get("search", {})})
                 self._calibration = pointer.get("calibration")
-                self._apply_search_params()
                 info["loaded"] = True
                 if pointer.get("generation") == self.sqlite_generation():
                     return info
-            if self.read_only:
-                if self._index is None:
-                    self._index = self._new_index("flat")
-                    self._add_ids_from_sqlite(self._all_ids())
+            if self.read_only and self._index is None:  # a reader builds no ANN index: exact search in memory
+                self._index = self._new_index("flat")
+                self._add_ids_from_sqlite(self.ids())
                 return info
-            info.update(self.repair())
+            info.update(self.repair())  # a reader repairs in memory only: save() never runs read-only
             return info
 
     def repair(self) -> dict:
         """Make FAISS hold exactly the vectors SQLite holds."""
         with self._lock:
-            want = self._all_ids()
+            want = self.ids()
             if self._index is None:
                 return {"rebuilt": True, **self.rebuild()}
             have = self.faiss_ids()
@@ -312,11 +209,11 @@ class VectorStore:
         """Build a fresh FAISS index of the right type from the SQLite vectors, and calibrate it."""
         with self._lock:
             n = self.count()
-            kind = kind or self.params.choose(n)
-            if kind in _TRAINED and n < 16 * 39:  # too few vectors to train a quantizer
+            kind = kind or self.params.buildable(n)
+            if kind in TRAINED and n < MIN_TRAIN:  # an explicit kind, but too few vectors to train on
                 kind = "flat"
-            all_ids = self._all_ids() if kind != "flat" else None  # read once: sample and training
-            sample = self._calibration_sample(all_ids) if kind != "flat" else None
+            all_ids = self.ids() if kind != "flat" else None  # read once: sample and training
+            sample = calibration_sample(all_ids, self.params, self.vectors) if all_ids is not None else None
             truth = self._build(kind, n, sample, all_ids=all_ids)
             if sample is not None:
                 self._calibrate(sample, truth, n)
@@ -332,88 +229,40 @@ class VectorStore:
                 self._index.add_with_ids(sample[1], sample[0])
             return {"added": n, "removed": 0, "type": kind, "calibration": self._calibration}
 
-    def _calibration_sample(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """Stored vectors used as queries, to measure recall against exact search."""
-        want = min(self.params.calibration_queries, len(ids) // 5)
-        if want < 50:
-            return None
-        take = np.sort(np.random.default_rng(1).choice(len(ids), size=want, replace=False))
-        got = self.vectors(ids[take])
-        keep = np.array([int(i) for i in ids[take] if int(i) in got], dtype=np.int64)
-        return keep, np.stack([got[int(i)] for i in keep])
-
     def _build(self, kind: str, n: int, sample: tuple[np.ndarray, np.ndarray] | None,
                truth: bool = True, all_ids: np.ndarray | None = None) -> np.ndarray | None:
         """Stream the SQLite vectors into a new index. With a calibration sample, its vectors are held
         out (the caller adds them after calibrating, so they are held-out queries, as a user's are)
         and their exact top-10 among the rest is returned from the same pass: no second read."""
         train = None
-        if kind in _TRAINED:
-            ids = self._all_ids() if all_ids is None else all_ids
+        if kind in TRAINED:
+            ids = self.ids() if all_ids is None else all_ids
             take = np.random.default_rng(0).choice(len(ids), size=min(len(ids), 200_000), replace=False)
             train = np.stack(list(self.vectors(np.sort(ids[take])).values()))
         self._index, self._type = self._new_index(kind, train, n), kind
-        self._search, self._calibration = self._default_search(), None
-        self._apply_search_params()
-        best_s = best_i = None
+        self._set_search(default_search(kind, self._index, self.params))
+        self._calibration = None
+        exact = ExactTop10(sample[1]) if sample is not None and truth else None
         for ids, vecs in self._iter_vectors():
             if sample is not None:
                 keep = ~np.isin(ids, sample[0])
                 ids, vecs = ids[keep], vecs[keep]
             self._index.add_with_ids(vecs, ids)
-            if sample is not None and truth and len(ids):
-                scores = sample[1] @ vecs.T
-                cand_s = scores if best_s is None else np.hstack([best_s, scores])
-                cand_i = np.broadcast_to(ids, scores.shape) if best_i is None else np.hstack(
-                    [best_i, np.broadcast_to(ids, scores.shape)])
-                top = np.argpartition(-cand_s, 9, axis=1)[:, :10] if cand_s.shape[1] > 10 else np.arange(
-                    cand_s.shape[1])[None].repeat(len(cand_s), 0)
-                best_s, best_i = np.take_along_axis(cand_s, top, 1), np.take_along_axis(cand_i, top, 1)
-        return best_i
-
-    def _default_search(self) -> dict:
-        if self._type == "hnsw":
-            return {"efSearch": self.params.hnsw_ef_search or 96}
-        if self._type in _TRAINED:
-            nlist = faiss_nlist(self._index)
-            out = {"nprobe": min(nlist, self.params.ivf_nprobe or (8 if self._type == "ivf" else 32)), "nlist": nlist}
-            if self._type == "ivfpq":
-                out["rerank"] = self.params.rerank_factor or 10
-            return out
-        return {}
+            if exact is not None:
+                exact.feed(ids, vecs)
+        return exact.ids if exact is not None else None
 
     def _calibrate(self, sample: tuple[np.ndarray, np.ndarray], truth: np.ndarray, n: int) -> None:
-        """Smallest nprobe / efSearch reaching the recall target on the held-out sample."""
-        qids, qvecs = sample
-        want = [set(t.tolist()) for t in truth]
-        if self._type == "hnsw":
-            grid = [{"efSearch": v} for v in ([self.params.hnsw_ef_search] if self.params.hnsw_ef_search else _EFS)]
-        else:
-            probes = [self.params.ivf_nprobe] if self.params.ivf_nprobe else [
-                p for p in _NPROBES if p <= self._search["nlist"]]
-            grid = [{"nprobe": p} for p in probes]
-            if self._type == "ivfpq":  # PQ codes only order candidates: how many to re-rank exactly matters too
-                reranks = [self.params.rerank_factor] if self.params.rerank_factor else [10, 20, 40]
-                grid = [{"nprobe": p, "rerank": r} for p in probes for r in reranks]
-        recall = 0.0
-        for values in grid:
-            self._search.update(values)
-            self._apply_search_params()
-            _, found = self.search(qvecs, 10)
-            recall = float(np.mean([len(set(f.tolist()) & w) / max(1, len(w)) for f, w in zip(found, want)]))
-            if recall >= self.params.target_recall:
-                break
+        """Keep the smallest knobs reaching the recall target on the held-out sample."""
+        def search_with(knobs: dict) -> np.ndarray:
+            self._set_search({**self._search, **knobs})
+            return self.search(sample[1], 10)[1]
+
+        grid = calibration_grid(self._type, self.params, self._search.get("nlist", 0))
+        knobs, recall = calibrate(grid, search_with, truth, self.params.target_recall)
+        self._set_search({**self._search, **knobs})
         self._calibration = {**self._search, "recall@10": round(recall, 4), "target": self.params.target_recall,
-                             "queries": int(len(qids)), "vectors": int(n), "type": self._type}
-
-    def _apply_search_params(self) -> None:
-        import faiss
-
-        base = faiss.downcast_index(self._index.index)
-        if isinstance(base, faiss.IndexHNSWFlat) and "efSearch" in self._search:
-            base.hnsw.efSearch = int(self._search["efSearch"])
-        elif isinstance(base, faiss.IndexIVF) and "nprobe" in self._search:
-            base.nprobe = int(self._search["nprobe"])
+                             "queries": int(len(sample[0])), "vectors": int(n), "type": self._type}
 
     def _remove(self, ids: np.ndarray) -> bool:
         """Remove from FAISS where the index type supports it; False means tombstones stay."""
@@ -452,9 +301,7 @@ class VectorStore:
     def _needs_rebuild(self, n: int) -> bool:
         if self._index is None:
             return True
-        wanted = self.params.choose(n)
-        if wanted in _TRAINED and n < 16 * 39:
-            wanted = "flat"
+        wanted = self.params.buildable(n)
         allowed = {wanted, "hnsw"} if wanted == "ivf" and self.params.index_type == "auto" else {wanted}
         cal = self._calibration
         return (self._type not in allowed or self.tombstones() > 0.2 * max(n, 1)
@@ -511,7 +358,7 @@ class VectorStore:
             params = None
             if allowed is not None:
                 sel = faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
-                params = self._search_params(sel)
+                params = search_parameters(self._type, self._search, sel)
             # One query gains nothing from OpenMP, and on busy cores the thread hand-off costs
             # ~20 ms (0.9 ms single-threaded). The OpenMP thread count is per calling thread.
             before = faiss.omp_get_max_threads()
@@ -524,17 +371,6 @@ class VectorStore:
         if self._type == "ivfpq":
             D, I = self._rerank(q, I, k)
         return D, I
-
-    def _search_params(self, sel):
-        import faiss
-
-        if self._type == "hnsw":
-            p = faiss.SearchParametersHNSW(sel=sel)
-            p.efSearch = int(self._search.get("efSearch", 96))
-            return p
-        if self._type in _TRAINED:
-            return faiss.SearchParametersIVF(sel=sel, nprobe=int(self._search.get("nprobe", 8)))
-        return faiss.SearchParameters(sel=sel)
 
     def _rerank(self, q: np.ndarray, I: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact inner products for IVF-PQ candidates, from the float vectors in SQLite."""

@@ -6,15 +6,14 @@
 
 On disk: `manifest.json` (embedder name, dimension), `index.sqlite` (documents, chunks with
 offsets, the FTS5 BM25 table and the float32 vectors: the truth), `vectors.<gen>.faiss` (a
-rebuildable view; see indexes/store.py). One writer at a time across processes (a file lock held
-per write); readers see each committed write on their next search.
+rebuildable view; see indexes/store.py). One writer at a time across processes, readers see each
+committed write on their next search (indexes/base.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +22,12 @@ from typing import Any, Callable, Iterable, Literal, Sequence
 import numpy as np
 
 from indexes.analyzer import analyze
+from indexes.ann import IndexParams
+from indexes.base import BaseIndex, Transaction
 from indexes.chunking import chunk_text
 from indexes.embedders import Embedder, get_embedder
 from indexes.hybrid import filter_sql, fuse, like_prefix
-from indexes.store import IndexParams, VectorStore, connect_sqlite, exclusive_writer, read_manifest
-from polymodal.errors import EmbedderMismatch, InputError, StoreError
-from polymodal.fsutil import atomic_write_json
+from polymodal.errors import InputError, StoreError
 
 __all__ = ["TextIndex", "Document", "Hit", "DocumentInfo", "SearchMode"]
 
@@ -98,25 +97,24 @@ class Hit:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-class TextIndex:
+class TextIndex(BaseIndex):
+    """Documents, their chunks (with offsets), BM25 and dense vectors of the chunks (table `vectors`)."""
+
+    kind = "text"
+    noun = "text index"
+    model_role = "embedder"
+    FORMAT = FORMAT
+    SCHEMA = _SCHEMA
+    TABLES = {"vectors": "dim"}
+
     def __init__(self, folder: Path, embedder: Embedder, manifest: dict, read_only: bool,
                  params: IndexParams, chunk_tokens: int, chunk_overlap: int) -> None:
-        self.folder = folder
         self.embedder = embedder
-        self.manifest = manifest
-        self.read_only = read_only
         self.chunk_tokens = chunk_tokens
         self.chunk_overlap = chunk_overlap
-        self._lock = threading.RLock()
-        self._conn = connect_sqlite(folder / "index.sqlite", read_only=read_only)
-        if not read_only:
-            self._conn.executescript(_SCHEMA)
-        self.store = VectorStore(folder, self._conn, manifest["dim"], "vectors", params, read_only)
-        self.repair_report = self.store.load()
-        self._seen_gen = self.store.sqlite_generation()
-        self._closed = False
+        super().__init__(folder, manifest, read_only, params)
+        self.store = self.tables["vectors"]
 
-    # -- opening --------------------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | Path, embedder: Embedder | str | None = None, *, read_only: bool = False,
              create: bool = True, params: IndexParams | None = None, chunk_tokens: int = 200,
@@ -124,53 +122,20 @@ class TextIndex:
         """Open the index at `path`, creating it (with `embedder`) if absent.
 
         An existing index remembers its embedder: pass none to use it, or the same one; another
-        embedder (or dimension) raises EmbedderMismatch.
+        embedder (or dimension) raises EmbedderMismatch. Its chunk sizes are the recorded ones.
         """
-        folder = Path(path).expanduser()
-        manifest_path = folder / "manifest.json"
-        manifest = read_manifest(folder, "text", "a text index")
+        folder, manifest = cls._find_manifest(path, read_only, create)
+        ref = embedder if embedder is not None else (manifest or {}).get("embedder")
+        if ref is None:
+            raise InputError(f"a new index at {folder} needs an embedder")
+        emb = get_embedder(ref, backend=embedder_backend) if isinstance(ref, str) else ref
         if manifest is not None:
-            emb = _resolve_embedder(embedder or manifest["embedder"], embedder_backend)
-            if emb.name != manifest["embedder"]:
-                raise EmbedderMismatch(
-                    f"index {folder} was built with embedder '{manifest['embedder']}' (dim {manifest['dim']}); "
-                    f"it cannot be searched with '{emb.name}': open it without an embedder, or re-ingest into a new folder"
-                )
             chunk_tokens = manifest.get("chunk_tokens", chunk_tokens)
             chunk_overlap = manifest.get("chunk_overlap", chunk_overlap)
-        else:
-            if read_only or not create:
-                raise InputError(f"no text index at {folder}")
-            if embedder is None:
-                raise InputError(f"a new index at {folder} needs an embedder")
-            emb = _resolve_embedder(embedder, embedder_backend)
-            folder.mkdir(parents=True, exist_ok=True)
-            manifest = {"format": FORMAT, "kind": "text", "embedder": emb.name, "dim": int(emb.dim),
-                        "created": time.time(), "chunk_tokens": chunk_tokens, "chunk_overlap": chunk_overlap}
-            atomic_write_json(manifest_path, manifest)
-        if emb.dim != manifest["dim"]:
-            raise EmbedderMismatch(f"embedder '{emb.name}' gives dim {emb.dim}, index {folder} holds dim {manifest['dim']}")
+        manifest = cls._adopt_model(folder, manifest, emb, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
         return cls(folder, emb, manifest, read_only, params or IndexParams(), chunk_tokens, chunk_overlap)
 
-    def __enter__(self) -> "TextIndex":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            if not self.read_only:
-                self.save()
-            self._conn.close()
-            self._closed = True
-
     # -- writing --------------------------------------------------------------------------------
-    def _write_lock(self):
-        return exclusive_writer(self.folder, self._lock, self.read_only, "index")
-
     def _chunk(self, doc: Document) -> list[tuple[int, int, str]]:
         markdown = doc.type in ("md", "markdown") or doc.source.lower().endswith((".md", ".markdown"))
         spans = chunk_text(doc.text, self.embedder.count_tokens, self.chunk_tokens, self.chunk_overlap, markdown)
@@ -188,6 +153,7 @@ class TextIndex:
 
     def _write(self, docs: Sequence[Document], replace: bool,
                progress: Callable[[int, int], None] | None) -> dict[str, int]:
+        self._check_writable()
         docs = list(docs)
         ids = [d.id for d in docs]
         if len(set(ids)) != len(ids):
@@ -200,47 +166,35 @@ class TextIndex:
         texts = [d.text[a:b] for d, spans in plan for a, b, _ in spans]
         vecs = self._embed(texts, progress)
         tokens = [" ".join(analyze(t)) for t in texts]
-        with self._write_lock():
-            self._sync()
+        with self._transaction() as tx:
             existing = self._existing(ids)
             if existing and not replace:
                 raise StoreError(f"document id(s) already in the index: {', '.join(sorted(existing)[:5])} (use upsert)")
-            c = self._conn
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                old_ids = self._delete_rows(existing) if existing else []
-                new_ids: list[int] = []
-                pos = 0
-                now = time.time()
-                for d, spans in plan:
-                    c.execute(
-                        "INSERT INTO documents(doc_id, source, type, tags, content_hash, text, metadata, added_at) "
-                        "VALUES(?,?,?,?,?,?,?,?)",
-                        (d.id, d.source, d.type, json.dumps(list(d.tags), ensure_ascii=False), d.content_hash(),
-                         d.text, json.dumps(d.metadata, ensure_ascii=False, default=str), now),
+            if existing:
+                self._delete_rows(tx, existing)
+            new_ids: list[int] = []
+            pos = 0
+            now = time.time()
+            c = tx.conn
+            for d, spans in plan:
+                c.execute(
+                    "INSERT INTO documents(doc_id, source, type, tags, content_hash, text, metadata, added_at) "
+                    "VALUES(?,?,?,?,?,?,?,?)",
+                    (d.id, d.source, d.type, json.dumps(list(d.tags), ensure_ascii=False), d.content_hash(),
+                     d.text, json.dumps(d.metadata, ensure_ascii=False, default=str), now),
+                )
+                c.executemany("INSERT INTO doc_tags(doc_id, tag) VALUES(?,?)", [(d.id, t) for t in d.tags])
+                for ord_, (a, b, heading) in enumerate(spans):
+                    cur = c.execute(
+                        "INSERT INTO chunks(doc_id, ord, start, end, heading, text) VALUES(?,?,?,?,?,?)",
+                        (d.id, ord_, a, b, heading, texts[pos]),
                     )
-                    c.executemany("INSERT INTO doc_tags(doc_id, tag) VALUES(?,?)", [(d.id, t) for t in d.tags])
-                    for ord_, (a, b, heading) in enumerate(spans):
-                        cur = c.execute(
-                            "INSERT INTO chunks(doc_id, ord, start, end, heading, text) VALUES(?,?,?,?,?,?)",
-                            (d.id, ord_, a, b, heading, texts[pos]),
-                        )
-                        rowid = int(cur.lastrowid)
-                        c.execute("INSERT INTO chunks_fts(rowid, tokens) VALUES(?,?)", (rowid, tokens[pos]))
-                        new_ids.append(rowid)
-                        pos += 1
-                if new_ids:
-                    self.store.write(new_ids, vecs)
-                self.store.bump_generation()
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
-            self.store.remove(old_ids)
-            if new_ids:
-                self.store.add(new_ids, vecs)
-            self._seen_gen = self.store.sqlite_generation()
-            self._maybe_save()
+                    rowid = int(cur.lastrowid)
+                    c.execute("INSERT INTO chunks_fts(rowid, tokens) VALUES(?,?)", (rowid, tokens[pos]))
+                    new_ids.append(rowid)
+                    pos += 1
+            tx.write("vectors", new_ids, vecs)
+        self._maybe_save()
         return {d.id: len(spans) for d, spans in plan}
 
     def _embed(self, texts: list[str], progress: Callable[[int, int], None] | None) -> np.ndarray:
@@ -258,7 +212,7 @@ class TextIndex:
         # Small indexes persist FAISS after every write (cheap); large ones on save()/close(),
         # since repair-on-open restores anything committed but not yet saved.
         if self.store.ntotal <= 200_000:
-            self.store.save()
+            self.save()
 
     def _existing(self, doc_ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
@@ -268,50 +222,27 @@ class TextIndex:
             found.update(r[0] for r in self._conn.execute(q, part))
         return found
 
-    def _delete_rows(self, doc_ids: Iterable[str]) -> list[int]:
-        """Inside a transaction: remove documents, chunks, BM25 rows and vectors. Returns chunk ids."""
-        c = self._conn
+    def _delete_rows(self, tx: Transaction, doc_ids: Iterable[str]) -> None:
+        """Inside a transaction: remove documents, chunks, BM25 rows and vectors."""
+        c = tx.conn
         chunk_ids: list[int] = []
         for doc_id in doc_ids:
             chunk_ids.extend(r[0] for r in c.execute("SELECT id FROM chunks WHERE doc_id=?", (doc_id,)))
             c.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
         c.executemany("DELETE FROM chunks_fts WHERE rowid=?", [(i,) for i in chunk_ids])
-        self.store.erase(chunk_ids)
-        return chunk_ids
+        tx.erase(chunk_ids)
 
     def delete(self, doc_ids: Sequence[str]) -> int:
         """Delete documents by id from both the dense and the BM25 side; unknown ids are a no-op.
         Returns the number of documents deleted."""
-        with self._write_lock():
-            self._sync()
+        with self._transaction() as tx:
             existing = self._existing(list(doc_ids))
-            if not existing:
-                return 0
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                chunk_ids = self._delete_rows(existing)
-                self.store.bump_generation()
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self.store.remove(chunk_ids)
-            self._seen_gen = self.store.sqlite_generation()
+            self._delete_rows(tx, existing)
+        if existing:
             self._maybe_save()
-            return len(existing)
-
-    def save(self) -> None:
-        with self._write_lock():
-            self.store.save()
+        return len(existing)
 
     # -- reading --------------------------------------------------------------------------------
-    def _sync(self) -> None:
-        """Pick up writes committed by another process (or another TextIndex object)."""
-        gen = self.store.sqlite_generation()
-        if gen != self._seen_gen:
-            self.store.repair()
-            self._seen_gen = gen
-
     def count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
 
@@ -359,8 +290,7 @@ class TextIndex:
             raise InputError(f"unknown search mode '{mode}' (hybrid, dense or bm25)")
         if k <= 0 or not query.strip():
             return []
-        with self._lock:
-            self._sync()
+        with self._reading():
             allowed = self._allowed_ids(filter) if filter else None
             if allowed is not None and len(allowed) == 0:
                 return []
@@ -385,18 +315,6 @@ class TextIndex:
                    end=r["end"], text=r["text"], score=float(score), heading=r["heading"], dense_score=dense,
                    bm25_score=bm25, metadata=json.loads(r["metadata"]))
 
-    def get_chunks(self, chunk_ids: Sequence[str]) -> list[Hit]:
-        """Chunks by their `doc_id#ord` id (as in Hit.chunk_id), with score 0."""
-        out = []
-        for cid in chunk_ids:
-            doc_id, _, ord_ = cid.rpartition("#")
-            r = self._conn.execute(
-                "SELECT c.*, d.source, d.metadata FROM chunks c JOIN documents d ON d.doc_id=c.doc_id "
-                "WHERE c.doc_id=? AND c.ord=?", (doc_id, int(ord_) if ord_.isdigit() else -1)).fetchone()
-            if r:
-                out.append(self._hit(r, 0.0, None, None))
-        return out
-
     def _chunk_rows(self, ids: set[int]) -> dict[int, Any]:
         out: dict[int, Any] = {}
         id_list = list(ids)
@@ -409,7 +327,8 @@ class TextIndex:
 
     def _allowed_ids(self, filter: dict[str, Any]) -> np.ndarray:
         where, args = filter_sql(filter)
-        rows = self._conn.execute(f"SELECT c.id FROM chunks c JOIN documents d ON d.doc_id=c.doc_id WHERE {where}", args)
+        q = f"SELECT c.id FROM chunks c JOIN documents d ON d.doc_id=c.doc_id WHERE {where}"
+        rows = self._conn.execute(q, args)
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
     def _bm25(self, query: str, n: int, filter: dict[str, Any] | None) -> dict[int, float]:
@@ -428,7 +347,3 @@ class TextIndex:
                "JOIN chunks c ON c.id = chunks_fts.rowid JOIN documents d ON d.doc_id = c.doc_id "
                f"WHERE chunks_fts MATCH ? AND {where} ORDER BY s LIMIT ?")
         return {int(r[0]): -float(r[1]) for r in self._conn.execute(sql, [match, *args, n])}
-
-
-def _resolve_embedder(embedder: Embedder | str, backend: str) -> Embedder:
-    return get_embedder(embedder, backend=backend) if isinstance(embedder, str) else embedder

@@ -14,7 +14,6 @@ All vectors are float32 and L2-normalised, so inner product is cosine similarity
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import threading
 from dataclasses import dataclass
@@ -24,8 +23,8 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 import numpy as np
 
 from indexes.embedders import normalise
-
 from polymodal.errors import ConfigError
+from polymodal.lazy import load_once, resolve
 
 __all__ = [
     "ImageEncoder",
@@ -83,20 +82,12 @@ class ImageEncoderBase:
     visual_dim: int | None = None
     tag_temperature = 100.0  # CLIP's logit scale; encoders with flatter similarities override
 
-    def __init__(self) -> None:
-        self._model = None
-        self._lock = threading.Lock()
-
     def _load(self) -> Any:
         return None
 
-    @property
+    @load_once
     def model(self) -> Any:
-        if self._model is None:
-            with self._lock:
-                if self._model is None:
-                    self._model = self._load()
-        return self._model
+        return self._load()
 
     def setup(self) -> None:
         """Load the model now (otherwise it loads on first use). Harmless to call twice."""
@@ -196,11 +187,7 @@ def _create(backend: str, config: Any) -> ImageEncoder:
     if backend in IMAGE_ENCODERS:
         return IMAGE_ENCODERS[backend](config)
     if ":" in backend:
-        mod_name, _, cls_name = backend.partition(":")
-        try:
-            return getattr(importlib.import_module(mod_name), cls_name)()
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"cannot import image encoder class '{backend}': {exc}") from exc
+        return resolve(backend, "image encoder class")()
     known = ", ".join(sorted(IMAGE_ENCODERS))
     raise ConfigError(f"unknown image encoder '{backend}' (known: {known}, auto, or module:Class)")
 

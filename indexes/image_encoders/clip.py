@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,6 +21,7 @@ from indexes.image_encoders import EncodedImages, ImageEncoderBase, normalise
 from indexes.image_encoders.loading import as_pil
 from indexes.image_encoders.onnx_runtime import cached_export, file_key, onnxruntime_available, session
 from polymodal.errors import ConfigError, ModelUnavailable, require
+from polymodal.lazy import load_once
 
 __all__ = ["OpenClipEncoder", "build_tiny_clip", "TINY_CLIP_CONFIG"]
 
@@ -49,7 +49,6 @@ def _register_config(model: str) -> str:
 class OpenClipEncoder(ImageEncoderBase):
     def __init__(self, model: str = "ViT-B-32", checkpoint: str = "", runtime: str = "auto",
                  batch_size: int = 16, cache_dir: str | Path | None = None) -> None:
-        super().__init__()
         if runtime not in ("auto", "torch", "onnx"):
             raise ConfigError(f"open_clip runtime must be auto, torch or onnx, got {runtime!r}")
         # auto: ONNX Runtime for the image tower when installed (exported once, cached), else torch
@@ -60,8 +59,6 @@ class OpenClipEncoder(ImageEncoderBase):
         self.batch_size = batch_size
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.name = self.name_for(model, self.checkpoint)
-        self._onnx = None
-        self._onnx_lock = threading.Lock()
 
     @staticmethod
     def name_for(model: str, checkpoint: str) -> str:
@@ -124,11 +121,11 @@ class OpenClipEncoder(ImageEncoderBase):
         with torch.inference_mode():
             return self.model["model"].encode_image(torch.from_numpy(px)).float().numpy()
 
+    @load_once
+    def _onnx(self) -> Any:
+        return session(self.export_onnx())
+
     def _run_onnx(self, px: np.ndarray) -> np.ndarray:
-        if self._onnx is None:
-            with self._onnx_lock:
-                if self._onnx is None:
-                    self._onnx = session(self.export_onnx())
         return self._onnx.run(None, {"pixels": px})[0]
 
     def export_onnx(self) -> Path:

@@ -16,7 +16,6 @@ import io
 import json
 import os
 import re
-import threading
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -26,6 +25,7 @@ from indexes.image_encoders import EncodedImages, ImageEncoderBase, normalise
 from indexes.image_encoders.loading import as_pil
 from indexes.image_encoders.onnx_runtime import cached_export, file_key, onnxruntime_available, session
 from polymodal.errors import ConfigError, ModelUnavailable, require
+from polymodal.lazy import load_once
 
 __all__ = ["ConSEEncoder", "class_texts"]
 
@@ -71,7 +71,6 @@ class ConSEEncoder(ImageEncoderBase):
 
     def __init__(self, top_k: int = 10, batch_size: int = 16, cache_dir: str | Path | None = None,
                  runtime: str = "auto") -> None:
-        super().__init__()
         if runtime not in ("auto", "onnx", "torch"):
             raise ConfigError(f"ConSE runtime must be auto, onnx or torch, got {runtime!r}")
         # auto: ONNX Runtime when installed (~5x faster here), else eager torch. Same vectors either way.
@@ -79,10 +78,6 @@ class ConSEEncoder(ImageEncoderBase):
         self.top_k = top_k
         self.batch_size = batch_size
         self.cache_dir = Path(cache_dir) if cache_dir else None
-        self._classes: np.ndarray | None = None
-        self._classes_lock = threading.Lock()
-        self._onnx = None
-        self._onnx_lock = threading.Lock()
 
     @property
     def dim(self) -> int:
@@ -123,13 +118,10 @@ class ConSEEncoder(ImageEncoderBase):
 
     def class_embeddings(self) -> np.ndarray:
         """(1000, 512) L2-normalised class vectors; computed once, then read from the cache."""
-        if self._classes is None:
-            with self._classes_lock:
-                if self._classes is None:
-                    self._classes = self._load_class_embeddings()
-        return self._classes
+        return self._class_vectors
 
-    def _load_class_embeddings(self) -> np.ndarray:
+    @load_once
+    def _class_vectors(self) -> np.ndarray:
         texts = [list(group) for group in class_texts()]
         key = hashlib.sha256(json.dumps([TEXT_EMBEDDER, texts], ensure_ascii=False).encode()).hexdigest()[:16]
         path = (self.cache_dir or _cache_dir()) / f"conse-classes-{key}.npy"
@@ -196,11 +188,11 @@ class ConSEEncoder(ImageEncoderBase):
             f, logits = self.model(torch.from_numpy(x))
         return f.numpy(), logits.numpy()
 
+    @load_once
+    def _onnx(self) -> Any:
+        return session(self.export_onnx())
+
     def _run_onnx(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self._onnx is None:
-            with self._onnx_lock:
-                if self._onnx is None:
-                    self._onnx = session(self.export_onnx())
         f, logits = self._onnx.run(None, {"pixels": x})
         return f, logits
 
@@ -233,11 +225,6 @@ class ConSEEncoder(ImageEncoderBase):
         if not len(texts):
             return np.zeros((0, self.dim), np.float32)
         return normalise(self.text_embedder.embed_documents(list(texts)))
-
-    def top_classes(self, image: Any, k: int = 5) -> list[tuple[str, float]]:
-        """The classifier's own top-k (clean ImageNet name, probability): auto-tags at index time."""
-        probs, _ = self.classify([image])
-        return self.top_classes_from_probs(probs[0], k)
 
     @staticmethod
     def top_classes_from_probs(probs: np.ndarray, k: int = 5) -> list[tuple[str, float]]:

@@ -1,4 +1,5 @@
-"""ImageIndex over the colour fake: incremental indexing, deletes, filters, thumbnails, persistence."""
+"""ImageIndex over the colour fake: incremental indexing, deletes, filters, thumbnails; the index
+contract (reopen, repair, readers, kill -9, encoder mismatch) comes from indexes.testing."""
 
 from __future__ import annotations
 
@@ -11,9 +12,16 @@ import pytest
 from PIL import Image
 
 from indexes.images import ImageIndex
-from polymodal.errors import Cancelled, EmbedderMismatch, InputError, StoreError
+from indexes.testing import ImageIndexKit, IndexContractTests
+from polymodal.errors import Cancelled, InputError
 
 COLOURS = {"red": (230, 20, 20), "green": (20, 200, 30), "blue": (10, 20, 220), "yellow": (240, 230, 20)}
+
+
+class TestImageIndexContract(IndexContractTests):
+    @pytest.fixture
+    def kit(self, tmp_path):
+        return ImageIndexKit(tmp_path / "scratch")
 
 
 @pytest.fixture
@@ -119,26 +127,13 @@ def test_folder_and_tag_filters(tmp_path, library):
             idx.add_tags(library / "missing.jpg", ["x"])
 
 
-def test_persistence_and_manifest_encoder(tmp_path, library):
+def test_reopened_with_the_manifest_encoder_text_still_searches_the_joint_space(tmp_path, library):
     with _open(tmp_path) as idx:
         idx.index_folder(library)
     with ImageIndex.open(tmp_path / "idx", read_only=True) as idx:  # encoder from the manifest
         assert idx.encoder.name == "fake-colour" and idx.count() == 4
         assert idx.search("yellow", k=1)[0].path.endswith("yellow.jpg")
-        with pytest.raises(StoreError, match="read-only"):
-            idx.delete([library])
-    with pytest.raises(EmbedderMismatch, match="fake-colour"):
-        ImageIndex.open(tmp_path / "idx", "indexes.image_encoders.clip:OpenClipEncoder")
-
-
-def test_faiss_file_lost_is_repaired_from_sqlite(tmp_path, library):
-    with _open(tmp_path) as idx:
-        idx.index_folder(library)
-    for f in (tmp_path / "idx").glob("*.faiss"):
-        f.unlink()
-    with _open(tmp_path) as idx:
-        assert idx.search("green", k=1)[0].path == str(library / "green.jpg")
-        assert idx.search(image=str(library / "green.jpg"), k=1)[0].path == str(library / "green.jpg")
+        assert idx.info()["visual_dim"] == 49
 
 
 def test_progress_callback_and_cancel(tmp_path, library):
@@ -161,22 +156,3 @@ def test_bad_inputs(tmp_path, library):
             idx.index_folder(tmp_path / "nowhere")
         with pytest.raises(InputError, match="query image"):
             idx.search(image=np.zeros((3, 3, 9), np.uint8))
-    (tmp_path / "file").write_text("x")
-    with pytest.raises(InputError):
-        ImageIndex.open(tmp_path / "file", "fake")
-    with pytest.raises(InputError):
-        ImageIndex.open(tmp_path / "absent", read_only=True)
-
-
-def test_a_read_only_reader_sees_another_writers_commits(tmp_path, library):
-    with _open(tmp_path) as writer:
-        writer.add_paths([library / "red.jpg"])
-        reader = ImageIndex.open(tmp_path / "idx", read_only=True)
-        try:
-            assert [h.path for h in reader.search("blue", k=5)] == [str(library / "red.jpg")]
-            writer.add_paths([library / "blue.jpg"])
-            assert reader.search("blue", k=1)[0].path == str(library / "blue.jpg")
-            writer.delete([library / "red.jpg"])
-            assert [h.path for h in reader.search("red", k=5)] == [str(library / "blue.jpg")]
-        finally:
-            reader.close()

@@ -19,7 +19,8 @@ def _write_docs(folder):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "edge.md").write_text("# 边缘AI\n边缘AI让模型在设备上运行。量化把模型变小。\n\n## 部署\n树莓派可以运行小模型。", encoding="utf-8")
     (folder / "notes.txt").write_text("Retrieval augmented generation cites its sources.", encoding="utf-8")
-    (folder / "page.html").write_text("<html><head><script>evil()</script></head><body><p>Gradio builds chat apps.</p></body></html>")
+    (folder / "page.html").write_text("<html><head><script>evil()</script></head>"
+                                      "<body><p>Gradio builds chat apps.</p></body></html>")
     sub = folder / "sub"
     sub.mkdir(exist_ok=True)
     (sub / "gbk.txt").write_bytes("中文编码的文件，使用GBK保存。".encode("gb18030"))
@@ -104,7 +105,8 @@ def test_real_pdf_and_docx_are_read(tmp_path):
     page = writer.add_blank_page(width=300, height=300)
     font = DictionaryObject({NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
                              NameObject("/BaseFont"): NameObject("/Helvetica")})
-    page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): DictionaryObject({NameObject("/F1"): writer._add_object(font)})})
+    fonts = DictionaryObject({NameObject("/F1"): writer._add_object(font)})
+    page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): fonts})
     stream = DecodedStreamObject()
     stream.set_data(b"BT /F1 12 Tf 20 200 Td (PDF pages talk about diffusion models) Tj ET")
     page[NameObject("/Contents")] = writer._add_object(stream)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from indexes.store import IndexParams, VectorStore, connect_sqlite
+from indexes.store import IndexParams, VectorTable, connect_sqlite
 from indexes.synthetic import clustered_vectors, exact_topk
 
 
@@ -16,7 +16,7 @@ def test_recall_at_10_against_exact(tmp_path, kind, minimum):
     base = clustered_vectors(20_000, 64, n_clusters=200, seed=1)
     queries = clustered_vectors(20_200, 64, n_clusters=200, seed=1)[20_000:]
     conn = connect_sqlite(tmp_path / "v.sqlite")
-    store = VectorStore(tmp_path, conn, 64, params=IndexParams(index_type=kind))
+    store = VectorTable(tmp_path, conn, 64, params=IndexParams(index_type=kind))
     ids = np.arange(1, len(base) + 1)
     conn.execute("BEGIN")
     store.write(ids, base)
@@ -29,7 +29,7 @@ def test_recall_at_10_against_exact(tmp_path, kind, minimum):
     assert _recall(found, truth) >= minimum
     # the saved file round-trips to the same answers
     store.save()
-    again = VectorStore(tmp_path, conn, 64, params=IndexParams(index_type=kind))
+    again = VectorTable(tmp_path, conn, 64, params=IndexParams(index_type=kind))
     again.load()
     _, found2 = again.search(queries, 10)
     assert _recall(found2, found) >= 0.99
@@ -39,7 +39,7 @@ def test_filtered_search_only_returns_allowed_ids(tmp_path):
     base = clustered_vectors(5_000, 32, n_clusters=50, seed=2)
     for kind in ("flat", "hnsw"):
         conn = connect_sqlite(tmp_path / f"{kind}.sqlite")
-        store = VectorStore(tmp_path, conn, 32, name=f"v_{kind}", params=IndexParams(index_type=kind))
+        store = VectorTable(tmp_path, conn, 32, name=f"v_{kind}", params=IndexParams(index_type=kind))
         conn.execute("BEGIN"); store.write(np.arange(len(base)), base); store.bump_generation(); conn.execute("COMMIT")
         store.rebuild()
         allowed = np.arange(0, 5_000, 7)
@@ -50,9 +50,16 @@ def test_filtered_search_only_returns_allowed_ids(tmp_path):
 
 def _filled(tmp_path, base, params, name="vectors"):
     conn = connect_sqlite(tmp_path / f"{name}.sqlite")
-    store = VectorStore(tmp_path, conn, base.shape[1], name=name, params=params)
-    conn.execute("BEGIN"); store.write(np.arange(1, len(base) + 1), base); store.bump_generation(); conn.execute("COMMIT")
+    store = VectorTable(tmp_path, conn, base.shape[1], name=name, params=params)
+    _commit(conn, store, np.arange(1, len(base) + 1), base)
     return conn, store
+
+
+def _commit(conn, store, ids, vecs):
+    conn.execute("BEGIN")
+    store.write(ids, vecs)
+    store.bump_generation()
+    conn.execute("COMMIT")
 
 
 def test_auto_builds_a_calibrated_ivf_and_readers_search_with_its_nprobe(tmp_path):
@@ -68,7 +75,7 @@ def test_auto_builds_a_calibrated_ivf_and_readers_search_with_its_nprobe(tmp_pat
     # held-out queries, not the calibration sample, reach the target too
     _, found = store.search(queries, 10)
     assert _recall(found, exact_topk(base, queries, 10) + 1) >= 0.95
-    reader = VectorStore(tmp_path, connect_sqlite(tmp_path / "vectors.sqlite", read_only=True), 32,
+    reader = VectorTable(tmp_path, connect_sqlite(tmp_path / "vectors.sqlite", read_only=True), 32,
                          params=IndexParams(), read_only=True)
     reader.load()
     assert reader.index_type == "ivf" and reader.calibration == cal
@@ -102,7 +109,7 @@ def test_a_collection_that_doubled_since_calibration_is_rebuilt_on_save(tmp_path
     conn, store = _filled(tmp_path, base[:6_000], IndexParams(flat_max=1_000))
     store.save()
     assert store.calibration["vectors"] == 6_000
-    conn.execute("BEGIN"); store.write(np.arange(6_001, 16_001), base[6_000:]); store.bump_generation(); conn.execute("COMMIT")
+    _commit(conn, store, np.arange(6_001, 16_001), base[6_000:])
     store.add(np.arange(6_001, 16_001), base[6_000:])
     store.save()
     assert store.calibration["vectors"] == 16_000 and store.ntotal == 16_000

@@ -1,10 +1,12 @@
-import json
+"""TextIndex: hybrid search with provenance, filters, upserts and deletes, ANN types; the index
+contract (reopen, repair, readers, kill -9, model mismatch) comes from indexes.testing."""
 
 import pytest
 
 from indexes.embedders import HashEmbedder
+from indexes.testing import IndexContractTests, TextIndexKit
 from indexes.text import Document, TextIndex
-from polymodal.errors import EmbedderMismatch, InputError, StoreError
+from polymodal.errors import InputError, StoreError
 
 DOCS = [
     Document("edge", "边缘AI让模型在设备上运行。量化可以把模型变小。", source="/kb/edge.md", type="md", tags=["edge"]),
@@ -13,6 +15,12 @@ DOCS = [
     Document("clip", "CLIP embeds images and text in one space, so text can search photos.",
              source="/kb/clip.txt", type="txt", tags=["vision", "llm"]),
 ]
+
+
+class TestTextIndexContract(IndexContractTests):
+    @pytest.fixture
+    def kit(self, tmp_path):
+        return TextIndexKit(tmp_path / "scratch")
 
 
 @pytest.fixture
@@ -69,64 +77,6 @@ def test_delete_removes_both_sides_and_missing_ids_are_noop(kb):
     assert all(h.doc_id != "clip" for h in kb.search("CLIP images photos", k=5, mode="bm25"))
     assert kb.get_by_ids(["clip"]) == []
     assert kb.store.ntotal == kb.count_chunks()
-
-
-def test_persistence_and_reopen(tmp_path):
-    path = tmp_path / "kb"
-    with TextIndex.open(path, HashEmbedder(64)) as kb:
-        kb.add(DOCS)
-        before = [(h.chunk_id, round(h.score, 6)) for h in kb.search("text search photos", k=3)]
-    with TextIndex.open(path) as kb:  # embedder taken from the manifest
-        assert kb.embedder.name == "hash-64"
-        assert [(h.chunk_id, round(h.score, 6)) for h in kb.search("text search photos", k=3)] == before
-    assert json.loads((path / "manifest.json").read_text())["dim"] == 64
-
-
-def test_other_embedder_is_a_clear_error(tmp_path):
-    path = tmp_path / "kb"
-    TextIndex.open(path, HashEmbedder(64)).close()
-    with pytest.raises(EmbedderMismatch, match="hash-64"):
-        TextIndex.open(path, HashEmbedder(32))
-
-
-def test_no_pickle_on_disk(kb):
-    kb.save()
-    for f in kb.folder.iterdir():
-        data = f.read_bytes()[:2] if f.is_file() else b""
-        assert not data.startswith(b"\x80"), f"{f.name} looks like a pickle"
-
-
-def test_faiss_lagging_behind_sqlite_is_repaired_on_open(tmp_path):
-    path = tmp_path / "kb"
-    with TextIndex.open(path, HashEmbedder(64)) as kb:
-        kb.add(DOCS[:1])
-    saved = {p.name: p.read_bytes() for p in path.iterdir() if "faiss" in p.name}
-    with TextIndex.open(path) as kb:
-        kb.add(DOCS[1:])
-    # simulate a crash after the SQLite commit but before the FAISS save of the second write
-    for p in path.iterdir():
-        if "faiss" in p.name:
-            p.unlink()
-    for name, data in saved.items():
-        (path / name).write_bytes(data)
-    with TextIndex.open(path) as kb:
-        assert kb.repair_report["added"] > 0
-        assert kb.store.ntotal == kb.count_chunks()
-        assert kb.search("photos", k=1, mode="dense")[0].doc_id in {"clip", "rag", "edge"}
-
-
-def test_second_handle_sees_commits_of_the_first(tmp_path):
-    path = tmp_path / "kb"
-    writer = TextIndex.open(path, HashEmbedder(64))
-    reader = TextIndex.open(path)
-    writer.add(DOCS)
-    assert {h.doc_id for h in reader.search("CLIP photos", k=3, mode="dense")} == {"edge", "rag", "clip"}
-    writer.close(); reader.close()
-
-
-def test_read_only_open_of_missing_index(tmp_path):
-    with pytest.raises(InputError):
-        TextIndex.open(tmp_path / "nothing", read_only=True)
 
 
 def test_hnsw_and_ivfpq_indexes_serve_search(tmp_path):
