@@ -12,7 +12,7 @@ EXTRAS ?= models,clip,diffusion,edge,ui,convert,dev
 APT_STAMP := $(VENV)/.apt-ok
 PYTEST_ARGS ?=
 
-.PHONY: setup run app test test-fast models system-deps broker bench clean-venv
+.PHONY: setup run app test test-fast lint models system-deps broker bench clean-venv
 
 setup: $(DEPS_STAMP) models
 
@@ -66,10 +66,15 @@ system-deps: $(APT_STAMP)
 run app: setup
 	$(BIN)/polymodal app
 
-test: setup system-deps
+# ruff: lint and format check (line length 120, pyproject.toml), before any test runs.
+lint: $(DEPS_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: setup system-deps lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: setup
+test-fast: setup lint
 	$(BIN)/python -m pytest -m "not slow and not browser" $(PYTEST_ARGS)
 
 # A local mosquitto on 127.0.0.1 with the project's config, generated users and per-device ACLs

@@ -2,9 +2,9 @@
 
 Prints, for each index type the store can choose: build time (including the build-time
 calibration of nprobe / efSearch to recall@10 >= 0.97 on stored vectors), the knob it chose,
-recall@10 of held-out queries against exact search, queries/s on one core, RSS; then `TextIndex.search` p50 end to end (MiniLM query embedding +
-the auto-chosen ANN index + SQLite) over an index holding the same number of chunks. Exact (flat) search is the
-baseline, measured in the same run.
+recall@10 of held-out queries against exact search, queries/s on one core, RSS; then `TextIndex.search`
+p50 end to end (MiniLM query embedding + the auto-chosen ANN index + SQLite) over an index holding the
+same number of chunks. Exact (flat) search is the baseline, measured in the same run.
 
     python -m bench.ann_scale [--n 1000000] [--queries 1000]
 """
@@ -122,11 +122,18 @@ def main(argv: list[str] | None = None) -> dict:
             recall = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]))
             cal = store.calibration or {}
             knob = ", ".join(f"{k} {cal[k]}" for k in ("nlist", "nprobe", "efSearch") if k in cal)
-            out[kind] = {"build_s": round(build, 1), "qps_per_core": round(qps, 1), "recall@10": round(recall, 4),
-                         "rss_mb": round(rss_mb()), "calibration": cal}
-            print(f"  {kind:6s} build {build:7.1f}s  [{knob}; calibration recall {cal.get('recall@10')}]  "
-                  f"recall@10 {recall:.4f}  {qps:8.1f} q/s/core  ({qps / flat_qps:.0f}x exact)  RSS {rss_mb():.0f} MB",
-                  flush=True)
+            out[kind] = {
+                "build_s": round(build, 1),
+                "qps_per_core": round(qps, 1),
+                "recall@10": round(recall, 4),
+                "rss_mb": round(rss_mb()),
+                "calibration": cal,
+            }
+            print(
+                f"  {kind:6s} build {build:7.1f}s  [{knob}; calibration recall {cal.get('recall@10')}]  "
+                f"recall@10 {recall:.4f}  {qps:8.1f} q/s/core  ({qps / flat_qps:.0f}x exact)  RSS {rss_mb():.0f} MB",
+                flush=True,
+            )
             conn.close()
 
         if not args.skip_textindex:
@@ -154,15 +161,22 @@ def main(argv: list[str] | None = None) -> dict:
                     t1 = time.perf_counter()
                     kb.search(q, k=10, mode="hybrid")
                     lat_h.append(time.perf_counter() - t1)
-                out["textindex"] = {"type": kb.store.index_type, "build_s": round(build, 1),
-                                    "search_p50_ms": round(1000 * float(np.median(lat)), 2),
-                                    "search_p99_ms": round(1000 * float(np.percentile(lat, 99)), 2),
-                                    "hybrid_p50_ms": round(1000 * float(np.median(lat_h)), 2), "rss_mb": round(rss_mb())}
+                out["textindex"] = {
+                    "type": kb.store.index_type,
+                    "build_s": round(build, 1),
+                    "search_p50_ms": round(1000 * float(np.median(lat)), 2),
+                    "search_p99_ms": round(1000 * float(np.percentile(lat, 99)), 2),
+                    "hybrid_p50_ms": round(1000 * float(np.median(lat_h)), 2),
+                    "rss_mb": round(rss_mb()),
+                }
                 out["textindex"]["calibration"] = kb.store.calibration
-                print(f"  TextIndex.search at {args.n} chunks ({kb.store.index_type}, auto-chosen), incl. MiniLM query embedding: "
-                      f"p50 {out['textindex']['search_p50_ms']} ms, p99 {out['textindex']['search_p99_ms']} ms; "
-                      f"hybrid p50 {out['textindex']['hybrid_p50_ms']} ms (target p50 <= 15 ms); built in {build:.0f}s",
-                      flush=True)
+                print(
+                    f"  TextIndex.search at {args.n} chunks ({kb.store.index_type}, auto-chosen), "
+                    "incl. MiniLM query embedding: "
+                    f"p50 {out['textindex']['search_p50_ms']} ms, p99 {out['textindex']['search_p99_ms']} ms; "
+                    f"hybrid p50 {out['textindex']['hybrid_p50_ms']} ms (target p50 <= 15 ms); built in {build:.0f}s",
+                    flush=True,
+                )
     if args.json:
         print(json.dumps(out, indent=2))
     return out

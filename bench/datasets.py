@@ -17,11 +17,15 @@ def load_vaswani(data: Path) -> tuple[dict[str, str], dict[str, str], dict[str, 
     """(docs id->text, queries id->text, qrels query id -> relevant doc ids)."""
     root = Path(data) / "vaswani"
     raw = (root / "doc-text.trec").read_text(encoding="utf-8", errors="replace")
-    docs = {m.group(1).strip(): " ".join(m.group(2).split())
-            for m in re.finditer(r"<DOCNO>(.*?)</DOCNO>(.*?)</DOC>", raw, flags=re.S)}
+    docs = {
+        m.group(1).strip(): " ".join(m.group(2).split())
+        for m in re.finditer(r"<DOCNO>(.*?)</DOCNO>(.*?)</DOC>", raw, flags=re.S)
+    }
     rawq = (root / "query-text.trec").read_text(encoding="utf-8", errors="replace")
-    queries = {m.group(1).strip(): " ".join(m.group(2).split()).lower()
-               for m in re.finditer(r"<num>(.*?)</num>\s*<title>(.*?)</title>", rawq, flags=re.S)}
+    queries = {
+        m.group(1).strip(): " ".join(m.group(2).split()).lower()
+        for m in re.finditer(r"<num>(.*?)</num>\s*<title>(.*?)</title>", rawq, flags=re.S)
+    }
     qrels: dict[str, set[str]] = {}
     for line in (root / "qrels").read_text().splitlines():
         parts = line.split()

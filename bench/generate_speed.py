@@ -91,8 +91,11 @@ def worker(variant: str, model: str, size: int, repeats: int) -> dict:
             pipe.vae.decode(latents)
             parts["decode"].append(time.perf_counter() - t)
     return {
-        "variant": variant, "threads": torch.get_num_threads(), "build_s": round(build_s, 1),
-        "s_per_image": round(statistics.median(totals), 2), "all_s": [round(x, 2) for x in totals],
+        "variant": variant,
+        "threads": torch.get_num_threads(),
+        "build_s": round(build_s, 1),
+        "s_per_image": round(statistics.median(totals), 2),
+        "all_s": [round(x, 2) for x in totals],
         "unet_step_s": round(statistics.median(parts["unet"]), 2),
         "decode_s": round(statistics.median(parts["decode"]), 2),
         "gflop": {k: round(v / 1e9, 1) for k, v in flops.items()},
@@ -115,19 +118,36 @@ def main(argv: list[str] | None = None) -> int:
     print(f"float32 matmul on this machine: {rate:.0f} GFLOP/s")
     rows = []
     for variant in ("full-vae", "taesd"):
-        cmd = [sys.executable, "-m", "bench.generate_speed", "--worker", variant, "--model", args.model,
-               "--size", str(args.size), "--repeats", str(args.repeats)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench.generate_speed",
+            "--worker",
+            variant,
+            "--model",
+            args.model,
+            "--size",
+            str(args.size),
+            "--repeats",
+            str(args.repeats),
+        ]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
-    print(f"\n{args.model} architecture, random weights, {args.size}x{args.size}, 1 step, guidance 0, "
-          f"{rows[0]['threads']} threads, median of {args.repeats}")
+    print(
+        f"\n{args.model} architecture, random weights, {args.size}x{args.size}, 1 step, guidance 0, "
+        f"{rows[0]['threads']} threads, median of {args.repeats}"
+    )
     print(f"{'decoder':<10} {'s/image':>8} {'unet step':>10} {'decode':>8} {'GFLOP':>7} {'floor s':>8} {'peak RSS':>9}")
     for r in rows:
         gflop = sum(r["gflop"].values())
-        print(f"{r['variant']:<10} {r['s_per_image']:>8.2f} {r['unet_step_s']:>10.2f} {r['decode_s']:>8.2f} "
-              f"{gflop:>7.0f} {gflop / rate:>8.2f} {r['peak_rss_mb']:>7} MB")
-    print(f"\nbaselines: fastsdcpu SD-Turbo 1 step 512px {FASTSDCPU_S} s (PyTorch, i7-12700); "
-          f"issue's arithmetic floor ~{ISSUE_FLOOR_S} s with TAESD at 463 GFLOP/s; target <= 6 s with TAESD")
+        print(
+            f"{r['variant']:<10} {r['s_per_image']:>8.2f} {r['unet_step_s']:>10.2f} {r['decode_s']:>8.2f} "
+            f"{gflop:>7.0f} {gflop / rate:>8.2f} {r['peak_rss_mb']:>7} MB"
+        )
+    print(
+        f"\nbaselines: fastsdcpu SD-Turbo 1 step 512px {FASTSDCPU_S} s (PyTorch, i7-12700); "
+        f"issue's arithmetic floor ~{ISSUE_FLOOR_S} s with TAESD at 463 GFLOP/s; target <= 6 s with TAESD"
+    )
     print(json.dumps({"matmul_gflops": round(rate), "rows": rows}))
     return 0
 

@@ -38,16 +38,19 @@ def bench_conse(batches: int, batch_size: int) -> dict:
     torch_ips = images_per_s(enc_t._run_torch, x, batches)
     onnx_ips = images_per_s(enc_o._run_onnx, x, batches)
     diff = float(np.abs(enc_t._run_torch(x)[1] - enc_o._run_onnx(x)[1]).max())
-    return {"torch_images_per_s": torch_ips, "onnx_images_per_s": onnx_ips,
-            "speedup": round(onnx_ips / torch_ips, 2), "max_logit_diff": diff}
+    return {
+        "torch_images_per_s": torch_ips,
+        "onnx_images_per_s": onnx_ips,
+        "speedup": round(onnx_ips / torch_ips, 2),
+        "max_logit_diff": diff,
+    }
 
 
 def bench_clip(batches: int, batch_size: int, folder: Path) -> dict:
+    import open_clip
     import torch
 
     from indexes.image_encoders.clip import OpenClipEncoder, build_tiny_clip
-
-    import open_clip
 
     cfg, ckpt = build_tiny_clip(folder, seed=0, config=open_clip.get_model_config("ViT-B-32"))
     enc_t = OpenClipEncoder(str(cfg), str(ckpt), runtime="torch", cache_dir=folder)
@@ -77,9 +80,16 @@ def bench_clip(batches: int, batch_size: int, folder: Path) -> dict:
         return round(len(prompts) / best, 1)
 
     pad77, longest = texts_per_s(full), texts_per_s(trimmed)
-    return {"model": "ViT-B-32 (random weights)", "torch_images_per_s": torch_ips, "onnx_images_per_s": onnx_ips,
-            "speedup": round(onnx_ips / torch_ips, 2), "text_pad77_per_s": pad77, "text_longest_per_s": longest,
-            "text_speedup": round(longest / pad77, 2), "text_tokens": int(enc_t.tokens(prompts).shape[1])}
+    return {
+        "model": "ViT-B-32 (random weights)",
+        "torch_images_per_s": torch_ips,
+        "onnx_images_per_s": onnx_ips,
+        "speedup": round(onnx_ips / torch_ips, 2),
+        "text_pad77_per_s": pad77,
+        "text_longest_per_s": longest,
+        "text_speedup": round(longest / pad77, 2),
+        "text_tokens": int(enc_t.tokens(prompts).shape[1]),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -97,14 +107,20 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(out, indent=2))
         return out
     c = out["conse_efficientnet_lite0"]
-    print(f"EfficientNet-Lite0 (ConSE) batch {args.batch_size}: torch {c['torch_images_per_s']} img/s, "
-          f"ONNX Runtime {c['onnx_images_per_s']} img/s ({c['speedup']}x; max logit diff {c['max_logit_diff']:.1e})")
+    print(
+        f"EfficientNet-Lite0 (ConSE) batch {args.batch_size}: torch {c['torch_images_per_s']} img/s, "
+        f"ONNX Runtime {c['onnx_images_per_s']} img/s ({c['speedup']}x; max logit diff {c['max_logit_diff']:.1e})"
+    )
     if "open_clip_vit_b_32" in out:
         v = out["open_clip_vit_b_32"]
-        print(f"open_clip ViT-B-32 image tower batch {args.batch_size}: torch {v['torch_images_per_s']} img/s, "
-              f"ONNX Runtime {v['onnx_images_per_s']} img/s ({v['speedup']}x)")
-        print(f"open_clip ViT-B-32 text, 32 prompts: padded to 77 {v['text_pad77_per_s']}/s, padded to the longest "
-              f"({v['text_tokens']} tokens) {v['text_longest_per_s']}/s ({v['text_speedup']}x)")
+        print(
+            f"open_clip ViT-B-32 image tower batch {args.batch_size}: torch {v['torch_images_per_s']} img/s, "
+            f"ONNX Runtime {v['onnx_images_per_s']} img/s ({v['speedup']}x)"
+        )
+        print(
+            f"open_clip ViT-B-32 text, 32 prompts: padded to 77 {v['text_pad77_per_s']}/s, padded to the longest "
+            f"({v['text_tokens']} tokens) {v['text_longest_per_s']}/s ({v['text_speedup']}x)"
+        )
     return out
 
 

@@ -65,9 +65,13 @@ def time_index(folder: Path, encoder, index_dir: Path) -> dict:
     dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     # CPU seconds (all threads) per image do not depend on what else runs on the machine: on an
     # otherwise idle 2-core box, wall-clock throughput is at most 2 / (CPU seconds per image).
-    return {"images": report.added, "seconds": round(dt, 2), "images_per_s": round(report.added / dt, 1),
-            "cpu_ms_per_image": round(1000 * cpu / report.added, 1),
-            "idle_2core_bound_images_per_s": round(2 * report.added / cpu, 1)}
+    return {
+        "images": report.added,
+        "seconds": round(dt, 2),
+        "images_per_s": round(report.added / dt, 1),
+        "cpu_ms_per_image": round(1000 * cpu / report.added, 1),
+        "idle_2core_bound_images_per_s": round(2 * report.added / cpu, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -105,16 +109,24 @@ def main(argv: list[str] | None = None) -> dict:
     if args.json:
         print(json.dumps(out, indent=2))
     else:
-        print(f"ImageIndex.index_folder, ConSE on ONNX Runtime : {out['polymodal_onnx']['images_per_s']:7.1f} images/s "
-              f"({args.n} JPEGs {args.size})")
-        print(f"  CPU time {out['polymodal_onnx']['cpu_ms_per_image']} ms/image (all threads): at most "
-              f"{out['polymodal_onnx']['idle_2core_bound_images_per_s']} images/s on 2 idle cores; load now "
-              f"{os.getloadavg()[0]:.1f}")
-        print(f"baseline: same on eager torch                 : {out['polymodal_torch']['images_per_s']:7.1f} images/s "
-              f"(CPU {out['polymodal_torch']['cpu_ms_per_image']} ms/image)")
+        print(
+            f"ImageIndex.index_folder, ConSE on ONNX Runtime : {out['polymodal_onnx']['images_per_s']:7.1f} images/s "
+            f"({args.n} JPEGs {args.size})"
+        )
+        print(
+            f"  CPU time {out['polymodal_onnx']['cpu_ms_per_image']} ms/image (all threads): at most "
+            f"{out['polymodal_onnx']['idle_2core_bound_images_per_s']} images/s on 2 idle cores; load now "
+            f"{os.getloadavg()[0]:.1f}"
+        )
+        print(
+            f"baseline: same on eager torch                 : {out['polymodal_torch']['images_per_s']:7.1f} images/s "
+            f"(CPU {out['polymodal_torch']['cpu_ms_per_image']} ms/image)"
+        )
         print(f"ceiling: ConSE encode alone, pixels in memory : {out['encode_only_onnx_images_per_s']:7.1f} images/s")
-        print(f"JPEG decode with draft scaling / full decode  : {out['decode_draft_images_per_s']:7.1f} / "
-              f"{out['decode_full_images_per_s']:.1f} images/s")
+        print(
+            f"JPEG decode with draft scaling / full decode  : {out['decode_draft_images_per_s']:7.1f} / "
+            f"{out['decode_full_images_per_s']:.1f} images/s"
+        )
     return out
 
 

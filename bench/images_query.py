@@ -19,10 +19,28 @@ from pathlib import Path
 
 import numpy as np
 
-QUERIES = ["a cat sleeping", "一杯咖啡", "a red sports car", "山上的日落", "a dog on the beach", "一朵花",
-           "people at a wedding", "雪中的房子", "a bowl of soup", "火车站", "a child with a kite", "城市夜景",
-           "an old church", "一只鸟", "boats in a harbour", "摩托车", "a plate of pasta", "森林小路",
-           "a rocket launch", "中国古建筑"]
+QUERIES = [
+    "a cat sleeping",
+    "一杯咖啡",
+    "a red sports car",
+    "山上的日落",
+    "a dog on the beach",
+    "一朵花",
+    "people at a wedding",
+    "雪中的房子",
+    "a bowl of soup",
+    "火车站",
+    "a child with a kite",
+    "城市夜景",
+    "an old church",
+    "一只鸟",
+    "boats in a harbour",
+    "摩托车",
+    "a plate of pasta",
+    "森林小路",
+    "a rocket launch",
+    "中国古建筑",
+]
 
 
 def synthetic_conse_vectors(classes: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
@@ -45,9 +63,11 @@ def add_synthetic_rows(idx, vecs: np.ndarray) -> None:
         c.execute("BEGIN IMMEDIATE")
         ids = []
         for i in range(len(vecs)):
-            cur = c.execute("INSERT INTO images(path, folder, sha256, size, mtime_ns, width, height, format, thumbnail, "
-                            "added_at) VALUES(?,?,?,?,?,?,?,?,?,?)",
-                            (f"/synthetic/{i:06d}.jpg", "/synthetic", f"{i:064x}", 0, 0, 0, 0, "JPEG", "", now))
+            cur = c.execute(
+                "INSERT INTO images(path, folder, sha256, size, mtime_ns, width, height, format, thumbnail, "
+                "added_at) VALUES(?,?,?,?,?,?,?,?,?,?)",
+                (f"/synthetic/{i:06d}.jpg", "/synthetic", f"{i:064x}", 0, 0, 0, 0, "JPEG", "", now),
+            )
             ids.append(int(cur.lastrowid))
         idx.joint.write(ids, vecs)
         idx.joint.bump_generation()
@@ -68,10 +88,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
 
+    from PIL import Image
+
     from bench.images_index import offline_photos
     from indexes.image_encoders.conse import ConSEEncoder
     from indexes.images import ImageIndex
-    from PIL import Image
 
     enc = ConSEEncoder()
     queries = [QUERIES[i % len(QUERIES)] + ("" if i < len(QUERIES) else f" {i}") for i in range(args.queries)]
@@ -114,17 +135,28 @@ def main(argv: list[str] | None = None) -> dict:
                 exact.append(time.perf_counter() - t0)
                 _, got = idx.joint.search(v, 10)
                 recall.append(len(set(ids_all[top].tolist()) & set(got[0].tolist())) / 10)
-    out.update({"p50_ms": pct(total, 50), "p95_ms": pct(total, 95), "embed_p50_ms": pct(embed, 50),
-                "faiss_p50_ms": pct(search, 50), "exact_numpy_p50_ms": pct(exact, 50),
-                "recall_at_10_vs_exact": round(float(np.mean(recall)), 3)})
+    out.update(
+        {
+            "p50_ms": pct(total, 50),
+            "p95_ms": pct(total, 95),
+            "embed_p50_ms": pct(embed, 50),
+            "faiss_p50_ms": pct(search, 50),
+            "exact_numpy_p50_ms": pct(exact, 50),
+            "recall_at_10_vs_exact": round(float(np.mean(recall)), 3),
+        }
+    )
     if args.json:
         print(json.dumps(out, indent=2))
     else:
         print(f"text->image search at {args.n:,} images ({out['faiss_index']}), {len(queries)} EN/ZH queries, k=10:")
-        print(f"  end to end p50 {out['p50_ms']} ms, p95 {out['p95_ms']} ms "
-              f"(query embedding p50 {out['embed_p50_ms']} ms, FAISS p50 {out['faiss_p50_ms']} ms)")
-        print(f"  baseline: exact numpy search p50 {out['exact_numpy_p50_ms']} ms; "
-              f"FAISS recall@10 vs exact {out['recall_at_10_vs_exact']}")
+        print(
+            f"  end to end p50 {out['p50_ms']} ms, p95 {out['p95_ms']} ms "
+            f"(query embedding p50 {out['embed_p50_ms']} ms, FAISS p50 {out['faiss_p50_ms']} ms)"
+        )
+        print(
+            f"  baseline: exact numpy search p50 {out['exact_numpy_p50_ms']} ms; "
+            f"FAISS recall@10 vs exact {out['recall_at_10_vs_exact']}"
+        )
     return out
 
 

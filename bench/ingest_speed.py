@@ -75,8 +75,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     from indexes.embedders import _packaged_minilm
 
-    hf = HuggingFaceEmbeddings(model_name=_packaged_minilm(), model_kwargs={"device": "cpu"},
-                               encode_kwargs={"normalize_embeddings": True, "batch_size": 32})
+    hf = HuggingFaceEmbeddings(
+        model_name=_packaged_minilm(),
+        model_kwargs={"device": "cpu"},
+        encode_kwargs={"normalize_embeddings": True, "batch_size": 32},
+    )
     hf.embed_documents(["warm up"])
     t0 = time.perf_counter()
     FAISS.from_documents([LCDocument(page_content=c) for c in chunks], hf)
@@ -89,14 +92,21 @@ def main(argv: list[str] | None = None) -> dict:
     if args.json:
         print(json.dumps(out, indent=2))
         return out
-    print(f"{n} chunks ({out['seed_articles']} seed articles + {len(items)} Vaswani docs), {MODEL}, this machine's 2 cores")
+    print(
+        f"{n} chunks ({out['seed_articles']} seed articles + {len(items)} Vaswani docs), {MODEL}, "
+        "this machine's 2 cores"
+    )
     for backend in ("torch", "onnx", "onnx-int8"):
         r = out[f"polymodal_{backend}"]
         print(f"  polymodal ingest, {backend:9s} backend: {r['s']:8.1f}s  {r['chunks_per_s']:7.1f} chunks/s")
-    print(f"  baseline (a) raw SentenceTransformer.encode: {raw:8.1f}s  {n / raw:7.1f} chunks/s   "
-          f"-> torch pipeline overhead {out['overhead_over_raw_pct']}% (target <= 15%)")
-    print(f"  baseline (b) LangChain FAISS.from_documents: {lc:8.1f}s  {n / lc:7.1f} chunks/s   "
-          f"-> polymodal (onnx default) is {out['speedup_vs_langchain']}x (target >= 2x)")
+    print(
+        f"  baseline (a) raw SentenceTransformer.encode: {raw:8.1f}s  {n / raw:7.1f} chunks/s   "
+        f"-> torch pipeline overhead {out['overhead_over_raw_pct']}% (target <= 15%)"
+    )
+    print(
+        f"  baseline (b) LangChain FAISS.from_documents: {lc:8.1f}s  {n / lc:7.1f} chunks/s   "
+        f"-> polymodal (onnx default) is {out['speedup_vs_langchain']}x (target >= 2x)"
+    )
     return out
 
 

@@ -41,14 +41,18 @@ def mixed_session(llm, tool, rounds: int, budget_mb: int) -> dict:
             first = first or (time.perf_counter() - t0 if isinstance(ev, str) else None)
             res = ev
         t = res.timings
-        rows["rag"].append({"ttft_s": first or t.prefill, "new_prompt_tokens": t.prompt_tokens - t.cached_prompt_tokens})
+        rows["rag"].append(
+            {"ttft_s": first or t.prefill, "new_prompt_tokens": t.prompt_tokens - t.cached_prompt_tokens}
+        )
     skip = 1  # round 1 prefills every prefix cold in both settings: report the rounds after it
     out = {"budget_mb": budget_mb, "rounds": rounds, "kept_mb": round(llm.kept_prefix_bytes / 2**20, 1)}
     for kind, rs in rows.items():
         later = rs[skip:] or rs
-        out[kind] = {"ttft_s_median": round(statistics.median(r["ttft_s"] for r in later), 2),
-                     "new_prompt_tokens_median": int(statistics.median(r["new_prompt_tokens"] for r in later)),
-                     "first_round_ttft_s": round(rs[0]["ttft_s"], 2)}
+        out[kind] = {
+            "ttft_s_median": round(statistics.median(r["ttft_s"] for r in later), 2),
+            "new_prompt_tokens_median": int(statistics.median(r["new_prompt_tokens"] for r in later)),
+            "first_round_ttft_s": round(rs[0]["ttft_s"], 2),
+        }
     return out
 
 
@@ -68,8 +72,10 @@ def main(argv: list[str] | None = None) -> None:
     llm = get_chat_model(cfg.llm, cfg.paths.cache())
     index = open_kb(args.data)
     tool = RagAnswerTool(index.folder, config=cfg, llm=llm, index=index)
-    result = {"with_snapshots": mixed_session(llm, tool, args.rounds, cfg.llm.prefix_cache_mb or 128),
-              "baseline_no_snapshots": mixed_session(llm, tool, args.rounds, 0)}
+    result = {
+        "with_snapshots": mixed_session(llm, tool, args.rounds, cfg.llm.prefix_cache_mb or 128),
+        "baseline_no_snapshots": mixed_session(llm, tool, args.rounds, 0),
+    }
     index.close()
     if args.json:
         print(json.dumps(result))
@@ -78,8 +84,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name} ({r['budget_mb']} MB, {r['kept_mb']} MB kept, {r['rounds']} rounds; medians after round 1)")
         for kind in ("plan", "rag"):
             k = r[kind]
-            print(f"  {kind:4s} TTFT {k['ttft_s_median']:5.2f} s   new prompt tokens {k['new_prompt_tokens_median']:4d}"
-                  f"   (round 1: {k['first_round_ttft_s']:.2f} s)")
+            print(
+                f"  {kind:4s} TTFT {k['ttft_s_median']:5.2f} s   new prompt tokens {k['new_prompt_tokens_median']:4d}"
+                f"   (round 1: {k['first_round_ttft_s']:.2f} s)"
+            )
 
 
 if __name__ == "__main__":

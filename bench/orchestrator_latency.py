@@ -116,8 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--llm-runs", type=int, default=3, help="LLM plans per plan size")
     args = ap.parse_args(argv)
     rows = [json.loads(x) for x in Path(args.requests).read_text(encoding="utf-8").splitlines() if x.strip()]
-    report = {"load_average_before": os.getloadavg(), "cpus": os.cpu_count(),
-              "router": bench_router(rows, args.embedder)}
+    report = {
+        "load_average_before": os.getloadavg(),
+        "cpus": os.cpu_count(),
+        "router": bench_router(rows, args.embedder),
+    }
     if not args.no_llm:
         report["llm_plan"] = bench_llm(rows, args.llm_runs)
     report["load_average_after"] = os.getloadavg()

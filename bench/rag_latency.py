@@ -38,12 +38,17 @@ def open_kb(data: Path):
 
     cfg = Config()
     folder = cfg.paths.cache() / "bench" / f"seed-articles-kb-{cfg.kb.chunk_tokens}"
-    index = TextIndex.open(folder, "use-multilingual-v3", chunk_tokens=cfg.kb.chunk_tokens,
-                           chunk_overlap=cfg.kb.chunk_overlap)
+    index = TextIndex.open(
+        folder, "use-multilingual-v3", chunk_tokens=cfg.kb.chunk_tokens, chunk_overlap=cfg.kb.chunk_overlap
+    )
     articles = load_seed_articles(data)
     if index.count() != len(articles):
-        index.upsert([Document(id=name, text=text, source=str(Path(data) / "seed-articles" / name))
-                      for name, text in articles.items()])
+        index.upsert(
+            [
+                Document(id=name, text=text, source=str(Path(data) / "seed-articles" / name))
+                for name, text in articles.items()
+            ]
+        )
     return index
 
 
@@ -59,21 +64,34 @@ def one_round(tool, label: str, reset: bool, questions: list[str], concise: bool
                 first = time.perf_counter() - t0
             res = ev
         t = res.timings
-        rows.append({"ttft": first if first is not None else t.retrieve + t.prompt + t.prefill,
-                     "retrieve": t.retrieve, "prompt_build": t.prompt, "prefill": t.prefill, "decode": t.decode,
-                     "prompt_tokens": t.prompt_tokens, "cached": t.cached_prompt_tokens,
-                     "new_prompt_tokens": t.prompt_tokens - t.cached_prompt_tokens,
-                     "completion_tokens": t.completion_tokens, "recheck": t.recheck, "type_check": t.type_check,
-                     "decode_tok_s": (t.completion_tokens - 1) / t.decode if t.decode > 0 else 0.0,
-                     "found": res.found})
+        rows.append(
+            {
+                "ttft": first if first is not None else t.retrieve + t.prompt + t.prefill,
+                "retrieve": t.retrieve,
+                "prompt_build": t.prompt,
+                "prefill": t.prefill,
+                "decode": t.decode,
+                "prompt_tokens": t.prompt_tokens,
+                "cached": t.cached_prompt_tokens,
+                "new_prompt_tokens": t.prompt_tokens - t.cached_prompt_tokens,
+                "completion_tokens": t.completion_tokens,
+                "recheck": t.recheck,
+                "type_check": t.type_check,
+                "decode_tok_s": (t.completion_tokens - 1) / t.decode if t.decode > 0 else 0.0,
+                "found": res.found,
+            }
+        )
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0] if k != "found"}
     prefill_rate = statistics.median(r["new_prompt_tokens"] / r["prefill"] for r in rows if r["prefill"] > 0)
-    print(f"{label:<34} TTFT {med['ttft']:.2f}s = retrieve {med['retrieve']:.3f} + build {med['prompt_build']:.3f} "
-          f"+ prefill {med['prefill']:.2f}s ({med['new_prompt_tokens']:.0f} new of {med['prompt_tokens']:.0f} prompt "
-          f"tokens, {prefill_rate:.0f} tok/s); decode {med['decode_tok_s']:.1f} tok/s over "
-          f"{med['completion_tokens']:.0f} tokens; answered {sum(r['found'] for r in rows)}/{len(rows)}"
-          + (f"; then the re-ask {med['recheck']:.2f}s" if med["recheck"] else "")
-          + (f" and the answer-type check {med['type_check']:.2f}s" if med["type_check"] else ""), flush=True)
+    print(
+        f"{label:<34} TTFT {med['ttft']:.2f}s = retrieve {med['retrieve']:.3f} + build {med['prompt_build']:.3f} "
+        f"+ prefill {med['prefill']:.2f}s ({med['new_prompt_tokens']:.0f} new of {med['prompt_tokens']:.0f} prompt "
+        f"tokens, {prefill_rate:.0f} tok/s); decode {med['decode_tok_s']:.1f} tok/s over "
+        f"{med['completion_tokens']:.0f} tokens; answered {sum(r['found'] for r in rows)}/{len(rows)}"
+        + (f"; then the re-ask {med['recheck']:.2f}s" if med["recheck"] else "")
+        + (f" and the answer-type check {med['type_check']:.2f}s" if med["type_check"] else ""),
+        flush=True,
+    )
     return {"label": label, "median": med, "prefill_tok_s": prefill_rate, "rows": rows}
 
 
@@ -87,9 +105,20 @@ def raw_decode(llm) -> float:
 
 def peak_rss_one_question(data: Path, config: str | None) -> float:
     """A fresh process answers one question; its peak RSS in MiB."""
-    out = subprocess.run([sys.executable, "-m", "bench.rag_latency", "--data", str(data), "--one",
-                          *(["--config", config] if config else [])],
-                         capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.rag_latency",
+            "--data",
+            str(data),
+            "--one",
+            *(["--config", config] if config else []),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
     return json.loads(out.stdout.strip().splitlines()[-1])["peak_rss_mib"]
@@ -103,8 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--config", default=None, help="polymodal config TOML (e.g. [llm] n_threads)")
     ap.add_argument("--questions", type=int, default=len(QUESTIONS), help="how many of the questions per round")
-    ap.add_argument("--small-budget", type=int, default=200,
-                    help="also time this evidence budget (tokens): what a 3 s TTFT costs in evidence")
+    ap.add_argument(
+        "--small-budget",
+        type=int,
+        default=200,
+        help="also time this evidence budget (tokens): what a 3 s TTFT costs in evidence",
+    )
     ap.add_argument("--out", default="")
     args = ap.parse_args(argv if argv is not None else sys.argv[1:])
     data = Path(args.data)
@@ -124,32 +157,39 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import os
 
-    print(f"rag_latency: {cfg.llm.model} via {cfg.llm.backend}, n_ctx {cfg.llm.n_ctx}, threads "
-          f"{cfg.llm.n_threads or os.cpu_count()}, KB {index.count()} docs / {index.count_chunks()} chunks, "
-          f"{args.questions} questions, k=4", flush=True)
+    print(
+        f"rag_latency: {cfg.llm.model} via {cfg.llm.backend}, n_ctx {cfg.llm.n_ctx}, threads "
+        f"{cfg.llm.n_threads or os.cpu_count()}, KB {index.count()} docs / {index.count_chunks()} chunks, "
+        f"{args.questions} questions, k=4",
+        flush=True,
+    )
     t0 = time.perf_counter()
     _ = llm.llm
     print(f"{'model load':<34} {time.perf_counter() - t0:.1f}s", flush=True)
     qs = QUESTIONS[: args.questions]
     report = {"decode_raw_tok_s": raw_decode(llm)}
     tool.warm_prefix("zh", False)
-    report["trimmed_warm"] = one_round(tool, f"rag (budget {tool.evidence_tokens} tok, warm)", reset=False, questions=qs)
+    report["trimmed_warm"] = one_round(
+        tool, f"rag (budget {tool.evidence_tokens} tok, warm)", reset=False, questions=qs
+    )
     report["trimmed_cold"] = one_round(tool, "baseline: cold system prompt", reset=True, questions=qs)
     full = RagAnswerTool(index.folder, config=cfg, index=index, llm=llm, evidence_tokens=100_000)
     full.warm_prefix("zh", False)
-    report["untrimmed_warm"] = one_round(full, "baseline: untrimmed evidence", reset=False,
-                                        questions=qs)
+    report["untrimmed_warm"] = one_round(full, "baseline: untrimmed evidence", reset=False, questions=qs)
     if args.small_budget:
         small = RagAnswerTool(index.folder, config=cfg, index=index, llm=llm, evidence_tokens=args.small_budget)
         small.warm_prefix("zh", False)
-        report["small_budget_warm"] = one_round(small, f"option: budget {args.small_budget} tok, warm",
-                                                reset=False, questions=qs)
+        report["small_budget_warm"] = one_round(
+            small, f"option: budget {args.small_budget} tok, warm", reset=False, questions=qs
+        )
     tool.warm_prefix("zh", True)  # concise answers: copied spans (extractive) against free decoding
-    report["concise_extractive"] = one_round(tool, "concise, extractive (default)", reset=False, questions=qs,
-                                             concise=True)
+    report["concise_extractive"] = one_round(
+        tool, "concise, extractive (default)", reset=False, questions=qs, concise=True
+    )
     free = RagAnswerTool(index.folder, config=cfg, index=index, llm=llm, extractive=False)
-    report["concise_free"] = one_round(free, "baseline: concise, free decoding", reset=False, questions=qs,
-                                       concise=True)
+    report["concise_free"] = one_round(
+        free, "baseline: concise, free decoding", reset=False, questions=qs, concise=True
+    )
     report["peak_rss_mib_one_question"] = peak_rss_one_question(data, args.config)
     print(f"{'peak RSS, one answered question':<34} {report['peak_rss_mib_one_question']:.0f} MiB", flush=True)
     if args.out:

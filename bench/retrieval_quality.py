@@ -1,6 +1,6 @@
 """Retrieval quality on the Vaswani collection: recall@10 and nDCG@10 for dense, BM25 and hybrid.
 
-    python -m bench.retrieval_quality [--data ../shared/data] [--embedder all-MiniLM-L6-v2]
+python -m bench.retrieval_quality [--data ../shared/data] [--embedder all-MiniLM-L6-v2]
 """
 
 from __future__ import annotations
@@ -38,8 +38,7 @@ def main(argv: list[str] | None = None) -> dict:
     out: dict = {"docs": len(docs), "queries": len(queries), "embedder": args.embedder, "backend": args.backend}
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        with TextIndex.open(Path(tmp) / "kb", args.embedder, chunk_tokens=0,
-                            embedder_backend=args.backend) as kb:
+        with TextIndex.open(Path(tmp) / "kb", args.embedder, chunk_tokens=0, embedder_backend=args.backend) as kb:
             kb.add([Document(id=i, text=t) for i, t in docs.items()])
             out["index_seconds"] = round(time.perf_counter() - t0, 1)
             for mode in ("dense", "bm25", "hybrid"):
@@ -55,7 +54,10 @@ def main(argv: list[str] | None = None) -> dict:
     if args.json:
         print(json.dumps(out, indent=2))
     else:
-        print(f"Vaswani: {out['docs']} docs, {out['queries']} queries, embedder {out['embedder']} ({args.backend}) (indexed in {out['index_seconds']}s)")
+        print(
+            f"Vaswani: {out['docs']} docs, {out['queries']} queries, embedder {out['embedder']} ({args.backend}) "
+            f"(indexed in {out['index_seconds']}s)"
+        )
         for mode in ("dense", "bm25", "hybrid"):
             print(f"  {mode:7s} recall@10 {out[mode]['recall@10']:.4f}  nDCG@10 {out[mode]['ndcg@10']:.4f}")
     return out

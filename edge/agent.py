@@ -18,8 +18,16 @@ from typing import Any
 from edge.capabilities import Capability
 from edge.errors import RequestError
 from edge.mqtt import BrokerSettings, connect_blocking, make_client
-from edge.protocol import (DEFAULT_PREFIX, PROTOCOL_VERSION, check_device_id, decode_request, device_topic,
-                           encode, error_reply, ok_reply)
+from edge.protocol import (
+    DEFAULT_PREFIX,
+    PROTOCOL_VERSION,
+    check_device_id,
+    decode_request,
+    device_topic,
+    encode,
+    error_reply,
+    ok_reply,
+)
 
 __all__ = ["DeviceAgent", "FIRMWARE_VERSION"]
 
@@ -28,9 +36,20 @@ log = logging.getLogger(__name__)
 
 
 class DeviceAgent:
-    def __init__(self, device_id: str, capabilities: list[Capability], settings: BrokerSettings, *,
-                 prefix: str = DEFAULT_PREFIX, name: str = "", kind: str = "", aliases: tuple[str, ...] = (),
-                 location: str = "", heartbeat_s: float = 30.0, max_queue: int = 256) -> None:
+    def __init__(
+        self,
+        device_id: str,
+        capabilities: list[Capability],
+        settings: BrokerSettings,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        name: str = "",
+        kind: str = "",
+        aliases: tuple[str, ...] = (),
+        location: str = "",
+        heartbeat_s: float = 30.0,
+        max_queue: int = 256,
+    ) -> None:
         self.device_id = check_device_id(device_id)
         self.capabilities = {c.name: c for c in capabilities}
         self.settings = settings
@@ -80,8 +99,9 @@ class DeviceAgent:
         self.load_models()  # before going online: the first request must not pay for loading
         announce = encode(self.announcement())
         client = make_client(f"{self.device_id}", self.settings)
-        client.will_set(self.topic("status"), encode({"state": "offline", "reason": "lost", "ts": None}),
-                        qos=1, retain=True)
+        client.will_set(
+            self.topic("status"), encode({"state": "offline", "reason": "lost", "ts": None}), qos=1, retain=True
+        )
         client.on_message = self._on_message
 
         def on_connect(c, userdata, flags, reason_code, properties):
@@ -186,17 +206,25 @@ class DeviceAgent:
             capability, params = decode_request(payload)
             cap = self.capabilities.get(capability)
             if cap is None:
-                raise RequestError("unknown_capability",
-                                   f"no capability {capability!r}; this device has {', '.join(self.capabilities)}")
+                raise RequestError(
+                    "unknown_capability",
+                    f"no capability {capability!r}; this device has {', '.join(self.capabilities)}",
+                )
             data, inference_ms = cap(params)
             self.handled += 1
-            return ok_reply(self.device_id, capability, cap.model, data, inference_ms,
-                            (time.perf_counter() - t0) * 1000.0)
+            return ok_reply(
+                self.device_id, capability, cap.model, data, inference_ms, (time.perf_counter() - t0) * 1000.0
+            )
         except RequestError as exc:
             self.errors += 1
             return error_reply(self.device_id, capability, exc.code, str(exc), (time.perf_counter() - t0) * 1000.0)
         except Exception as exc:  # a device must keep serving: report, never crash
             self.errors += 1
             log.exception("%s: %s failed", self.device_id, capability)
-            return error_reply(self.device_id, capability, "internal", f"{type(exc).__name__}: {exc}",
-                               (time.perf_counter() - t0) * 1000.0)
+            return error_reply(
+                self.device_id,
+                capability,
+                "internal",
+                f"{type(exc).__name__}: {exc}",
+                (time.perf_counter() - t0) * 1000.0,
+            )

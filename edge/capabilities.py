@@ -45,6 +45,7 @@ class Capability:
 
 # -- param helpers ----------------------------------------------------------------------------
 
+
 def _int_param(params: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
     v = params.get(key, default)
     if isinstance(v, str) and v.strip().lstrip("-").isdigit():
@@ -60,7 +61,9 @@ def _int_param(params: dict[str, Any], key: str, default: int, lo: int, hi: int)
 def _check_known(params: dict[str, Any], allowed: dict[str, str]) -> None:
     unknown = sorted(set(params) - set(allowed))
     if unknown:
-        raise RequestError("bad_param", f"unknown param(s) {', '.join(unknown)}; allowed: {', '.join(allowed) or 'none'}")
+        raise RequestError(
+            "bad_param", f"unknown param(s) {', '.join(unknown)}; allowed: {', '.join(allowed) or 'none'}"
+        )
 
 
 def _image_from_params(params: dict[str, Any], camera: CameraSource | None) -> tuple[str, np.ndarray]:
@@ -78,7 +81,9 @@ def _image_from_params(params: dict[str, Any], camera: CameraSource | None) -> t
         raw = base64.b64decode(b64, validate=True)
         with Image.open(io.BytesIO(raw)) as im:
             if max(im.size) > MAX_IMAGE_SIDE:
-                raise RequestError("too_large", f"image is {im.size[0]}x{im.size[1]}; the limit is {MAX_IMAGE_SIDE} px a side")
+                raise RequestError(
+                    "too_large", f"image is {im.size[0]}x{im.size[1]}; the limit is {MAX_IMAGE_SIDE} px a side"
+                )
             arr = np.asarray(im.convert("RGB"))
     except RequestError:
         raise
@@ -100,10 +105,11 @@ def center_crop(arr: np.ndarray, size: int, pad: int = 32) -> np.ndarray:
     nh, nw = max(size, round(h * s)), max(size, round(w * s))
     arr = _resize(arr, (nw, nh))
     top, left = (nh - size) // 2, (nw - size) // 2
-    return arr[top:top + size, left:left + size]
+    return arr[top : top + size, left : left + size]
 
 
 # -- capabilities -----------------------------------------------------------------------------
+
 
 class Classify(Capability):
     name = "classify"
@@ -130,14 +136,19 @@ class Classify(Capability):
         labels = self.model_.labels
         return {
             "source": source,
-            "labels": [{"label": labels[i] if i < len(labels) else str(i), "index": int(i),
-                        "score": round(float(probs[i]), 4)} for i in top],
+            "labels": [
+                {"label": labels[i] if i < len(labels) else str(i), "index": int(i), "score": round(float(probs[i]), 4)}
+                for i in top
+            ],
         }, ms
 
 
 class DetectFaces(Capability):
     name = "detect_faces"
-    params = {"min_score": "score threshold 0-1 (default 0.5)", "image": "optional base64 image; default: the camera frame"}
+    params = {
+        "min_score": "score threshold 0-1 (default 0.5)",
+        "image": "optional base64 image; default: the camera frame",
+    }
 
     def __init__(self, detector: FaceDetector, camera: CameraSource | None) -> None:
         self.detector = detector
@@ -165,7 +176,10 @@ class DetectFaces(Capability):
 
 class SensorStatus(Capability):
     name = "sensor_status"
-    params = {"sensor": "sensor name (default: the first)", "window": f"readings to judge ({WINDOW}-256, default {WINDOW})"}
+    params = {
+        "sensor": "sensor name (default: the first)",
+        "window": f"readings to judge ({WINDOW}-256, default {WINDOW})",
+    }
 
     def __init__(self, model: TFLiteModel, sensors: dict[str, SimulatedSensor], dropout_limit: float = 0.2) -> None:
         self.model_ = model
@@ -185,11 +199,19 @@ class SensorStatus(Capability):
         n = _int_param(params, "window", WINDOW, WINDOW, 256)
         _, values = sensor.recent(n)
         missing = sum(v is None for v in values) / len(values)
-        base = {"sensor": sensor.spec.name, "unit": sensor.spec.unit, "window": len(values),
-                "missing_fraction": round(missing, 3)}
+        base = {
+            "sensor": sensor.spec.name,
+            "unit": sensor.spec.unit,
+            "window": len(values),
+            "missing_fraction": round(missing, 3),
+        }
         if missing > self.dropout_limit:
-            return {**base, "status": "dropout", "confidence": round(min(1.0, missing / 0.5), 3),
-                    "last": next((v for v in reversed(values) if v is not None), None)}, 0.0
+            return {
+                **base,
+                "status": "dropout",
+                "confidence": round(min(1.0, missing / 0.5), 3),
+                "last": next((v for v in reversed(values) if v is not None), None),
+            }, 0.0
         series = _fill_gaps(values)
         # judge the most recent WINDOW readings (the model's input size)
         (probs,), ms = self.model_.predict(window_features(series[-WINDOW:], sensor.spec.noise)[None])
@@ -197,9 +219,13 @@ class SensorStatus(Capability):
         if probs.min() < 0 or abs(probs.sum() - 1) > 0.05:
             probs = _softmax(probs)
         best = int(np.argmax(probs))
-        return {**base, "status": CLASSES[best], "confidence": round(float(probs[best]), 3),
-                "probabilities": {c: round(float(p), 3) for c, p in zip(CLASSES, probs)},
-                "last": float(series[-1])}, ms
+        return {
+            **base,
+            "status": CLASSES[best],
+            "confidence": round(float(probs[best]), 3),
+            "probabilities": {c: round(float(p), 3) for c, p in zip(CLASSES, probs)},
+            "last": float(series[-1]),
+        }, ms
 
 
 class Snapshot(Capability):
@@ -219,8 +245,13 @@ class Snapshot(Capability):
         im.thumbnail((side, side))
         buf = io.BytesIO()
         im.save(buf, format="JPEG", quality=80)
-        return {"source": name, "width": im.size[0], "height": im.size[1], "format": "jpeg",
-                "image_b64": base64.b64encode(buf.getvalue()).decode("ascii")}, 0.0
+        return {
+            "source": name,
+            "width": im.size[0],
+            "height": im.size[1],
+            "format": "jpeg",
+            "image_b64": base64.b64encode(buf.getvalue()).decode("ascii"),
+        }, 0.0
 
 
 class Readings(Capability):
@@ -238,8 +269,12 @@ class Readings(Capability):
         sensor = _pick_sensor(params, self.sensors)
         n = _int_param(params, "n", 20, 1, 500)
         times, values = sensor.recent(n)
-        return {"sensor": sensor.spec.name, "unit": sensor.spec.unit,
-                "timestamps": [round(t, 3) for t in times], "values": values}, 0.0
+        return {
+            "sensor": sensor.spec.name,
+            "unit": sensor.spec.unit,
+            "timestamps": [round(t, 3) for t in times],
+            "values": values,
+        }, 0.0
 
 
 def _pick_sensor(params: dict[str, Any], sensors: dict[str, SimulatedSensor]) -> SimulatedSensor:
@@ -263,5 +298,3 @@ def _fill_gaps(values: list[float | None]) -> np.ndarray:
 def _softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max())
     return e / e.sum()
-
-

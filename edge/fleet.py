@@ -36,8 +36,12 @@ __all__ = ["DeviceSpec", "SimulatedDevice", "SimulatedFleet", "fleet_specs", "bu
 ROLES = ("camera", "greenhouse", "door")
 _BASE = {
     "camera": ("garden-cam", "garden camera", ("garden", "backyard camera", "花园摄像头", "花园"), "garden"),
-    "greenhouse": ("greenhouse", "greenhouse sensor node",
-                   ("greenhouse sensors", "greenhouse temperature sensor", "温室传感器", "温室"), "greenhouse"),
+    "greenhouse": (
+        "greenhouse",
+        "greenhouse sensor node",
+        ("greenhouse sensors", "greenhouse temperature sensor", "温室传感器", "温室"),
+        "greenhouse",
+    ),
     "door": ("front-door", "front door unit", ("door", "doorbell", "front door camera", "门口", "前门"), "front door"),
 }
 
@@ -63,8 +67,16 @@ def fleet_specs(n: int = 3, roles: tuple[str, ...] = ROLES) -> list[DeviceSpec]:
         base_id, name, aliases, location = _BASE[role]
         k = i // len(roles) + 1
         suffix = "" if k == 1 else f"-{k}"
-        specs.append(DeviceSpec(role=role, id=base_id + suffix, name=name + (f" {k}" if k > 1 else ""),
-                                aliases=aliases if k == 1 else (), location=location, seed=i))
+        specs.append(
+            DeviceSpec(
+                role=role,
+                id=base_id + suffix,
+                name=name + (f" {k}" if k > 1 else ""),
+                aliases=aliases if k == 1 else (),
+                location=location,
+                seed=i,
+            )
+        )
     return specs
 
 
@@ -76,8 +88,9 @@ class SimulatedDevice:
     sensors: dict[str, SimulatedSensor] = field(default_factory=dict)
 
 
-def build_device(spec: DeviceSpec, settings: BrokerSettings, prefix: str = DEFAULT_PREFIX,
-                 heartbeat_s: float = 30.0) -> SimulatedDevice:
+def build_device(
+    spec: DeviceSpec, settings: BrokerSettings, prefix: str = DEFAULT_PREFIX, heartbeat_s: float = 30.0
+) -> SimulatedDevice:
     camera = None
     sensors: dict[str, SimulatedSensor] = {}
     caps: list[Capability] = []
@@ -98,17 +111,37 @@ def build_device(spec: DeviceSpec, settings: BrokerSettings, prefix: str = DEFAU
         caps.append(Readings(sensors))
     else:
         raise ValueError(f"unknown role {spec.role!r}; choose from {ROLES}")
-    agent = DeviceAgent(spec.id, caps, settings, prefix=prefix, name=spec.name or spec.id, kind=spec.role,
-                        aliases=spec.aliases, location=spec.location, heartbeat_s=heartbeat_s)
+    agent = DeviceAgent(
+        spec.id,
+        caps,
+        settings,
+        prefix=prefix,
+        name=spec.name or spec.id,
+        kind=spec.role,
+        aliases=spec.aliases,
+        location=spec.location,
+        heartbeat_s=heartbeat_s,
+    )
     return SimulatedDevice(spec, agent, camera, sensors)
 
 
 class SimulatedFleet:
     """Start/stop a set of simulated devices against one broker."""
 
-    def __init__(self, specs: list[DeviceSpec], host: str, port: int, passwords: dict[str, str], *,
-                 prefix: str = DEFAULT_PREFIX, keepalive: int = 10, tls_ca: str = "", mode: str = "thread",
-                 sensor_interval_s: float = 1.0, tcp_nodelay: bool = True) -> None:
+    def __init__(
+        self,
+        specs: list[DeviceSpec],
+        host: str,
+        port: int,
+        passwords: dict[str, str],
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        keepalive: int = 10,
+        tls_ca: str = "",
+        mode: str = "thread",
+        sensor_interval_s: float = 1.0,
+        tcp_nodelay: bool = True,
+    ) -> None:
         if mode not in ("thread", "process"):
             raise ValueError("mode must be 'thread' or 'process'")
         self.specs = specs
@@ -122,8 +155,15 @@ class SimulatedFleet:
         self._ticker: threading.Thread | None = None
 
     def settings(self, device_id: str) -> BrokerSettings:
-        return BrokerSettings(self.host, self.port, device_id, self.passwords.get(device_id, ""),
-                              tls_ca=self.tls_ca, keepalive=self.keepalive, tcp_nodelay=self.tcp_nodelay)
+        return BrokerSettings(
+            self.host,
+            self.port,
+            device_id,
+            self.passwords.get(device_id, ""),
+            tls_ca=self.tls_ca,
+            keepalive=self.keepalive,
+            tcp_nodelay=self.tcp_nodelay,
+        )
 
     @property
     def ids(self) -> list[str]:
@@ -148,10 +188,31 @@ class SimulatedFleet:
 
     def _spawn(self, spec: DeviceSpec) -> subprocess.Popen:
         env = dict(os.environ, POLYMODAL_DEVICE_PASSWORD=self.passwords.get(spec.id, ""))
-        cmd = [sys.executable, "-m", "edge.fleet", "--role", spec.role, "--id", spec.id, "--host", self.host,
-               "--port", str(self.port), "--keepalive", str(self.keepalive), "--prefix", self.prefix,
-               "--threads", str(spec.threads), "--name", spec.name, "--location", spec.location,
-               "--photos", spec.photo_dir]
+        cmd = [
+            sys.executable,
+            "-m",
+            "edge.fleet",
+            "--role",
+            spec.role,
+            "--id",
+            spec.id,
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--keepalive",
+            str(self.keepalive),
+            "--prefix",
+            self.prefix,
+            "--threads",
+            str(spec.threads),
+            "--name",
+            spec.name,
+            "--location",
+            spec.location,
+            "--photos",
+            spec.photo_dir,
+        ]
         for a in spec.aliases:
             cmd += ["--alias", a]
         return subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL)
@@ -200,8 +261,8 @@ class SimulatedFleet:
 def demo_fleet(n: int = 3, mode: str = "thread"):
     """A private mosquitto on a free loopback port with `n` simulated devices, for the app and tests:
 
-        with demo_fleet(3) as (broker, fleet):
-            client = MqttDeviceClient(broker.settings()).connect()
+    with demo_fleet(3) as (broker, fleet):
+        client = MqttDeviceClient(broker.settings()).connect()
     """
     from edge.broker import MosquittoBroker
 
@@ -229,8 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prefix", default=DEFAULT_PREFIX)
     p.add_argument("--photos", default="", help="folder of images for a camera (default: bundled sample photos)")
     a = p.parse_args(argv)
-    settings = BrokerSettings(a.host, a.port, a.username or a.id, os.environ.get(a.password_env, ""),
-                              tls_ca=a.tls_ca, keepalive=a.keepalive)
+    settings = BrokerSettings(
+        a.host, a.port, a.username or a.id, os.environ.get(a.password_env, ""), tls_ca=a.tls_ca, keepalive=a.keepalive
+    )
     spec = DeviceSpec(a.role, a.id, a.name, tuple(a.alias), a.location, a.threads, photo_dir=a.photos)
     dev = build_device(spec, settings, a.prefix)
     stop = threading.Event()

@@ -36,13 +36,13 @@ def make_client(client_id: str, settings: BrokerSettings):
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id,
-                         protocol=mqtt.MQTTv5)
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     if settings.username:
         client.username_pw_set(settings.username, settings.password or None)
     if settings.tls_ca or settings.tls_cert:
-        client.tls_set(ca_certs=settings.tls_ca or None, certfile=settings.tls_cert or None,
-                       keyfile=settings.tls_key or None)
+        client.tls_set(
+            ca_certs=settings.tls_ca or None, certfile=settings.tls_cert or None, keyfile=settings.tls_key or None
+        )
     if settings.tcp_nodelay:
         client.on_socket_open = lambda c, u, sock: _nodelay(sock)
     client.reconnect_delay_set(min_delay=1, max_delay=10)
@@ -52,8 +52,9 @@ def make_client(client_id: str, settings: BrokerSettings):
     return client
 
 
-def connect_blocking(client, settings: BrokerSettings, timeout: float = 10.0, on_connect=None,
-                     clean_start: bool = True) -> None:
+def connect_blocking(
+    client, settings: BrokerSettings, timeout: float = 10.0, on_connect=None, clean_start: bool = True
+) -> None:
     """Connect, start the network thread and wait for CONNACK; raise `BrokerUnavailable` if refused."""
     from edge.errors import BrokerUnavailable
 
@@ -76,12 +77,16 @@ def connect_blocking(client, settings: BrokerSettings, timeout: float = 10.0, on
     client.loop_start()
     if not done.wait(timeout):
         client.loop_stop()
-        raise BrokerUnavailable(f"no answer from the MQTT broker at {settings.host}:{settings.port} within {timeout:g} s")
+        raise BrokerUnavailable(
+            f"no answer from the MQTT broker at {settings.host}:{settings.port} within {timeout:g} s"
+        )
     rc = outcome["rc"]
     if rc.is_failure:
         client.loop_stop()
         client.disconnect()
-        raise BrokerUnavailable(f"the MQTT broker at {settings.host}:{settings.port} refused {settings.username or 'anonymous'}: {rc}")
+        raise BrokerUnavailable(
+            f"the MQTT broker at {settings.host}:{settings.port} refused {settings.username or 'anonymous'}: {rc}"
+        )
     # from now on, reconnects run the caller's on_connect (re-subscribe, re-announce)
     if on_connect is not None:
         client.on_connect = on_connect

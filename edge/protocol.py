@@ -1,9 +1,9 @@
 """The wire protocol between devices and the orchestrator: topic names, JSON messages, limits.
 
-    <prefix>/devices/<id>/announce   retained: who the device is, capabilities, models (device writes)
-    <prefix>/devices/<id>/status     retained: online/offline + heartbeat; the last will says offline
-    <prefix>/devices/<id>/request    requests (orchestrator writes, only that device reads)
-    <prefix>/clients/<user>/<client> replies, addressed by MQTT v5 ResponseTopic + CorrelationData
+<prefix>/devices/<id>/announce   retained: who the device is, capabilities, models (device writes)
+<prefix>/devices/<id>/status     retained: online/offline + heartbeat; the last will says offline
+<prefix>/devices/<id>/request    requests (orchestrator writes, only that device reads)
+<prefix>/clients/<user>/<client> replies, addressed by MQTT v5 ResponseTopic + CorrelationData
 """
 
 from __future__ import annotations
@@ -78,8 +78,9 @@ def decode_request(payload: bytes) -> tuple[str, dict[str, Any]]:
     return capability, params
 
 
-def ok_reply(device_id: str, capability: str, model: str, data: dict[str, Any],
-             inference_ms: float, device_ms: float) -> dict[str, Any]:
+def ok_reply(
+    device_id: str, capability: str, model: str, data: dict[str, Any], inference_ms: float, device_ms: float
+) -> dict[str, Any]:
     return {
         "v": PROTOCOL_VERSION,
         "ok": True,

@@ -111,8 +111,15 @@ class DeviceRegistry:
         if not exact and not partial:
             # "the greenhouse humidity sensor": a device name inside the phrase; the longest wins
             padded = f" {key} "
-            hits = sorted(((len(n), d.id, d) for d in devices for n in names(d)
-                           if f" {n} " in padded or (_CJK.search(n) and n in key)), reverse=True)
+            hits = sorted(
+                (
+                    (len(n), d.id, d)
+                    for d in devices
+                    for n in names(d)
+                    if f" {n} " in padded or (_CJK.search(n) and n in key)
+                ),
+                reverse=True,
+            )
             if hits and (len(hits) == 1 or hits[0][0] > hits[1][0] or hits[0][1] == hits[1][1]):
                 return hits[0][2]
         known = ", ".join(d.id for d in devices) or "none registered"
@@ -143,5 +150,6 @@ def _norm(text: str) -> str:
 
 
 def _copy(d: DeviceInfo) -> DeviceInfo:
-    return DeviceInfo(**{**d.__dict__, "aliases": list(d.aliases), "capabilities": dict(d.capabilities),
-                         "models": dict(d.models)})
+    return DeviceInfo(
+        **{**d.__dict__, "aliases": list(d.aliases), "capabilities": dict(d.capabilities), "models": dict(d.models)}
+    )

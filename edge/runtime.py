@@ -25,8 +25,15 @@ def file_sha256(path: str | Path) -> str:
 class TFLiteModel:
     """One interpreter per model; `predict` is serialised by a lock (interpreters are not re-entrant)."""
 
-    def __init__(self, path: str | Path, *, name: str = "", labels: list[str] | None = None,
-                 num_threads: int = 1, version: str = "") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        name: str = "",
+        labels: list[str] | None = None,
+        num_threads: int = 1,
+        version: str = "",
+    ) -> None:
         self.path = Path(path)
         self.name = name or self.path.stem
         self.labels = list(labels or [])
@@ -83,8 +90,13 @@ class TFLiteModel:
 
         def tensor(d: dict[str, Any]) -> dict[str, Any]:
             scale, zero = d.get("quantization", (0.0, 0))
-            return {"name": d["name"], "shape": [int(x) for x in d["shape"]], "dtype": np.dtype(d["dtype"]).name,
-                    "scale": float(scale), "zero_point": int(zero)}
+            return {
+                "name": d["name"],
+                "shape": [int(x) for x in d["shape"]],
+                "dtype": np.dtype(d["dtype"]).name,
+                "scale": float(scale),
+                "zero_point": int(zero),
+            }
 
         return {
             "name": self.name,

@@ -82,7 +82,7 @@ def _apply_fault(rng: np.random.Generator, v: np.ndarray, fault: str, spec: Sens
         k = rng.integers(max(start, 1), n)
         width = int(rng.integers(1, 3))
         size = rng.choice([-1, 1]) * rng.uniform(15, 60) * spec.noise
-        v[k:k + width] += size
+        v[k : k + width] += size
     elif fault == "drift":
         rate = rng.choice([-1, 1]) * rng.uniform(0.6, 3.0) * spec.noise  # per sample
         ramp = np.zeros(n)
@@ -159,7 +159,9 @@ class SimulatedSensor:
             value: float | None = float(_quantize(np.array([v]), spec)[0])
             if self._fault == "stuck":
                 if self._stuck_value is None:
-                    self._stuck_value = float(self._values[-1]) if self._values and self._values[-1] is not None else value
+                    self._stuck_value = (
+                        float(self._values[-1]) if self._values and self._values[-1] is not None else value
+                    )
                 value = self._stuck_value
             elif self._fault == "drift":
                 self._drift += 1.5 * spec.noise

@@ -19,7 +19,10 @@ _EN_STOP = frozenset(
     up very was we were what when where which while who whom why will with you your yours yourself
     yourselves""".split()
 )
-_ZH_STOP = frozenset("的 了 和 是 在 也 就 都 而 及 与 着 或 一个 没有 我们 你们 他们 它们 这 那 之 其 于 以 为 对 上 中 下 等 被 把 让 从 向".split())
+_ZH_STOP = frozenset(
+    "的 了 和 是 在 也 就 都 而 及 与 着 或 一个 没有 我们 你们 他们 它们 "
+    "这 那 之 其 于 以 为 对 上 中 下 等 被 把 让 从 向".split()
+)
 
 _jieba = None
 _jieba_lock = threading.Lock()
@@ -38,10 +41,29 @@ def _cut(text: str) -> list[str]:
     return _jieba.lcut_for_search(text)
 
 
-_SUFFIXES = (("ational", "ate"), ("ization", "ize"), ("fulness", "ful"), ("iveness", "ive"),
-             ("ements", ""), ("ement", ""), ("ments", ""), ("ment", ""), ("ities", ""), ("ity", ""),
-             ("ings", ""), ("ing", ""), ("ies", "y"), ("ied", "y"), ("sses", "ss"), ("ness", ""),
-             ("edly", ""), ("ed", ""), ("ly", ""), ("es", ""), ("s", ""))
+_SUFFIXES = (
+    ("ational", "ate"),
+    ("ization", "ize"),
+    ("fulness", "ful"),
+    ("iveness", "ive"),
+    ("ements", ""),
+    ("ement", ""),
+    ("ments", ""),
+    ("ment", ""),
+    ("ities", ""),
+    ("ity", ""),
+    ("ings", ""),
+    ("ing", ""),
+    ("ies", "y"),
+    ("ied", "y"),
+    ("sses", "ss"),
+    ("ness", ""),
+    ("edly", ""),
+    ("ed", ""),
+    ("ly", ""),
+    ("es", ""),
+    ("s", ""),
+)
 
 
 def stem(word: str) -> str:

@@ -17,8 +17,19 @@ import numpy as np
 
 from polymodal.errors import StoreCorrupt
 
-__all__ = ["IndexParams", "TRAINED", "MIN_TRAIN", "ExactTop10", "new_faiss_index", "default_search", "apply_search",
-           "search_parameters", "calibration_grid", "calibrate", "faiss_nlist"]
+__all__ = [
+    "IndexParams",
+    "TRAINED",
+    "MIN_TRAIN",
+    "ExactTop10",
+    "new_faiss_index",
+    "default_search",
+    "apply_search",
+    "search_parameters",
+    "calibration_grid",
+    "calibrate",
+    "faiss_nlist",
+]
 
 TRAINED = ("ivf", "ivfpq")  # index types whose coarse quantizer is trained
 MIN_TRAIN = 16 * 39  # fewer vectors than this cannot train a quantizer: flat instead
@@ -72,8 +83,7 @@ def _nlist(n: int, kind: str) -> int:
     return max(16, min(65536, want, n // 39))
 
 
-def new_faiss_index(kind: str, dim: int, params: IndexParams, train: np.ndarray | None = None,
-                    n_total: int = 0) -> Any:
+def new_faiss_index(kind: str, dim: int, params: IndexParams, train: np.ndarray | None = None, n_total: int = 0) -> Any:
     """An empty inner-product FAISS index of `kind` keyed by int64 ids; trained types train on `train`."""
     import faiss
 
@@ -150,8 +160,9 @@ def calibration_grid(kind: str, params: IndexParams, nlist: int = 0) -> list[dic
     return [{"nprobe": p, "rerank": r} for p in probes for r in reranks]
 
 
-def calibration_sample(ids: np.ndarray, params: IndexParams,
-                       vectors: Callable[[np.ndarray], dict[int, np.ndarray]]) -> tuple[np.ndarray, np.ndarray] | None:
+def calibration_sample(
+    ids: np.ndarray, params: IndexParams, vectors: Callable[[np.ndarray], dict[int, np.ndarray]]
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Stored vectors (ids, vectors) used as queries to measure recall; None when too few are stored."""
     want = min(params.calibration_queries, len(ids) // 5)
     if want < 50:
@@ -184,8 +195,9 @@ class ExactTop10:
         self.scores, self.ids = np.take_along_axis(scores, top, 1), np.take_along_axis(cand_ids, top, 1)
 
 
-def calibrate(grid: list[dict], search_with: Callable[[dict], np.ndarray], truth: np.ndarray,
-              target: float) -> tuple[dict, float]:
+def calibrate(
+    grid: list[dict], search_with: Callable[[dict], np.ndarray], truth: np.ndarray, target: float
+) -> tuple[dict, float]:
     """The first knob setting in `grid` whose recall@10 against `truth` reaches `target` (else the last
     one tried), with its recall. `search_with(knobs)` returns the top-10 ids of the held-out queries."""
     want = [set(t.tolist()) for t in truth]

@@ -41,8 +41,16 @@ class Index(Protocol):
     manifest: dict
 
     @classmethod
-    def open(cls, path: str | Path, model: Any = None, /, *, read_only: bool = False, create: bool = True,
-             params: IndexParams | None = None) -> "Index": ...
+    def open(
+        cls,
+        path: str | Path,
+        model: Any = None,
+        /,
+        *,
+        read_only: bool = False,
+        create: bool = True,
+        params: IndexParams | None = None,
+    ) -> "Index": ...
 
     def add(self, items: Sequence[Any], /) -> Any: ...
 
@@ -138,8 +146,11 @@ class BaseIndex:
         self._conn = connect_sqlite(folder / "index.sqlite", read_only=read_only)
         if not read_only and self.SCHEMA:
             self._conn.executescript(self.SCHEMA)
-        self.tables = {name: VectorTable(folder, self._conn, int(manifest[key]), name, params, read_only)
-                       for name, key in self.TABLES.items() if manifest.get(key)}
+        self.tables = {
+            name: VectorTable(folder, self._conn, int(manifest[key]), name, params, read_only)
+            for name, key in self.TABLES.items()
+            if manifest.get(key)
+        }
         self.repair_report = {name: t.load() for name, t in self.tables.items()}
         self._seen = self._generations()
         self._closed = False
@@ -160,17 +171,26 @@ class BaseIndex:
         and its manifest (recording `fields` too) for a new index. Returns the manifest."""
         if manifest is None:
             folder.mkdir(parents=True, exist_ok=True)
-            manifest = {"format": cls.FORMAT, "kind": cls.kind, cls.model_role: model.name, "dim": int(model.dim),
-                        "created": time.time(), **fields}
+            manifest = {
+                "format": cls.FORMAT,
+                "kind": cls.kind,
+                cls.model_role: model.name,
+                "dim": int(model.dim),
+                "created": time.time(),
+                **fields,
+            }
             atomic_write_json(folder / "manifest.json", manifest)
         elif model.name != manifest[cls.model_role]:
             raise EmbedderMismatch(
                 f"{cls.noun} {folder} was built with {cls.model_role} '{manifest[cls.model_role]}' (dim "
                 f"{manifest['dim']}); it cannot be searched or extended with '{model.name}': open it without "
-                f"{_a(cls.model_role)}, or build a new index in another folder")
+                f"{_a(cls.model_role)}, or build a new index in another folder"
+            )
         if int(model.dim) != manifest["dim"]:
-            raise EmbedderMismatch(f"{cls.model_role} '{model.name}' gives dim {model.dim}, {cls.noun} {folder} "
-                                   f"holds dim {manifest['dim']}")
+            raise EmbedderMismatch(
+                f"{cls.model_role} '{model.name}' gives dim {model.dim}, {cls.noun} {folder} "
+                f"holds dim {manifest['dim']}"
+            )
         return manifest
 
     def __enter__(self) -> Self:

@@ -90,8 +90,9 @@ def _hard_split(text: str, span: Span, max_tokens: int, count: Callable[[str], i
     return fixed
 
 
-def chunk_text(text: str, count_tokens: Callable[[str], int], chunk_tokens: int = 200,
-               overlap: int = 30, markdown: bool = False) -> list[Span]:
+def chunk_text(
+    text: str, count_tokens: Callable[[str], int], chunk_tokens: int = 200, overlap: int = 30, markdown: bool = False
+) -> list[Span]:
     """Chunk spans of `text`. `chunk_tokens <= 0` keeps the text whole (one chunk)."""
     if not text.strip():
         return []

@@ -103,8 +103,9 @@ PACKAGED_SENTENCE_TRANSFORMERS: dict[str, Callable[[], str]] = {
 class SentenceTransformerEmbedder(_Lazy):
     """Any sentence-transformers model: a packaged offline default, a local folder or a hub id."""
 
-    def __init__(self, model: str = "all-MiniLM-L6-v2", backend: str = "onnx", batch_size: int = 32,
-                 device: str = "cpu") -> None:
+    def __init__(
+        self, model: str = "all-MiniLM-L6-v2", backend: str = "onnx", batch_size: int = 32, device: str = "cpu"
+    ) -> None:
         self.model_ref = model
         if backend not in ("torch", "onnx", "onnx-int8"):
             raise ConfigError(f"unknown embedder backend '{backend}' (torch, onnx or onnx-int8)")
@@ -145,8 +146,13 @@ class SentenceTransformerEmbedder(_Lazy):
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = self.model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
-                                 normalize_embeddings=True, show_progress_bar=False)
+        vecs = self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:

@@ -38,6 +38,7 @@ def fuse(dense: dict[int, float], bm25: dict[int, float], mode: str, fusion: str
     if mode == "bm25":
         return bm25
     if fusion == "weighted":
+
         def norm(d: dict[int, float]) -> dict[int, float]:
             if not d:
                 return {}

@@ -16,8 +16,18 @@ from indexes.image_encoders.loading import LoadedImage, is_image_path, load_imag
 from polymodal.errors import UnsupportedFile
 from polymodal.fsutil import atomic_writer
 
-__all__ = ["ImageHit", "ImageInfo", "Skipped", "IndexReport", "Batch", "prepare", "thumbnail", "drop_orphan_thumbnails",
-           "walk", "progress_bar"]
+__all__ = [
+    "ImageHit",
+    "ImageInfo",
+    "Skipped",
+    "IndexReport",
+    "Batch",
+    "prepare",
+    "thumbnail",
+    "drop_orphan_thumbnails",
+    "walk",
+    "progress_bar",
+]
 
 THUMB_SIZE = 256
 Progress = Callable[[int, int], None]
@@ -68,8 +78,10 @@ class IndexReport:
     seconds: float = 0.0
 
     def summary(self) -> str:
-        return (f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, {self.removed} removed, "
-                f"{len(self.skipped)} skipped ({self.encoder}, {self.seconds:.1f} s)")
+        return (
+            f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, {self.removed} removed, "
+            f"{len(self.skipped)} skipped ({self.encoder}, {self.seconds:.1f} s)"
+        )
 
 
 @dataclass

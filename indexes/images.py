@@ -26,8 +26,18 @@ from indexes.base import BaseIndex, Transaction
 from indexes.hybrid import like_escape, like_prefix
 from indexes.image_encoders import ImageEncoder, Tag, encoder_from_spec, encoder_spec, get_image_encoder
 from indexes.image_encoders.loading import as_pil
-from indexes.image_files import (Batch, ImageHit, ImageInfo, IndexReport, Progress, Skipped, drop_orphan_thumbnails,
-                                 prepare, progress_bar, walk)
+from indexes.image_files import (
+    Batch,
+    ImageHit,
+    ImageInfo,
+    IndexReport,
+    Progress,
+    Skipped,
+    drop_orphan_thumbnails,
+    prepare,
+    progress_bar,
+    walk,
+)
 from indexes.store import VectorTable
 from polymodal.errors import Cancelled, InputError, UnsupportedFile
 
@@ -62,16 +72,25 @@ class ImageIndex(BaseIndex):
     SCHEMA = _SCHEMA
     TABLES = {"joint": "dim", "visual": "visual_dim"}
 
-    def __init__(self, folder: Path, encoder: ImageEncoder, manifest: dict, read_only: bool,
-                 params: IndexParams) -> None:
+    def __init__(
+        self, folder: Path, encoder: ImageEncoder, manifest: dict, read_only: bool, params: IndexParams
+    ) -> None:
         self.encoder = encoder
         super().__init__(folder, manifest, read_only, params)
         self.joint = self.tables["joint"]
         self.visual = self.tables.get("visual")
 
     @classmethod
-    def open(cls, path: str | Path, encoder: ImageEncoder | str | None = None, *, config: Any = None,
-             read_only: bool = False, create: bool = True, params: IndexParams | None = None) -> "ImageIndex":
+    def open(
+        cls,
+        path: str | Path,
+        encoder: ImageEncoder | str | None = None,
+        *,
+        config: Any = None,
+        read_only: bool = False,
+        create: bool = True,
+        params: IndexParams | None = None,
+    ) -> "ImageIndex":
         """Open the index at `path`, creating it if absent.
 
         `encoder`: an encoder, a registry name ("auto", "conse", "open_clip", "fake", "mod:Class"),
@@ -84,14 +103,27 @@ class ImageIndex(BaseIndex):
         else:
             ref = "auto" if encoder is None else encoder
             enc = get_image_encoder(ref, config) if isinstance(ref, str) else ref
-        manifest = cls._adopt_model(folder, manifest, enc, encoder_spec=encoder_spec(enc),
-                                    visual_dim=int(enc.visual_dim) if enc.visual_dim else None)
+        manifest = cls._adopt_model(
+            folder,
+            manifest,
+            enc,
+            encoder_spec=encoder_spec(enc),
+            visual_dim=int(enc.visual_dim) if enc.visual_dim else None,
+        )
         return cls(folder, enc, manifest, read_only, params or IndexParams())
 
     # -- indexing -------------------------------------------------------------------------------
-    def index_folder(self, folder: str | Path, *, recursive: bool = True, prune: bool = True,
-                     progress: Progress | None = None, show_progress: bool = False,
-                     cancel: threading.Event | None = None, batch_size: int = 16) -> IndexReport:
+    def index_folder(
+        self,
+        folder: str | Path,
+        *,
+        recursive: bool = True,
+        prune: bool = True,
+        progress: Progress | None = None,
+        show_progress: bool = False,
+        cancel: threading.Event | None = None,
+        batch_size: int = 16,
+    ) -> IndexReport:
         """Index every image under `folder`: new and changed files (by content hash) are embedded,
         unchanged ones skipped cheaply (size + mtime), and with `prune` rows of deleted files removed."""
         root = Path(folder).expanduser().resolve()
@@ -106,8 +138,15 @@ class ImageIndex(BaseIndex):
             report.removed += self.delete(gone)
         return report
 
-    def add(self, paths: Sequence[str | Path], *, progress: Progress | None = None,
-            show_progress: bool = False, cancel: threading.Event | None = None, batch_size: int = 16) -> IndexReport:
+    def add(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        progress: Progress | None = None,
+        show_progress: bool = False,
+        cancel: threading.Event | None = None,
+        batch_size: int = 16,
+    ) -> IndexReport:
         """Index the given image files (incrementally). Unreadable files are reported, not raised.
 
         Reading, hashing, decoding and thumbnailing the next batch (a worker thread: libjpeg and file
@@ -162,12 +201,25 @@ class ImageIndex(BaseIndex):
                 cur = c.execute(
                     "INSERT INTO images(path, folder, sha256, size, mtime_ns, width, height, format, thumbnail, "
                     "added_at) VALUES(?,?,?,?,?,?,?,?,?,?)",
-                    (str(p), str(p.parent), li.sha256, st.st_size, st.st_mtime_ns, li.width, li.height,
-                     li.format, thumb, time.time()))
+                    (
+                        str(p),
+                        str(p.parent),
+                        li.sha256,
+                        st.st_size,
+                        st.st_mtime_ns,
+                        li.width,
+                        li.height,
+                        li.format,
+                        thumb,
+                        time.time(),
+                    ),
+                )
                 new_ids.append(int(cur.lastrowid))
                 labels = (enc.labels or [[]] * len(todo))[j]
-                c.executemany("INSERT INTO image_tags(image_id, tag, score, source) VALUES(?,?,?, 'auto')",
-                              [(new_ids[-1], name, prob) for name, prob in labels if prob >= AUTO_TAG_MIN_PROB])
+                c.executemany(
+                    "INSERT INTO image_tags(image_id, tag, score, source) VALUES(?,?,?, 'auto')",
+                    [(new_ids[-1], name, prob) for name, prob in labels if prob >= AUTO_TAG_MIN_PROB],
+                )
             if new_ids:
                 tx.write("joint", new_ids, enc.joint)
                 if self.visual is not None:
@@ -201,8 +253,9 @@ class ImageIndex(BaseIndex):
         drop_orphan_thumbnails(self.folder, {r[0] for r in self._conn.execute("SELECT thumbnail FROM images")})
 
     # -- searching ------------------------------------------------------------------------------
-    def search(self, query: str = "", image: Any = None, k: int = 5, *, folder: str | Path = "",
-               tag: str = "") -> list[ImageHit]:
+    def search(
+        self, query: str = "", image: Any = None, k: int = 5, *, folder: str | Path = "", tag: str = ""
+    ) -> list[ImageHit]:
         """Top-k images for a text `query`, an example `image` (path, PIL image or array), or both.
 
         Text searches the joint space; an image alone searches the visual space when the encoder has
@@ -228,9 +281,19 @@ class ImageIndex(BaseIndex):
                 r = rows.get(int(i))
                 if r is None:
                     continue
-                hits.append(ImageHit(path=r["path"], score=float(score), thumbnail=str(self.folder / r["thumbnail"]),
-                                     encoder=self.encoder.name, space=store.name, width=r["width"],
-                                     height=r["height"], tags=tags.get(r["id"], []), sha256=r["sha256"]))
+                hits.append(
+                    ImageHit(
+                        path=r["path"],
+                        score=float(score),
+                        thumbnail=str(self.folder / r["thumbnail"]),
+                        encoder=self.encoder.name,
+                        space=store.name,
+                        width=r["width"],
+                        height=r["height"],
+                        tags=tags.get(r["id"], []),
+                        sha256=r["sha256"],
+                    )
+                )
                 if len(hits) == k:
                     break
             return hits
@@ -261,8 +324,10 @@ class ImageIndex(BaseIndex):
             args += [root, like_prefix(root.rstrip(os.sep) + os.sep)]
         if tag:
             t = tag.strip().lower()
-            where.append("i.id IN (SELECT image_id FROM image_tags WHERE lower(tag) = ? OR lower(tag) LIKE ? "
-                         "ESCAPE '\\' OR lower(tag) LIKE ? ESCAPE '\\' OR lower(tag) LIKE ? ESCAPE '\\')")
+            where.append(
+                "i.id IN (SELECT image_id FROM image_tags WHERE lower(tag) = ? OR lower(tag) LIKE ? "
+                "ESCAPE '\\' OR lower(tag) LIKE ? ESCAPE '\\' OR lower(tag) LIKE ? ESCAPE '\\')"
+            )
             e = like_escape(t)
             args += [t, f"{e} %", f"% {e}", f"% {e} %"]
         rows = self._conn.execute(f"SELECT i.id FROM images i WHERE {' AND '.join(where)}", args)
@@ -279,24 +344,45 @@ class ImageIndex(BaseIndex):
             raise InputError(f"not in the image index: {path}")
         image_id = next(iter(rows.values()))["id"]
         with self._transaction() as tx:
-            tx.conn.executemany("INSERT INTO image_tags(image_id, tag, source) VALUES(?,?, 'user')",
-                                [(image_id, t.strip()) for t in tags if t.strip()])
+            tx.conn.executemany(
+                "INSERT INTO image_tags(image_id, tag, source) VALUES(?,?, 'user')",
+                [(image_id, t.strip()) for t in tags if t.strip()],
+            )
 
     # -- reading --------------------------------------------------------------------------------
     def count(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM images").fetchone()[0])
 
     def list_images(self, folder: str | Path = "") -> list[ImageInfo]:
-        rows = self._rows_under(Path(folder).expanduser().resolve()) if folder else \
-            self._conn.execute("SELECT * FROM images ORDER BY path").fetchall()
+        rows = (
+            self._rows_under(Path(folder).expanduser().resolve())
+            if folder
+            else self._conn.execute("SELECT * FROM images ORDER BY path").fetchall()
+        )
         tags = self._tags_of([r["id"] for r in rows])
-        return [ImageInfo(r["path"], r["sha256"], r["width"], r["height"], r["format"],
-                          str(self.folder / r["thumbnail"]), tags.get(r["id"], []), r["added_at"]) for r in rows]
+        return [
+            ImageInfo(
+                r["path"],
+                r["sha256"],
+                r["width"],
+                r["height"],
+                r["format"],
+                str(self.folder / r["thumbnail"]),
+                tags.get(r["id"], []),
+                r["added_at"],
+            )
+            for r in rows
+        ]
 
     def info(self) -> dict[str, Any]:
-        return {"path": str(self.folder), "encoder": self.encoder.name, "images": self.count(),
-                "dim": self.manifest["dim"], "visual_dim": self.manifest.get("visual_dim"),
-                "index_type": self.joint.index_type}
+        return {
+            "path": str(self.folder),
+            "encoder": self.encoder.name,
+            "images": self.count(),
+            "dim": self.manifest["dim"],
+            "visual_dim": self.manifest.get("visual_dim"),
+            "index_type": self.joint.index_type,
+        }
 
     def _rows_by_path(self, paths: Sequence[str]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -316,14 +402,17 @@ class ImageIndex(BaseIndex):
         r = str(root)
         return self._conn.execute(
             "SELECT * FROM images WHERE path = ? OR path LIKE ? ESCAPE '\\' ORDER BY path",
-            (r, like_prefix(r.rstrip(os.sep) + os.sep))).fetchall()
+            (r, like_prefix(r.rstrip(os.sep) + os.sep)),
+        ).fetchall()
 
     def _tags_of(self, ids: Sequence[int]) -> dict[int, list[str]]:
         out: dict[int, list[str]] = {}
         for s in range(0, len(ids), 900):
             part = list(ids[s : s + 900])
-            q = (f"SELECT image_id, tag FROM image_tags WHERE image_id IN ({','.join('?' * len(part))}) "
-                 "ORDER BY source DESC, score DESC")
+            q = (
+                f"SELECT image_id, tag FROM image_tags WHERE image_id IN ({','.join('?' * len(part))}) "
+                "ORDER BY source DESC, score DESC"
+            )
             for row in self._conn.execute(q, part):
                 out.setdefault(row[0], []).append(row[1])
         return out

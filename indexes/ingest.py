@@ -74,8 +74,10 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[Path], list[FileResult]]
         if p.is_file():
             files.append(p.resolve())
             continue
+
         def onerror(err: OSError) -> None:
             problems.append(FileResult(str(err.filename), "skipped", reason=f"cannot list folder: {err.strerror}"))
+
         for root, dirs, names in os.walk(p, onerror=onerror):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(names):
@@ -96,9 +98,17 @@ def _doc_type(path: Path) -> str:
     return path.suffix.lower().lstrip(".")
 
 
-def ingest_paths(kb: str | Path | TextIndex, paths: Iterable[str | Path], *, config: Config | None = None,
-                 sync: bool = False, tags: list[str] | None = None, show_progress: bool | None = None,
-                 on_progress: ProgressFn | None = None, batch_chunks: int = 1024) -> IngestReport:
+def ingest_paths(
+    kb: str | Path | TextIndex,
+    paths: Iterable[str | Path],
+    *,
+    config: Config | None = None,
+    sync: bool = False,
+    tags: list[str] | None = None,
+    show_progress: bool | None = None,
+    on_progress: ProgressFn | None = None,
+    batch_chunks: int = 1024,
+) -> IngestReport:
     """Ingest files and folders into the knowledge base `kb` (a folder or an open TextIndex)."""
     config = config or Config()
     started = time.perf_counter()
@@ -125,9 +135,14 @@ def ingest_paths(kb: str | Path | TextIndex, paths: Iterable[str | Path], *, con
             index = TextIndex.open(kb_path, embedder_backend=config.embedder.backend, params=params)
         else:
             sample = "".join(t[:2000] for t in list(texts.values())[:50])
-            index = TextIndex.open(kb_path, choose_embedder(config, sample), chunk_tokens=config.kb.chunk_tokens,
-                                   chunk_overlap=config.kb.chunk_overlap, embedder_backend=config.embedder.backend,
-                                   params=params)
+            index = TextIndex.open(
+                kb_path,
+                choose_embedder(config, sample),
+                chunk_tokens=config.kb.chunk_tokens,
+                chunk_overlap=config.kb.chunk_overlap,
+                embedder_backend=config.embedder.backend,
+                params=params,
+            )
     else:
         index = kb
     try:
@@ -152,8 +167,13 @@ def ingest_paths(kb: str | Path | TextIndex, paths: Iterable[str | Path], *, con
             index.close()
 
 
-def _write_batches(index: TextIndex, todo: list[tuple[Path, Document, Status]], batch_chunks: int,
-                   show_progress: bool | None, on_progress: ProgressFn | None) -> list[FileResult]:
+def _write_batches(
+    index: TextIndex,
+    todo: list[tuple[Path, Document, Status]],
+    batch_chunks: int,
+    show_progress: bool | None,
+    on_progress: ProgressFn | None,
+) -> list[FileResult]:
     from tqdm import tqdm
 
     if show_progress is None:

@@ -93,20 +93,24 @@ class TextIndexVectorStore(VectorStore):
             self._tmp = None
 
     # -- writing --------------------------------------------------------------------------------
-    def add_texts(self, texts: Iterable[str], metadatas: list[dict] | None = None, *, ids: list[str] | None = None,
-                  **kwargs: Any) -> list[str]:
+    def add_texts(
+        self, texts: Iterable[str], metadatas: list[dict] | None = None, *, ids: list[str] | None = None, **kwargs: Any
+    ) -> list[str]:
         texts = list(texts)
         metadatas = metadatas or [{} for _ in texts]
         ids = [i or str(uuid.uuid4()) for i in (ids or [None] * len(texts))]
-        docs = [Document(id=i, text=t, source=str(m.get("source", "")), metadata=dict(m))
-                for i, t, m in zip(ids, texts, metadatas)]
+        docs = [
+            Document(id=i, text=t, source=str(m.get("source", "")), metadata=dict(m))
+            for i, t, m in zip(ids, texts, metadatas)
+        ]
         self.index.upsert(docs)
         return ids
 
     def add_documents(self, documents: list[LCDocument], **kwargs: Any) -> list[str]:
         ids = kwargs.pop("ids", None) or [d.id for d in documents]
-        return self.add_texts([d.page_content for d in documents], [d.metadata for d in documents], ids=list(ids),
-                              **kwargs)
+        return self.add_texts(
+            [d.page_content for d in documents], [d.metadata for d in documents], ids=list(ids), **kwargs
+        )
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         if ids is None:
@@ -123,8 +127,9 @@ class TextIndexVectorStore(VectorStore):
         return LCDocument(id=d.id, page_content=d.text, metadata=d.metadata)
 
     def similarity_search_with_score(self, query: str, k: int = 4, **kwargs: Any) -> list[tuple[LCDocument, float]]:
-        hits = self.index.search(query, k=k, mode=kwargs.pop("mode", self.search_mode),
-                                 filter=kwargs.pop("filter", None))
+        hits = self.index.search(
+            query, k=k, mode=kwargs.pop("mode", self.search_mode), filter=kwargs.pop("filter", None)
+        )
         docs = {d.id: d for d in self.index.get_by_ids([h.doc_id for h in hits])}
         return [(self._lc(docs[h.doc_id]), h.score) for h in hits if h.doc_id in docs]
 
@@ -135,9 +140,16 @@ class TextIndexVectorStore(VectorStore):
         return lambda score: (score + 1.0) / 2.0  # cosine in [-1, 1] -> [0, 1]
 
     @classmethod
-    def from_texts(cls, texts: list[str], embedding: Embeddings, metadatas: list[dict] | None = None, *,
-                   ids: list[str] | None = None, path: str | Path | None = None,
-                   **kwargs: Any) -> "TextIndexVectorStore":
+    def from_texts(
+        cls,
+        texts: list[str],
+        embedding: Embeddings,
+        metadatas: list[dict] | None = None,
+        *,
+        ids: list[str] | None = None,
+        path: str | Path | None = None,
+        **kwargs: Any,
+    ) -> "TextIndexVectorStore":
         store = cls(embedding=embedding, path=path, **kwargs)
         store.add_texts(texts, metadatas, ids=ids)
         return store
@@ -153,5 +165,9 @@ class TextIndexRetriever(BaseRetriever):
     filter: dict | None = None
 
     def _get_relevant_documents(self, query: str, *, run_manager: Any, **kwargs: Any) -> list[LCDocument]:
-        return self.vectorstore.similarity_search(query, k=kwargs.get("k", self.k), mode=kwargs.get("mode", self.mode),
-                                                  filter=kwargs.get("filter", self.filter))
+        return self.vectorstore.similarity_search(
+            query,
+            k=kwargs.get("k", self.k),
+            mode=kwargs.get("mode", self.mode),
+            filter=kwargs.get("filter", self.filter),
+        )

@@ -42,8 +42,10 @@ def _check_mean_pooling(folder: Path) -> None:
     if pool.exists():
         cfg = json.loads(pool.read_text())
         if not cfg.get("pooling_mode_mean_tokens", False):
-            raise ModelUnavailable("the onnx backend supports mean-pooling models only; use [embedder] "
-                                   f"backend = \"torch\" for {folder.name}")
+            raise ModelUnavailable(
+                "the onnx backend supports mean-pooling models only; use [embedder] "
+                f'backend = "torch" for {folder.name}'
+            )
 
 
 def export_onnx(folder: Path, cache: Path, quantized: bool = False) -> Path:
@@ -92,10 +94,16 @@ def _export_fp32(folder: Path, target: Path) -> None:
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         out = Path(tmp) / "model.onnx"
-        torch.onnx.export(Wrapper(model), tuple(enc[n] for n in names), str(out), input_names=names,
-                          output_names=["last_hidden_state"],
-                          dynamic_axes={n: {0: "batch", 1: "seq"} for n in [*names, "last_hidden_state"]},
-                          opset_version=17, dynamo=False)
+        torch.onnx.export(
+            Wrapper(model),
+            tuple(enc[n] for n in names),
+            str(out),
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes={n: {0: "batch", 1: "seq"} for n in [*names, "last_hidden_state"]},
+            opset_version=17,
+            dynamo=False,
+        )
         os.replace(out, target)
 
 
@@ -107,8 +115,9 @@ class OnnxSentenceEncoder:
         transformers = require("transformers", "models", "the embedder tokenizer")
         self.folder = Path(folder)
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
-        self._names = [n for n in ("input_ids", "attention_mask", "token_type_ids")
-                       if n in self.tokenizer.model_input_names]
+        self._names = [
+            n for n in ("input_ids", "attention_mask", "token_type_ids") if n in self.tokenizer.model_input_names
+        ]
         cfg = self.folder / "sentence_bert_config.json"
         self.max_seq_length = json.loads(cfg.read_text()).get("max_seq_length", 256) if cfg.exists() else 256
         so = ort.SessionOptions()
@@ -127,8 +136,13 @@ class OnnxSentenceEncoder:
         order = np.argsort([len(t) for t in texts])  # similar lengths share a batch: less padding
         for s in range(0, len(texts), batch_size):
             idx = order[s : s + batch_size]
-            enc = self.tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                                 max_length=self.max_seq_length, return_tensors="np")
+            enc = self.tokenizer(
+                [texts[i] for i in idx],
+                padding=True,
+                truncation=True,
+                max_length=self.max_seq_length,
+                return_tensors="np",
+            )
             hidden = self.session.run(None, {n: enc[n].astype(np.int64) for n in self._names})[0]
             mask = enc["attention_mask"][..., None].astype(np.float32)
             pooled = (hidden * mask).sum(1) / np.maximum(mask.sum(1), 1e-9)

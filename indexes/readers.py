@@ -54,8 +54,11 @@ def _plausible(text: str) -> bool:
     """Decoded text is believable if nearly all of it is common CJK, ASCII or punctuation."""
     if not text:
         return True
-    good = sum(1 for c in text
-               if c.isascii() or "\u4e00" <= c <= "\u9fff" or "\u3000" <= c <= "\u303f" or "\uff00" <= c <= "\uffef")
+    good = sum(
+        1
+        for c in text
+        if c.isascii() or "\u4e00" <= c <= "\u9fff" or "\u3000" <= c <= "\u303f" or "\uff00" <= c <= "\uffef"
+    )
     return good / len(text) > 0.97
 
 
@@ -77,8 +80,24 @@ def read_plain(path: Path) -> str:
 
 class _TextExtractor(HTMLParser):
     _SKIP = {"script", "style", "noscript", "template", "head"}
-    _BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "pre",
-              "blockquote", "title"}
+    _BLOCK = {
+        "p",
+        "div",
+        "br",
+        "li",
+        "tr",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "section",
+        "article",
+        "pre",
+        "blockquote",
+        "title",
+    }
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -174,8 +193,9 @@ def read_file(path: Path, max_bytes: int) -> str:
     suffix = path.suffix.lower()
     reader = READERS.get(suffix)
     if reader is None:
-        raise UnsupportedFile(f"unsupported file type '{suffix or path.name}' "
-                              f"(supported: {', '.join(sorted(READERS))})")
+        raise UnsupportedFile(
+            f"unsupported file type '{suffix or path.name}' (supported: {', '.join(sorted(READERS))})"
+        )
     try:
         size = path.stat().st_size
     except OSError as exc:

@@ -22,8 +22,19 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from indexes.ann import (MIN_TRAIN, TRAINED, ExactTop10, IndexParams, apply_search, calibrate, calibration_grid,
-                         calibration_sample, default_search, new_faiss_index, search_parameters)
+from indexes.ann import (
+    MIN_TRAIN,
+    TRAINED,
+    ExactTop10,
+    IndexParams,
+    apply_search,
+    calibrate,
+    calibration_grid,
+    calibration_sample,
+    default_search,
+    new_faiss_index,
+    search_parameters,
+)
 from polymodal.fsutil import atomic_write_json, atomic_writer
 
 __all__ = ["VectorTable", "IndexParams", "connect_sqlite"]
@@ -46,8 +57,15 @@ class VectorTable:
     """Vectors keyed by stable int64 ids: float32 copies in SQLite table `name` (written inside the
     owner's transaction), searched through a FAISS index saved as `<name>.<generation>.faiss`."""
 
-    def __init__(self, folder: Path, conn: sqlite3.Connection, dim: int, name: str = "vectors",
-                 params: IndexParams | None = None, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        conn: sqlite3.Connection,
+        dim: int,
+        name: str = "vectors",
+        params: IndexParams | None = None,
+        read_only: bool = False,
+    ) -> None:
         self.folder = Path(folder)
         self.conn = conn
         self.dim = dim
@@ -114,16 +132,19 @@ class VectorTable:
         """Every stored id, ascending."""
         return np.fromiter((r[0] for r in self.conn.execute(f"SELECT id FROM {self.name} ORDER BY id")), dtype=np.int64)
 
-    def _iter_vectors(self, ids: np.ndarray | None = None,
-                      batch: int = 20_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def _iter_vectors(
+        self, ids: np.ndarray | None = None, batch: int = 20_000
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         if ids is None:
             cur = self.conn.execute(f"SELECT id, vec FROM {self.name} ORDER BY id")
             while True:
                 rows = cur.fetchmany(batch)
                 if not rows:
                     return
-                yield (np.array([r[0] for r in rows], dtype=np.int64),
-                       np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self.dim))
+                yield (
+                    np.array([r[0] for r in rows], dtype=np.int64),
+                    np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), self.dim),
+                )
         else:
             for s in range(0, len(ids), batch):
                 part = ids[s : s + batch]
@@ -218,8 +239,10 @@ class VectorTable:
             if sample is not None:
                 self._calibrate(sample, truth, n)
                 cal = self._calibration
-                too_wide = kind == "ivf" and (cal["recall@10"] < self.params.target_recall
-                                              or cal["nprobe"] / cal["nlist"] > self.params.ivf_max_scan)
+                too_wide = kind == "ivf" and (
+                    cal["recall@10"] < self.params.target_recall
+                    or cal["nprobe"] / cal["nlist"] > self.params.ivf_max_scan
+                )
                 if too_wide and self.params.index_type == "auto":
                     # IVF would scan too much of this collection to reach the target: a graph it is.
                     kind = "hnsw"
@@ -229,8 +252,14 @@ class VectorTable:
                 self._index.add_with_ids(sample[1], sample[0])
             return {"added": n, "removed": 0, "type": kind, "calibration": self._calibration}
 
-    def _build(self, kind: str, n: int, sample: tuple[np.ndarray, np.ndarray] | None,
-               truth: bool = True, all_ids: np.ndarray | None = None) -> np.ndarray | None:
+    def _build(
+        self,
+        kind: str,
+        n: int,
+        sample: tuple[np.ndarray, np.ndarray] | None,
+        truth: bool = True,
+        all_ids: np.ndarray | None = None,
+    ) -> np.ndarray | None:
         """Stream the SQLite vectors into a new index. With a calibration sample, its vectors are held
         out (the caller adds them after calibrating, so they are held-out queries, as a user's are)
         and their exact top-10 among the rest is returned from the same pass: no second read."""
@@ -254,6 +283,7 @@ class VectorTable:
 
     def _calibrate(self, sample: tuple[np.ndarray, np.ndarray], truth: np.ndarray, n: int) -> None:
         """Keep the smallest knobs reaching the recall target on the held-out sample."""
+
         def search_with(knobs: dict) -> np.ndarray:
             self._set_search({**self._search, **knobs})
             return self.search(sample[1], 10)[1]
@@ -261,8 +291,14 @@ class VectorTable:
         grid = calibration_grid(self._type, self.params, self._search.get("nlist", 0))
         knobs, recall = calibrate(grid, search_with, truth, self.params.target_recall)
         self._set_search({**self._search, **knobs})
-        self._calibration = {**self._search, "recall@10": round(recall, 4), "target": self.params.target_recall,
-                             "queries": int(len(sample[0])), "vectors": int(n), "type": self._type}
+        self._calibration = {
+            **self._search,
+            "recall@10": round(recall, 4),
+            "target": self.params.target_recall,
+            "queries": int(len(sample[0])),
+            "vectors": int(n),
+            "type": self._type,
+        }
 
     def _remove(self, ids: np.ndarray) -> bool:
         """Remove from FAISS where the index type supports it; False means tombstones stay."""
@@ -304,8 +340,11 @@ class VectorTable:
         wanted = self.params.buildable(n)
         allowed = {wanted, "hnsw"} if wanted == "ivf" and self.params.index_type == "auto" else {wanted}
         cal = self._calibration
-        return (self._type not in allowed or self.tombstones() > 0.2 * max(n, 1)
-                or (self._type != "flat" and cal is not None and n > 2 * cal["vectors"]))
+        return (
+            self._type not in allowed
+            or self.tombstones() > 0.2 * max(n, 1)
+            or (self._type != "flat" and cal is not None and n > 2 * cal["vectors"])
+        )
 
     @property
     def calibration(self) -> dict | None:
@@ -331,9 +370,18 @@ class VectorTable:
                     old = json.loads(self._pointer.read_text()).get("file")
                 except (OSError, ValueError):
                     old = None
-            atomic_write_json(self._pointer, {"file": fname, "generation": gen, "type": self._type,
-                                              "count": int(self._index.ntotal), "dim": self.dim,
-                                              "search": self._search, "calibration": self._calibration})
+            atomic_write_json(
+                self._pointer,
+                {
+                    "file": fname,
+                    "generation": gen,
+                    "type": self._type,
+                    "count": int(self._index.ntotal),
+                    "dim": self.dim,
+                    "search": self._search,
+                    "calibration": self._calibration,
+                },
+            )
             if old and old != fname:
                 try:
                     os.unlink(self.folder / old)

@@ -252,8 +252,9 @@ class IndexContractTests:
 
     @pytest.mark.parametrize("lost", ["*.faiss", "*.faiss*"])  # the FAISS files, or also their pointers
     @pytest.mark.parametrize("read_only", [False, True])
-    def test_lost_faiss_files_are_rebuilt_from_sqlite(self, kit: IndexKit, tmp_path: Path, lost: str,
-                                                       read_only: bool) -> None:
+    def test_lost_faiss_files_are_rebuilt_from_sqlite(
+        self, kit: IndexKit, tmp_path: Path, lost: str, read_only: bool
+    ) -> None:
         path = tmp_path / "index"
         with kit.open(path, kit.model()) as index:
             kit.add(index, kit.items(0))
@@ -265,8 +266,9 @@ class IndexContractTests:
             assert_tables_match_sqlite(index)
 
     @pytest.mark.parametrize("read_only", [False, True])
-    def test_faiss_lagging_behind_sqlite_is_repaired_on_open(self, kit: IndexKit, tmp_path: Path,
-                                                             read_only: bool) -> None:
+    def test_faiss_lagging_behind_sqlite_is_repaired_on_open(
+        self, kit: IndexKit, tmp_path: Path, read_only: bool
+    ) -> None:
         path = tmp_path / "index"
         with kit.open(path, kit.model()) as index:
             kit.add(index, kit.items(0))
@@ -300,8 +302,9 @@ class IndexContractTests:
                 assert_tables_match_sqlite(reader)
 
     @pytest.mark.parametrize("delay", [0.02, 0.25, 0.75])
-    def test_kill_9_mid_write_leaves_the_last_committed_state(self, kit: IndexKit, tmp_path: Path,
-                                                              delay: float) -> None:
+    def test_kill_9_mid_write_leaves_the_last_committed_state(
+        self, kit: IndexKit, tmp_path: Path, delay: float
+    ) -> None:
         path = tmp_path / "index"
         rounds: list[list[dict]] = []
         # Three kills, more (up to eight) until one lands inside a write: the writer leaves almost no
@@ -339,8 +342,13 @@ def _kill_writer(kit: IndexKit, path: Path, start: int, delay: float) -> list[di
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
     kit.scratch.mkdir(parents=True, exist_ok=True)
     with open(kit.scratch / f"writer-{start}.err", "w+") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "indexes.testing", ref, str(kit.scratch), str(path), str(start)],
-                                stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "indexes.testing", ref, str(kit.scratch), str(path), str(start)],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            env=env,
+        )
         lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
         events: list[dict] = []

@@ -107,8 +107,16 @@ class TextIndex(BaseIndex):
     SCHEMA = _SCHEMA
     TABLES = {"vectors": "dim"}
 
-    def __init__(self, folder: Path, embedder: Embedder, manifest: dict, read_only: bool,
-                 params: IndexParams, chunk_tokens: int, chunk_overlap: int) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        embedder: Embedder,
+        manifest: dict,
+        read_only: bool,
+        params: IndexParams,
+        chunk_tokens: int,
+        chunk_overlap: int,
+    ) -> None:
         self.embedder = embedder
         self.chunk_tokens = chunk_tokens
         self.chunk_overlap = chunk_overlap
@@ -116,9 +124,18 @@ class TextIndex(BaseIndex):
         self.store = self.tables["vectors"]
 
     @classmethod
-    def open(cls, path: str | Path, embedder: Embedder | str | None = None, *, read_only: bool = False,
-             create: bool = True, params: IndexParams | None = None, chunk_tokens: int = 200,
-             chunk_overlap: int = 30, embedder_backend: str = "onnx") -> "TextIndex":
+    def open(
+        cls,
+        path: str | Path,
+        embedder: Embedder | str | None = None,
+        *,
+        read_only: bool = False,
+        create: bool = True,
+        params: IndexParams | None = None,
+        chunk_tokens: int = 200,
+        chunk_overlap: int = 30,
+        embedder_backend: str = "onnx",
+    ) -> "TextIndex":
         """Open the index at `path`, creating it (with `embedder`) if absent.
 
         An existing index remembers its embedder: pass none to use it, or the same one; another
@@ -151,8 +168,9 @@ class TextIndex(BaseIndex):
         Returns the number of chunks stored per document id."""
         return self._write(docs, replace=True, progress=progress)
 
-    def _write(self, docs: Sequence[Document], replace: bool,
-               progress: Callable[[int, int], None] | None) -> dict[str, int]:
+    def _write(
+        self, docs: Sequence[Document], replace: bool, progress: Callable[[int, int], None] | None
+    ) -> dict[str, int]:
         self._check_writable()
         docs = list(docs)
         ids = [d.id for d in docs]
@@ -180,8 +198,16 @@ class TextIndex(BaseIndex):
                 c.execute(
                     "INSERT INTO documents(doc_id, source, type, tags, content_hash, text, metadata, added_at) "
                     "VALUES(?,?,?,?,?,?,?,?)",
-                    (d.id, d.source, d.type, json.dumps(list(d.tags), ensure_ascii=False), d.content_hash(),
-                     d.text, json.dumps(d.metadata, ensure_ascii=False, default=str), now),
+                    (
+                        d.id,
+                        d.source,
+                        d.type,
+                        json.dumps(list(d.tags), ensure_ascii=False),
+                        d.content_hash(),
+                        d.text,
+                        json.dumps(d.metadata, ensure_ascii=False, default=str),
+                        now,
+                    ),
                 )
                 c.executemany("INSERT INTO doc_tags(doc_id, tag) VALUES(?,?)", [(d.id, t) for t in d.tags])
                 for ord_, (a, b, heading) in enumerate(spans):
@@ -255,8 +281,16 @@ class TextIndex(BaseIndex):
         for doc_id in doc_ids:
             r = self._conn.execute("SELECT * FROM documents WHERE doc_id=?", (doc_id,)).fetchone()
             if r:
-                out.append(Document(id=r["doc_id"], text=r["text"], source=r["source"], type=r["type"],
-                                    tags=json.loads(r["tags"]), metadata=json.loads(r["metadata"])))
+                out.append(
+                    Document(
+                        id=r["doc_id"],
+                        text=r["text"],
+                        source=r["source"],
+                        type=r["type"],
+                        tags=json.loads(r["tags"]),
+                        metadata=json.loads(r["metadata"]),
+                    )
+                )
         return out
 
     def content_hashes(self, source_prefix: str = "") -> dict[str, str]:
@@ -274,11 +308,31 @@ class TextIndex(BaseIndex):
             "GROUP BY d.doc_id ORDER BY d.source",
             (like_prefix(source_prefix),),
         )
-        return [DocumentInfo(r["doc_id"], r["source"], r["type"], json.loads(r["tags"]), r["content_hash"],
-                             r["n"], r["chars"], r["added_at"], json.loads(r["metadata"])) for r in rows]
+        return [
+            DocumentInfo(
+                r["doc_id"],
+                r["source"],
+                r["type"],
+                json.loads(r["tags"]),
+                r["content_hash"],
+                r["n"],
+                r["chars"],
+                r["added_at"],
+                json.loads(r["metadata"]),
+            )
+            for r in rows
+        ]
 
-    def search(self, query: str, k: int = 5, *, mode: SearchMode = "hybrid", filter: dict[str, Any] | None = None,
-               fusion: Literal["rrf", "weighted"] = "rrf", alpha: float = 0.5) -> list[Hit]:
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        *,
+        mode: SearchMode = "hybrid",
+        filter: dict[str, Any] | None = None,
+        fusion: Literal["rrf", "weighted"] = "rrf",
+        alpha: float = 0.5,
+    ) -> list[Hit]:
         """Top-k chunks for `query`.
 
         mode: "hybrid" (dense + BM25 fused), "dense" or "bm25". fusion: reciprocal rank fusion
@@ -311,17 +365,29 @@ class TextIndex(BaseIndex):
             return [self._hit(rows[i], scores[i], dense.get(i), bm25.get(i)) for i in ranked]
 
     def _hit(self, r: Any, score: float, dense: float | None, bm25: float | None) -> Hit:
-        return Hit(chunk_id=f"{r['doc_id']}#{r['ord']}", doc_id=r["doc_id"], source=r["source"], start=r["start"],
-                   end=r["end"], text=r["text"], score=float(score), heading=r["heading"], dense_score=dense,
-                   bm25_score=bm25, metadata=json.loads(r["metadata"]))
+        return Hit(
+            chunk_id=f"{r['doc_id']}#{r['ord']}",
+            doc_id=r["doc_id"],
+            source=r["source"],
+            start=r["start"],
+            end=r["end"],
+            text=r["text"],
+            score=float(score),
+            heading=r["heading"],
+            dense_score=dense,
+            bm25_score=bm25,
+            metadata=json.loads(r["metadata"]),
+        )
 
     def _chunk_rows(self, ids: set[int]) -> dict[int, Any]:
         out: dict[int, Any] = {}
         id_list = list(ids)
         for s in range(0, len(id_list), 900):
             part = id_list[s : s + 900]
-            q = ("SELECT c.*, d.source, d.metadata FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
-                 f"WHERE c.id IN ({','.join('?' * len(part))})")
+            q = (
+                "SELECT c.*, d.source, d.metadata FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
+                f"WHERE c.id IN ({','.join('?' * len(part))})"
+            )
             out.update({r["id"]: r for r in self._conn.execute(q, part)})
         return out
 
@@ -343,7 +409,9 @@ class TextIndex(BaseIndex):
             sql = "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?"
             return {int(r[0]): -float(r[1]) for r in self._conn.execute(sql, [match, n])}
         where, args = filter_sql(filter)
-        sql = ("SELECT chunks_fts.rowid AS id, bm25(chunks_fts) AS s FROM chunks_fts "
-               "JOIN chunks c ON c.id = chunks_fts.rowid JOIN documents d ON d.doc_id = c.doc_id "
-               f"WHERE chunks_fts MATCH ? AND {where} ORDER BY s LIMIT ?")
+        sql = (
+            "SELECT chunks_fts.rowid AS id, bm25(chunks_fts) AS s FROM chunks_fts "
+            "JOIN chunks c ON c.id = chunks_fts.rowid JOIN documents d ON d.doc_id = c.doc_id "
+            f"WHERE chunks_fts MATCH ? AND {where} ORDER BY s LIMIT ?"
+        )
         return {int(r[0]): -float(r[1]) for r in self._conn.execute(sql, [match, *args, n])}

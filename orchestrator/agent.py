@@ -1,9 +1,9 @@
 """The Agent: plan a request, run the plan, answer with citations and artifacts.
 
-    agent = Agent.from_config()                      # default tools + the offline LLM, loaded lazily
-    result = agent.run("总结一下知识库里关于边缘AI的要点，再找一张猫的照片")
-    for event in agent.stream("draw a fox"): ...     # PlanMade, StepStarted, ..., AnswerToken, Done
-    plan = agent.plan("what is CLIP?")               # the plan only, nothing runs
+agent = Agent.from_config()                      # default tools + the offline LLM, loaded lazily
+result = agent.run("总结一下知识库里关于边缘AI的要点，再找一张猫的照片")
+for event in agent.stream("draw a fox"): ...     # PlanMade, StepStarted, ..., AnswerToken, Done
+plan = agent.plan("what is CLIP?")               # the plan only, nothing runs
 """
 
 from __future__ import annotations
@@ -33,24 +33,37 @@ class Agent:
     configured one through the model manager). `embedder`: an embedder or its name for the router
     (None: cues only)."""
 
-    def __init__(self, tools: Iterable[Any] | Mapping[str, Any], llm: Any = None, embedder: Any = None,
-                 config: Any = None, models: ModelManager | None = None, max_parallel: int = 4,
-                 step_timeout_s: float = 300.0, timeouts: Mapping[str, float] | None = None,
-                 use_router: bool = True, problems: list[ToolProblem] | None = None) -> None:
+    def __init__(
+        self,
+        tools: Iterable[Any] | Mapping[str, Any],
+        llm: Any = None,
+        embedder: Any = None,
+        config: Any = None,
+        models: ModelManager | None = None,
+        max_parallel: int = 4,
+        step_timeout_s: float = 300.0,
+        timeouts: Mapping[str, float] | None = None,
+        use_router: bool = True,
+        problems: list[ToolProblem] | None = None,
+    ) -> None:
         items = tools.values() if isinstance(tools, Mapping) else tools
         self.tools: dict[str, Any] = {}
         for t in items:
             self.add_tool(t, _rebuild=False)
         self.config = config
-        self.models = models or ModelManager(llm_config=getattr(config, "llm", None),
-                                             cache_dir=config.paths.cache() if config is not None else None, llm=llm)
+        self.models = models or ModelManager(
+            llm_config=getattr(config, "llm", None),
+            cache_dir=config.paths.cache() if config is not None else None,
+            llm=llm,
+        )
         if llm is not None and models is not None:
             self.models._fixed_llm = llm
         self.problems = list(problems or [])
         self._embedder = embedder
         self._use_router = use_router
-        self.executor = PlanExecutor(self.tools, max_parallel=max_parallel, step_timeout_s=step_timeout_s,
-                                     timeouts=timeouts)
+        self.executor = PlanExecutor(
+            self.tools, max_parallel=max_parallel, step_timeout_s=step_timeout_s, timeouts=timeouts
+        )
         self._rebuild_planner()
 
     @classmethod
@@ -61,7 +74,8 @@ class Agent:
 
         config = config if config is not None else load_config()
         models = kwargs.pop("models", None) or ModelManager(
-            budget_mb=config.diffusion.memory_budget_mb + 4096, llm_config=config.llm, cache_dir=config.paths.cache())
+            budget_mb=config.diffusion.memory_budget_mb + 4096, llm_config=config.llm, cache_dir=config.paths.cache()
+        )
         tools, problems = default_tools(config, models)
         kwargs.setdefault("embedder", config.embedder.multilingual)
         return cls(tools, config=config, models=models, problems=problems, **kwargs)
@@ -96,11 +110,12 @@ class Agent:
         self.router.warm_up()
         if llm:
             from orchestrator.prompts import plan_messages
+            from tools.llm.base import Capabilities
 
-            model = self.models.llm()
-            if not callable(getattr(model, "warm", None)):
-                return
-            model.warm(plan_messages(self.tools, "")[:1])
+            warm = Capabilities.of(self.models.llm()).warm
+            if warm is None:
+                return  # a backend without prefix caching: nothing to prefill
+            warm(plan_messages(self.tools, "")[:1])
             for tool in self.tools.values():
                 tool.warm_up()
 
@@ -117,8 +132,13 @@ class Agent:
         history = conversation.history() if conversation is not None else None
         return self.planner.plan(text, image, history), ""
 
-    def stream(self, text: str, image: str | None = None, conversation: Conversation | None = None,
-               cancel: threading.Event | None = None) -> Iterator[Event]:
+    def stream(
+        self,
+        text: str,
+        image: str | None = None,
+        conversation: Conversation | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[Event]:
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
         try:
@@ -151,11 +171,24 @@ class Agent:
         timings["total"] = time.perf_counter() - t0
         citations, _ = collect_citations(results)
         artifacts = [a for r in results for a in r.artifacts]
-        yield Done(AgentResult("".join(pieces).strip(), plan, results, citations, artifacts,
-                               {k: round(v, 4) for k, v in timings.items()}))
+        yield Done(
+            AgentResult(
+                "".join(pieces).strip(),
+                plan,
+                results,
+                citations,
+                artifacts,
+                {k: round(v, 4) for k, v in timings.items()},
+            )
+        )
 
-    def run(self, text: str, image: str | None = None, conversation: Conversation | None = None,
-            cancel: threading.Event | None = None) -> AgentResult:
+    def run(
+        self,
+        text: str,
+        image: str | None = None,
+        conversation: Conversation | None = None,
+        cancel: threading.Event | None = None,
+    ) -> AgentResult:
         result = None
         for event in self.stream(text, image, conversation, cancel):
             if isinstance(event, Done):

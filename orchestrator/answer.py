@@ -32,9 +32,14 @@ def _shift(text: str, offset: int) -> str:
     return _MARK.sub(lambda m: f"[{int(m.group(1)) + offset}]", text) if offset else text
 
 
-def compose_answer(request: str, results: list[StepResult], llm: Callable[[], Any] | None,
-                   history: list[dict[str, str]] | None = None, tools: Mapping[str, Any] | None = None,
-                   direct: str = "") -> Iterator[str]:
+def compose_answer(
+    request: str,
+    results: list[StepResult],
+    llm: Callable[[], Any] | None,
+    history: list[dict[str, str]] | None = None,
+    tools: Mapping[str, Any] | None = None,
+    direct: str = "",
+) -> Iterator[str]:
     """Yield the answer in pieces (tokens when the LLM writes it)."""
     if direct:
         yield direct
@@ -55,8 +60,9 @@ def compose_answer(request: str, results: list[StepResult], llm: Callable[[], An
         yield f"{chr(10) * 2 if ok else ''}{r.tool} (step {r.step_id}) did not complete: {r.error}"
 
 
-def _combine(request: str, lines: list[str], ok: list[StepResult], offsets: dict[int, int],
-             llm: Callable[[], Any] | None) -> Iterator[str]:
+def _combine(
+    request: str, lines: list[str], ok: list[StepResult], offsets: dict[int, int], llm: Callable[[], Any] | None
+) -> Iterator[str]:
     fallback = "\n\n".join(_shift(r.summary(), offsets[r.step_id]) for r in ok)
     if llm is None:
         yield fallback
@@ -83,8 +89,9 @@ def _combine(request: str, lines: list[str], ok: list[StepResult], offsets: dict
             yield f"\n({prov['device']}, reading at {prov['time']})"
 
 
-def _chat(request: str, llm: Callable[[], Any] | None, history: list[dict[str, str]] | None,
-          tools: Mapping[str, Any] | None) -> Iterator[str]:
+def _chat(
+    request: str, llm: Callable[[], Any] | None, history: list[dict[str, str]] | None, tools: Mapping[str, Any] | None
+) -> Iterator[str]:
     canned = "Hello! Ask me about your documents, photos, image generation or devices."
     if llm is None:
         yield canned

@@ -40,10 +40,19 @@ class Turn:
     def from_result(cls, request: str, image: str | None, result: "AgentResult") -> "Turn":
         from tools.base import to_plain
 
-        steps = [{"tool": s.tool, "args": to_plain(s.args), "ok": s.ok, "error": s.error,
-                  "summary": s.summary()[:1000]} for s in result.steps]
-        return cls(request, result.answer, image, result.plan.to_dict(), steps,
-                   to_plain(result.citations), list(result.artifacts))
+        steps = [
+            {"tool": s.tool, "args": to_plain(s.args), "ok": s.ok, "error": s.error, "summary": s.summary()[:1000]}
+            for s in result.steps
+        ]
+        return cls(
+            request,
+            result.answer,
+            image,
+            result.plan.to_dict(),
+            steps,
+            to_plain(result.citations),
+            list(result.artifacts),
+        )
 
 
 class Conversation:

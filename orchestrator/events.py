@@ -1,7 +1,7 @@
 """Typed records of a run: step results, the final `AgentResult`, and the events streamed on the way.
 
-    for event in agent.stream("..."):
-        PlanMade -> StepStarted -> StepProgress* -> StepFinished -> AnswerToken* -> Done
+for event in agent.stream("..."):
+    PlanMade -> StepStarted -> StepProgress* -> StepFinished -> AnswerToken* -> Done
 """
 
 from __future__ import annotations

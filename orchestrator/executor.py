@@ -24,8 +24,13 @@ log = logging.getLogger(__name__)
 
 
 class PlanExecutor:
-    def __init__(self, tools: Mapping[str, Any], max_parallel: int = 4, step_timeout_s: float = 300.0,
-                 timeouts: Mapping[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        tools: Mapping[str, Any],
+        max_parallel: int = 4,
+        step_timeout_s: float = 300.0,
+        timeouts: Mapping[str, float] | None = None,
+    ) -> None:
         self.tools = tools
         self.max_parallel = max(1, max_parallel)
         self.step_timeout_s = step_timeout_s
@@ -34,8 +39,9 @@ class PlanExecutor:
     def run(self, plan: Plan, cancel: threading.Event | None = None) -> list[StepResult]:
         return [e.result for e in self.stream(plan, cancel) if isinstance(e, StepFinished)]
 
-    def stream(self, plan: Plan, cancel: threading.Event | None = None,
-               stream_text: set[int] | None = None) -> Iterator[StepStarted | StepProgress | StepFinished | AnswerToken]:
+    def stream(
+        self, plan: Plan, cancel: threading.Event | None = None, stream_text: set[int] | None = None
+    ) -> Iterator[StepStarted | StepProgress | StepFinished | AnswerToken]:
         """Yield events while running `plan`; results come in `StepFinished` events, in finish order.
 
         Steps in `stream_text` whose tool offers `stream()` (text pieces, then the result) run
@@ -56,8 +62,9 @@ class PlanExecutor:
                 del pending[step.id]
                 blocked = [d for d in step.depends_on if not results[d].ok]
                 if blocked:
-                    res = StepResult(step.id, step.tool, False, dict(step.args),
-                                     error=f"skipped because step {blocked[0]} failed")
+                    res = StepResult(
+                        step.id, step.tool, False, dict(step.args), error=f"skipped because step {blocked[0]} failed"
+                    )
                     results[step.id] = res
                     yield StepFinished(res)
                     continue
@@ -71,8 +78,12 @@ class PlanExecutor:
                 ctx = ToolContext(progress=_progress_to(inbox, step.id), cancel=threading.Event())
                 running[step.id] = (time.monotonic() + self.timeouts.get(step.tool, self.step_timeout_s), ctx)
                 yield StepStarted(step.id, step.tool, args)
-                threading.Thread(target=self._call, args=(step, args, ctx, inbox, step.id in stream_text), daemon=True,
-                                 name=f"step-{step.id}-{step.tool}").start()
+                threading.Thread(
+                    target=self._call,
+                    args=(step, args, ctx, inbox, step.id in stream_text),
+                    daemon=True,
+                    name=f"step-{step.id}-{step.tool}",
+                ).start()
             if not running:
                 continue
             wait = max(0.0, min(d for d, _ in running.values()) - time.monotonic())
@@ -110,8 +121,9 @@ class PlanExecutor:
                     results[sid] = res
                     yield StepFinished(res)
 
-    def _ready(self, pending: dict[int, PlanStep], results: dict[int, StepResult],
-               running: dict[int, Any]) -> list[PlanStep]:
+    def _ready(
+        self, pending: dict[int, PlanStep], results: dict[int, StepResult], running: dict[int, Any]
+    ) -> list[PlanStep]:
         free = self.max_parallel - len(running)
         ready = [s for s in pending.values() if all(d in results for d in s.depends_on)]
         # skipped steps need no thread: let them through regardless of the parallel limit

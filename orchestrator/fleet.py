@@ -34,8 +34,16 @@ def start_broker(config: Config, device_ids: list[str]) -> MosquittoBroker:
     from tools.edge_query import map_edge_errors
 
     cfg = config.edge
-    broker = MosquittoBroker(devices=device_ids, orchestrators=(cfg.username,), host=cfg.host, port=cfg.port,
-                             prefix=cfg.topic_prefix, tls_cert=cfg.tls_cert, tls_key=cfg.tls_key, tls_ca=cfg.tls_ca)
+    broker = MosquittoBroker(
+        devices=device_ids,
+        orchestrators=(cfg.username,),
+        host=cfg.host,
+        port=cfg.port,
+        prefix=cfg.topic_prefix,
+        tls_cert=cfg.tls_cert,
+        tls_key=cfg.tls_key,
+        tls_ca=cfg.tls_ca,
+    )
     with map_edge_errors():
         broker.start()
     broker.write_credentials(credentials_file(config))
@@ -75,8 +83,7 @@ def start_fleet(config: Config, specs: list[DeviceSpec], mode: str = "thread") -
     else:
         broker = start_broker(config, [s.id for s in specs])
         passwords = broker.passwords
-    fleet = SimulatedFleet(specs, cfg.host, cfg.port, passwords, prefix=cfg.topic_prefix, tls_ca=cfg.tls_ca,
-                           mode=mode)
+    fleet = SimulatedFleet(specs, cfg.host, cfg.port, passwords, prefix=cfg.topic_prefix, tls_ca=cfg.tls_ca, mode=mode)
     local = LocalFleet(fleet, broker)
     try:
         with map_edge_errors():  # the broker refused a device
@@ -96,10 +103,14 @@ def _device_passwords(config: Config, specs: list[DeviceSpec]) -> dict[str, str]
     try:
         passwords = json.loads(path.read_text()).get("users", {})
     except (OSError, ValueError):
-        raise DeviceError(f"a broker runs on {cfg.host}:{cfg.port} but {path} has no device passwords: "
-                          "start it with 'polymodal edge broker'") from None
+        raise DeviceError(
+            f"a broker runs on {cfg.host}:{cfg.port} but {path} has no device passwords: "
+            "start it with 'polymodal edge broker'"
+        ) from None
     missing = [s.id for s in specs if s.id not in passwords]
     if missing:
-        raise DeviceError(f"the running broker has no users for {', '.join(missing)}: restart it with "
-                          f"'polymodal edge broker --devices {len(specs)}'")
+        raise DeviceError(
+            f"the running broker has no users for {', '.join(missing)}: restart it with "
+            f"'polymodal edge broker --devices {len(specs)}'"
+        )
     return passwords

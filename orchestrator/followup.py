@@ -17,9 +17,17 @@ __all__ = ["resolve_followup", "describe_citations"]
 
 _SOURCES = re.compile(
     r"\b(where did (that|this|it|you get (that|this|it)) (come from|from)|what('s| is| are) (the|your) sources?|"
-    r"sources?\??$|cite|citations?|show (me )?(the )?sources?)\b|(出处|来源|哪里来的|从哪来|从哪里来|引用了什么|依据是什么)", re.I)
-_MODIFY = re.compile(r"^\s*(now |but |can you |please )?(make (it|them|the (image|picture))|change it to|turn it)\s+(?P<mod>.+?)[.!?]*$", re.I)
-_MODIFY_ZH = re.compile(r"^\s*(再|请)?(让它|把它|让图片|把图片|把画面|让画面)?(变得|改得|改成|弄得|换成|变成|画得)(?P<mod>.+?)[。！？!?]*$")
+    r"sources?\??$|cite|citations?|show (me )?(the )?sources?)\b|"
+    r"(出处|来源|哪里来的|从哪来|从哪里来|引用了什么|依据是什么)",
+    re.I,
+)
+_MODIFY = re.compile(
+    r"^\s*(now |but |can you |please )?(make (it|them|the (image|picture))|change it to|turn it)\s+(?P<mod>.+?)[.!?]*$",
+    re.I,
+)
+_MODIFY_ZH = re.compile(
+    r"^\s*(再|请)?(让它|把它|让图片|把图片|把画面|让画面)?(变得|改得|改成|弄得|换成|变成|画得)(?P<mod>.+?)[。！？!?]*$"
+)
 _AND = re.compile(r"^\s*(and|what about|how about|and what about|same for)\s+(?P<subject>.+?)\s*[?？.!]*$", re.I)
 _AND_ZH = re.compile(r"^\s*(那|还有|那么)?(?P<subject>[^，。？?]{1,20}?)(呢|怎么样呢)\s*[？?。]*$")
 _ARTICLE = re.compile(r"^(the|my|our|a|an)\s+", re.I)
@@ -35,7 +43,7 @@ def describe_citations(citations: list[Any]) -> str:
         src = c.get("source") or c.get("path") or c.get("doc_id") or "?"
         span = f" (chars {c['start']}-{c['end']})" if c.get("start") is not None and c.get("end") is not None else ""
         quote = str(c.get("text", "")).strip().replace("\n", " ")
-        lines.append(f"[{num}] {src}{span}" + (f": \"{quote[:200]}\"" if quote else ""))
+        lines.append(f"[{num}] {src}{span}" + (f': "{quote[:200]}"' if quote else ""))
     return "\n".join(lines)
 
 

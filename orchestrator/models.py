@@ -31,8 +31,9 @@ class LoadedModel:
 
 
 class ModelManager:
-    def __init__(self, budget_mb: float = 8192, llm_config: Any = None, cache_dir: str | Path | None = None,
-                 llm: Any = None) -> None:
+    def __init__(
+        self, budget_mb: float = 8192, llm_config: Any = None, cache_dir: str | Path | None = None, llm: Any = None
+    ) -> None:
         self.budget_mb = budget_mb
         self.llm_config = llm_config
         self.cache_dir = cache_dir
@@ -42,8 +43,9 @@ class ModelManager:
         self._key_locks: dict[str, threading.Lock] = {}
         self.evictions: list[str] = []
 
-    def get(self, key: str, load: Callable[[], T], size_mb: float = 0.0,
-            unload: Callable[[T], None] | None = None) -> T:
+    def get(
+        self, key: str, load: Callable[[], T], size_mb: float = 0.0, unload: Callable[[T], None] | None = None
+    ) -> T:
         """The model under `key`, loading it with `load()` on first use (concurrent callers wait)."""
         with self._lock:
             entry = self._models.get(key)
@@ -69,8 +71,9 @@ class ModelManager:
             return self._fixed_llm
         from tools.llm import get_chat_model
 
-        return self.get("llm", lambda: get_chat_model(self.llm_config, self.cache_dir), size_mb=LLM_SIZE_MB,
-                        unload=_unload_llm)
+        return self.get(
+            "llm", lambda: get_chat_model(self.llm_config, self.cache_dir), size_mb=LLM_SIZE_MB, unload=_unload_llm
+        )
 
     def release(self, key: str) -> bool:
         with self._lock:
@@ -97,8 +100,9 @@ class ModelManager:
                 used = sum(e.size_mb for e in self._models.values())
                 if used + size_mb <= self.budget_mb or not self._models:
                     return
-                victim = min((e for e in self._models.values() if e.key != keep), key=lambda e: e.last_used,
-                             default=None)
+                victim = min(
+                    (e for e in self._models.values() if e.key != keep), key=lambda e: e.last_used, default=None
+                )
                 if victim is None:
                     return
             self.release(victim.key)

@@ -52,7 +52,9 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "steps": [{"id": s.id, "tool": s.tool, "args": s.args, "depends_on": list(s.depends_on)} for s in self.steps],
+            "steps": [
+                {"id": s.id, "tool": s.tool, "args": s.args, "depends_on": list(s.depends_on)} for s in self.steps
+            ],
             "source": self.source,
             "note": self.note,
         }
@@ -99,6 +101,7 @@ def plan_from_json(data: Any, source: str = "llm", note: str = "") -> Plan:
 
 
 # -- references ---------------------------------------------------------------------------------
+
 
 def find_references(value: Any) -> set[int]:
     """Step ids referenced anywhere inside an argument value."""
@@ -161,6 +164,7 @@ def _as_text(value: Any) -> str:
 
 
 # -- validation and repair ----------------------------------------------------------------------
+
 
 def validate_plan(plan: Plan, tools: Mapping[str, Any], repair: bool = True) -> tuple[Plan, list[str]]:
     """Check a plan against the tools; fix what can be fixed safely.

@@ -29,12 +29,20 @@ log = logging.getLogger(__name__)
 _POINTS_BACK = re.compile(
     r"\b(it|its|them|that|those|this one|these|the result|the answer|the same|based on|using|similar|matching|"
     r"like (it|that|the one))\b|"
-    r"(它|它们|这个|那个|这张|那张|这些|上面|结果|根据|按照|基于|据此|同样|类似|相似|照着|以此|到的|出的|生成的)", re.I)
+    r"(它|它们|这个|那个|这张|那张|这些|上面|结果|根据|按照|基于|据此|同样|类似|相似|照着|以此|到的|出的|生成的)",
+    re.I,
+)
 
 
 class Planner:
-    def __init__(self, tools: Mapping[str, Any], router: FastRouter | None = None,
-                 llm: Callable[[], Any] | None = None, use_router: bool = True, max_tokens: int = 320) -> None:
+    def __init__(
+        self,
+        tools: Mapping[str, Any],
+        router: FastRouter | None = None,
+        llm: Callable[[], Any] | None = None,
+        use_router: bool = True,
+        max_tokens: int = 320,
+    ) -> None:
         self.tools = tools
         self.router = router or FastRouter(tools)
         self._llm = llm  # a callable returning the chat model (loaded on first need)
@@ -99,14 +107,21 @@ class Planner:
         if len(steps) < 2:
             return None
         try:
-            return validate_plan(Plan(steps, source="router", note="clauses: " + ", ".join(route.candidates)),
-                                 self.tools)[0]
+            return validate_plan(
+                Plan(steps, source="router", note="clauses: " + ", ".join(route.candidates)), self.tools
+            )[0]
         except PlanError:
             return None
 
     # -- stage 3: the LLM -------------------------------------------------------------------
-    def plan_with_llm(self, text: str, image: str | None = None, history: list[dict[str, str]] | None = None,
-                      hint: Route | None = None, only: str | None = None) -> Plan:
+    def plan_with_llm(
+        self,
+        text: str,
+        image: str | None = None,
+        history: list[dict[str, str]] | None = None,
+        hint: Route | None = None,
+        only: str | None = None,
+    ) -> Plan:
         if self._llm is None:
             return self._fallback(hint, "no language model is configured")
         try:
@@ -132,7 +147,9 @@ class Planner:
             except PolymodalError as exc:
                 error = str(exc)
                 log.info("plan attempt %d rejected: %s", attempt + 1, error)
-        raise PlanError(f"I could not make a valid plan for this request ({error}); try rephrasing it as separate requests")
+        raise PlanError(
+            f"I could not make a valid plan for this request ({error}); try rephrasing it as separate requests"
+        )
 
     def _fallback(self, hint: Route | None, why: str) -> Plan:
         """No LLM: use the router's best single guess rather than fail, and say so in the note."""

@@ -16,12 +16,17 @@ __all__ = ["plan_messages", "plan_examples", "plan_schema", "tool_line", "answer
 # everyone's, so it lives here.
 _CHAT_SHOT = PlanExample("谢谢你！")
 
-_RULES = """Rules:
-- Reply with JSON only: {"steps": [{"tool": ..., <its arguments>}]}. Steps are numbered 1, 2, 3 in order.
-- One step per task the user asks for. Greetings, thanks and questions about this conversation need no tool: {"steps": []}.
-- Questions about concepts (what is X, explain, summarize, compare) use rag_answer, even when X is about images, cameras, sensors or diffusion.
-- To pass an earlier step's output, write "$N.field" as the argument value (for example "$1.answer"); that step then runs after step N.
-- Keep argument text in the user's language."""
+_RULES = [
+    "Rules:",
+    '- Reply with JSON only: {"steps": [{"tool": ..., <its arguments>}]}. Steps are numbered 1, 2, 3 in order.',
+    "- One step per task the user asks for. Greetings, thanks and questions about this conversation need no tool: "
+    '{"steps": []}.',
+    "- Questions about concepts (what is X, explain, summarize, compare) use {questions}, even when X is about "
+    "images, cameras, sensors or diffusion.",
+    '- To pass an earlier step\'s output, write "$N.field" as the argument value (for example "$1.answer"); '
+    "that step then runs after step N.",
+    "- Keep argument text in the user's language.",
+]
 
 
 _SHOWN_OUTPUTS = ("answer", "text", "artifacts[]", "data", "summary")
@@ -36,7 +41,9 @@ def _type_name(schema: dict[str, Any]) -> str:
 def tool_line(tool: Any) -> str:
     schema = tool.input_schema
     req = set(schema.get("required", []))
-    params = ", ".join(f"{n}{'' if n in req else '?'}: {_type_name(p)}" for n, p in schema.get("properties", {}).items())
+    params = ", ".join(
+        f"{n}{'' if n in req else '?'}: {_type_name(p)}" for n, p in schema.get("properties", {}).items()
+    )
     outs = [f for f in tool.output_fields() if f in _SHOWN_OUTPUTS]  # keep the prompt short
     ret = f" -> {', '.join(outs)}" if outs else ""
     return f"- {tool.name}({params}){ret}: {tool.description}"
@@ -100,11 +107,15 @@ def plan_examples(tools: Mapping[str, Any]) -> list[PlanExample]:
     return sorted(shots, key=lambda ex: ex.request.isascii() and len(ex.steps) > 1)
 
 
-def plan_messages(tools: Mapping[str, Any], text: str, image: str | None = None,
-                  history: list[dict[str, str]] | None = None) -> list[dict[str, str]]:
+def plan_messages(
+    tools: Mapping[str, Any], text: str, image: str | None = None, history: list[dict[str, str]] | None = None
+) -> list[dict[str, str]]:
     lines = ["You turn a user request into a plan of tool calls. Tools:"]
     lines += [tool_line(t) for t in tools.values()]
-    lines.append(_RULES)
+    answers = next((t.name for t in tools.values() if t.cues.questions), None)
+    lines.append(
+        "\n".join(r.replace("{questions}", answers or "") for r in _RULES if answers or "{questions}" not in r)
+    )
     lines.append("Examples:")
     for example in plan_examples(tools):
         plan = _render_shot(tools, example)
@@ -113,7 +124,9 @@ def plan_messages(tools: Mapping[str, Any], text: str, image: str | None = None,
     user = ""
     if history:
         recent = history[-2:]
-        user += "Earlier in this conversation:\n" + "\n".join(f"{h['role']}: {h['content'][:200]}" for h in recent) + "\n"
+        user += (
+            "Earlier in this conversation:\n" + "\n".join(f"{h['role']}: {h['content'][:200]}" for h in recent) + "\n"
+        )
     if image:
         user += f"(The user attached an image: {image})\n"
     user += f"Request: {text}\nPlan:"
@@ -135,35 +148,54 @@ def plan_schema(tools: Mapping[str, Any], max_steps: int = 5, min_steps: int = 0
         schema = tool.input_schema
         props = {k: _loose(v) for k, v in schema.get("properties", {}).items()}
         if _flat(tool):  # "tool" first, so the grammar makes the model name the tool before its arguments
-            alternatives.append({"type": "object", "properties": {"tool": {"const": name}, **props},
-                                 "required": ["tool", *schema.get("required", [])]})
+            alternatives.append(
+                {
+                    "type": "object",
+                    "properties": {"tool": {"const": name}, **props},
+                    "required": ["tool", *schema.get("required", [])],
+                }
+            )
             continue
         args = {"type": "object", "properties": props, "required": list(schema.get("required", []))}
-        alternatives.append({
-            "type": "object",
-            "properties": {"tool": {"const": name}, "args": args,
-                           "depends_on": {"type": "array", "items": {"type": "integer"}}},
-            "required": ["tool", "args", "depends_on"],
-        })
+        alternatives.append(
+            {
+                "type": "object",
+                "properties": {
+                    "tool": {"const": name},
+                    "args": args,
+                    "depends_on": {"type": "array", "items": {"type": "integer"}},
+                },
+                "required": ["tool", "args", "depends_on"],
+            }
+        )
     return {
         "type": "object",
-        "properties": {"steps": {"type": "array", "items": {"anyOf": alternatives}, "minItems": min_steps,
-                                 "maxItems": max_steps}},
+        "properties": {
+            "steps": {"type": "array", "items": {"anyOf": alternatives}, "minItems": min_steps, "maxItems": max_steps}
+        },
         "required": ["steps"],
     }
 
 
-def answer_messages(request: str, summaries: list[str], history: list[dict[str, str]] | None = None) -> list[dict[str, str]]:
-    system = ("You combine tool results into one short answer for the user (at most 5 sentences). "
-              "Use only the results. Keep citation markers such as [1] exactly where they support a sentence. "
-              "When a result is a device reading, name the device and the time of the reading. "
-              "If a step failed, say so in one sentence. Answer in the language of the request.")
+def answer_messages(
+    request: str, summaries: list[str], history: list[dict[str, str]] | None = None
+) -> list[dict[str, str]]:
+    system = (
+        "You combine tool results into one short answer for the user (at most 5 sentences). "
+        "Use only the results. Keep citation markers such as [1] exactly where they support a sentence. "
+        "When a result is a device reading, name the device and the time of the reading. "
+        "If a step failed, say so in one sentence. Answer in the language of the request."
+    )
     body = f"Request: {request}\nResults:\n" + "\n".join(summaries) + "\nAnswer:"
     return [{"role": "system", "content": system}, {"role": "user", "content": body}]
 
 
-def chat_messages(request: str, history: list[dict[str, str]] | None = None, tools: Mapping[str, Any] | None = None) -> list[dict[str, str]]:
+def chat_messages(
+    request: str, history: list[dict[str, str]] | None = None, tools: Mapping[str, Any] | None = None
+) -> list[dict[str, str]]:
     names = ", ".join(sorted(tools)) if tools else "none"
-    system = ("You are polymodal, a concise assistant. You can answer from a knowledge base, search photos, "
-              f"generate images and query edge devices (tools: {names}). Reply briefly in the user's language.")
+    system = (
+        "You are polymodal, a concise assistant. You can answer from a knowledge base, search photos, "
+        f"generate images and query edge devices (tools: {names}). Reply briefly in the user's language."
+    )
     return [{"role": "system", "content": system}, *(history or [])[-6:], {"role": "user", "content": request}]

@@ -66,8 +66,12 @@ def _find_tool_class(module: Any, name: str) -> type | None:
     from tools.base import Tool
 
     for obj in vars(module).values():
-        if inspect.isclass(obj) and issubclass(obj, Tool) and getattr(obj, "name", "") == name \
-                and obj.__module__ == module.__name__:
+        if (
+            inspect.isclass(obj)
+            and issubclass(obj, Tool)
+            and getattr(obj, "name", "") == name
+            and obj.__module__ == module.__name__
+        ):
             return obj
     return None
 

@@ -35,8 +35,9 @@ class Route:
 class FastRouter:
     """`route(text, image)` -> `Route`. `embedder` is any `indexes.embedders.Embedder` or None (cues only)."""
 
-    def __init__(self, tools: Mapping[str, Any], embedder: Any = None, threshold: float = 0.45,
-                 margin: float = 0.06) -> None:
+    def __init__(
+        self, tools: Mapping[str, Any], embedder: Any = None, threshold: float = 0.45, margin: float = 0.06
+    ) -> None:
         self.tools = tools
         self.embedder = embedder
         self.threshold = threshold
@@ -61,7 +62,9 @@ class FastRouter:
                 if not cues.strong_cues(part, self.tools) and cues.is_question(part) and not cues.is_chat(part):
                     found.add(answers)
         if len(found) > 1 and len(cues.fine_clauses(text)) == 1:
-            found = {cues.primary_cue(text, found, self.tools) or sorted(found)[0]}  # one clause: its leading verb decides
+            found = {
+                cues.primary_cue(text, found, self.tools) or sorted(found)[0]
+            }  # one clause: its leading verb decides
         if len(found) > 1:
             return Route(compound=True, candidates=sorted(found), reason="cues of several tools")
         if len(found) == 1:

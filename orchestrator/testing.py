@@ -1,6 +1,6 @@
 """An `Agent` over the fake tools (`tools.testing`) and a scripted LLM, for tests and demos:
 
-    agent = fake_agent(llm=FakeChatModel(default="ok"))
+agent = fake_agent(llm=FakeChatModel(default="ok"))
 """
 
 from __future__ import annotations
@@ -28,5 +28,9 @@ def fake_agent(llm: Any = None, tools: list[Any] | None = None, embedder: Any = 
     from orchestrator.agent import Agent
     from tools.llm import FakeChatModel
 
-    return Agent(tools if tools is not None else fake_tools(), llm=llm or FakeChatModel(default="ok"),
-                 embedder=embedder, **kwargs)
+    return Agent(
+        tools if tools is not None else fake_tools(),
+        llm=llm or FakeChatModel(default="ok"),
+        embedder=embedder,
+        **kwargs,
+    )

@@ -174,11 +174,7 @@ class Config:
         return Path(self.kb.path).expanduser() if self.kb.path else self.paths.data() / "kb"
 
     def images_path(self) -> Path:
-        return (
-            Path(self.images.index_path).expanduser()
-            if self.images.index_path
-            else self.paths.data() / "images"
-        )
+        return Path(self.images.index_path).expanduser() if self.images.index_path else self.paths.data() / "images"
 
     def output_dir(self) -> Path:
         d = self.diffusion.output_dir

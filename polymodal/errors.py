@@ -60,9 +60,7 @@ class ModelUnavailable(PolymodalError):
 class MissingExtra(ModelUnavailable):
     def __init__(self, extra: str, module: str, purpose: str = "") -> None:
         what = f" for {purpose}" if purpose else ""
-        super().__init__(
-            f"'{module}' is not installed{what}: install the extra with pip install 'polymodal[{extra}]'"
-        )
+        super().__init__(f"'{module}' is not installed{what}: install the extra with pip install 'polymodal[{extra}]'")
         self.extra = extra
         self.module = module
 

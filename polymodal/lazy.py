@@ -12,8 +12,9 @@ __all__ = ["lazy_exports", "load_once", "resolve"]
 T = TypeVar("T")
 
 
-def lazy_exports(package: str, where: dict[str, str], namespace: dict[str, Any],
-                 exported: list[str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+def lazy_exports(
+    package: str, where: dict[str, str], namespace: dict[str, Any], exported: list[str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """`__getattr__` and `__dir__` for `package`: `where` maps each name to its module."""
 
     def __getattr__(name: str) -> Any:

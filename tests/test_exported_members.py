@@ -34,8 +34,13 @@ def test_all_lists_unique_names_that_resolve(package):
 def test_every_public_member_is_exported(package):
     pkg = importlib.import_module(package)
     exported = set(_exports(package))
-    public = {k for k, v in vars(pkg).items() if not k.startswith("_") and not isinstance(v, types.ModuleType)
-              and k not in ("annotations", "importlib", "Any")}
+    public = {
+        k
+        for k, v in vars(pkg).items()
+        if not k.startswith("_")
+        and not isinstance(v, types.ModuleType)
+        and k not in ("annotations", "importlib", "Any")
+    }
     assert public <= exported, f"public but not in __all__: {sorted(public - exported)}"
 
 

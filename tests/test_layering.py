@@ -30,8 +30,12 @@ def _violations(package: str) -> list[str]:
             top = name.split(".")[0]
             if top not in OURS or top == package:
                 continue
-            if package == "edge" or top in ("app",) or RANK.get(top, -1) > RANK.get(package, -1) \
-                    or (top == "edge" and package in ("polymodal", "indexes")):
+            if (
+                package == "edge"
+                or top in ("app",)
+                or RANK.get(top, -1) > RANK.get(package, -1)
+                or (top == "edge" and package in ("polymodal", "indexes"))
+            ):
                 bad.append(f"{path.relative_to(ROOT)}:{line} imports {name}")
     return bad
 

@@ -133,6 +133,11 @@ class Tool:
                 self.setup()
                 self._is_setup = True
 
+    def reset(self) -> None:
+        """Forget that setup() ran (e.g. after closing the connection it made): the next use runs it again."""
+        with self._setup_lock:
+            self._is_setup = False
+
     def warm_up(self) -> None:
         """Prepare ahead of the first request (e.g. prefill a fixed prompt); an app calls it at start."""
 
@@ -188,8 +193,9 @@ class Tool:
                 return fn(**clean, context=context or ToolContext())
             return fn(**clean)
 
-    def call_streaming(self, args: dict[str, Any] | None, context: ToolContext | None,
-                       emit: Callable[[str], None]) -> Any:
+    def call_streaming(
+        self, args: dict[str, Any] | None, context: ToolContext | None, emit: Callable[[str], None]
+    ) -> Any:
         """Run through `stream()`, passing text pieces to `emit`; returns the result."""
         clean = validate_args(self.input_schema, args or {}, self.name)
         self.ensure_setup()
@@ -228,6 +234,7 @@ class Tool:
 
 # -- results ----------------------------------------------------------------------------------
 
+
 class ToolResult:
     """What the orchestrator reads from a result. Result dataclasses inherit it and override what
     they have (a field or a property of the same name); the defaults mean "succeeded, nothing to
@@ -262,8 +269,14 @@ def read_result(value: Any) -> ResultView:
     """The one reader of results: a `ToolResult` through its protocol; a plain value (a string, a
     dict, a LangChain tool's output) as a successful result whose summary is its text."""
     if isinstance(value, ToolResult):
-        return ResultView(bool(value.ok), str(value.error or ""), str(value.summary()), list(value.citations or ()),
-                          [str(a) for a in (value.artifacts or ())], dict(value.provenance()))
+        return ResultView(
+            bool(value.ok),
+            str(value.error or ""),
+            str(value.summary()),
+            list(value.citations or ()),
+            [str(a) for a in (value.artifacts or ())],
+            dict(value.provenance()),
+        )
     return ResultView(True, "", value if isinstance(value, str) else _plain_text(value), [], [], {})
 
 
@@ -308,8 +321,10 @@ def main_text_arg(tool: Tool) -> str | None:
     schema = tool.input_schema
     props = schema.get("properties", {})
     main = next((p for p in MAIN_TEXT_ARGS if p in props), None)
-    return main or next((p for p in schema.get("required", [])
-                         if props.get(p, {}).get("type") == "string" and p not in IMAGE_ARGS), None)
+    return main or next(
+        (p for p in schema.get("required", []) if props.get(p, {}).get("type") == "string" and p not in IMAGE_ARGS),
+        None,
+    )
 
 
 def image_arg(tool: Tool) -> str | None:

@@ -11,8 +11,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
-__all__ = ["CheckedAnswer", "check_citations", "CitationStreamFilter", "support", "char_ngrams",
-           "split_answer_sentences", "strip_citations"]
+__all__ = [
+    "CheckedAnswer",
+    "check_citations",
+    "CitationStreamFilter",
+    "support",
+    "char_ngrams",
+    "split_answer_sentences",
+    "strip_citations",
+]
 
 # [1]  [1, 2]  [1][2]  【1】  [1-2] are all read; anything else in brackets is left alone.
 _MARK = re.compile(r"(\s*)[\[【]\s*(\d{1,3}(?:\s*[,，、\-–]\s*\d{1,3})*)\s*[\]】]")
@@ -72,8 +79,9 @@ def split_answer_sentences(text: str) -> list[str]:
     return [m.group(0) for m in _SENT.finditer(text) if m.group(0).strip()]
 
 
-def check_citations(answer: str, passages: dict[int, str], min_support: float = 0.2,
-                    require: bool = True, auto_support: float = 0.8) -> CheckedAnswer:
+def check_citations(
+    answer: str, passages: dict[int, str], min_support: float = 0.2, require: bool = True, auto_support: float = 0.8
+) -> CheckedAnswer:
     """Keep a marker only if it names a passage that lexically supports its sentence.
 
     A sentence left without any marker is listed in `unsupported_sentences` (when `require`).
@@ -133,7 +141,11 @@ def _best_support(claim: str, passages: dict[int, str], threshold: float) -> int
 def _append_marker(sentence: str, n: int) -> str:
     m = re.search(r"([。！？!?；;.]*\s*)$", sentence)
     cut = m.start() if m else len(sentence)
-    return f"{sentence[:cut]} [{n}]{sentence[cut:]}" if not _CJK.search(sentence) else f"{sentence[:cut]}[{n}]{sentence[cut:]}"
+    return (
+        f"{sentence[:cut]} [{n}]{sentence[cut:]}"
+        if not _CJK.search(sentence)
+        else f"{sentence[:cut]}[{n}]{sentence[cut:]}"
+    )
 
 
 def _is_claim(sentence: str) -> bool:

@@ -48,9 +48,18 @@ WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
 HANZI = "零一二三四五六七八九"
 # {w}: English word, {d}: numeral, {z}: Chinese numeral.
 TEMPLATES = (
-    "the digit {w}", "a handwritten {d}", "the number {w}", "a handwritten digit {w}", "{d}",
-    "a picture of the digit {d}", "number {d}", "the numeral {w}", "数字{z}", "手写的{z}",
-    "数字{d}", "一个手写的数字{z}",
+    "the digit {w}",
+    "a handwritten {d}",
+    "the number {w}",
+    "a handwritten digit {w}",
+    "{d}",
+    "a picture of the digit {d}",
+    "number {d}",
+    "the numeral {w}",
+    "数字{z}",
+    "手写的{z}",
+    "数字{d}",
+    "一个手写的数字{z}",
 )
 
 RECIPE: dict[str, Any] = {
@@ -82,6 +91,7 @@ def recipe_checksum() -> str:
 
 # -- the pipeline --------------------------------------------------------------------------------
 
+
 @functools.cache
 def pipeline_class() -> type:
     """The `DigitsTextPipeline` class (built on first use so diffusers loads only when needed)."""
@@ -95,12 +105,19 @@ def pipeline_class() -> type:
 
         model_cpu_offload_seq = "unet"
 
-        def __init__(self, unet, scheduler, embedder: str = "use-multilingual-v3",
-                     default_inference_steps: int = 20, default_guidance: float = 1.5) -> None:
+        def __init__(
+            self,
+            unet,
+            scheduler,
+            embedder: str = "use-multilingual-v3",
+            default_inference_steps: int = 20,
+            default_guidance: float = 1.5,
+        ) -> None:
             super().__init__()
             self.register_modules(unet=unet, scheduler=scheduler)
-            self.register_to_config(embedder=embedder, default_inference_steps=default_inference_steps,
-                                    default_guidance=default_guidance)
+            self.register_to_config(
+                embedder=embedder, default_inference_steps=default_inference_steps, default_guidance=default_guidance
+            )
 
         def _embed(self, prompts: list[str]) -> torch.Tensor:
             from indexes.embedders import get_embedder
@@ -115,11 +132,19 @@ def pipeline_class() -> type:
             return out
 
         @torch.no_grad()
-        def __call__(self, prompt: str | list[str], negative_prompt: str | list[str] | None = None,
-                     num_inference_steps: int | None = None, guidance_scale: float | None = None,
-                     height: int | None = None, width: int | None = None, num_images_per_prompt: int = 1,
-                     generator: Any = None, callback_on_step_end: Callable | None = None,
-                     output_type: str = "pil") -> ImagePipelineOutput:
+        def __call__(
+            self,
+            prompt: str | list[str],
+            negative_prompt: str | list[str] | None = None,
+            num_inference_steps: int | None = None,
+            guidance_scale: float | None = None,
+            height: int | None = None,
+            width: int | None = None,
+            num_images_per_prompt: int = 1,
+            generator: Any = None,
+            callback_on_step_end: Callable | None = None,
+            output_type: str = "pil",
+        ) -> ImagePipelineOutput:
             prompts = [prompt] if isinstance(prompt, str) else list(prompt)
             prompts = [p for p in prompts for _ in range(num_images_per_prompt)]
             negs = negative_prompt if isinstance(negative_prompt, list) else [negative_prompt or ""]
@@ -134,8 +159,9 @@ def pipeline_class() -> type:
             for i, t in enumerate(self.scheduler.timesteps):
                 if guidance > 1.0:
                     emb = torch.cat([uncond, cond])
-                    eps_u, eps_c = self.unet(torch.cat([x, x]), t, encoder_hidden_states=emb[:, None],
-                                             class_labels=emb).sample.chunk(2)
+                    eps_u, eps_c = self.unet(
+                        torch.cat([x, x]), t, encoder_hidden_states=emb[:, None], class_labels=emb
+                    ).sample.chunk(2)
                     eps = eps_u + guidance * (eps_c - eps_u)
                 else:
                     eps = self.unet(x, t, encoder_hidden_states=cond[:, None], class_labels=cond).sample
@@ -157,6 +183,7 @@ def pipeline_class() -> type:
 
 # -- training ------------------------------------------------------------------------------------
 
+
 def _prompt_table(embedder_name: str) -> np.ndarray:
     """Embeddings of every training phrasing: (10 digits, len(TEMPLATES), dim)."""
     from indexes.embedders import get_embedder
@@ -170,17 +197,22 @@ def _build_unet(recipe: dict[str, Any]):
     from diffusers import UNet2DConditionModel
 
     return UNet2DConditionModel(
-        sample_size=8, in_channels=1, out_channels=1, layers_per_block=1,
+        sample_size=8,
+        in_channels=1,
+        out_channels=1,
+        layers_per_block=1,
         block_out_channels=tuple(recipe["block_out_channels"]),
-        down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
-        mid_block_type="UNetMidBlock2D", norm_num_groups=32,
-        cross_attention_dim=recipe["embed_dim"], class_embed_type="projection",
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+        mid_block_type="UNetMidBlock2D",
+        norm_num_groups=32,
+        cross_attention_dim=recipe["embed_dim"],
+        class_embed_type="projection",
         projection_class_embeddings_input_dim=recipe["embed_dim"],
     )
 
 
-def train(out_dir: str | Path, recipe: dict[str, Any] | None = None,
-          log: Callable[[str], None] = print) -> Path:
+def train(out_dir: str | Path, recipe: dict[str, Any] | None = None, log: Callable[[str], None] = print) -> Path:
     """Train on `load_digits()` and save the pipeline folder to `out_dir`. Returns `out_dir`."""
     import torch
     from diffusers import DDIMScheduler, DDPMScheduler
@@ -208,8 +240,7 @@ def train(out_dir: str | Path, recipe: dict[str, Any] | None = None,
         x0 = images[idx]
         noise = torch.randn_like(x0)
         t = torch.randint(0, r["train_timesteps"], (len(idx),))
-        pred = unet(noise_sched.add_noise(x0, noise, t), t, encoder_hidden_states=emb[:, None],
-                    class_labels=emb).sample
+        pred = unet(noise_sched.add_noise(x0, noise, t), t, encoder_hidden_states=emb[:, None], class_labels=emb).sample
         loss = torch.nn.functional.mse_loss(pred, noise)
         for group in opt.param_groups:
             group["lr"] = lr_at(step)
@@ -226,9 +257,13 @@ def train(out_dir: str | Path, recipe: dict[str, Any] | None = None,
             p.copy_(e)
     unet.eval()
     sched = DDIMScheduler.from_config(noise_sched.config, clip_sample=True)
-    pipe = pipeline_class()(unet=unet, scheduler=sched, embedder=r["embedder"],
-                            default_inference_steps=r["default_inference_steps"],
-                            default_guidance=r["default_guidance"])
+    pipe = pipeline_class()(
+        unet=unet,
+        scheduler=sched,
+        embedder=r["embedder"],
+        default_inference_steps=r["default_inference_steps"],
+        default_guidance=r["default_guidance"],
+    )
     out = Path(out_dir)
     pipe.save_pretrained(out)
     log(f"saved {PIPELINE_CLASS_NAME} to {out} in {time.time() - started:.0f}s")

@@ -103,8 +103,10 @@ class EdgeQueryResult(ToolResult):
         if not self.ok:
             return f"{who}: no fresh answer ({self.error})"
         d = self.data
-        prov = f"[{self.device}, {self.model or 'no model'}, {self.time_iso}, {self.device_ms:.1f} ms on device, " \
-               f"{self.round_trip_ms:.1f} ms round trip]"
+        prov = (
+            f"[{self.device}, {self.model or 'no model'}, {self.time_iso}, {self.device_ms:.1f} ms on device, "
+            f"{self.round_trip_ms:.1f} ms round trip]"
+        )
         if self.capability == "classify":
             labels = ", ".join(f"{x['label']} ({x['score']:.0%})" for x in d.get("labels", []))
             return f"{who} sees: {labels} {prov}"
@@ -115,17 +117,24 @@ class EdgeQueryResult(ToolResult):
         if self.capability == "sensor_status":
             last = d.get("last")
             last_s = f"; last reading {last:g} {d.get('unit', '')}" if isinstance(last, (int, float)) else ""
-            return f"{who} {d.get('sensor', 'sensor')}: {d.get('status')} (confidence {d.get('confidence', 0):.0%}" \
-                   f"{last_s}) {prov}"
+            return (
+                f"{who} {d.get('sensor', 'sensor')}: {d.get('status')} (confidence {d.get('confidence', 0):.0%}"
+                f"{last_s}) {prov}"
+            )
         if self.capability == "readings":
             vals = [v for v in d.get("values", []) if v is not None]
             if not vals:
                 return f"{who} {d.get('sensor')}: no readings {prov}"
-            return f"{who} {d.get('sensor')}: {len(vals)} readings from {min(vals):g} to {max(vals):g} {d.get('unit', '')}, " \
-                   f"latest {vals[-1]:g} {prov}"
+            return (
+                f"{who} {d.get('sensor')}: {len(vals)} readings "
+                f"from {min(vals):g} to {max(vals):g} {d.get('unit', '')}, "
+                f"latest {vals[-1]:g} {prov}"
+            )
         if self.capability == "snapshot":
-            return f"{who} snapshot: {d.get('width')}x{d.get('height')} {d.get('format', '').upper()} of " \
-                   f"'{d.get('source')}' {prov}"
+            return (
+                f"{who} snapshot: {d.get('width')}x{d.get('height')} {d.get('format', '').upper()} of "
+                f"'{d.get('source')}' {prov}"
+            )
         return f"{who} {self.capability}: {json.dumps(d)[:200]} {prov}"
 
 
@@ -146,62 +155,106 @@ def connect_edge_client(cfg: EdgeConfig, credentials_file: Path | None = None, t
     from edge.client import MqttDeviceClient
     from edge.mqtt import BrokerSettings
 
-    settings = BrokerSettings(host=cfg.host, port=cfg.port, username=cfg.username,
-                              password=_load_password(cfg, credentials_file), tls_ca=cfg.tls_ca,
-                              tls_cert=cfg.tls_cert, tls_key=cfg.tls_key)
+    settings = BrokerSettings(
+        host=cfg.host,
+        port=cfg.port,
+        username=cfg.username,
+        password=_load_password(cfg, credentials_file),
+        tls_ca=cfg.tls_ca,
+        tls_cert=cfg.tls_cert,
+        tls_key=cfg.tls_key,
+    )
     with map_edge_errors(_BROKER_HINT):
         return MqttDeviceClient(settings, prefix=cfg.topic_prefix).connect(timeout)
 
 
 class EdgeQueryTool(Tool):
     name = "edge_query"
-    description = ("Ask a registered edge device (garden camera, greenhouse sensor node, front door unit) to "
-                   "compute a fresh answer on the device: classify what a camera sees, detect faces, judge "
-                   "whether a sensor behaves normally (normal/spike/drift/stuck/dropout), fetch recent sensor "
-                   "readings, or take a snapshot.")
+    description = (
+        "Ask a registered edge device (garden camera, greenhouse sensor node, front door unit) to "
+        "compute a fresh answer on the device: classify what a camera sees, detect faces, judge "
+        "whether a sensor behaves normally (normal/spike/drift/stuck/dropout), fetch recent sensor "
+        "readings, or take a snapshot."
+    )
     examples = (
         "what does the garden camera see?",
         "is the greenhouse temperature sensor behaving normally?",
         "is anyone at the front door?",
         "show me the last 10 humidity readings from the greenhouse",
         "take a snapshot from the garden camera",
-        "What does the garden camera see right now?", "Is the greenhouse temperature sensor behaving normally?",
-        "What's the current humidity in the greenhouse?", "Is anyone at the front door?", "Which devices are online?",
-        "花园摄像头现在看到了什么？", "温室的温度传感器正常吗？", "温室现在的湿度是多少？", "门口有人吗？", "哪些设备在线？",
+        "What does the garden camera see right now?",
+        "Is the greenhouse temperature sensor behaving normally?",
+        "What's the current humidity in the greenhouse?",
+        "Is anyone at the front door?",
+        "Which devices are online?",
+        "花园摄像头现在看到了什么？",
+        "温室的温度传感器正常吗？",
+        "温室现在的湿度是多少？",
+        "门口有人吗？",
+        "哪些设备在线？",
     )
     cues = Cues(
         patterns=(
-            re.compile(r"\b(the|my|our|garden|front|back|greenhouse|door|kitchen|living room|office)\s+"
-                       r"(camera|cam|sensor|sensors|thermometer|door unit|doorbell|device|node|lock)\b", re.I),
+            re.compile(
+                r"\b(the|my|our|garden|front|back|greenhouse|door|kitchen|living room|office)\s+"
+                r"(camera|cam|sensor|sensors|thermometer|door unit|doorbell|device|node|lock)\b",
+                re.I,
+            ),
             re.compile(r"\b(greenhouse|garden camera|door unit|front door)\b", re.I),
-            re.compile(r"\b(temperature|humidity|reading|readings|status)\b[^.?!;]{0,30}\b(now|right now|currently|"
-                       r"at the moment|today|latest|current)\b", re.I),
-            re.compile(r"\b(current|latest|live)\b[^.?!;]{0,20}\b(temperature|humidity|readings?|frame|snapshot|status)\b",
-                       re.I),
+            re.compile(
+                r"\b(temperature|humidity|reading|readings|status)\b[^.?!;]{0,30}\b(now|right now|currently|"
+                r"at the moment|today|latest|current)\b",
+                re.I,
+            ),
+            re.compile(
+                r"\b(current|latest|live)\b[^.?!;]{0,20}\b(temperature|humidity|readings?|frame|snapshot|status)\b",
+                re.I,
+            ),
             re.compile(r"\b(edge device|devices?)\b[^.?!;]{0,30}\b(online|offline|see|report|sees|reporting)\b", re.I),
-            re.compile(r"(摄像头|相机|监控|传感器|温室|门禁|门口|大门|设备|节点|温度计)[^，。？！；]{0,14}?"
-                       r"(现在|当前|目前|正常|看到|拍到|读数|状态|多少|怎么样|在线|离线|数据|检测|识别|报告|有人|人脸|有没有|异常)"),
+            re.compile(
+                r"(摄像头|相机|监控|传感器|温室|门禁|门口|大门|设备|节点|温度计)[^，。？！；]{0,14}?"
+                r"(现在|当前|目前|正常|看到|拍到|读数|状态|多少|怎么样|在线|离线|数据|检测|识别|报告|有人|人脸|有没有|异常)"
+            ),
             re.compile(r"(门口|门外|大门)(有人|有没有人)"),
             re.compile(r"(现在|当前|目前|最新)[^，。？！；]{0,10}?(温度|湿度|读数|画面|状态)"),
             re.compile(r"(温室|花园摄像头|门口的设备|门禁)"),
         ),
         # "what is a temperature sensor?" is a knowledge question; "what is the greenhouse sensor reading now?" is not
-        specific=re.compile(r"\b(the|my|our)\s+(garden|greenhouse|front|door|camera|sensor)|\b(now|currently|right now)\b|"
-                            r"(现在|当前|目前)", re.I),
+        specific=re.compile(
+            r"\b(the|my|our)\s+(garden|greenhouse|front|door|camera|sensor)|\b(now|currently|right now)\b|"
+            r"(现在|当前|目前)",
+            re.I,
+        ),
         repeatable=True,
     )
     plan_examples = (
-        PlanExample("温室的温度正常吗？顺便画一张温室的插画，再搜一下有没有番茄的照片",
-                    (("edge_query", {"device": "greenhouse", "capability": "sensor_status"}),
-                     ("generate_image", {"main": "温室的插画"}), ("image_search", {"main": "番茄"}))),
-        PlanExample("Check what the garden camera sees, then find similar photos in my library",
-                    (("edge_query", {"device": "garden camera", "capability": "classify"}),
-                     ("image_search", {"main": "ref:1:summary"}))),
+        PlanExample(
+            "温室的温度正常吗？顺便画一张温室的插画，再搜一下有没有番茄的照片",
+            (
+                ("edge_query", {"device": "greenhouse", "capability": "sensor_status"}),
+                ("generate_image", {"main": "温室的插画"}),
+                ("image_search", {"main": "番茄"}),
+            ),
+        ),
+        PlanExample(
+            "Check what the garden camera sees, then find similar photos in my library",
+            (
+                ("edge_query", {"device": "garden camera", "capability": "classify"}),
+                ("image_search", {"main": "ref:1:summary"}),
+            ),
+        ),
     )
     max_concurrency = 4
 
-    def __init__(self, client: Any = None, config: EdgeConfig | None = None, *, credentials_file: Path | None = None,
-                 timeout_s: float | None = None, retries: int = 1) -> None:
+    def __init__(
+        self,
+        client: Any = None,
+        config: EdgeConfig | None = None,
+        *,
+        credentials_file: Path | None = None,
+        timeout_s: float | None = None,
+        retries: int = 1,
+    ) -> None:
         super().__init__()
         self.client = client
         self.config = config or EdgeConfig()
@@ -249,7 +302,7 @@ class EdgeQueryTool(Tool):
         return {"device": info.id, "capability": capability, "parameters": params}
 
     def followup_args(self, args: dict[str, Any], subject: str) -> dict[str, Any] | None:
-        """"and the greenhouse?": the same question of another device (which may need another capability)."""
+        """ "and the greenhouse?": the same question of another device (which may need another capability)."""
         return {**args, **(self.route_args(subject, None) or {"device": subject})}
 
     def run(self, device: str, capability: Capability, parameters: dict | None = None) -> EdgeQueryResult:
@@ -258,7 +311,8 @@ class EdgeQueryTool(Tool):
         Args:
             device: the device's id, name or alias, e.g. "garden camera", "greenhouse", "front door"
             capability: what to compute: classify, detect_faces, sensor_status, snapshot or readings
-            parameters: optional, e.g. {"top_k": 3} for classify, {"sensor": "temperature"} for sensor_status/readings, {"n": 10} for readings
+            parameters: optional, e.g. {"top_k": 3} for classify, {"sensor": "temperature"} for
+                sensor_status/readings, {"n": 10} for readings
         """
         from edge.errors import DeviceOfflineError, DeviceReplyError, DeviceTimeoutError
 
@@ -279,27 +333,59 @@ class EdgeQueryTool(Tool):
             except DeviceTimeoutError as exc:
                 if attempts <= self.retries:
                     continue
-                return EdgeQueryResult(status="timeout", error=f"{exc} (tried {attempts} times)", attempts=attempts, **base)
+                return EdgeQueryResult(
+                    status="timeout", error=f"{exc} (tried {attempts} times)", attempts=attempts, **base
+                )
             except DeviceOfflineError as exc:
                 return EdgeQueryResult(status="offline", error=str(exc), attempts=attempts, **base)
             except DeviceReplyError as exc:
                 return EdgeQueryResult(status="error", error=f"{exc} ({exc.code})", attempts=attempts, **base)
-            return EdgeQueryResult(status="ok", device=r.device, device_name=info.name, capability=r.capability,
-                                   model=r.model, timestamp=r.timestamp, inference_ms=r.inference_ms,
-                                   device_ms=r.device_ms, round_trip_ms=r.round_trip_ms, data=r.data,
-                                   attempts=attempts)
+            return EdgeQueryResult(
+                status="ok",
+                device=r.device,
+                device_name=info.name,
+                capability=r.capability,
+                model=r.model,
+                timestamp=r.timestamp,
+                inference_ms=r.inference_ms,
+                device_ms=r.device_ms,
+                round_trip_ms=r.round_trip_ms,
+                data=r.data,
+                attempts=attempts,
+            )
 
 
 # first match wins; the device must have the capability
 _CAPABILITY_CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("snapshot", re.compile(r"snapshot|take a (photo|picture)|show me (a|the) (photo|picture|image)|快照|拍", re.I)),
-    ("detect_faces", re.compile(r"\bfaces?\b|anyone|anybody|someone|somebody|\bwho\b|person|people|visitor|人脸|有人|谁", re.I)),
-    ("readings", re.compile(r"readings?|values?|history|\blast \d+|how (hot|cold|humid|warm|wet)|what is the "
-                            r"(temperature|humidity)|读数|多少度", re.I)),
-    ("sensor_status", re.compile(r"normal|behav|healthy|\bok\b|okay|anomal|fault|broken|stuck|drift|spike|"
-                                 r"working|正常|异常|故障", re.I)),
-    ("classify", re.compile(r"\bsees?\b|seeing|looking at|in (the )?view|what is (in|on)|classify|recogni[sz]e|"
-                            r"看到|看见|识别", re.I)),
+    (
+        "detect_faces",
+        re.compile(r"\bfaces?\b|anyone|anybody|someone|somebody|\bwho\b|person|people|visitor|人脸|有人|谁", re.I),
+    ),
+    (
+        "readings",
+        re.compile(
+            r"readings?|values?|history|\blast \d+|how (hot|cold|humid|warm|wet)|what is the "
+            r"(temperature|humidity)|读数|多少度",
+            re.I,
+        ),
+    ),
+    (
+        "sensor_status",
+        re.compile(
+            r"normal|behav|healthy|\bok\b|okay|anomal|fault|broken|stuck|drift|spike|"
+            r"working|正常|异常|故障",
+            re.I,
+        ),
+    ),
+    (
+        "classify",
+        re.compile(
+            r"\bsees?\b|seeing|looking at|in (the )?view|what is (in|on)|classify|recogni[sz]e|"
+            r"看到|看见|识别",
+            re.I,
+        ),
+    ),
 )
 # a device's main job when the words do not say
 _DEFAULT_CAPABILITY = ("classify", "sensor_status", "detect_faces", "readings", "snapshot")

@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 NO_WEIGHTS_MESSAGE = (
-    "no diffusion weights configured: set [diffusion] model = \"/path/to/pipeline\" "
+    'no diffusion weights configured: set [diffusion] model = "/path/to/pipeline" '
     "(a diffusers folder) or a hub id in config.toml"
 )
 MAX_SIDE = 2048
@@ -94,9 +94,11 @@ class GenerateImageResult(ToolResult):
     def summary(self) -> str:
         n = len(self.paths)
         files = ", ".join(self.paths)
-        return (f"Generated {n} image{'s' if n != 1 else ''} of \"{self.prompt}\" with {self.model} "
-                f"({self.width}x{self.height}, {self.steps} steps, guidance {self.guidance:g}, "
-                f"seed {self.seeds[0] if self.seeds else '-'}) in {self.seconds:.1f}s: {files}")
+        return (
+            f'Generated {n} image{"s" if n != 1 else ""} of "{self.prompt}" with {self.model} '
+            f"({self.width}x{self.height}, {self.steps} steps, guidance {self.guidance:g}, "
+            f"seed {self.seeds[0] if self.seeds else '-'}) in {self.seconds:.1f}s: {files}"
+        )
 
 
 def read_parameters(path: str | Path) -> dict[str, Any]:
@@ -110,29 +112,53 @@ def read_parameters(path: str | Path) -> dict[str, Any]:
 
 class GenerateImageTool(Tool):
     name = "generate_image"
-    description = ("Create new images from a text description with a diffusion model; saves PNG files. "
-                   "Use for drawing or generating pictures, not for finding existing photos.")
-    examples = ("draw a red fox in the snow", "generate an image of a lighthouse at sunset",
-                "make a picture of a cat wearing a hat", "画一只在雪地里的狐狸",
-                "Draw a red fox in the snow.", "Generate an image of a futuristic city at night.",
-                "Create a poster of a robot reading a book.", "Paint a watercolor landscape.", "Make a picture of a dragon.",
-                "画一只在月亮上的猫", "生成一张赛博朋克城市的图片", "帮我画一幅山水画", "设计一个咖啡店的海报", "画一个机器人")
+    description = (
+        "Create new images from a text description with a diffusion model; saves PNG files. "
+        "Use for drawing or generating pictures, not for finding existing photos."
+    )
+    examples = (
+        "draw a red fox in the snow",
+        "generate an image of a lighthouse at sunset",
+        "make a picture of a cat wearing a hat",
+        "画一只在雪地里的狐狸",
+        "Draw a red fox in the snow.",
+        "Generate an image of a futuristic city at night.",
+        "Create a poster of a robot reading a book.",
+        "Paint a watercolor landscape.",
+        "Make a picture of a dragon.",
+        "画一只在月亮上的猫",
+        "生成一张赛博朋克城市的图片",
+        "帮我画一幅山水画",
+        "设计一个咖啡店的海报",
+        "画一个机器人",
+    )
     cues = Cues(
         patterns=(
-            re.compile(r"\b(generate|draw|paint|sketch|render|illustrate|design|create|make|produce)\b[^.?!;]{0,40}?"
-                       r"\b(image|picture|pic|illustration|drawing|painting|artwork|art|poster|logo|wallpaper|icon|"
-                       r"portrait|scene|banner|avatar|cartoon)s?\b", re.I),
-            re.compile(r"(^|\b(please|can you|could you|now|then|and|also)\s+)(draw|paint|sketch|illustrate|imagine)\b"
-                       r"(?!\s+(conclusions?|attention|on|from|up|a conclusion|lessons?)\b)", re.I),
+            re.compile(
+                r"\b(generate|draw|paint|sketch|render|illustrate|design|create|make|produce)\b[^.?!;]{0,40}?"
+                r"\b(image|picture|pic|illustration|drawing|painting|artwork|art|poster|logo|wallpaper|icon|"
+                r"portrait|scene|banner|avatar|cartoon)s?\b",
+                re.I,
+            ),
+            re.compile(
+                r"(^|\b(please|can you|could you|now|then|and|also)\s+)(draw|paint|sketch|illustrate|imagine)\b"
+                r"(?!\s+(conclusions?|attention|on|from|up|a conclusion|lessons?)\b)",
+                re.I,
+            ),
             re.compile(r"\b(text-to-image|diffusion model to (make|create|draw))\b", re.I),
-            re.compile(r"(生成|画|绘制|绘|创作|制作|设计|做|来)[^，。？！；]{0,12}?(图|画|插画|海报|图片|图像|壁纸|头像|封面|logo|插图)"),
+            re.compile(
+                r"(生成|画|绘制|绘|创作|制作|设计|做|来)[^，。？！；]{0,12}?(图|画|插画|海报|图片|图像|壁纸|头像|封面|logo|插图)"
+            ),
             re.compile(r"(画|绘制|描绘)(一|个|只|张|幅|出|些|两|三|条|座|朵|辆|片)"),
             re.compile(r"(帮我|给我|请|再)画"),
         ),
         strip=(
-            re.compile(r"^\s*(please\s+)?(can you\s+|could you\s+)?(generate|draw|paint|sketch|render|illustrate|create|"
-                       r"make|produce|design)\s+(me\s+)?(((a|an|some)\s+)?(image|picture|pic|photo)s?\s+"
-                       r"(of|showing|with)\s+)?", re.I),
+            re.compile(
+                r"^\s*(please\s+)?(can you\s+|could you\s+)?(generate|draw|paint|sketch|render|illustrate|create|"
+                r"make|produce|design)\s+(me\s+)?(((a|an|some)\s+)?(image|picture|pic|photo)s?\s+"
+                r"(of|showing|with)\s+)?",
+                re.I,
+            ),
             re.compile(r"^\s*(请)?(帮我|给我)?(生成|画|绘制|创作|制作|设计)(一下)?"),
         ),
         imperative_only=True,
@@ -140,13 +166,15 @@ class GenerateImageTool(Tool):
     )
     plan_examples = (
         # English last: a small model copies the language of the nearest example into the arguments
-        PlanExample("Explain diffusion models from the docs and draw a picture that illustrates the answer",
-                    (("rag_answer", {"main": "diffusion models"}), ("generate_image", {"main": "ref:1:answer"}))),
+        PlanExample(
+            "Explain diffusion models from the docs and draw a picture that illustrates the answer",
+            (("rag_answer", {"main": "diffusion models"}), ("generate_image", {"main": "ref:1:answer"})),
+        ),
     )
     max_concurrency = 1
 
     def refine_args(self, args: dict[str, Any], change: str) -> dict[str, Any] | None:
-        """"make it bluer": the same prompt and seed with the change appended."""
+        """ "make it bluer": the same prompt and seed with the change appended."""
         prompt = f"{args.get('prompt', '')}, {change.strip()}".strip(", ")
         return {**args, "prompt": prompt}
 
@@ -180,9 +208,19 @@ class GenerateImageTool(Tool):
             return self._pipe
 
     # -- the tool ----------------------------------------------------------------------------
-    def run(self, prompt: str, negative_prompt: str = "", seed: int | None = None, steps: int | None = None,
-            guidance: float | None = None, width: int | None = None, height: int | None = None, n: int = 1,
-            *, context: ToolContext | None = None) -> GenerateImageResult:
+    def run(
+        self,
+        prompt: str,
+        negative_prompt: str = "",
+        seed: int | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        n: int = 1,
+        *,
+        context: ToolContext | None = None,
+    ) -> GenerateImageResult:
         """Generate `n` images of `prompt`.
 
         Args:
@@ -219,17 +257,27 @@ class GenerateImageTool(Tool):
         context.check_cancelled()
         created = datetime.now(timezone.utc).isoformat(timespec="seconds")
         result = GenerateImageResult(
-            prompt=prompt, negative_prompt=negative_prompt, model=self.config.model,
-            pipeline=type(pipe).__name__, steps=params["steps"], guidance=params["guidance"],
-            width=images[0].width, height=images[0].height, seeds=seeds, paths=[], seconds=round(seconds, 3),
-            created=created, resident=resident,
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            model=self.config.model,
+            pipeline=type(pipe).__name__,
+            steps=params["steps"],
+            guidance=params["guidance"],
+            width=images[0].width,
+            height=images[0].height,
+            seeds=seeds,
+            paths=[],
+            seconds=round(seconds, 3),
+            created=created,
+            resident=resident,
         )
         result.paths = [str(self._save(im, result, s)) for im, s in zip(images, seeds)]
         context.progress(1.0, f"saved {len(images)} image(s)")
         return result
 
-    def _resolve(self, pipe: Any, steps: int | None, guidance: float | None, width: int | None,
-                 height: int | None) -> dict[str, Any]:
+    def _resolve(
+        self, pipe: Any, steps: int | None, guidance: float | None, width: int | None, height: int | None
+    ) -> dict[str, Any]:
         """Explicit argument > a value set in config > the model's own recommendation > config default."""
         defaults = DiffusionConfig()
         recommended = _model_defaults(pipe)
@@ -262,8 +310,16 @@ class GenerateImageTool(Tool):
 
 # -- validation ---------------------------------------------------------------------------------
 
-def _validate(prompt: str, seed: int | None, steps: int | None, guidance: float | None, width: int | None,
-              height: int | None, n: int) -> None:
+
+def _validate(
+    prompt: str,
+    seed: int | None,
+    steps: int | None,
+    guidance: float | None,
+    width: int | None,
+    height: int | None,
+    n: int,
+) -> None:
     if not prompt or not prompt.strip():
         raise InputError("generate_image: the prompt is empty")
     if seed is not None and not 0 <= seed < 2**63 - MAX_IMAGES:
@@ -282,6 +338,7 @@ def _validate(prompt: str, seed: int | None, steps: int | None, guidance: float 
 
 
 # -- loading ------------------------------------------------------------------------------------
+
 
 def _pipeline_class_for(folder: Path) -> Any:
     """The project class registered for the folder's `_class_name`, or None for diffusers' own."""
@@ -310,8 +367,10 @@ def _load_pipeline(config: DiffusionConfig) -> Any:
     local = Path(ref).expanduser()
     if local.is_dir():
         if not (local / "model_index.json").exists():
-            raise ModelUnavailable(f"{local} is not a diffusers pipeline folder (no model_index.json): "
-                                   "set [diffusion] model to a folder saved with save_pretrained")
+            raise ModelUnavailable(
+                f"{local} is not a diffusers pipeline folder (no model_index.json): "
+                "set [diffusion] model to a folder saved with save_pretrained"
+            )
         cls = _pipeline_class_for(local) or DiffusionPipeline
         source = str(local)
     elif local.exists():
@@ -338,8 +397,9 @@ def _load_tiny_vae(ref: str) -> Any:
     from diffusers import AutoencoderTiny
 
     try:
-        return AutoencoderTiny.from_pretrained(str(Path(ref).expanduser()) if Path(ref).expanduser().exists() else ref,
-                                               torch_dtype=torch.float32)
+        return AutoencoderTiny.from_pretrained(
+            str(Path(ref).expanduser()) if Path(ref).expanduser().exists() else ref, torch_dtype=torch.float32
+        )
     except (OSError, ValueError) as exc:
         raise ModelUnavailable(f"cannot load [diffusion] tiny_vae '{ref}': {str(exc).splitlines()[0]}") from exc
 
@@ -384,8 +444,10 @@ def _fit_memory(pipe: Any, width: int, height: int) -> None:
     else:
         vae.disable_tiling()
 
-def _call_pipeline(pipe: Any, prompt: str, negative_prompt: str, seeds: list[int], params: dict[str, Any],
-                   context: ToolContext) -> list[Any]:
+
+def _call_pipeline(
+    pipe: Any, prompt: str, negative_prompt: str, seeds: list[int], params: dict[str, Any], context: ToolContext
+) -> list[Any]:
     import torch
 
     accepted = inspect.signature(pipe.__call__).parameters
@@ -398,8 +460,12 @@ def _call_pipeline(pipe: Any, prompt: str, negative_prompt: str, seeds: list[int
 
     _fit_memory(pipe, params["width"], params["height"])
     kwargs: dict[str, Any] = {
-        "prompt": prompt, "num_inference_steps": steps, "guidance_scale": params["guidance"],
-        "width": params["width"], "height": params["height"], "num_images_per_prompt": len(seeds),
+        "prompt": prompt,
+        "num_inference_steps": steps,
+        "guidance_scale": params["guidance"],
+        "width": params["width"],
+        "height": params["height"],
+        "num_images_per_prompt": len(seeds),
         # one generator per image: image i is reproducible from seeds[i] alone
         "generator": [torch.Generator(device="cpu").manual_seed(s) for s in seeds],
         "callback_on_step_end": on_step_end,

@@ -49,37 +49,60 @@ class ImageSearchResult(ToolResult):
 
 class ImageSearchTool(Tool):
     name = "image_search"
-    description = ("Find photos in the user's indexed photo library by a text description (any language) "
-                   "or by an example image, optionally only under one folder or with one tag.")
+    description = (
+        "Find photos in the user's indexed photo library by a text description (any language) "
+        "or by an example image, optionally only under one folder or with one tag."
+    )
     examples = (
         "find photos of a cat",
         "show me pictures of the beach at sunset",
         "找一张咖啡的照片",
         "find photos similar to this one",
         "search my photos for a red car",
-        "Find a photo of a cat.", "Show me pictures of the beach from my library.", "Search my images for a rocket.",
-        "Any photos of coffee?", "Find images similar to this one.",
-        "找一张猫的照片", "给我看看图库里有咖啡的图片", "搜索宇航员的照片", "有没有马的照片？", "找和这张相似的图片",
+        "Find a photo of a cat.",
+        "Show me pictures of the beach from my library.",
+        "Search my images for a rocket.",
+        "Any photos of coffee?",
+        "Find images similar to this one.",
+        "找一张猫的照片",
+        "给我看看图库里有咖啡的图片",
+        "搜索宇航员的照片",
+        "有没有马的照片？",
+        "找和这张相似的图片",
     )
     cues = Cues(
         patterns=(
-            re.compile(r"\b(find|search|show|look for|look up|get|pull up|retrieve|browse|give me|fetch|locate|any|"
-                       r"have we got|do (i|we) have)\b[^.?!;]{0,40}?\b(photos?|pictures?|images?|pics|shots|snapshots)\b",
-                       re.I),
-            re.compile(r"\b(photos?|pictures?|images?|pics)\b[^.?!;]{0,20}\b(in|from) (my|our|the) "
-                       r"(library|gallery|album|collection|photo library|image library)", re.I),
-            re.compile(r"\b(similar|like this|looks like this|same as this|matching) (one|photos?|pictures?|images?)?", re.I),
-            re.compile(r"(找|搜|查|检索|显示|看看|给我看|有没有|翻|调出|列出)[^，。？！；]{0,14}?(照片|图片|相片|图像|相册|图库|图)"),
+            re.compile(
+                r"\b(find|search|show|look for|look up|get|pull up|retrieve|browse|give me|fetch|locate|any|"
+                r"have we got|do (i|we) have)\b[^.?!;]{0,40}?\b(photos?|pictures?|images?|pics|shots|snapshots)\b",
+                re.I,
+            ),
+            re.compile(
+                r"\b(photos?|pictures?|images?|pics)\b[^.?!;]{0,20}\b(in|from) (my|our|the) "
+                r"(library|gallery|album|collection|photo library|image library)",
+                re.I,
+            ),
+            re.compile(
+                r"\b(similar|like this|looks like this|same as this|matching) (one|photos?|pictures?|images?)?", re.I
+            ),
+            re.compile(
+                r"(找|搜|查|检索|显示|看看|给我看|有没有|翻|调出|列出)[^，。？！；]{0,14}?(照片|图片|相片|图像|相册|图库|图)"
+            ),
             re.compile(r"(照片|图片|相片|图库|相册)(库)?(里|中)"),
             re.compile(r"(相似|类似|相同|一样|差不多)的(照片|图片|图|相片)"),
         ),
         strip=(
-            re.compile(r"^\s*(please\s+)?(can you\s+|could you\s+)?(find|search( for)?|show( me)?|look for|look up|"
-                       r"get( me)?|pull up|retrieve|fetch|give me|locate|any)\s+((me\s+)?(a|an|the|some|all|my|any)\s+)?"
-                       r"(photos?|pictures?|images?|pics|shots)\s*(of|with|showing|that show)?\s+", re.I),
+            re.compile(
+                r"^\s*(please\s+)?(can you\s+|could you\s+)?(find|search( for)?|show( me)?|look for|look up|"
+                r"get( me)?|pull up|retrieve|fetch|give me|locate|any)\s+((me\s+)?(a|an|the|some|all|my|any)\s+)?"
+                r"(photos?|pictures?|images?|pics|shots)\s*(of|with|showing|that show)?\s+",
+                re.I,
+            ),
             re.compile(r"^\s*(请)?(帮我)?(找|搜索|搜|查找|检索|给我看看|看看|显示)(一下)?(一张|几张|一些|些)?"),
-            re.compile(r"\s+(in|from) (my|our|the) (library|gallery|album|collection|photo library|image library)\s*[.?!]*$",
-                       re.I),
+            re.compile(
+                r"\s+(in|from) (my|our|the) (library|gallery|album|collection|photo library|image library)\s*[.?!]*$",
+                re.I,
+            ),
             re.compile(r"(的)?(照片|图片|相片|图像)(吧)?[。？！?!]*$"),
         ),
         imperative_only=True,
@@ -87,8 +110,10 @@ class ImageSearchTool(Tool):
         attachment=True,
     )
     plan_examples = (
-        PlanExample("把知识库里关于边缘AI的要点总结一下，再找一张和猫有关的照片",
-                    (("rag_answer", {"main": "边缘AI的要点"}), ("image_search", {"main": "猫"}))),
+        PlanExample(
+            "把知识库里关于边缘AI的要点总结一下，再找一张和猫有关的照片",
+            (("rag_answer", {"main": "边缘AI的要点"}), ("image_search", {"main": "猫"})),
+        ),
     )
     max_concurrency = 2
 
@@ -123,12 +148,22 @@ class ImageSearchTool(Tool):
         from indexes.images import ImageIndex
 
         if not (self.index_path / "manifest.json").exists():
-            raise ToolError(f"no image index at {self.index_path}: build one with "
-                            f"'polymodal images index FOLDER --index {self.index_path}'")
+            raise ToolError(
+                f"no image index at {self.index_path}: build one with "
+                f"'polymodal images index FOLDER --index {self.index_path}'"
+            )
         return ImageIndex.open(self.index_path, self._encoder, config=self._images_cfg, read_only=True)
 
-    def run(self, query: str = "", image: str = "", k: int = 5, folder: str = "", tag: str = "", *,
-            context: ToolContext | None = None) -> ImageSearchResult:
+    def run(
+        self,
+        query: str = "",
+        image: str = "",
+        k: int = 5,
+        folder: str = "",
+        tag: str = "",
+        *,
+        context: ToolContext | None = None,
+    ) -> ImageSearchResult:
         """Find photos by words and/or an example image.
 
         Args:
@@ -140,10 +175,13 @@ class ImageSearchTool(Tool):
         """
         if image and not Path(image).expanduser().is_file():
             raise InputError(f"example image not found: {image}")
-        return self.search(query=query, image=str(Path(image).expanduser()) if image else None, k=k,
-                           folder=folder, tag=tag)
+        return self.search(
+            query=query, image=str(Path(image).expanduser()) if image else None, k=k, folder=folder, tag=tag
+        )
 
-    def search(self, query: str = "", image: Any = None, k: int = 5, folder: str = "", tag: str = "") -> ImageSearchResult:
+    def search(
+        self, query: str = "", image: Any = None, k: int = 5, folder: str = "", tag: str = ""
+    ) -> ImageSearchResult:
         """Python entry point: `image` may be a path, a PIL image or an HxWxC array."""
         if not (query or "").strip() and image is None:
             raise InputError("image_search needs a text query or an example image")
@@ -154,8 +192,15 @@ class ImageSearchTool(Tool):
             hits = idx.search(query, image=image, k=int(k), folder=folder, tag=tag)
         except OSError as exc:
             raise ToolError(f"image search failed: {exc}") from exc
-        return ImageSearchResult(query=query or "", image=image if isinstance(image, str) else "", hits=hits,
-                                 encoder=idx.encoder.name, index=str(idx.folder), folder=folder, tag=tag)
+        return ImageSearchResult(
+            query=query or "",
+            image=image if isinstance(image, str) else "",
+            hits=hits,
+            encoder=idx.encoder.name,
+            index=str(idx.folder),
+            folder=folder,
+            tag=tag,
+        )
 
     def close(self) -> None:
         if load_once.loaded(self, "index"):

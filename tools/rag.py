@@ -13,126 +13,101 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from polymodal.errors import InputError, ToolError
 from polymodal.lazy import load_once
 from tools.answer_score import ANSWER_SCORE, MIN_ANSWER_SCORE, answer_features, answer_score, check_weights
-from tools.base import Cues, PlanExample, Tool, ToolContext, ToolResult
+from tools.base import Cues, PlanExample, Tool, ToolContext
 from tools.citations import CitationStreamFilter, check_citations, strip_citations
 from tools.llm.base import Capabilities, yes_probability
-from tools.rag_prompt import (NOT_FOUND, PromptParts, answer_type_messages, build_messages, coverage, fit_evidence,
-                              grounding, language_of, not_found_text, sentinel_prefix, shown_text, source_window)
+from tools.rag_prompt import (
+    NOT_FOUND,
+    PromptParts,
+    answer_type_messages,
+    build_messages,
+    coverage,
+    fit_evidence,
+    grounding,
+    language_of,
+    not_found_text,
+    sentinel_prefix,
+    shown_text,
+    source_window,
+)
+from tools.rag_result import Citation, RagAnswer, RagTimings, citation, declines, quote, retract
 
 __all__ = ["RagAnswerTool", "RagAnswer", "Citation", "RagTimings"]
 
 
-@dataclass
-class Citation:
-    """A passage shown to the model: document `doc_id` (file `source`), characters [start, end)."""
-
-    number: int
-    chunk_id: str
-    doc_id: str
-    source: str
-    start: int
-    end: int
-    text: str
-    score: float = 0.0
-
-
-@dataclass
-class RagTimings:
-    retrieve: float = 0.0
-    rerank: float = 0.0
-    prompt: float = 0.0
-    prefill: float = 0.0  # time to the first token
-    decode: float = 0.0
-    recheck: float = 0.0  # the re-ask over the answer's source sentence (late checks)
-    type_check: float = 0.0  # the answer-type question (late checks)
-    prompt_tokens: int = 0
-    cached_prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    @property
-    def total(self) -> float:
-        return (self.retrieve + self.rerank + self.prompt + self.prefill + self.decode + self.recheck
-                + self.type_check)
-
-
-@dataclass
-class RagAnswer(ToolResult):
-    question: str
-    answer: str
-    found: bool
-    citations: list[Citation] = field(default_factory=list)  # the passages the answer cites
-    unsupported_sentences: list[str] = field(default_factory=list)
-    passages: list[Citation] = field(default_factory=list)  # every passage shown to the model
-    timings: RagTimings = field(default_factory=RagTimings)
-    model: str = ""
-    kb: str = ""
-    language: str = "en"
-    reason: str = ""  # why nothing was found: "no passages", "weak retrieval", "model: not in evidence", ...
-    removed_citations: list[int] = field(default_factory=list)
-    draft: str = ""  # the model's raw text when it was not accepted as an answer
-    coverage: float = 0.0  # share of the question's content features found in the best passage
-    not_found_probability: float | None = None  # P(the reply starts with NOT_FOUND), where the backend exposes logits
-    grounding: float | None = None  # question coverage around the answer's source sentence (tools.rag_prompt.grounding)
-    source_not_found_probability: float | None = None  # P(NOT_FOUND) given only the answer's source sentence
-    answer_type_probability: float | None = None  # P(yes): the answer is the kind of thing the question asks for
-    answer_score: float | None = None  # tools.answer_score over all the signals above (concise answers)
-    quote: Citation | None = None  # the document span the answer is a verbatim copy of (extractive answers)
-
-    def summary(self) -> str:
-        if not self.found:
-            return self.answer
-        refs = "; ".join(f"[{c.number}] {Path(c.source).name}:{c.start}-{c.end}" for c in self.citations)
-        return f"{self.answer}\n\nSources: {refs}" if refs else self.answer
-
-
 class RagAnswerTool(Tool):
     name = "rag_answer"
-    description = ("Answer a question from the user's knowledge base (the documents they ingested), citing the "
-                   "passages used as [1], [2]; says so when the answer is not in the knowledge base.")
+    description = (
+        "Answer a question from the user's knowledge base (the documents they ingested), citing the "
+        "passages used as [1], [2]; says so when the answer is not in the knowledge base."
+    )
     examples = (
         "What does the report say about edge AI latency?",
         "According to my documents, what is retrieval-augmented generation?",
         "根据知识库，大模型训练需要多少数据？",
         "知识库里关于多模态模型是怎么说的？",
         "summarize what my notes say about quantization",
-        "What is retrieval-augmented generation?", "Explain how edge AI reduces latency.",
+        "What is retrieval-augmented generation?",
+        "Explain how edge AI reduces latency.",
         "Summarize the key points about large language models in the knowledge base.",
-        "What does the article say about multimodal models?", "How do diffusion models work?",
-        "什么是生成式人工智能？", "知识库里关于边缘计算的要点有哪些？", "大模型有哪些应用？", "解释一下多模态学习。",
+        "What does the article say about multimodal models?",
+        "How do diffusion models work?",
+        "什么是生成式人工智能？",
+        "知识库里关于边缘计算的要点有哪些？",
+        "大模型有哪些应用？",
+        "解释一下多模态学习。",
         "为什么边缘AI能保护隐私？",
     )
     cues = Cues(
         patterns=(
-            re.compile(r"\b(knowledge base|knowledgebase|the documents?|our docs|the docs|my notes|the articles?|"
-                       r"according to|in the (kb|corpus)|from the (kb|corpus|documents))\b", re.I),
-            re.compile(r"\b(summari[sz]e|summary of|key points|main points|overview of|explain|tell me about|compare|"
-                       r"difference between|pros and cons|draw (a )?conclusions?|"
-                       r"what does the (document|article|paper) say)\b", re.I),
+            re.compile(
+                r"\b(knowledge base|knowledgebase|the documents?|our docs|the docs|my notes|the articles?|"
+                r"according to|in the (kb|corpus)|from the (kb|corpus|documents))\b",
+                re.I,
+            ),
+            re.compile(
+                r"\b(summari[sz]e|summary of|key points|main points|overview of|explain|tell me about|compare|"
+                r"difference between|pros and cons|draw (a )?conclusions?|"
+                r"what does the (document|article|paper) say)\b",
+                re.I,
+            ),
             re.compile(r"(知识库|文档|资料|文章|笔记|总结|要点|概述|归纳|概括|解释|介绍一下|介绍下|讲讲|说说)"),
         ),
         questions=True,
     )
-    plan_examples = (
-        PlanExample("What is CLIP?", (("rag_answer", {"main": "What is CLIP?"}),)),
-    )
+    plan_examples = (PlanExample("What is CLIP?", (("rag_answer", {"main": "What is CLIP?"}),)),)
     max_concurrency = 2
 
-    def __init__(self, kb: str | Path | None = None, *, config: Any = None, llm: Any = None, index: Any = None,
-                 models: Any = None,
-                 mode: str = "hybrid", reranker: str = "none", rerank_pool: int = 8,
-                 evidence_tokens: int = 420, min_coverage: float = 0.28, max_not_found: float = 0.01,
-                 min_grounding: float = 0.12, extractive: bool = True, late_checks: bool = True,
-                 max_source_not_found: float | None = None, min_answer_type: float | None = None,
-                 answer_score: Mapping[str, float] | None = ANSWER_SCORE,
-                 min_answer_score: float | None = MIN_ANSWER_SCORE,
-                 max_tokens: int | None = None, strict: bool = True) -> None:
+    def __init__(
+        self,
+        kb: str | Path | None = None,
+        *,
+        config: Any = None,
+        llm: Any = None,
+        index: Any = None,
+        models: Any = None,
+        mode: str = "hybrid",
+        reranker: str = "none",
+        rerank_pool: int = 8,
+        evidence_tokens: int = 420,
+        min_coverage: float = 0.28,
+        max_not_found: float = 0.01,
+        min_grounding: float = 0.12,
+        extractive: bool = True,
+        late_checks: bool = True,
+        max_source_not_found: float | None = None,
+        min_answer_type: float | None = None,
+        answer_score: Mapping[str, float] | None = ANSWER_SCORE,
+        min_answer_score: float | None = MIN_ANSWER_SCORE,
+        max_tokens: int | None = None,
+        strict: bool = True,
+    ) -> None:
         """
         kb: knowledge-base folder (default: the config's [kb] path). llm / index: ready objects
         (tests, the app) instead of the configured ones. models: the agent's model manager, whose
@@ -211,8 +186,9 @@ class RagAnswerTool(Tool):
         from indexes.text import TextIndex
 
         if not (self.kb_path / "manifest.json").exists():
-            raise ToolError(f"no knowledge base at {self.kb_path}: add documents with "
-                            f"'polymodal ingest PATH --kb {self.kb_path}'")
+            raise ToolError(
+                f"no knowledge base at {self.kb_path}: add documents with 'polymodal ingest PATH --kb {self.kb_path}'"
+            )
         return TextIndex.open(self.kb_path, read_only=True, embedder_backend=self.config.embedder.backend)
 
     def setup(self) -> None:
@@ -239,8 +215,7 @@ class RagAnswerTool(Tool):
             capabilities.warm(PromptParts(language, concise).prefix())
 
     # -- the tool ------------------------------------------------------------------------------
-    def run(self, question: str, k: int = 4, concise: bool = False, *,
-            context: ToolContext | None = None) -> RagAnswer:
+    def run(self, question: str, k: int = 4, concise: bool = False, *, context: ToolContext | None = None) -> RagAnswer:
         """Answer from the knowledge base with numbered citations.
 
         Args:
@@ -255,8 +230,9 @@ class RagAnswerTool(Tool):
         assert result is not None
         return result
 
-    def stream(self, question: str, k: int = 4, concise: bool = False, *,
-               context: ToolContext | None = None) -> Iterator[str | RagAnswer]:
+    def stream(
+        self, question: str, k: int = 4, concise: bool = False, *, context: ToolContext | None = None
+    ) -> Iterator[str | RagAnswer]:
         """Yield answer text pieces as they are generated, then the final `RagAnswer`."""
         question = " ".join((question or "").split())
         if not question:
@@ -275,9 +251,15 @@ class RagAnswerTool(Tool):
             hits = self._rerank(question, hits)
             t.rerank = time.perf_counter() - t0
         hits = hits[:k]
-        base = RagAnswer(question=question, answer=not_found_text(lang), found=False, timings=t,
-                         model=self._llm.name if self._llm else self.config.llm.model,
-                         kb=str(self.kb_path), language=lang)
+        base = RagAnswer(
+            question=question,
+            answer=not_found_text(lang),
+            found=False,
+            timings=t,
+            model=self._llm.name if self._llm else self.config.llm.model,
+            kb=str(self.kb_path),
+            language=lang,
+        )
         if not hits:
             base.reason = "no passages"
             yield base
@@ -285,22 +267,29 @@ class RagAnswerTool(Tool):
         best = base.coverage = max(coverage(question, h.text) for h in hits)
         if best < self.min_coverage:
             base.reason = f"weak retrieval (coverage {best:.2f} < {self.min_coverage:.2f})"
-            base.passages = [_citation(i, h, h.start, h.end, h.text) for i, h in enumerate(hits, 1)]
+            base.passages = [citation(i, h, h.start, h.end, h.text) for i, h in enumerate(hits, 1)]
             yield base
             return
         t0 = time.perf_counter()
         llm, capabilities = self._llm_and_capabilities()
         parts = PromptParts(lang, concise)
         windows = fit_evidence(question, hits, self.evidence_tokens, capabilities.count_tokens)
-        passages = [_citation(i, h, a, b, txt) for i, (h, a, b, txt) in enumerate(windows, 1)]
+        passages = [citation(i, h, a, b, txt) for i, (h, a, b, txt) in enumerate(windows, 1)]
         messages = build_messages(parts, [(p.source, p.text) for p in passages], question)
         t.prompt = time.perf_counter() - t0
         base.model = llm.name
         base.passages = passages
         yield from self._generate(llm, capabilities, messages, base, concise, ctx)
 
-    def _generate(self, llm: Any, capabilities: Capabilities, messages: list[dict], base: RagAnswer, concise: bool,
-                  ctx: ToolContext) -> Iterator[str | RagAnswer]:
+    def _generate(
+        self,
+        llm: Any,
+        capabilities: Capabilities,
+        messages: list[dict],
+        base: RagAnswer,
+        concise: bool,
+        ctx: ToolContext,
+    ) -> Iterator[str | RagAnswer]:
         t = base.timings
         # what the model saw (instruction-like sentences redacted): copied from, checked against
         shown = {p.number: shown_text(p.text) for p in base.passages}
@@ -351,7 +340,7 @@ class RagAnswerTool(Tool):
 
     def _finish(self, base: RagAnswer, raw: str, shown: dict[int, str]) -> RagAnswer:
         text = raw.strip()
-        if not text or NOT_FOUND in text or _declines(text, base.language):
+        if not text or NOT_FOUND in text or declines(text, base.language):
             base.reason, base.draft = "model: not in evidence", text
             return base
         by_number = {p.number: p for p in base.passages}
@@ -370,7 +359,7 @@ class RagAnswerTool(Tool):
         base.answer = checked.text
         base.citations = [by_number[n] for n in checked.cited]
         base.unsupported_sentences = checked.unsupported_sentences
-        base.quote = _quote(strip_citations(checked.text).strip(), base.citations + base.passages)
+        base.quote = quote(strip_citations(checked.text).strip(), base.citations + base.passages)
         return base
 
     def _late_checks(self, capabilities: Capabilities, res: RagAnswer, shown: dict[int, str]) -> None:
@@ -379,8 +368,11 @@ class RagAnswerTool(Tool):
         if capabilities.first_token_probability is not None:
             p = self._recheck(capabilities.first_token_probability, res, shown)
             if p is not None and self.max_source_not_found is not None and p >= self.max_source_not_found:
-                _retract(res, f"model: not in the answer's source sentence (P(NOT_FOUND) {p:.2f} >= "
-                         f"{self.max_source_not_found:.2f})")
+                retract(
+                    res,
+                    f"model: not in the answer's source sentence (P(NOT_FOUND) {p:.2f} >= "
+                    f"{self.max_source_not_found:.2f})",
+                )
                 return
         if capabilities.yes_probability is not None:
             t0 = time.perf_counter()
@@ -388,24 +380,36 @@ class RagAnswerTool(Tool):
             p = res.answer_type_probability = capabilities.yes_probability(messages, keep_cache=True)
             res.timings.type_check = time.perf_counter() - t0
             if self.min_answer_type is not None and p < self.min_answer_type:
-                _retract(res, f"model: the answer is not what the question asks for (P(yes) {p:.2f} < "
-                         f"{self.min_answer_type:.2f})")
+                retract(
+                    res,
+                    f"model: the answer is not what the question asks for (P(yes) {p:.2f} < "
+                    f"{self.min_answer_type:.2f})",
+                )
                 return
         if self.answer_score is None:
             return
-        features = answer_features(res.coverage, res.grounding, res.not_found_probability,
-                                   res.source_not_found_probability, res.answer_type_probability,
-                                   strip_citations(res.answer))
+        features = answer_features(
+            res.coverage,
+            res.grounding,
+            res.not_found_probability,
+            res.source_not_found_probability,
+            res.answer_type_probability,
+            strip_citations(res.answer),
+        )
         if features is None:
             return
         score = res.answer_score = answer_score(features, self.answer_score)
         if self.min_answer_score is not None and score < self.min_answer_score:
-            _retract(res, f"answer score {score:.2f} < {self.min_answer_score:.2f} (re-ask P(NOT_FOUND) "
-                     f"{res.source_not_found_probability:.2f}, answer-type P(yes) {res.answer_type_probability:.2f}, "
-                     f"grounding {res.grounding:.2f})")
+            retract(
+                res,
+                f"answer score {score:.2f} < {self.min_answer_score:.2f} (re-ask P(NOT_FOUND) "
+                f"{res.source_not_found_probability:.2f}, answer-type P(yes) {res.answer_type_probability:.2f}, "
+                f"grounding {res.grounding:.2f})",
+            )
 
-    def _recheck(self, probe: Callable[[list[dict], list[str]], float], res: RagAnswer,
-                 shown: dict[int, str]) -> float | None:
+    def _recheck(
+        self, probe: Callable[[list[dict], list[str]], float], res: RagAnswer, shown: dict[int, str]
+    ) -> float | None:
         """P(NOT_FOUND) when the model is shown only the sentence the answer came from (None when
         no sentence holds it)."""
         window = source_window(res.question, res.answer, [shown[c.number] for c in res.citations])
@@ -421,10 +425,15 @@ class RagAnswerTool(Tool):
     def _rerank(self, question: str, hits: list[Any]) -> list[Any]:
         if self.reranker == "llm":
             llm, capabilities = self._llm_and_capabilities()
-            prompt = ("Passage:\n{p}\n\nQuestion: {q}\nDoes the passage contain the answer to the question? "
-                      "Answer yes or no.")
-            scores = [yes_probability(llm, [{"role": "user", "content": prompt.format(p=h.text[:800], q=question)}],
-                                      capabilities) for h in hits]
+            prompt = (
+                "Passage:\n{p}\n\nQuestion: {q}\nDoes the passage contain the answer to the question? Answer yes or no."
+            )
+            scores = [
+                yes_probability(
+                    llm, [{"role": "user", "content": prompt.format(p=h.text[:800], q=question)}], capabilities
+                )
+                for h in hits
+            ]
         elif self.reranker.startswith("cross-encoder:"):
             scores = list(self._cross(self.reranker.split(":", 1)[1]).predict([(question, h.text) for h in hits]))
         else:
@@ -439,35 +448,3 @@ class RagAnswerTool(Tool):
             st = require("sentence_transformers", "models", "the cross-encoder reranker")
             self._cross_encoder = st.CrossEncoder(path, device="cpu")
         return self._cross_encoder
-
-
-_DECLINE = {
-    "zh": re.compile(r"^(?:根据|按照)?(?:所给|提供的|以上)?(?:资料|材料|段落|文本)?中?[，,]?\s*(?:无法|没有|未)(?:找到|提及|提到|回答|给出|说明)"),
-    "en": re.compile(r"^(?:the )?(?:passages?|evidence|context)\s+(?:do(?:es)?\s+not|don't)\s+(?:contain|mention|say)", re.I),
-}
-
-
-def _retract(res: RagAnswer, reason: str) -> None:
-    """A late check declined the accepted answer `res`: keep its text as the draft."""
-    res.found, res.draft, res.answer = False, res.answer, not_found_text(res.language)
-    res.citations, res.quote = [], None
-    res.reason = reason
-
-
-def _declines(text: str, lang: str) -> bool:
-    return bool(_DECLINE.get(lang, _DECLINE["en"]).search(text.strip()))
-
-
-def _quote(span: str, passages: list[Citation]) -> Citation | None:
-    """Where `span` occurs verbatim (cited passages first), with document offsets."""
-    for p in passages if span else ():
-        at = p.text.find(span)
-        if at >= 0:
-            return Citation(number=p.number, chunk_id=p.chunk_id, doc_id=p.doc_id, source=p.source,
-                            start=p.start + at, end=p.start + at + len(span), text=span, score=p.score)
-    return None
-
-
-def _citation(number: int, hit: Any, start: int, end: int, text: str) -> Citation:
-    return Citation(number=number, chunk_id=hit.chunk_id, doc_id=hit.doc_id, source=hit.source, start=start,
-                    end=end, text=text, score=float(hit.score))

@@ -11,9 +11,22 @@ from indexes.chunking import split_sentences
 from indexes.embedders import approx_tokens, cjk_ratio
 from tools.citations import strip_citations, support
 
-__all__ = ["NOT_FOUND", "PromptParts", "answer_type_messages", "build_messages", "coverage", "fit_evidence",
-           "grounding", "language_of", "not_found_text", "sentinel_prefix", "sanitize", "redact_instructions",
-           "shown_text", "source_window"]
+__all__ = [
+    "NOT_FOUND",
+    "PromptParts",
+    "answer_type_messages",
+    "build_messages",
+    "coverage",
+    "fit_evidence",
+    "grounding",
+    "language_of",
+    "not_found_text",
+    "sentinel_prefix",
+    "sanitize",
+    "redact_instructions",
+    "shown_text",
+    "source_window",
+]
 
 NOT_FOUND = "NOT_FOUND"
 
@@ -40,7 +53,7 @@ _SYSTEM = {
 _STYLE = {
     ("en", False): "5. Answer in one to three short sentences.",
     ("en", True): "5. Reply with only the exact words copied from the passages that answer the question (short "
-                  "but complete); do not repeat the question.",
+    "but complete); do not repeat the question.",
     ("zh", False): "5. 用一到三句简短的话回答。",
     ("zh", True): "5. 只输出资料中回答问题的那一段原文（逐字摘录，简短但完整），不要重复问题。",
 }
@@ -49,29 +62,39 @@ _LABELS = {"en": ("Passages:", "Question: "), "zh": ("资料：", "问题：")}
 # Worked examples (made up, not from any evaluation set), sent as earlier chat turns. They sit in
 # the fixed prefix with the system prompt, so llama.cpp prefills them once per process.
 _EXAMPLE_PASSAGES = {
-    "en": ["Greystone is a town in the west of the county, founded in 1612. Its stone bridge is about forty "
-           "meters long; because it is the oldest building in town, it draws many visitors every year.",
-           "Greystone is known for bamboo weaving and rice wine. A rice-wine festival is held every October. "
-           "Bamboo weaving is the traditional craft of making baskets and mats from thin strips of bamboo."],
-    "zh": ["青石镇位于县城西部，始建于1612年。镇上的石桥长约四十米，由于它是当地最古老的建筑，每年都吸引大量游客。",
-           "青石镇以竹编和黄酒闻名，每年十月举办黄酒节。竹编是指用竹篾编织篮子、席子等器物的传统手工艺。"],
+    "en": [
+        "Greystone is a town in the west of the county, founded in 1612. Its stone bridge is about forty "
+        "meters long; because it is the oldest building in town, it draws many visitors every year.",
+        "Greystone is known for bamboo weaving and rice wine. A rice-wine festival is held every October. "
+        "Bamboo weaving is the traditional craft of making baskets and mats from thin strips of bamboo.",
+    ],
+    "zh": [
+        "青石镇位于县城西部，始建于1612年。镇上的石桥长约四十米，由于它是当地最古老的建筑，每年都吸引大量游客。",
+        "青石镇以竹编和黄酒闻名，每年十月举办黄酒节。竹编是指用竹篾编织篮子、席子等器物的传统手工艺。",
+    ],
 }
 _EXAMPLES = {
-    ("en", True): [("How long is the stone bridge of Greystone?", "about forty meters [1]"),
-                   ("Why does the stone bridge draw many visitors?", "because it is the oldest building in town [1]"),
-                   ("What is bamboo weaving?",
-                    "the traditional craft of making baskets and mats from thin strips of bamboo [2]"),
-                   ("Who is the mayor of Greystone?", NOT_FOUND)],
-    ("en", False): [("How long is the stone bridge of Greystone?",
-                     "The stone bridge of Greystone is about forty meters long [1]."),
-                    ("Who is the mayor of Greystone?", NOT_FOUND)],
-    ("zh", True): [("青石镇的石桥有多长？", "约四十米[1]"),
-                   ("为什么青石镇的石桥每年都吸引大量游客？", "由于它是当地最古老的建筑[1]"),
-                   ("什么是竹编？", "竹编是指用竹篾编织篮子、席子等器物的传统手工艺[2]"),
-                   ("青石镇什么时候举办黄酒节？", "每年十月[2]"),
-                   ("青石镇的镇长是谁？", NOT_FOUND)],
-    ("zh", False): [("青石镇的石桥有多长？", "青石镇的石桥长约四十米，是当地最古老的建筑[1]。"),
-                    ("青石镇的镇长是谁？", NOT_FOUND)],
+    ("en", True): [
+        ("How long is the stone bridge of Greystone?", "about forty meters [1]"),
+        ("Why does the stone bridge draw many visitors?", "because it is the oldest building in town [1]"),
+        ("What is bamboo weaving?", "the traditional craft of making baskets and mats from thin strips of bamboo [2]"),
+        ("Who is the mayor of Greystone?", NOT_FOUND),
+    ],
+    ("en", False): [
+        ("How long is the stone bridge of Greystone?", "The stone bridge of Greystone is about forty meters long [1]."),
+        ("Who is the mayor of Greystone?", NOT_FOUND),
+    ],
+    ("zh", True): [
+        ("青石镇的石桥有多长？", "约四十米[1]"),
+        ("为什么青石镇的石桥每年都吸引大量游客？", "由于它是当地最古老的建筑[1]"),
+        ("什么是竹编？", "竹编是指用竹篾编织篮子、席子等器物的传统手工艺[2]"),
+        ("青石镇什么时候举办黄酒节？", "每年十月[2]"),
+        ("青石镇的镇长是谁？", NOT_FOUND),
+    ],
+    ("zh", False): [
+        ("青石镇的石桥有多长？", "青石镇的石桥长约四十米，是当地最古老的建筑[1]。"),
+        ("青石镇的镇长是谁？", NOT_FOUND),
+    ],
 }
 
 
@@ -156,18 +179,23 @@ def _user_message(language: str, texts: list[str], question: str) -> str:
 
 def build_messages(parts: PromptParts, passages: list[tuple[str, str]], question: str) -> list[dict[str, str]]:
     """The fixed prefix (system prompt, worked examples), then the quoted passages and the question."""
-    return parts.prefix() + [{"role": "user", "content": _user_message(parts.language, [t for _, t in passages],
-                                                                          question)}]
+    return parts.prefix() + [
+        {"role": "user", "content": _user_message(parts.language, [t for _, t in passages], question)}
+    ]
 
 
 _TYPE_CHECK = {
-    "zh": ("你检查一个问答系统的答案。判断答案是否是问题所问的那一类信息（例如问年龄要答年龄，问人名要答人名，"
-           "问原因要答原因）。只回答“是”或“否”。",
-           "问题：{q}\n答案：{a}\n这个答案是不是问题所问的那一类信息？"),
-    "en": ("You check the answers of a question-answering system. Decide whether the answer is the kind of "
-           "information the question asks for (an age for a question about age, a person for a question about "
-           "who, a reason for a question about why). Reply only yes or no.",
-           "Question: {q}\nAnswer: {a}\nIs this answer the kind of information the question asks for?"),
+    "zh": (
+        "你检查一个问答系统的答案。判断答案是否是问题所问的那一类信息（例如问年龄要答年龄，问人名要答人名，"
+        "问原因要答原因）。只回答“是”或“否”。",
+        "问题：{q}\n答案：{a}\n这个答案是不是问题所问的那一类信息？",
+    ),
+    "en": (
+        "You check the answers of a question-answering system. Decide whether the answer is the kind of "
+        "information the question asks for (an age for a question about age, a person for a question about "
+        "who, a reason for a question about why). Reply only yes or no.",
+        "Question: {q}\nAnswer: {a}\nIs this answer the kind of information the question asks for?",
+    ),
 }
 
 
@@ -176,12 +204,15 @@ def answer_type_messages(language: str, question: str, answer: str) -> list[dict
     a count for "how many")? Asked without the passages, read as P(yes)."""
     system, user = _TYPE_CHECK[language]
     answer = sanitize(strip_citations(answer).strip())
-    return [{"role": "system", "content": system},
-            {"role": "user", "content": user.format(q=sanitize(question), a=answer)}]
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": user.format(q=sanitize(question), a=answer)},
+    ]
 
 
-def fit_evidence(question: str, hits: list[Any], budget: int,
-                 count: Callable[[str], int] | None = None) -> list[tuple[Any, int, int, str]]:
+def fit_evidence(
+    question: str, hits: list[Any], budget: int, count: Callable[[str], int] | None = None
+) -> list[tuple[Any, int, int, str]]:
     """The evidence that fits `budget` tokens: for each hit (in rank order) one contiguous run of
     sentences, as (hit, doc_start, doc_end, text) with exact document offsets.
 
@@ -206,9 +237,12 @@ def fit_evidence(question: str, hits: list[Any], budget: int,
             windows.append(_Window(hit, rank, sents, sizes, scores, best, best))
             used += sizes[best]
     while True:
-        options = [(w.scores[i] - _RANK_PENALTY * w.rank, -w.rank, -abs(i - w.a), w, i)
-                   for w in windows for i in (w.a - 1, w.b + 1)
-                   if 0 <= i < len(w.sents) and used + w.sizes[i] <= budget]
+        options = [
+            (w.scores[i] - _RANK_PENALTY * w.rank, -w.rank, -abs(i - w.a), w, i)
+            for w in windows
+            for i in (w.a - 1, w.b + 1)
+            if 0 <= i < len(w.sents) and used + w.sizes[i] <= budget
+        ]
         if not options:
             break
         *_, w, i = max(options, key=lambda o: o[:3])
@@ -291,5 +325,8 @@ def _features(text: str) -> set[str]:
 
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _LATIN = re.compile(r"[A-Za-z0-9]+")
-_QWORDS = re.compile(r"什么|哪些|哪个|哪里|哪一|多少|为什么|怎么|如何|是谁|谁|何时|几|吗|呢|请问|"
-                     r"\b(?:what|which|who|whom|when|where|why|how|does|did|do|is|are|was|were|the|a|an|of)\b", re.I)
+_QWORDS = re.compile(
+    r"什么|哪些|哪个|哪里|哪一|多少|为什么|怎么|如何|是谁|谁|何时|几|吗|呢|请问|"
+    r"\b(?:what|which|who|whom|when|where|why|how|does|did|do|is|are|was|were|the|a|an|of)\b",
+    re.I,
+)

@@ -85,6 +85,7 @@ def schema_from_signature(fn: Callable[..., Any]) -> dict[str, Any]:
 
 # -- validation -------------------------------------------------------------------------------
 
+
 def _check(value: Any, schema: dict[str, Any], path: str) -> Any:
     if "anyOf" in schema:
         for alt in schema["anyOf"]:
@@ -136,7 +137,7 @@ def validate_args(schema: dict[str, Any], args: dict[str, Any], tool: str = "too
         raise InputError(f"{tool}: arguments must be an object")
     props = schema.get("properties", {})
     unknown = sorted(set(args) - set(props))
-    if unknown and not schema.get("additionalProperties", True) is True:
+    if unknown and schema.get("additionalProperties", True) is not True:
         raise InputError(f"{tool}: unknown argument(s) {', '.join(unknown)}")
     missing = [r for r in schema.get("required", []) if args.get(r) is None]
     if missing:

@@ -82,8 +82,8 @@ class FakeRagTool(_Fake, RagAnswerTool):
 
     def run(self, question: str, k: int = 4) -> FakeRagResult:
         """Args:
-            question: the question to answer from the knowledge base
-            k: how many passages to retrieve
+        question: the question to answer from the knowledge base
+        k: how many passages to retrieve
         """
         cite = FakeCitation(1, "kb/edge-ai.md", 7, 120, 220, f"A passage about {question[:40]}")
         return FakeRagResult(question, f"Answer about {question} [1]", [cite])
@@ -111,14 +111,17 @@ class FakeImageResult(ToolResult):
 
 class FakeImageSearchTool(_Fake, ImageSearchTool):
     index = None  # no image library behind the fake
+
     def run(self, query: str = "", image: str = "", k: int = 3) -> FakeImageResult:
         """Args:
-            query: what the photo shows
-            image: path of an example image to find similar photos
-            k: how many photos
+        query: what the photo shows
+        image: path of an example image to find similar photos
+        k: how many photos
         """
         slug = re.sub(r"\W+", "-", (query or image).lower()).strip("-")[:30] or "image"
-        return FakeImageResult(query or image, [FakeImageHit(f"/photos/{slug}-{i}.jpg", 0.9 - i / 10) for i in range(k)])
+        return FakeImageResult(
+            query or image, [FakeImageHit(f"/photos/{slug}-{i}.jpg", 0.9 - i / 10) for i in range(k)]
+        )
 
 
 @dataclass
@@ -144,8 +147,8 @@ class FakeGenerateTool(_Fake, GenerateImageTool):
 
     def run(self, prompt: str, seed: int = 0, *, context: ToolContext | None = None) -> FakeGenerateResult:
         """Args:
-            prompt: what the image should show
-            seed: random seed; the same seed gives the same image
+        prompt: what the image should show
+        seed: random seed; the same seed gives the same image
         """
         context = context or ToolContext()
         for i in range(self.steps):
@@ -174,27 +177,44 @@ class FakeReading(ToolResult):
 
 class FakeEdgeQueryTool(_Fake, EdgeQueryTool):
     DEVICES = {"garden-camera": ("camera", "garden"), "greenhouse": ("sensor", "greenhouse"), "door": ("door", "door")}
-    ALIASES = {"camera": "garden-camera", "garden": "garden-camera", "摄像头": "garden-camera", "花园": "garden-camera",
-               "greenhouse": "greenhouse", "温室": "greenhouse", "sensor": "greenhouse", "door": "door", "门": "door"}
+    ALIASES = {
+        "camera": "garden-camera",
+        "garden": "garden-camera",
+        "摄像头": "garden-camera",
+        "花园": "garden-camera",
+        "greenhouse": "greenhouse",
+        "温室": "greenhouse",
+        "sensor": "greenhouse",
+        "door": "door",
+        "门": "door",
+    }
 
     def __init__(self, offline: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.offline = set(offline)
         self._lock = threading.Lock()
 
-    def run(self, device: str, capability: Literal["classify", "detect_faces", "sensor_status", "snapshot", "readings"],
-            parameters: dict | None = None) -> FakeReading:
+    def run(
+        self,
+        device: str,
+        capability: Literal["classify", "detect_faces", "sensor_status", "snapshot", "readings"],
+        parameters: dict | None = None,
+    ) -> FakeReading:
         """Args:
-            device: device id or alias (garden-camera, greenhouse, door)
-            capability: what to compute on the device
-            parameters: extra parameters for the capability
+        device: device id or alias (garden-camera, greenhouse, door)
+        capability: what to compute on the device
+        parameters: extra parameters for the capability
         """
         dev = self.ALIASES.get(device.lower(), device.lower())
         if dev not in self.DEVICES:
             raise DeviceOffline(f"no registered device called '{device}'")
         if dev in self.offline:
             raise DeviceOffline(f"device '{dev}' is offline")
-        data = {"labels": ["tabby cat"]} if self.DEVICES[dev][0] == "camera" else {"status": "normal", "temperature_c": 21.5}
+        data = (
+            {"labels": ["tabby cat"]}
+            if self.DEVICES[dev][0] == "camera"
+            else {"status": "normal", "temperature_c": 21.5}
+        )
         return FakeReading(dev, capability, "fake-tflite", "2026-01-01T12:00:00Z", data)
 
     def route_args(self, text: str, image: str | None = None) -> dict[str, Any] | None:

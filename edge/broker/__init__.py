@@ -23,16 +23,27 @@ from edge.errors import BrokerUnavailable
 from edge.mqtt import BrokerSettings
 from edge.protocol import DEFAULT_PREFIX, check_device_id
 
-__all__ = ["MosquittoBroker", "render_acl", "free_port", "port_open", "find_mosquitto", "mosquitto_available", "CONFIG_DIR"]
+__all__ = [
+    "MosquittoBroker",
+    "render_acl",
+    "free_port",
+    "port_open",
+    "find_mosquitto",
+    "mosquitto_available",
+    "CONFIG_DIR",
+]
 
 CONFIG_DIR = Path(__file__).resolve().parent
 
 
 def find_mosquitto() -> tuple[str, str]:
     """Paths of `mosquitto` and `mosquitto_passwd` (Debian puts the broker in /usr/sbin)."""
-    broker = shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
-                                                if os.path.exists(p)), None)
-    passwd = shutil.which("mosquitto_passwd") or ("/usr/bin/mosquitto_passwd" if os.path.exists("/usr/bin/mosquitto_passwd") else None)
+    broker = shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if os.path.exists(p)), None
+    )
+    passwd = shutil.which("mosquitto_passwd") or (
+        "/usr/bin/mosquitto_passwd" if os.path.exists("/usr/bin/mosquitto_passwd") else None
+    )
     if not broker or not passwd:
         raise BrokerUnavailable("mosquitto is not installed: apt-get install mosquitto (or make system-deps)")
     return broker, passwd
@@ -61,8 +72,12 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def render_acl(orchestrators: list[str], devices: list[str], prefix: str = DEFAULT_PREFIX,
-               template: Path = CONFIG_DIR / "acl_template.conf") -> str:
+def render_acl(
+    orchestrators: list[str],
+    devices: list[str],
+    prefix: str = DEFAULT_PREFIX,
+    template: Path = CONFIG_DIR / "acl_template.conf",
+) -> str:
     sections: dict[str, list[str]] = {}
     current = None
     for line in template.read_text().splitlines():
@@ -82,10 +97,21 @@ def render_acl(orchestrators: list[str], devices: list[str], prefix: str = DEFAU
 
 
 class MosquittoBroker:
-    def __init__(self, devices: list[str] | tuple[str, ...] = (), orchestrators: tuple[str, ...] = ("orchestrator",),
-                 *, host: str = "127.0.0.1", port: int = 0, workdir: str | Path | None = None,
-                 prefix: str = DEFAULT_PREFIX, passwords: dict[str, str] | None = None,
-                 tls_cert: str = "", tls_key: str = "", tls_ca: str = "", tcp_nodelay: bool = True) -> None:
+    def __init__(
+        self,
+        devices: list[str] | tuple[str, ...] = (),
+        orchestrators: tuple[str, ...] = ("orchestrator",),
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        workdir: str | Path | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        passwords: dict[str, str] | None = None,
+        tls_cert: str = "",
+        tls_key: str = "",
+        tls_ca: str = "",
+        tcp_nodelay: bool = True,
+    ) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.prefix = prefix
@@ -105,15 +131,26 @@ class MosquittoBroker:
         return self.passwords[user]
 
     def settings(self, user: str = "orchestrator", keepalive: int = 10) -> BrokerSettings:
-        return BrokerSettings(host=self.host, port=self.port, username=user, password=self.password(user),
-                              tls_ca=self.tls[2], keepalive=keepalive, tcp_nodelay=self.tcp_nodelay)
+        return BrokerSettings(
+            host=self.host,
+            port=self.port,
+            username=user,
+            password=self.password(user),
+            tls_ca=self.tls[2],
+            keepalive=keepalive,
+            tcp_nodelay=self.tcp_nodelay,
+        )
 
     def write_credentials(self, path: str | Path) -> Path:
         """host, port and every user's password as JSON, readable by the owner only."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        body = {"host": self.host, "port": self.port, "prefix": self.prefix,
-                "users": {u: self.password(u) for u in [*self.orchestrators, *self.devices]}}
+        body = {
+            "host": self.host,
+            "port": self.port,
+            "prefix": self.prefix,
+            "users": {u: self.password(u) for u in [*self.orchestrators, *self.devices]},
+        }
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
@@ -138,11 +175,22 @@ class MosquittoBroker:
         acl.write_text(render_acl(self.orchestrators, self.devices, self.prefix))
         tls = ""
         if self.tls[0]:
-            tls = f"certfile {self.tls[0]}\nkeyfile {self.tls[1]}\n" + (f"cafile {self.tls[2]}\n" if self.tls[2] else "")
-        conf = (CONFIG_DIR / "mosquitto.conf").read_text().format(
-            port=self.port, host=self.host, password_file=pw, acl_file=acl,
-            log_dest=f"file {self.workdir / 'mosquitto.log'}", tls=tls,
-            nodelay="true" if self.tcp_nodelay else "false")
+            tls = f"certfile {self.tls[0]}\nkeyfile {self.tls[1]}\n" + (
+                f"cafile {self.tls[2]}\n" if self.tls[2] else ""
+            )
+        conf = (
+            (CONFIG_DIR / "mosquitto.conf")
+            .read_text()
+            .format(
+                port=self.port,
+                host=self.host,
+                password_file=pw,
+                acl_file=acl,
+                log_dest=f"file {self.workdir / 'mosquitto.log'}",
+                tls=tls,
+                nodelay="true" if self.tcp_nodelay else "false",
+            )
+        )
         # run as ourselves: as root, mosquitto would drop to the 'mosquitto' user and lose our files
         conf += f"user {getpass.getuser()}\n"
         path = self.workdir / "mosquitto.conf"
@@ -159,8 +207,9 @@ class MosquittoBroker:
             return self
         broker_bin, _ = find_mosquitto()
         conf = self._write_files()
-        self._proc = subprocess.Popen([broker_bin, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE, start_new_session=True)
+        self._proc = subprocess.Popen(
+            [broker_bin, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:

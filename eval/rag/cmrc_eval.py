@@ -45,8 +45,14 @@ def load_cmrc(folder: Path) -> tuple[list[dict], list[dict], str]:
         for p in article["paragraphs"]:
             paragraphs.append({"id": p["id"], "title": article["title"], "context": p["context"]})
             for q in p["qas"]:
-                questions.append({"id": q["id"], "question": q["question"], "paragraph": p["id"],
-                                  "answers": [a["text"] for a in q["answers"]]})
+                questions.append(
+                    {
+                        "id": q["id"],
+                        "question": q["question"],
+                        "paragraph": p["id"],
+                        "answers": [a["text"] for a in q["answers"]],
+                    }
+                )
     return paragraphs, questions, hashlib.sha256(raw).hexdigest()[:12]
 
 
@@ -59,10 +65,22 @@ def open_kb(paragraphs: list[dict], digest: str, embedder: str, cache: Path):
     index = TextIndex.open(folder, embedder, chunk_tokens=cfg.kb.chunk_tokens, chunk_overlap=cfg.kb.chunk_overlap)
     if index.count() != len(paragraphs):
         t0 = time.perf_counter()
-        index.upsert([Document(id=p["id"], text=p["context"], source=f"cmrc2018_trial.json#{p['id']}",
-                               metadata={"title": p["title"]}) for p in paragraphs])
-        print(f"built KB {folder}: {index.count()} paragraphs, {index.count_chunks()} chunks "
-              f"in {time.perf_counter() - t0:.0f}s", file=sys.stderr)
+        index.upsert(
+            [
+                Document(
+                    id=p["id"],
+                    text=p["context"],
+                    source=f"cmrc2018_trial.json#{p['id']}",
+                    metadata={"title": p["title"]},
+                )
+                for p in paragraphs
+            ]
+        )
+        print(
+            f"built KB {folder}: {index.count()} paragraphs, {index.count_chunks()} chunks "
+            f"in {time.perf_counter() - t0:.0f}s",
+            file=sys.stderr,
+        )
     return index
 
 
@@ -86,14 +104,31 @@ def retrieval_report(index, sample: list[dict], unans: list[dict], k: int, mode:
         cov_u.append(max((coverage(q["question"], h.text) for h in hits[:4]), default=0.0))
     table = []
     for t in [x / 100 for x in range(10, 75, 4)]:
-        table.append({"threshold": t, "answerable_kept": sum(c >= t for c in cov_a) / len(cov_a),
-                      "unanswerable_declined": sum(c < t for c in cov_u) / max(1, len(cov_u))})
-    return {f"hit@{k}_paragraph": hit_doc / len(sample), f"hit@{k}_answer": hit_ans / len(sample),
-            "gate_calibration": table}
+        table.append(
+            {
+                "threshold": t,
+                "answerable_kept": sum(c >= t for c in cov_a) / len(cov_a),
+                "unanswerable_declined": sum(c < t for c in cov_u) / max(1, len(cov_u)),
+            }
+        )
+    return {
+        f"hit@{k}_paragraph": hit_doc / len(sample),
+        f"hit@{k}_answer": hit_ans / len(sample),
+        "gate_calibration": table,
+    }
 
 
-def answer_report(tool, sample: list[dict], unans: list[dict], k: int, concise: bool, log, seed: int = 0,
-                  checkpoint=None, done: list[dict] | None = None) -> dict:
+def answer_report(
+    tool,
+    sample: list[dict],
+    unans: list[dict],
+    k: int,
+    concise: bool,
+    log,
+    seed: int = 0,
+    checkpoint=None,
+    done: list[dict] | None = None,
+) -> dict:
     """Ask every question (answerable and unanswerable interleaved in a seeded order, so a partial
     run still measures both) and score; `checkpoint(report)` is called every 10 questions. `done`:
     records of an interrupted run of the same sample, reused instead of asked again.
@@ -116,25 +151,54 @@ def answer_report(tool, sample: list[dict], unans: list[dict], k: int, concise: 
         except PolymodalError as exc:
             res = RagAnswer(question=q["question"], answer="", found=False, reason=f"error: {exc}")
         pred = strip_citations(res.answer) if res.found else ""
-        rec = {"id": q["id"], "kind": kind, "question": q["question"], "found": res.found, "prediction": pred,
-               "reason": res.reason, "draft": res.draft, "citations": [c.number for c in res.citations],
-               "coverage": res.coverage, "not_found_p": res.not_found_probability, "grounding": res.grounding,
-               "source_not_found_p": res.source_not_found_probability, "answer_type_p": res.answer_type_probability,
-               "answer_score": res.answer_score,
-               "timings": {key: getattr(res.timings, key) for key in ("retrieve", "prompt", "prefill", "decode", "recheck",
-                                                                     "type_check", "prompt_tokens",
-                                                                     "cached_prompt_tokens", "completion_tokens")}}
+        rec = {
+            "id": q["id"],
+            "kind": kind,
+            "question": q["question"],
+            "found": res.found,
+            "prediction": pred,
+            "reason": res.reason,
+            "draft": res.draft,
+            "citations": [c.number for c in res.citations],
+            "coverage": res.coverage,
+            "not_found_p": res.not_found_probability,
+            "grounding": res.grounding,
+            "source_not_found_p": res.source_not_found_probability,
+            "answer_type_p": res.answer_type_probability,
+            "answer_score": res.answer_score,
+            "timings": {
+                key: getattr(res.timings, key)
+                for key in (
+                    "retrieve",
+                    "prompt",
+                    "prefill",
+                    "decode",
+                    "recheck",
+                    "type_check",
+                    "prompt_tokens",
+                    "cached_prompt_tokens",
+                    "completion_tokens",
+                )
+            },
+        }
         if kind == "a":
-            rec.update(gold=q["answers"], em=em_score(q["answers"], pred), f1=f1_score(q["answers"], pred),
-                       cites_ok=sum(contains(c.text, q["answers"]) for c in res.citations),
-                       shown=any(contains(p.text, q["answers"]) for p in res.passages))
+            rec.update(
+                gold=q["answers"],
+                em=em_score(q["answers"], pred),
+                f1=f1_score(q["answers"], pred),
+                cites_ok=sum(contains(c.text, q["answers"]) for c in res.citations),
+                shown=any(contains(p.text, q["answers"]) for p in res.passages),
+            )
         else:
             rec["unanswerable_kind"], rec["unanswerable_set"] = q["kind"], q.get("set", "")
         records.append(rec)
         if log:
-            print(f"[{i + 1}/{len(items)}] {q['question']} -> {pred[:60]!r} "
-                  f"({'found' if res.found else res.reason}) gold={q.get('answers', ['-'])[0][:40]!r}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"[{i + 1}/{len(items)}] {q['question']} -> {pred[:60]!r} "
+                f"({'found' if res.found else res.reason}) gold={q.get('answers', ['-'])[0][:40]!r}",
+                file=sys.stderr,
+                flush=True,
+            )
         if checkpoint and (i + 1) % 10 == 0:
             checkpoint(summarize(records, time.perf_counter() - started))
     return summarize(records, time.perf_counter() - started)
@@ -147,7 +211,8 @@ def summarize(records: list[dict], wall: float) -> dict:
     timed = [r["timings"] for r in records if r["timings"]["prefill"] > 0]
     shown = [r for r in ans if "shown" in r]  # records of older runs lack it
     return {
-        "answerable_done": len(ans), "unanswerable_done": len(una),
+        "answerable_done": len(ans),
+        "unanswerable_done": len(una),
         "EM": 100 * statistics.mean(r["em"] for r in ans) if ans else 0.0,
         "F1": 100 * statistics.mean(r["f1"] for r in ans) if ans else 0.0,
         "F1_when_answered": 100 * statistics.mean([r["f1"] for r in ans if r["found"]] or [0.0]),
@@ -192,9 +257,14 @@ def decline_calibration(records: list[dict]) -> list[dict]:
     table = []
     for c in (0.0, 0.18, 0.22, 0.26, 0.28, 0.30, 0.34):
         for p in (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.01):
-            table.append({"min_coverage": c, "max_not_found": p,
-                          "F1": round(100 * statistics.mean(r["f1"] if kept(r, c, p) else 0.0 for r in ans), 1),
-                          "unanswerable_declined": round(sum(not kept(r, c, p) for r in una) / len(una), 3)})
+            table.append(
+                {
+                    "min_coverage": c,
+                    "max_not_found": p,
+                    "F1": round(100 * statistics.mean(r["f1"] if kept(r, c, p) else 0.0 for r in ans), 1),
+                    "unanswerable_declined": round(sum(not kept(r, c, p) for r in una) / len(una), 3),
+                }
+            )
     return table
 
 
@@ -221,14 +291,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default="../shared/data/cmrc2018")
     ap.add_argument("--sample", type=int, default=200, help="random sample of questions (0: all 1,002)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--exclude", default="", metavar="SEED:N",
-                    help="leave out the questions of the seed-SEED sample of N (a dev sample for calibrating)")
-    ap.add_argument("--unanswerable", nargs="+", default=[str(HERE / "unanswerable.jsonl"),
-                                                          str(HERE / "unanswerable_heldout.jsonl"),
-                                                          str(HERE / "unanswerable_heldout2.jsonl"),
-                                                          str(HERE / "unanswerable_heldout3.jsonl")],
-                    help="JSONL files of questions the KB cannot answer; a file named *heldout* is reported "
-                         "but never used in the decline calibration")
+    ap.add_argument(
+        "--exclude",
+        default="",
+        metavar="SEED:N",
+        help="leave out the questions of the seed-SEED sample of N (a dev sample for calibrating)",
+    )
+    ap.add_argument(
+        "--unanswerable",
+        nargs="+",
+        default=[
+            str(HERE / "unanswerable.jsonl"),
+            str(HERE / "unanswerable_heldout.jsonl"),
+            str(HERE / "unanswerable_heldout2.jsonl"),
+            str(HERE / "unanswerable_heldout3.jsonl"),
+        ],
+        help="JSONL files of questions the KB cannot answer; a file named *heldout* is reported "
+        "but never used in the decline calibration",
+    )
     ap.add_argument("--unanswerable-sample", type=int, default=0, help="use only N of them (0: all)")
     ap.add_argument("--embedder", default="use-multilingual-v3")
     ap.add_argument("--k", type=int, default=4, help="passages given to the model")
@@ -236,22 +316,53 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concise", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--retrieval-only", action="store_true", help="no LLM: hit@5 and the gate calibration")
     ap.add_argument("--min-coverage", type=float, default=None, help="override the no-answer gate")
-    ap.add_argument("--max-not-found", type=float, default=None,
-                    help="override the P(NOT_FOUND) limit (1: record it for every question, never decline by it)")
+    ap.add_argument(
+        "--max-not-found",
+        type=float,
+        default=None,
+        help="override the P(NOT_FOUND) limit (1: record it for every question, never decline by it)",
+    )
     ap.add_argument("--min-grounding", type=float, default=None, help="override the grounding limit (0: off)")
     ap.add_argument("--evidence-tokens", type=int, default=None)
-    ap.add_argument("--extractive", action=argparse.BooleanOptionalAction, default=None,
-                    help="override rag_answer's extractive (copy-only) decoding of concise answers")
-    ap.add_argument("--late-checks", action=argparse.BooleanOptionalAction, default=None,
-                    help="the re-ask over the answer's source sentence and the answer-type question (default: on)")
-    ap.add_argument("--max-source-not-found", type=limit_or_none, default=None, metavar="P|none",
-                    help="a limit of the re-ask's own on P(NOT_FOUND) (default: none)")
-    ap.add_argument("--min-answer-type", type=limit_or_none, default=None, metavar="P|none",
-                    help="a limit of the answer-type question's own on P(yes) (default: none)")
-    ap.add_argument("--min-answer-score", type=limit_or_none, default=None, metavar="S|none",
-                    help="override the limit on tools.answer_score (none: the score decides nothing)")
-    ap.add_argument("--ids", default="", metavar="FILE",
-                    help="keep only the sampled questions whose ids are listed in FILE (one per line)")
+    ap.add_argument(
+        "--extractive",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="override rag_answer's extractive (copy-only) decoding of concise answers",
+    )
+    ap.add_argument(
+        "--late-checks",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the re-ask over the answer's source sentence and the answer-type question (default: on)",
+    )
+    ap.add_argument(
+        "--max-source-not-found",
+        type=limit_or_none,
+        default=None,
+        metavar="P|none",
+        help="a limit of the re-ask's own on P(NOT_FOUND) (default: none)",
+    )
+    ap.add_argument(
+        "--min-answer-type",
+        type=limit_or_none,
+        default=None,
+        metavar="P|none",
+        help="a limit of the answer-type question's own on P(yes) (default: none)",
+    )
+    ap.add_argument(
+        "--min-answer-score",
+        type=limit_or_none,
+        default=None,
+        metavar="S|none",
+        help="override the limit on tools.answer_score (none: the score decides nothing)",
+    )
+    ap.add_argument(
+        "--ids",
+        default="",
+        metavar="FILE",
+        help="keep only the sampled questions whose ids are listed in FILE (one per line)",
+    )
     ap.add_argument("--config", default=None, help="polymodal config TOML (default: the usual lookup)")
     ap.add_argument("--out", default="", help="write the full report (with per-question records) as JSON")
     ap.add_argument("--quiet", action="store_true")
@@ -274,11 +385,22 @@ def main(argv: list[str] | None = None) -> int:
         sample, unans = [q for q in sample if q["id"] in keep], [q for q in unans if q["id"] in keep]
     if 0 < args.unanswerable_sample < len(unans):
         unans = rng.sample(unans, args.unanswerable_sample)
-    print(f"seed={args.seed} sample={len(sample)} of {len(questions)} questions, {len(unans)} unanswerable, "
-          f"{len(paragraphs)} paragraphs", flush=True)
+    print(
+        f"seed={args.seed} sample={len(sample)} of {len(questions)} questions, {len(unans)} unanswerable, "
+        f"{len(paragraphs)} paragraphs",
+        flush=True,
+    )
     index = open_kb(paragraphs, digest, args.embedder, cfg.paths.cache())
-    report: dict = {"seed": args.seed, "sample": len(sample), "unanswerable": len(unans), "kb_chunks": index.count_chunks(),
-                    "embedder": index.embedder.name, "mode": args.mode, "k": args.k, "concise": args.concise}
+    report: dict = {
+        "seed": args.seed,
+        "sample": len(sample),
+        "unanswerable": len(unans),
+        "kb_chunks": index.count_chunks(),
+        "embedder": index.embedder.name,
+        "mode": args.mode,
+        "k": args.k,
+        "concise": args.concise,
+    }
     report["retrieval"] = retrieval_report(index, sample, unans, 5, args.mode)
     print(json.dumps(report["retrieval"], indent=1), flush=True)
     if not args.retrieval_only:
@@ -315,8 +437,10 @@ def main(argv: list[str] | None = None) -> int:
 
         def checkpoint(partial: dict) -> None:
             if args.out:
-                Path(args.out).write_text(json.dumps({**report, "answers": partial, "partial": True},
-                                                     ensure_ascii=False, indent=1), encoding="utf-8")
+                Path(args.out).write_text(
+                    json.dumps({**report, "answers": partial, "partial": True}, ensure_ascii=False, indent=1),
+                    encoding="utf-8",
+                )
 
         done = None
         if args.resume and args.out and Path(args.out).exists():
@@ -324,8 +448,9 @@ def main(argv: list[str] | None = None) -> int:
             if old.get("seed") == args.seed and old.get("sample") == len(sample):
                 done = old.get("answers", {}).get("records", [])
                 print(f"resuming: {len(done)} questions already answered", file=sys.stderr)
-        report["answers"] = answer_report(tool, sample, unans, args.k, args.concise, not args.quiet, args.seed,
-                                          checkpoint, done)
+        report["answers"] = answer_report(
+            tool, sample, unans, args.k, args.concise, not args.quiet, args.seed, checkpoint, done
+        )
         shown = {k: v for k, v in report["answers"].items() if k not in ("records", "decline_calibration")}
         for row in report["answers"]["decline_calibration"]:
             print(json.dumps(row))

@@ -41,11 +41,19 @@ def reached(record: dict) -> dict | None:
     text = answer_text(record)
     if not text or record.get("grounding") is None or (record.get("reason") or "").startswith("answer not grounded"):
         return None
-    return answer_features(record["coverage"], record["grounding"], record.get("not_found_p"),
-                           record.get("source_not_found_p"), record.get("answer_type_p"), text)
+    return answer_features(
+        record["coverage"],
+        record["grounding"],
+        record.get("not_found_p"),
+        record.get("source_not_found_p"),
+        record.get("answer_type_p"),
+        text,
+    )
 
 
-def load(answerable: list[str], unanswerable: list[str], sets: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def load(
+    answerable: list[str], unanswerable: list[str], sets: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """X (features), y (1: answerable), F1 if kept, and the unanswerable set name (or "dev")."""
     rows = []
     for path in answerable:
@@ -114,15 +122,23 @@ def main(argv: list[str] | None = None) -> int:
     for thr in np.arange(-4.0, -0.99, 0.25):
         declined = oof < thr
         cost = float(f1[declined & (y == 1)].sum() / args.dev_questions * 100)
-        row = {"limit": round(float(thr), 2), "dev_f1_cost": round(cost, 2),
-               **{s: int((declined & (group == s)).sum()) for s in args.sets}}
+        row = {
+            "limit": round(float(thr), 2),
+            "dev_f1_cost": round(cost, 2),
+            **{s: int((declined & (group == s)).sum()) for s in args.sets},
+        }
         table.append(row)
         if cost <= args.max_cost:
             limit = row["limit"]
     w, bias = fit(X, y, args.l2)
     weights = {"bias": round(bias, 4), **{name: round(float(v), 4) for name, v in zip(FEATURES, w)}}
-    result = {"answer_score": weights, "min_answer_score": limit, "answerable": int((y == 1).sum()),
-              "unanswerable": {s: int((group == s).sum()) for s in args.sets}, "cross_validated": table}
+    result = {
+        "answer_score": weights,
+        "min_answer_score": limit,
+        "answerable": int((y == 1).sum()),
+        "unanswerable": {s: int((group == s).sum()) for s in args.sets},
+        "cross_validated": table,
+    }
     if not args.json:
         print(f"{result['answerable']} dev answers, unanswerable {result['unanswerable']} (reached the late checks)")
         for row in table:

@@ -79,12 +79,25 @@ def evaluate(agent, rows: list[dict], verbose: bool = False) -> dict:
         seconds = time.perf_counter() - t0
         tool_ok = Counter(tools) == Counter(row["tools"])
         plan_ok = tool_ok and edge_names(tools, edges) == edge_names(row["tools"], row["edges"])
-        per.append({**row, "got_tools": tools, "got_edges": edges, "source": source, "tool_ok": tool_ok,
-                    "plan_ok": plan_ok, "seconds": seconds, "error": err,
-                    "timing": dict(agent.planner.last_timing)})
+        per.append(
+            {
+                **row,
+                "got_tools": tools,
+                "got_edges": edges,
+                "source": source,
+                "tool_ok": tool_ok,
+                "plan_ok": plan_ok,
+                "seconds": seconds,
+                "error": err,
+                "timing": dict(agent.planner.last_timing),
+            }
+        )
         if verbose and not plan_ok:
-            print(f"  MISS #{row['id']} [{source}] {row['text']!r}: want {row['tools']} {row['edges']} "
-                  f"got {tools} {edges} {err}", file=sys.stderr)
+            print(
+                f"  MISS #{row['id']} [{source}] {row['text']!r}: want {row['tools']} {row['edges']} "
+                f"got {tools} {edges} {err}",
+                file=sys.stderr,
+            )
     return summarize(per)
 
 
@@ -116,10 +129,21 @@ def summarize(per: list[dict]) -> dict:
         "plan_errors": sum(r["source"] == "error" for r in per),
         "router_ms_p50": round(statistics.median(route_ms), 2) if route_ms else None,
         "llm_plan_s_p50": round(statistics.median(llm_s), 2) if llm_s else None,
-        "by_group": {k: {"n": len(v), "tools": _rate(v, "tool_ok"), "plan": _rate(v, "plan_ok")}
-                     for k, v in sorted(groups.items())},
-        "misses": [{"id": r["id"], "text": r["text"], "want": [r["tools"], r["edges"]],
-                    "got": [r["got_tools"], r["got_edges"]], "source": r["source"]} for r in per if not r["plan_ok"]],
+        "by_group": {
+            k: {"n": len(v), "tools": _rate(v, "tool_ok"), "plan": _rate(v, "plan_ok")}
+            for k, v in sorted(groups.items())
+        },
+        "misses": [
+            {
+                "id": r["id"],
+                "text": r["text"],
+                "want": [r["tools"], r["edges"]],
+                "got": [r["got_tools"], r["got_edges"]],
+                "source": r["source"],
+            }
+            for r in per
+            if not r["plan_ok"]
+        ],
     }
 
 
@@ -127,8 +151,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", default=str(HERE / "requests.jsonl"))
     ap.add_argument("--config", default=None)
-    ap.add_argument("--llm", choices=["config", "none", "fake"], default="config",
-                    help="config: the configured chat model (offline default); none: router only")
+    ap.add_argument(
+        "--llm",
+        choices=["config", "none", "fake"],
+        default="config",
+        help="config: the configured chat model (offline default); none: router only",
+    )
     ap.add_argument("--llm-only", action="store_true", help="skip the router: the LLM plans every request")
     ap.add_argument("--embedder", default="use-multilingual-v3", help="router embedder name, or none")
     ap.add_argument("--tools", choices=["fake", "real"], default="fake")

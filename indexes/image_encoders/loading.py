@@ -63,8 +63,9 @@ def load_image(path: str | Path, data: bytes | None = None, draft: int | None = 
             img.seek(0)  # first frame of a GIF / animated WebP
             img.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise UnsupportedFile(f"{path.name}: too many pixels (decompression-bomb limit "
-                                  f"{Image.MAX_IMAGE_PIXELS:,})") from exc
+            raise UnsupportedFile(
+                f"{path.name}: too many pixels (decompression-bomb limit {Image.MAX_IMAGE_PIXELS:,})"
+            ) from exc
         except UnidentifiedImageError as exc:
             raise UnsupportedFile(f"{path.name}: not an image (or an unsupported format)") from exc
         except (OSError, SyntaxError, ValueError, EOFError) as exc:

@@ -41,8 +41,14 @@ def file_key(*paths: str | os.PathLike) -> list[Any]:
     return out
 
 
-def cached_export(stem: str, key_parts: Sequence[Any], build: Callable[[], Any], dummy: Any,
-                  outputs: Sequence[str], folder: Path | None = None) -> Path:
+def cached_export(
+    stem: str,
+    key_parts: Sequence[Any],
+    build: Callable[[], Any],
+    dummy: Any,
+    outputs: Sequence[str],
+    folder: Path | None = None,
+) -> Path:
     """Export `build()` (a torch module taking `pixels`) to `<folder>/<stem>-<key>.onnx` unless it is
     there already; the write is atomic, so a killed export leaves no half file."""
     import torch
@@ -58,8 +64,16 @@ def cached_export(stem: str, key_parts: Sequence[Any], build: Callable[[], Any],
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation/constant-folding notes
             # dynamo=False: the TorchScript exporter needs no onnxscript and handles these towers
-            torch.onnx.export(build(), (dummy,), str(tmp), input_names=["pixels"], output_names=list(outputs),
-                              opset_version=17, dynamo=False, dynamic_axes=dynamic)
+            torch.onnx.export(
+                build(),
+                (dummy,),
+                str(tmp),
+                input_names=["pixels"],
+                output_names=list(outputs),
+                opset_version=17,
+                dynamo=False,
+                dynamic_axes=dynamic,
+            )
         os.replace(tmp, target)
     finally:
         if tmp.exists():

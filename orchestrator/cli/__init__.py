@@ -30,8 +30,12 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="polymodal", description="Route requests to RAG, image search, generation and edge devices.")
-    parser.add_argument("--config", default=None, help="config TOML (default: $POLYMODAL_CONFIG or ~/.polymodal/config.toml)")
+    parser = argparse.ArgumentParser(
+        prog="polymodal", description="Route requests to RAG, image search, generation and edge devices."
+    )
+    parser.add_argument(
+        "--config", default=None, help="config TOML (default: $POLYMODAL_CONFIG or ~/.polymodal/config.toml)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)

@@ -55,8 +55,10 @@ def cmd_app(args: argparse.Namespace) -> int:
     host = args.host or config.app.host
     port = args.port or config.app.port
     if not _is_loopback(host) and auth is None:
-        print(f"warning: serving on {host} without --auth: anyone who can reach this port can use the app",
-              file=sys.stderr)
+        print(
+            f"warning: serving on {host} without --auth: anyone who can reach this port can use the app",
+            file=sys.stderr,
+        )
     if args.share and auth is None:
         print("warning: --share without --auth makes the app public to anyone with the link", file=sys.stderr)
     from orchestrator.ui import build_app, serve, warm_up
@@ -65,8 +67,11 @@ def cmd_app(args: argparse.Namespace) -> int:
     url = serve(demo, host, port, auth=auth, share=args.share, block=False, quiet=args.json)
     if not args.no_warm_up:
         warm_up(demo.services)
-    emit(args, {"ok": True, "url": url, "share_url": getattr(demo, "share_url", None), "host": host, "port": port},
-         f"polymodal app on {url} (Ctrl-C to stop)")
+    emit(
+        args,
+        {"ok": True, "url": url, "share_url": getattr(demo, "share_url", None), "host": host, "port": port},
+        f"polymodal app on {url} (Ctrl-C to stop)",
+    )
     try:
         wait_for_stop()  # Ctrl-C or SIGTERM, also when started in the background with SIGINT ignored
     finally:

@@ -16,7 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("question")
     p.add_argument("--kb", default=None, help="knowledge-base folder (default: [kb] path, ~/.polymodal/kb)")
     p.add_argument("-k", type=int, default=4, help="passages used as evidence (default 4)")
-    p.add_argument("--concise", action="store_true", help="a short answer copied verbatim from a passage (llama.cpp), still cited")
+    p.add_argument(
+        "--concise", action="store_true", help="a short answer copied verbatim from a passage (llama.cpp), still cited"
+    )
     p.add_argument("--no-stream", action="store_true", help="print the answer when it is complete")
     p.add_argument("--reranker", default="none", help="none | llm | cross-encoder:PATH (default none)")
     p.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid")
@@ -27,8 +29,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from tools.rag import RagAnswer, RagAnswerTool
 
     config = config_from_args(args)
-    tool = RagAnswerTool(Path(args.kb).expanduser() if args.kb else None, config=config, reranker=args.reranker,
-                         mode=args.mode)
+    tool = RagAnswerTool(
+        Path(args.kb).expanduser() if args.kb else None, config=config, reranker=args.reranker, mode=args.mode
+    )
     tool.ensure_setup()
     if args.json or args.no_stream:
         result = tool.run(args.question, k=args.k, concise=args.concise)

@@ -18,8 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("chat", help="ask the agent: it plans, runs the tools and answers")
     p.add_argument("text", help="the request")
     p.add_argument("--image", default=None, help="attach an image (path)")
-    p.add_argument("--conversation", default=None, metavar="FILE",
-                   help="continue the conversation saved in FILE (created if missing) and save it back")
+    p.add_argument(
+        "--conversation",
+        default=None,
+        metavar="FILE",
+        help="continue the conversation saved in FILE (created if missing) and save it back",
+    )
     p.add_argument("--plan-only", action="store_true", help="print the plan without running it")
     add_json_flag(p)
     p.set_defaults(func=run)
@@ -58,10 +62,19 @@ def run(args: argparse.Namespace) -> int:
         conv.save(args.conversation)
     assert result is not None
     if args.json:
-        emit(args, {"ok": result.ok and result.plan.source != "error", "answer": result.answer,
-                    "plan": result.plan.to_dict(), "steps": result.steps, "citations": result.citations,
-                    "artifacts": result.artifacts, "timings": result.timings,
-                    "unavailable_tools": agent.problems})
+        emit(
+            args,
+            {
+                "ok": result.ok and result.plan.source != "error",
+                "answer": result.answer,
+                "plan": result.plan.to_dict(),
+                "steps": result.steps,
+                "citations": result.citations,
+                "artifacts": result.artifacts,
+                "timings": result.timings,
+                "unavailable_tools": agent.problems,
+            },
+        )
     else:
         print()
         for i, c in enumerate(result.citations, start=1):

@@ -51,37 +51,69 @@ def _has(module: str) -> bool:
 def diagnose(config) -> list[Check]:
     from polymodal.models import describe_models
 
-    checks = [Check("model", s.role, s.present, f"{s.configured or '(none)'}: {s.detail}",
-                    "" if s.present else ROLE_DISABLES.get(s.role, ""))
-              for s in describe_models(config)]
+    checks = [
+        Check(
+            "model",
+            s.role,
+            s.present,
+            f"{s.configured or '(none)'}: {s.detail}",
+            "" if s.present else ROLE_DISABLES.get(s.role, ""),
+        )
+        for s in describe_models(config)
+    ]
     try:  # which image encoder is active, when that package is built
         from indexes.image_encoders import describe as describe_encoder
 
         enc = describe_encoder(config)
-        checks.append(Check("model", "active image encoder", bool(enc.get("available", True)),
-                            str(enc.get("name", enc)), ""))
+        checks.append(
+            Check("model", "active image encoder", bool(enc.get("available", True)), str(enc.get("name", enc)), "")
+        )
     except Exception:  # noqa: BLE001 - doctor reports, never crashes
         pass
     for extra, (module, disables) in EXTRAS.items():
         ok = _has(module)
-        checks.append(Check("extra", extra, ok, f"module {module} {'found' if ok else 'missing'}",
-                            "" if ok else f"{disables}: pip install 'polymodal[{extra}]'"))
+        checks.append(
+            Check(
+                "extra",
+                extra,
+                ok,
+                f"module {module} {'found' if ok else 'missing'}",
+                "" if ok else f"{disables}: pip install 'polymodal[{extra}]'",
+            )
+        )
     try:
         from edge.broker import find_mosquitto
 
         mosq = find_mosquitto()[0]
     except Exception:  # noqa: BLE001 - BrokerUnavailable, or the edge package absent
         mosq = None
-    checks.append(Check("service", "mosquitto", bool(mosq), mosq or "not installed",
-                        "" if mosq else "the MQTT broker for edge devices: apt-get install mosquitto"))
+    checks.append(
+        Check(
+            "service",
+            "mosquitto",
+            bool(mosq),
+            mosq or "not installed",
+            "" if mosq else "the MQTT broker for edge devices: apt-get install mosquitto",
+        )
+    )
     from edge.broker import port_open
 
     up = port_open(config.edge.host, config.edge.port)
-    checks.append(Check("service", f"broker {config.edge.host}:{config.edge.port}", up, "reachable" if up else "not running",
-                        "" if up else "edge_query (start it with polymodal edge simulate, or your broker)"))
+    checks.append(
+        Check(
+            "service",
+            f"broker {config.edge.host}:{config.edge.port}",
+            up,
+            "reachable" if up else "not running",
+            "" if up else "edge_query (start it with polymodal edge simulate, or your broker)",
+        )
+    )
     chromium = shutil.which("chromium")
-    checks.append(Check("service", "chromium", bool(chromium), chromium or "not installed",
-                        "" if chromium else "browser tests only"))
+    checks.append(
+        Check(
+            "service", "chromium", bool(chromium), chromium or "not installed", "" if chromium else "browser tests only"
+        )
+    )
     return checks
 
 
@@ -95,6 +127,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     lines = []
     for c in checks:
         mark = "ok " if c.ok else "-- "
-        lines.append(f"{mark} {c.kind:7s} {c.name:28s} {c.detail}" + (f"\n        disables: {c.disables}" if c.disables else ""))
+        lines.append(
+            f"{mark} {c.kind:7s} {c.name:28s} {c.detail}" + (f"\n        disables: {c.disables}" if c.disables else "")
+        )
     emit(args, {"ok": True, "checks": checks}, "\n".join(lines))
     return 0

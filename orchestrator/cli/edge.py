@@ -1,8 +1,8 @@
 """`polymodal edge broker|simulate|devices|query`: the edge fleet from the shell.
 
-    polymodal edge simulate --devices 3      # a local mosquitto (if none) + camera, greenhouse, door
-    polymodal edge devices --json
-    polymodal edge query "garden camera" classify --param top_k=3
+polymodal edge simulate --devices 3      # a local mosquitto (if none) + camera, greenhouse, door
+polymodal edge devices --json
+polymodal edge query "garden camera" classify --param top_k=3
 """
 
 from __future__ import annotations
@@ -32,10 +32,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_json_flag(es.add_parser("simulate", help="run simulated devices (starts a local broker if none runs)"))
     p.add_argument("--devices", type=int, default=3, help="number of devices: camera, greenhouse, door, then repeats")
     p.add_argument("--mode", choices=("thread", "process"), default="thread")
-    p.add_argument("--fault", action="append", default=[], metavar="SENSOR=FAULT",
-                   help="inject a fault into the greenhouse, e.g. temperature=stuck (spike, drift, stuck, dropout)")
-    p.add_argument("--photos", default="", metavar="DIR", help="folder of images the cameras cycle through "
-                   "(default: the photos that ship with scikit-image and scikit-learn)")
+    p.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SENSOR=FAULT",
+        help="inject a fault into the greenhouse, e.g. temperature=stuck (spike, drift, stuck, dropout)",
+    )
+    p.add_argument(
+        "--photos",
+        default="",
+        metavar="DIR",
+        help="folder of images the cameras cycle through "
+        "(default: the photos that ship with scikit-image and scikit-learn)",
+    )
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0: until Ctrl-C)")
     p.set_defaults(func=cmd_simulate)
 
@@ -46,8 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("device", help="device id, name or alias")
     p.add_argument("capability", help="classify, detect_faces, sensor_status, snapshot, readings")
     p.add_argument("--param", action="append", default=[], metavar="K=V", help="capability parameter (repeatable)")
-    p.add_argument("--timeout", type=float, default=None,
-                   help="seconds per attempt (default: [edge] request_timeout_s)")
+    p.add_argument(
+        "--timeout", type=float, default=None, help="seconds per attempt (default: [edge] request_timeout_s)"
+    )
     p.set_defaults(func=cmd_query)
 
 
@@ -61,8 +72,11 @@ def cmd_broker(args: argparse.Namespace) -> int:
     broker = start_broker(config, [s.id for s in fleet_specs(args.devices)])
     creds = credentials_file(config)
     try:
-        emit(args, {"ok": True, "host": broker.host, "port": broker.port, "credentials": str(creds)},
-             f"mosquitto on {broker.host}:{broker.port}; credentials in {creds} (Ctrl-C to stop)")
+        emit(
+            args,
+            {"ok": True, "host": broker.host, "port": broker.port, "credentials": str(creds)},
+            f"mosquitto on {broker.host}:{broker.port}; credentials in {creds} (Ctrl-C to stop)",
+        )
         wait_for_stop(args.duration)
     finally:
         broker.stop()
@@ -93,8 +107,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         rows = [{"id": s.id, "role": s.role, "name": s.name} for s in specs]
         text = "\n".join(f"{r['id']:14s} {r['role']:11s} {r['name']}" for r in rows)
         where = local.where + (" (started here)" if local.broker else "")
-        emit(args, {"ok": True, "broker": where, "devices": rows},
-             f"{len(rows)} simulated devices online via {where}:\n{text}\nCtrl-C to stop")
+        emit(
+            args,
+            {"ok": True, "broker": where, "devices": rows},
+            f"{len(rows)} simulated devices online via {where}:\n{text}\nCtrl-C to stop",
+        )
         wait_for_stop(args.duration)
     finally:
         local.stop()
@@ -118,12 +135,26 @@ def cmd_devices(args: argparse.Namespace) -> int:
     now = time.time()
     rows = []
     for d in devices:
-        rows.append({"id": d.id, "name": d.name, "kind": d.kind, "location": d.location, "aliases": d.aliases,
-                     "online": d.online, "last_seen": d.last_seen, "capabilities": sorted(d.capabilities),
-                     "models": sorted(d.models), "firmware": d.firmware})
-    lines = [f"{r['id']:14s} {'online ' if r['online'] else 'offline'} "
-             f"{('seen ' + str(round(now - r['last_seen'])) + ' s ago') if r['last_seen'] else 'never seen':16s} "
-             f"{', '.join(r['capabilities'])}" for r in rows]
+        rows.append(
+            {
+                "id": d.id,
+                "name": d.name,
+                "kind": d.kind,
+                "location": d.location,
+                "aliases": d.aliases,
+                "online": d.online,
+                "last_seen": d.last_seen,
+                "capabilities": sorted(d.capabilities),
+                "models": sorted(d.models),
+                "firmware": d.firmware,
+            }
+        )
+    lines = [
+        f"{r['id']:14s} {'online ' if r['online'] else 'offline'} "
+        f"{('seen ' + str(round(now - r['last_seen'])) + ' s ago') if r['last_seen'] else 'never seen':16s} "
+        f"{', '.join(r['capabilities'])}"
+        for r in rows
+    ]
     emit(args, {"ok": True, "devices": rows}, "\n".join(lines) if lines else "no devices registered")
     return 0
 

@@ -16,8 +16,12 @@ __all__ = ["register"]
 def register(sub: argparse._SubParsersAction) -> None:
     p = add_json_flag(sub.add_parser("generate", help="generate images from a text prompt ([diffusion] model)"))
     p.add_argument("prompt", help="what the image should show (any language the model understands)")
-    p.add_argument("--out", default="", help="PNG file to write (with --n > 1: FILE-1.png, FILE-2.png ...); "
-                                             "default: a generated name in [diffusion] output_dir")
+    p.add_argument(
+        "--out",
+        default="",
+        help="PNG file to write (with --n > 1: FILE-1.png, FILE-2.png ...); "
+        "default: a generated name in [diffusion] output_dir",
+    )
     p.add_argument("--negative", default="", help="what the image should not show")
     p.add_argument("--seed", type=int, default=None, help="same seed and arguments give the same image")
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: [diffusion] steps)")
@@ -54,8 +58,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
     tool = GenerateImageTool(config.diffusion, out_dir)
     show = sys.stderr.isatty() and not args.json
     context = ToolContext(progress=_progress) if show else ToolContext()
-    call = {"prompt": args.prompt, "negative_prompt": args.negative, "seed": args.seed, "steps": args.steps,
-            "guidance": args.guidance, "width": args.width, "height": args.height, "n": args.n}
+    call = {
+        "prompt": args.prompt,
+        "negative_prompt": args.negative,
+        "seed": args.seed,
+        "steps": args.steps,
+        "guidance": args.guidance,
+        "width": args.width,
+        "height": args.height,
+        "n": args.n,
+    }
     result = tool({k: v for k, v in call.items() if v is not None}, context=context)
     if show:
         print(file=sys.stderr)

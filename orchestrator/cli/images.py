@@ -17,8 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_json_flag(acts.add_parser("index", help="index (or update) the photos under a folder"))
     p.add_argument("folder")
     _index_arg(p)
-    p.add_argument("--encoder", default=None,
-                   help="auto | conse | open_clip | fake | module:Class (default: the index's, else [images] encoder)")
+    p.add_argument(
+        "--encoder",
+        default=None,
+        help="auto | conse | open_clip | fake | module:Class (default: the index's, else [images] encoder)",
+    )
     p.add_argument("--no-prune", action="store_true", help="keep rows of files that were deleted from disk")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_index)
@@ -72,13 +75,17 @@ def cmd_index(args: argparse.Namespace) -> int:
     if encoder is None and not (path / "manifest.json").exists():
         encoder = config.images.encoder
     with _open(args, read_only=False, encoder=encoder, create=True) as idx:
-        report = idx.index_folder(args.folder, prune=not args.no_prune,
-                                  show_progress=not (args.no_progress or args.json))
+        report = idx.index_folder(
+            args.folder, prune=not args.no_prune, show_progress=not (args.no_progress or args.json)
+        )
         total = idx.count()
     lines = [report.summary(), f"index {path}: {total} image(s)"]
     lines += [f"  skipped {s.reason}" for s in report.skipped]
-    emit(args, {"ok": True, "index": str(path), "images": total, "summary": report.summary(), **_plain(report)},
-         "\n".join(lines))
+    emit(
+        args,
+        {"ok": True, "index": str(path), "images": total, "summary": report.summary(), **_plain(report)},
+        "\n".join(lines),
+    )
     return 0
 
 
@@ -96,9 +103,26 @@ def cmd_search(args: argparse.Namespace) -> int:
         tool.close()
     rows = [f"{h.score:.4f}  {h.path}  [thumb {h.thumbnail}]" for h in result.hits]
     text = "\n".join([f"encoder: {result.encoder}", *rows]) if rows else f"(no hits; encoder {result.encoder})"
-    emit(args, {"ok": True, "encoder": result.encoder, "index": result.index,
-                "hits": [{"path": h.path, "score": h.score, "thumbnail": h.thumbnail, "encoder": h.encoder,
-                          "space": h.space, "tags": h.tags} for h in result.hits]}, text)
+    emit(
+        args,
+        {
+            "ok": True,
+            "encoder": result.encoder,
+            "index": result.index,
+            "hits": [
+                {
+                    "path": h.path,
+                    "score": h.score,
+                    "thumbnail": h.thumbnail,
+                    "encoder": h.encoder,
+                    "space": h.space,
+                    "tags": h.tags,
+                }
+                for h in result.hits
+            ],
+        },
+        text,
+    )
     return 0
 
 

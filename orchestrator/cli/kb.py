@@ -53,8 +53,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         config.kb.chunk_tokens = args.chunk_tokens
     if args.overlap is not None:
         config.kb.chunk_overlap = args.overlap
-    report = ingest_paths(_kb_path(args, config), args.paths, config=config, sync=args.sync, tags=args.tag,
-                          show_progress=False if (args.no_progress or args.json) else None)
+    report = ingest_paths(
+        _kb_path(args, config),
+        args.paths,
+        config=config,
+        sync=args.sync,
+        tags=args.tag,
+        show_progress=False if (args.no_progress or args.json) else None,
+    )
     lines = [report.summary()]
     lines += [f"  skipped {f.path}: {f.reason}" for f in report.files if f.status == "skipped"]
     emit(args, {"ok": report.ok, "summary": report.summary(), **_report_dict(report)}, "\n".join(lines))
@@ -75,8 +81,12 @@ def _open(args: argparse.Namespace, read_only: bool = True):
     from indexes.text import TextIndex
 
     config = config_from_args(args)
-    return TextIndex.open(_kb_path(args, config), read_only=read_only, embedder_backend=config.embedder.backend,
-                          params=IndexParams.from_config(config.kb))
+    return TextIndex.open(
+        _kb_path(args, config),
+        read_only=read_only,
+        embedder_backend=config.embedder.backend,
+        params=IndexParams.from_config(config.kb),
+    )
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -14,8 +14,11 @@ __all__ = ["register"]
 def register(sub: argparse._SubParsersAction) -> None:
     models = sub.add_parser("models", help="offline model files: build them, show their status")
     acts = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
-    p = add_json_flag(acts.add_parser("build", help="join the offline LLM from its parts (sha256-checked, cached) "
-                                                    "and check the edge models"))
+    p = add_json_flag(
+        acts.add_parser(
+            "build", help="join the offline LLM from its parts (sha256-checked, cached) and check the edge models"
+        )
+    )
     p.set_defaults(func=cmd_build)
     p = add_json_flag(acts.add_parser("status", help="per role: what is configured and whether it is present"))
     p.set_defaults(func=cmd_status)
@@ -35,8 +38,15 @@ def cmd_build(args: argparse.Namespace) -> int:
             print(f"joining the offline LLM: {pct}%", file=sys.stderr, flush=True)
 
     path = offline_llm_path(config.paths.cache(), progress=progress)
-    out = {"ok": True, "llm": {"path": str(path), "bytes": path.stat().st_size, "sha256": OFFLINE_LLM_SHA256,
-                               "seconds": round(time.perf_counter() - t0, 2)}}
+    out = {
+        "ok": True,
+        "llm": {
+            "path": str(path),
+            "bytes": path.stat().st_size,
+            "sha256": OFFLINE_LLM_SHA256,
+            "seconds": round(time.perf_counter() - t0, 2),
+        },
+    }
     lines = [f"LLM: {path} ({path.stat().st_size / 2**20:.0f} MiB, sha256 {OFFLINE_LLM_SHA256[:12]}...)"]
     try:
         from edge.models import ensure_models
@@ -54,8 +64,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     from polymodal.models import describe_models
 
     statuses = describe_models(config_from_args(args))
-    lines = [f"{'ok ' if s.present else '-- '} {s.role:<24} {s.configured or '(none)':<40} {s.detail}" for s in statuses]
+    lines = [
+        f"{'ok ' if s.present else '-- '} {s.role:<24} {s.configured or '(none)':<40} {s.detail}" for s in statuses
+    ]
     emit(args, {"ok": all(s.present for s in statuses), "models": statuses}, "\n".join(lines))
     return 0
-
-

@@ -24,7 +24,26 @@ from orchestrator.ui.services import (
 )
 from orchestrator.ui.settings import settings_report
 
-__all__ = ["build_app", "launch", "serve", "warm_up", "AppServices", "TabState", "TurnView", "FleetService",
-           "short_error", "chat_turn", "ingest_documents", "list_documents", "delete_documents", "index_images",
-           "search_images", "device_rows", "settings_report", "sensor_frame", "media_messages",
-           "IMAGE_TYPES", "CHAT_CONCURRENCY"]
+__all__ = [
+    "build_app",
+    "launch",
+    "serve",
+    "warm_up",
+    "AppServices",
+    "TabState",
+    "TurnView",
+    "FleetService",
+    "short_error",
+    "chat_turn",
+    "ingest_documents",
+    "list_documents",
+    "delete_documents",
+    "index_images",
+    "search_images",
+    "device_rows",
+    "settings_report",
+    "sensor_frame",
+    "media_messages",
+    "IMAGE_TYPES",
+    "CHAT_CONCURRENCY",
+]

@@ -22,6 +22,7 @@ log = logging.getLogger("polymodal.app")
 
 # -- chat ---------------------------------------------------------------------------------------
 
+
 @dataclass
 class StepView:
     id: int
@@ -111,10 +112,13 @@ class TurnView:
         if why:
             lines.append(f"_planned by {why}_")
         tools = " → ".join(s.tool for s in self.steps.values()) or "direct answer"
-        meta: dict[str, Any] = {"title": f"Plan: {tools}", "id": f"plan-{self.uid}",
-                                "status": "done" if self.finished else "pending"}
+        meta: dict[str, Any] = {
+            "title": f"Plan: {tools}",
+            "id": f"plan-{self.uid}",
+            "status": "done" if self.finished else "pending",
+        }
         if self.finished:
-            total = (self.result.timings.get("total") if self.result is not None else None)
+            total = self.result.timings.get("total") if self.result is not None else None
             meta["duration"] = round(total if total is not None else time.perf_counter() - self.started, 2)
             if self.result is not None:
                 t = self.result.timings
@@ -126,8 +130,13 @@ class TurnView:
         if not cites:
             return []
         pid = f"src-{self.uid}"
-        out = [{"role": "assistant", "content": "Expand a source to read the quoted passage.",
-                "metadata": {"title": f"Sources ({len(cites)})", "id": pid, "status": "done"}}]
+        out = [
+            {
+                "role": "assistant",
+                "content": "Expand a source to read the quoted passage.",
+                "metadata": {"title": f"Sources ({len(cites)})", "id": pid, "status": "done"},
+            }
+        ]
         for i, c in enumerate(cites, start=1):
             num = getattr(c, "number", None) or i
             source = str(_first(c, "source", "path", "doc_id") or "?")
@@ -135,9 +144,18 @@ class TurnView:
             start, end = _first(c, "start"), _first(c, "end")
             where = f" (characters {start}–{end})" if start is not None and end is not None else ""
             quoted = "\n".join(f"> {line}" for line in passage.splitlines()) or "> (no passage text)"
-            out.append({"role": "assistant", "content": f"`{source}`{where}\n\n{quoted}",
-                        "metadata": {"title": f"[{num}] {Path(source).name}", "id": f"{pid}-{i}",
-                                     "parent_id": pid, "status": "done"}})
+            out.append(
+                {
+                    "role": "assistant",
+                    "content": f"`{source}`{where}\n\n{quoted}",
+                    "metadata": {
+                        "title": f"[{num}] {Path(source).name}",
+                        "id": f"{pid}-{i}",
+                        "parent_id": pid,
+                        "status": "done",
+                    },
+                }
+            )
         return out
 
 
@@ -183,8 +201,14 @@ def media_messages(step: Any, services: AppServices | None) -> list[dict[str, An
     if gallery:
         import gradio as gr
 
-        widget = gr.Gallery(value=gallery, label=label, columns=min(4, len(gallery)), height="auto",
-                            object_fit="contain", allow_preview=True)
+        widget = gr.Gallery(
+            value=gallery,
+            label=label,
+            columns=min(4, len(gallery)),
+            height="auto",
+            object_fit="contain",
+            allow_preview=True,
+        )
         out.append({"role": "assistant", "content": widget})
     params = _generation_params(value) if generated else ""
     if params:
@@ -284,8 +308,9 @@ def _pump(events: Iterator[Any], cancel: threading.Event, poll_s: float = 0.2) -
             return
 
 
-def chat_turn(services: AppServices, tab: TabState, text: str,
-              image: str | None = None) -> Iterator[list[dict[str, Any]]]:
+def chat_turn(
+    services: AppServices, tab: TabState, text: str, image: str | None = None
+) -> Iterator[list[dict[str, Any]]]:
     """Run one request in the tab's conversation; yield the whole chat after each event."""
     text = (text or "").strip()
     if not text and image:
@@ -314,5 +339,3 @@ def chat_turn(services: AppServices, tab: TabState, text: str,
         view.error = short_error(exc)
     tab.messages = history + view.messages()
     yield list(tab.messages)
-
-

@@ -30,8 +30,17 @@ def device_rows(services: AppServices) -> tuple[list[list[Any]], str]:
     except PolymodalError as exc:
         return [], f"No broker reachable: {exc}. Start the simulated fleet or your broker."
     devices = client.devices() if client is not None else []
-    rows = [[d.id, d.name, "● online" if d.online else "○ offline", _ago(d.last_seen),
-             ", ".join(sorted(d.capabilities)), d.location] for d in devices]
+    rows = [
+        [
+            d.id,
+            d.name,
+            "● online" if d.online else "○ offline",
+            _ago(d.last_seen),
+            ", ".join(sorted(d.capabilities)),
+            d.location,
+        ]
+        for d in devices
+    ]
     online = sum(1 for d in devices if d.online)
     return rows, f"{online} of {len(devices)} device(s) online" if devices else "no devices registered"
 
@@ -43,8 +52,9 @@ def sensor_frame(services: AppServices, n: int = 30):
 
     frames = []
     # Typed even when empty: the plot fixes its encodings from the first frame it is given.
-    empty = pd.DataFrame({"seconds": pd.Series(dtype=float), "value": pd.Series(dtype=float),
-                          "series": pd.Series(dtype=str)})
+    empty = pd.DataFrame(
+        {"seconds": pd.Series(dtype=float), "value": pd.Series(dtype=float), "series": pd.Series(dtype=str)}
+    )
     client = services.fleet.client(connect=False)
     if client is None:
         return empty
@@ -62,13 +72,18 @@ def sensor_frame(services: AppServices, n: int = 30):
             vals = data.get("values", [])
             times = data.get("timestamps", [])
             now = time.time()
-            frames.append(pd.DataFrame({"seconds": [round(t - now, 1) for t in times[: len(vals)]], "value": vals,
-                                        "series": f"{d.id}/{sensor} ({data.get('unit', '')})"}))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "seconds": [round(t - now, 1) for t in times[: len(vals)]],
+                        "value": vals,
+                        "series": f"{d.id}/{sensor} ({data.get('unit', '')})",
+                    }
+                )
+            )
     if not frames:
         return empty
     out = pd.concat(frames, ignore_index=True)
     # A dropout reading is None: coerce, or the column is 'object' and the plot draws no line.
     out["value"] = pd.to_numeric(out["value"], errors="coerce").astype(float)
     return out.dropna()
-
-

@@ -26,8 +26,9 @@ class FleetService:
     `agent_tools` returns the tools of the agent if it has been built (and {} before: asking for the
     devices must not load the models), so the client can be shared with the edge_query tool."""
 
-    def __init__(self, config: Config, agent_tools: Callable[[], Mapping[str, Any]] = _no_tools,
-                 n_devices: int = 3) -> None:
+    def __init__(
+        self, config: Config, agent_tools: Callable[[], Mapping[str, Any]] = _no_tools, n_devices: int = 3
+    ) -> None:
         self.config = config
         self.agent_tools = agent_tools
         self.n_devices = n_devices
@@ -73,8 +74,9 @@ class FleetService:
             try:
                 with map_edge_errors():
                     client = self.client()
-                    client.registry.wait_for(lambda r: all((d := r.get(s.id)) is not None and d.online
-                                                           for s in specs), 10.0)
+                    client.registry.wait_for(
+                        lambda r: all((d := r.get(s.id)) is not None and d.online for s in specs), 10.0
+                    )
             except BaseException:
                 self.stop()
                 raise
@@ -104,7 +106,7 @@ class FleetService:
             if tool_client is not self._client:
                 tool_client.close()
             tool.client = None
-            tool._is_setup = False  # Tool.ensure_setup() connects again
+            tool.reset()  # the next request connects again
         if self._client is not None:
             self._client.close()
             self._client = None

@@ -21,6 +21,7 @@ log = logging.getLogger("polymodal.app")
 
 # -- knowledge base ------------------------------------------------------------------------------
 
+
 def doc_types() -> tuple[str, ...]:
     """The file types the knowledge base reads (the upload box accepts only these)."""
     from indexes.readers import READERS
@@ -28,8 +29,13 @@ def doc_types() -> tuple[str, ...]:
     return tuple(READERS)
 
 
-def ingest_documents(services: AppServices, files: list[str] | None, folder: str, cancel: threading.Event | None = None,
-                     progress: Callable[[float, str], None] | None = None) -> Iterator[tuple[str, list[list[Any]]]]:
+def ingest_documents(
+    services: AppServices,
+    files: list[str] | None,
+    folder: str,
+    cancel: threading.Event | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> Iterator[tuple[str, list[list[Any]]]]:
     """Yield (status line, per-file rows) as ingestion goes; the last yield is the summary."""
     from indexes.ingest import ingest_paths
 
@@ -59,8 +65,14 @@ def ingest_documents(services: AppServices, files: list[str] | None, folder: str
     def work() -> None:
         try:
             with services.kb_lock:
-                report = ingest_paths(services.config.kb_path(), paths, config=services.config,
-                                      on_progress=on_progress, show_progress=False, batch_chunks=64)
+                report = ingest_paths(
+                    services.config.kb_path(),
+                    paths,
+                    config=services.config,
+                    on_progress=on_progress,
+                    show_progress=False,
+                    batch_chunks=64,
+                )
             events.put(("done", report))
         except BaseException as exc:  # noqa: BLE001 - handed to the UI thread
             events.put(("error", exc))
@@ -73,8 +85,9 @@ def ingest_documents(services: AppServices, files: list[str] | None, folder: str
             _, done, total, path = item
             # `done` stays 0 while ingest's tqdm bar is disabled (indexes/ingest.py counts with bar.n),
             # so say what is sure: how many files and which one was stored last.
-            line = (f"Embedded {done}/{total} files" if done else f"Embedding {total} files") + \
-                f" (last stored: {Path(path).name})"
+            line = (
+                f"Embedded {done}/{total} files" if done else f"Embedding {total} files"
+            ) + f" (last stored: {Path(path).name})"
             if progress is not None and total:
                 progress(done / total, line)
             yield line, rows
@@ -101,8 +114,10 @@ def list_documents(services: AppServices) -> list[list[Any]]:
     if kb is None:
         return []
     with kb:
-        return [[d.doc_id, d.type, d.chunks, d.chars, time.strftime("%Y-%m-%d %H:%M", time.localtime(d.added_at))]
-                for d in kb.list_documents()]
+        return [
+            [d.doc_id, d.type, d.chunks, d.chars, time.strftime("%Y-%m-%d %H:%M", time.localtime(d.added_at))]
+            for d in kb.list_documents()
+        ]
 
 
 def delete_documents(services: AppServices, ids: list[str]) -> int:
@@ -123,6 +138,7 @@ def delete_documents(services: AppServices, ids: list[str]) -> int:
 
 
 # -- image library ---------------------------------------------------------------------------------
+
 
 def _image_index(services: AppServices, create: bool = False):
     """The image library's index (indexes.images) for writing, or the shared reader; one-line
@@ -148,13 +164,16 @@ def _image_index(services: AppServices, create: bool = False):
 
             tool = next((t for t in services.agent_tools().values() if isinstance(t, ImageSearchTool)), None)
             reader = tool.index if tool is not None else None
-            services.image_reader = reader or ImageIndex.open(path, None, config=services.config.images,
-                                                                read_only=True)
+            services.image_reader = reader or ImageIndex.open(path, None, config=services.config.images, read_only=True)
         return services.image_reader
 
 
-def index_images(services: AppServices, folder: str, cancel: threading.Event | None = None,
-                 progress: Callable[[float, str], None] | None = None) -> Iterator[tuple[str, list[list[Any]]]]:
+def index_images(
+    services: AppServices,
+    folder: str,
+    cancel: threading.Event | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> Iterator[tuple[str, list[list[Any]]]]:
     """Yield (status line, skipped-file rows) as a folder is indexed; the last yield is the summary."""
     folder = (folder or "").strip()
     p = Path(folder).expanduser()
@@ -167,8 +186,7 @@ def index_images(services: AppServices, folder: str, cancel: threading.Event | N
         try:
             with services.images_lock:
                 with _image_index(services, create=True) as index:  # the reader picks the writes up
-                    report = index.index_folder(p, progress=lambda d, t: events.put(("progress", d, t)),
-                                                cancel=cancel)
+                    report = index.index_folder(p, progress=lambda d, t: events.put(("progress", d, t)), cancel=cancel)
             events.put(("done", report))
         except BaseException as exc:  # noqa: BLE001 - handed to the UI thread
             events.put(("error", exc))
@@ -207,5 +225,3 @@ def search_images(services: AppServices, text: str, image: str | None, k: int = 
     encoder = _first(hits[0], "encoder") if hits else ""
     what = " and ".join(x for x in (f"'{text}'" if text else "", "the example image" if image else "") if x)
     return gallery, f"{len(gallery)} photo(s) for {what}" + (f" · encoder {encoder}" if encoder else "")
-
-

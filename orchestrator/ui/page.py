@@ -62,17 +62,32 @@ def build_app(config: Config | None = None, agent: Any = None, services: AppServ
 
 def _chat_tab(gr: Any, services: AppServices, tab: Any) -> None:
     with gr.Tab("Chat", id="chat"):
-        chatbot = gr.Chatbot(label="Conversation", height=560, elem_id="chat", buttons=["copy"],
-                             placeholder="Ask about your documents, find or generate a picture, or ask a device.")
+        chatbot = gr.Chatbot(
+            label="Conversation",
+            height=560,
+            elem_id="chat",
+            buttons=["copy"],
+            placeholder="Ask about your documents, find or generate a picture, or ask a device.",
+        )
         with gr.Row():
-            box = gr.MultimodalTextbox(placeholder="Type a message; attach or paste an image…", file_count="single",
-                                       file_types=list(IMAGE_TYPES), sources=["upload"], show_label=False,
-                                       scale=8, elem_id="chat-input")
+            box = gr.MultimodalTextbox(
+                placeholder="Type a message; attach or paste an image…",
+                file_count="single",
+                file_types=list(IMAGE_TYPES),
+                sources=["upload"],
+                show_label=False,
+                scale=8,
+                elem_id="chat-input",
+            )
             stop = gr.Button("Stop", variant="stop", scale=1, min_width=80, elem_id="chat-stop")
             new = gr.Button("New chat", scale=1, min_width=80, elem_id="chat-new")
         with gr.Accordion("Camera or pasted image", open=False):
-            camera = gr.Image(sources=["webcam", "clipboard", "upload"], type="filepath", height=220,
-                              label="Sent with the next message")
+            camera = gr.Image(
+                sources=["webcam", "clipboard", "upload"],
+                type="filepath",
+                height=220,
+                label="Sent with the next message",
+            )
 
         def respond(state: TabState, message: dict, cam: str | None):
             files = _files_of(message)
@@ -82,8 +97,14 @@ def _chat_tab(gr: Any, services: AppServices, tab: Any) -> None:
                 yield state, msgs, gr.MultimodalTextbox(value=None, interactive=False), gr.update()
             yield state, msgs, gr.MultimodalTextbox(value=None, interactive=True), None
 
-        box.submit(respond, [tab, box, camera], [tab, chatbot, box, camera],
-                         concurrency_limit=CHAT_CONCURRENCY, concurrency_id="chat", show_progress="hidden")
+        box.submit(
+            respond,
+            [tab, box, camera],
+            [tab, chatbot, box, camera],
+            concurrency_limit=CHAT_CONCURRENCY,
+            concurrency_id="chat",
+            show_progress="hidden",
+        )
 
         def on_stop(state: TabState):
             state.cancel("chat")
@@ -105,19 +126,26 @@ def _chat_tab(gr: Any, services: AppServices, tab: Any) -> None:
 def _kb_tab(gr: Any, services: AppServices, tab: Any) -> None:
     with gr.Tab("Knowledge base", id="kb") as kb_tab:
         with gr.Row():
-            files = gr.File(file_count="multiple", file_types=list(doc_types()), label="Upload documents", height=140,
-                            elem_id="kb-files")
+            files = gr.File(
+                file_count="multiple",
+                file_types=list(doc_types()),
+                label="Upload documents",
+                height=140,
+                elem_id="kb-files",
+            )
             with gr.Column():
                 folder = gr.Textbox(label="…or a folder on this machine", placeholder="/path/to/docs")
                 with gr.Row():
                     go = gr.Button("Ingest", variant="primary", elem_id="kb-ingest")
                     cancel = gr.Button("Cancel", elem_id="kb-cancel")
         status = gr.Markdown(elem_classes="pm-status", elem_id="kb-status")
-        report = gr.Dataframe(headers=["file", "status", "chunks", "reason"], label="Per-file summary",
-                              interactive=False, wrap=True)
+        report = gr.Dataframe(
+            headers=["file", "status", "chunks", "reason"], label="Per-file summary", interactive=False, wrap=True
+        )
         gr.Markdown("### Documents")
-        docs = gr.Dataframe(headers=["document", "type", "chunks", "chars", "added"], interactive=False,
-                            wrap=True, elem_id="kb-docs")
+        docs = gr.Dataframe(
+            headers=["document", "type", "chunks", "chars", "added"], interactive=False, wrap=True, elem_id="kb-docs"
+        )
         with gr.Row():
             pick = gr.Dropdown(label="Select documents to delete", multiselect=True, choices=[], scale=4)
             delete = gr.Button("Delete selected", variant="stop", scale=1)
@@ -142,8 +170,9 @@ def _kb_tab(gr: Any, services: AppServices, tab: Any) -> None:
                 d, p, _ = docs_out()
                 yield state, f"⚠ {short_error(exc)}", rows, d, p
 
-        go.click(run, [tab, files, folder], [tab, status, report, docs, pick],
-                 concurrency_limit=1, concurrency_id="kb-write")
+        go.click(
+            run, [tab, files, folder], [tab, status, report, docs, pick], concurrency_limit=1, concurrency_id="kb-write"
+        )
         cancel.click(lambda s: (s.cancel("kb"), s)[1], [tab], [tab], queue=False)
 
         def remove(ids: list[str]):
@@ -163,8 +192,9 @@ def _kb_tab(gr: Any, services: AppServices, tab: Any) -> None:
 def _images_tab(gr: Any, services: AppServices, tab: Any) -> None:
     with gr.Tab("Image library", id="images"):
         with gr.Row():
-            folder = gr.Textbox(label="Index a folder of photos", placeholder="/path/to/photos", scale=4,
-                                elem_id="img-folder")
+            folder = gr.Textbox(
+                label="Index a folder of photos", placeholder="/path/to/photos", scale=4, elem_id="img-folder"
+            )
             go = gr.Button("Index", variant="primary", scale=1, elem_id="img-index")
             cancel = gr.Button("Cancel", scale=1)
         status = gr.Markdown(elem_classes="pm-status", elem_id="img-status")
@@ -173,12 +203,19 @@ def _images_tab(gr: Any, services: AppServices, tab: Any) -> None:
         gr.Markdown("### Search")
         with gr.Row():
             with gr.Column(scale=3):
-                query = gr.Textbox(label="What the photo shows", placeholder="a cat sleeping / 一只猫",
-                                   elem_id="img-query")
+                query = gr.Textbox(
+                    label="What the photo shows", placeholder="a cat sleeping / 一只猫", elem_id="img-query"
+                )
                 k = gr.Slider(1, 24, value=8, step=1, label="How many")
                 search = gr.Button("Search", variant="primary", elem_id="img-search")
-            example = gr.Image(label="…or search by an example image", type="filepath", scale=2, height=200,
-                               sources=["upload", "clipboard", "webcam"], elem_id="img-example")
+            example = gr.Image(
+                label="…or search by an example image",
+                type="filepath",
+                scale=2,
+                height=200,
+                sources=["upload", "clipboard", "webcam"],
+                elem_id="img-example",
+            )
         found = gr.Markdown(elem_classes="pm-status", elem_id="img-found")
         gallery = gr.Gallery(label="Results", columns=4, height="auto", object_fit="contain", elem_id="img-gallery")
 
@@ -214,10 +251,22 @@ def _devices_tab(gr: Any, services: AppServices) -> None:
             refresh = gr.Button("Refresh", elem_id="dev-refresh")
             live = gr.Checkbox(label="Live (every 3 s)", value=False)
         status = gr.Markdown(elem_classes="pm-status", elem_id="dev-status")
-        table = gr.Dataframe(headers=["device", "name", "state", "last seen", "capabilities", "location"],
-                             interactive=False, wrap=True, elem_id="dev-table")
-        plot = gr.LinePlot(x="seconds", y="value", color="series", title="Latest sensor readings", height=260,
-                           x_title="seconds before now", y_title="value", elem_id="dev-plot")
+        table = gr.Dataframe(
+            headers=["device", "name", "state", "last seen", "capabilities", "location"],
+            interactive=False,
+            wrap=True,
+            elem_id="dev-table",
+        )
+        plot = gr.LinePlot(
+            x="seconds",
+            y="value",
+            color="series",
+            title="Latest sensor readings",
+            height=260,
+            x_title="seconds before now",
+            y_title="value",
+            elem_id="dev-plot",
+        )
         timer = gr.Timer(3.0, active=False)
 
         def snapshot(note: str = ""):
@@ -236,10 +285,12 @@ def _devices_tab(gr: Any, services: AppServices) -> None:
                 return f"⚠ {short_error(exc)}", gr.update(), gr.update()
             return snapshot(note)
 
-        start.click(lambda: do(services.fleet.start), None, [status, table, plot], concurrency_id="fleet",
-                    concurrency_limit=1)
-        stop.click(lambda: do(services.fleet.stop), None, [status, table, plot], concurrency_id="fleet",
-                   concurrency_limit=1)
+        start.click(
+            lambda: do(services.fleet.start), None, [status, table, plot], concurrency_id="fleet", concurrency_limit=1
+        )
+        stop.click(
+            lambda: do(services.fleet.stop), None, [status, table, plot], concurrency_id="fleet", concurrency_limit=1
+        )
         refresh.click(snapshot, None, [status, table, plot])
         dev_tab.select(snapshot, None, [status, table, plot])
         live.change(lambda on: gr.Timer(active=bool(on)), [live], [timer])
@@ -259,4 +310,3 @@ def _settings_tab(gr: Any, services: AppServices) -> None:
 
         tab.select(show, None, [report])
         refresh.click(show, None, [report])
-

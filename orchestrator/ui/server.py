@@ -16,19 +16,43 @@ __all__ = ["launch", "serve", "warm_up"]
 log = logging.getLogger("polymodal.app")
 
 
-def serve(demo: Any, host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
-          share: bool = False, block: bool = True, quiet: bool = False) -> str:
+def serve(
+    demo: Any,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    auth: tuple[str, str] | None = None,
+    share: bool = False,
+    block: bool = True,
+    quiet: bool = False,
+) -> str:
     """Queue and launch `demo`; returns the local URL (with `block=False` the server runs in a thread)."""
     services: AppServices = demo.services
     demo.queue(default_concurrency_limit=4)
-    demo.launch(server_name=host, server_port=port, auth=auth, share=share, prevent_thread_lock=not block,
-                max_file_size=f"{services.config.app.max_upload_mb}mb", allowed_paths=[str(services.cache)],
-                show_error=False, quiet=quiet, inbrowser=False, css=CSS, footer_links=[])
+    demo.launch(
+        server_name=host,
+        server_port=port,
+        auth=auth,
+        share=share,
+        prevent_thread_lock=not block,
+        max_file_size=f"{services.config.app.max_upload_mb}mb",
+        allowed_paths=[str(services.cache)],
+        show_error=False,
+        quiet=quiet,
+        inbrowser=False,
+        css=CSS,
+        footer_links=[],
+    )
     return demo.local_url
 
 
-def launch(config: Config | None = None, host: str | None = None, port: int | None = None,
-           auth: tuple[str, str] | None = None, share: bool = False, block: bool = True) -> Any:
+def launch(
+    config: Config | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    auth: tuple[str, str] | None = None,
+    share: bool = False,
+    block: bool = True,
+) -> Any:
     """Build the page from `config` ([app] host and port unless given), serve it and warm the models up;
     returns the Blocks once closed (at once with `block=False`)."""
     config = config if config is not None else load_config()
@@ -43,6 +67,7 @@ def launch(config: Config | None = None, host: str | None = None, port: int | No
 def warm_up(services: AppServices) -> threading.Thread:
     """Build the Agent and load the router's embedder and the LLM in the background, so the first
     message does not pay for them (the page is already served meanwhile)."""
+
     def work() -> None:
         try:
             agent = services.agent
@@ -54,4 +79,3 @@ def warm_up(services: AppServices) -> threading.Thread:
     t = threading.Thread(target=work, name="app-warm-up", daemon=True)
     t.start()
     return t
-

@@ -44,6 +44,7 @@ def short_error(exc: BaseException) -> str:
 
 # -- services shared by every browser tab ------------------------------------------------------
 
+
 class AppServices:
     """What the handlers share: config, the Agent (built on first use), the app's data folders and
     the edge fleet. Everything per user lives in `TabState`."""
@@ -127,8 +128,9 @@ class AppServices:
             raise InputError(f"{src.name}: file type {suffix or '(none)'} is not accepted here ({', '.join(allowed)})")
         size = src.stat().st_size
         if size > self.max_upload_bytes:
-            raise InputError(f"{src.name} is {size / 2**20:.1f} MB; "
-                             f"the upload limit is {self.config.app.max_upload_mb} MB")
+            raise InputError(
+                f"{src.name} is {size / 2**20:.1f} MB; the upload limit is {self.config.app.max_upload_mb} MB"
+            )
         name = re.sub(r"[^\w.\-]+", "_", src.name).lstrip(".") or f"upload{suffix}"
         dest_dir = self.uploads / sub
         dest_dir.mkdir(parents=True, exist_ok=True)
@@ -140,6 +142,7 @@ class AppServices:
 
 
 # -- one browser tab ---------------------------------------------------------------------------
+
 
 @dataclass
 class TabState:
@@ -157,5 +160,3 @@ class TabState:
         ev = self.cancels.get(op)
         if ev is not None:
             ev.set()
-
-

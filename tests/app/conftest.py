@@ -13,8 +13,15 @@ import pytest
 from polymodal.config import Config
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PHOTOS = ("chelsea", "astronaut", "coffee", "rocket", "camera")
 
 
@@ -91,9 +98,13 @@ def browser_context(tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        ctx = pw.chromium.launch_persistent_context(str(tmp_path_factory.mktemp("chromium-profile")),
-                                                    executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-                                                    viewport={"width": 1280, "height": 1000})
+        ctx = pw.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 1000},
+        )
         ctx.set_default_timeout(30_000)
         yield ctx
         ctx.close()

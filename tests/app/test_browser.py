@@ -126,8 +126,9 @@ def test_image_library_real_encoder_text_and_upload(config, serve_app, page, pho
     page.locator("#img-status").get_by_text(re.compile(r"✓ 5 added")).wait_for(timeout=300_000)
     page.locator("#img-query textarea, #img-query input").first.fill("a cat")
     page.locator("#img-search").click()
-    expect(page.locator("#img-found")).to_contain_text(re.compile(r"photo\(s\) for 'a cat' · encoder conse"),
-                                                        timeout=120_000)
+    expect(page.locator("#img-found")).to_contain_text(
+        re.compile(r"photo\(s\) for 'a cat' · encoder conse"), timeout=120_000
+    )
     expect(first_caption(page)).to_have_text(the_cat(photo_folder))
     shot(page, "images-text")
     page.locator("#img-query textarea, #img-query input").first.fill("")
@@ -175,8 +176,9 @@ def test_devices_tab_starts_the_fleet_and_chat_shows_the_camera_frame(config, se
     expect(page.locator("#dev-status")).to_contain_text("3 of 3 device(s) online", timeout=90_000)
     page.get_by_role("tab", name="Chat").click()
     ask(page, "is the greenhouse temperature sensor behaving normally?")
-    expect(page.locator("#chat")).to_contain_text(re.compile(r"greenhouse sensor node temperature: \w+ \(confidence"),
-                                                  timeout=60_000)
+    expect(page.locator("#chat")).to_contain_text(
+        re.compile(r"greenhouse sensor node temperature: \w+ \(confidence"), timeout=60_000
+    )
 
 
 @pytest.mark.slow
@@ -191,9 +193,11 @@ def test_real_llm_answers_from_an_uploaded_document_with_a_citation(config, serv
         reason = next((p.reason for p in agent.problems if p.tool == "rag_answer"), "not built")
         pytest.skip(f"rag_answer is not available yet: {reason}")
     doc = tmp_path / "greenhouse-handbook.md"
-    doc.write_text("# Greenhouse handbook\n\nThe greenhouse irrigation pump runs every morning at 06:30 for "
-                   "twelve minutes. The night temperature must stay above 14 degrees Celsius; below that the "
-                   "heater starts automatically.\n\nThe CO2 sensor is recalibrated every three months.\n")
+    doc.write_text(
+        "# Greenhouse handbook\n\nThe greenhouse irrigation pump runs every morning at 06:30 for "
+        "twelve minutes. The night temperature must stay above 14 degrees Celsius; below that the "
+        "heater starts automatically.\n\nThe CO2 sensor is recalibrated every three months.\n"
+    )
     url, _ = serve_app(config, agent)
     page.goto(url)
     page.get_by_role("tab", name="Knowledge base").click()
@@ -262,7 +266,14 @@ def test_settings_tab_shows_roles_doctor_and_memory(config, serve_app, page):
     page.goto(url)
     page.get_by_role("tab", name="Settings").click()
     report = page.locator("#settings-report")
-    for text in ("Models", "llm", "embedder", "active image encoder", "Doctor: what is missing",
-                 "Process resident memory", "rag_answer"):
+    for text in (
+        "Models",
+        "llm",
+        "embedder",
+        "active image encoder",
+        "Doctor: what is missing",
+        "Process resident memory",
+        "rag_answer",
+    ):
         expect(report).to_contain_text(text)
     shot(page, "settings")

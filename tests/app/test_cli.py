@@ -39,9 +39,14 @@ def test_defaults_are_loopback_without_share():
 
 
 def test_bad_auth_is_a_one_line_error(tmp_path):
-    out = subprocess.run([sys.executable, "-c", MAIN, "app", "--auth", "nocolon", "--json"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "POLYMODAL_HOME": str(tmp_path)})
+    out = subprocess.run(
+        [sys.executable, "-c", MAIN, "app", "--auth", "nocolon", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "POLYMODAL_HOME": str(tmp_path)},
+    )
     assert out.returncode == 1
     assert json.loads(out.stdout) == {"ok": False, "error": "--auth takes USER:PASS with both parts non-empty"}
     assert out.stderr.strip().splitlines() == ["error: --auth takes USER:PASS with both parts non-empty"]
@@ -60,10 +65,15 @@ def test_app_command_serves_on_loopback_behind_auth(tmp_path):
     port = free_port()
     env = {**os.environ, "POLYMODAL_HOME": str(tmp_path), "APP_AUTH": "ann:s3cret"}
     # cwd outside the repo: the command serves orchestrator.ui, app.py need not be importable from here
-    proc = subprocess.Popen([sys.executable, "-c", MAIN, "app", "--port", str(port), "--auth-env", "APP_AUTH", "--json",
-                             "--no-warm-up"],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # as `cmd &` in a script
+    proc = subprocess.Popen(
+        [sys.executable, "-c", MAIN, "app", "--port", str(port), "--auth-env", "APP_AUTH", "--json", "--no-warm-up"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )  # as `cmd &` in a script
     try:
         text = ""
         deadline = time.monotonic() + 120
@@ -82,12 +92,17 @@ def test_app_command_serves_on_loopback_behind_auth(tmp_path):
         base = f"http://127.0.0.1:{port}"
         status, _, _ = _get(base + "/config")
         assert status == 401  # nothing without logging in
-        status, _, _ = _get(base + "/login", urllib.parse.urlencode({"username": "ann", "password": "wrong"}).encode(),
-                            {"Content-Type": "application/x-www-form-urlencoded"})
+        status, _, _ = _get(
+            base + "/login",
+            urllib.parse.urlencode({"username": "ann", "password": "wrong"}).encode(),
+            {"Content-Type": "application/x-www-form-urlencoded"},
+        )
         assert status in (400, 401)
-        status, _, headers = _get(base + "/login",
-                                  urllib.parse.urlencode({"username": "ann", "password": "s3cret"}).encode(),
-                                  {"Content-Type": "application/x-www-form-urlencoded"})
+        status, _, headers = _get(
+            base + "/login",
+            urllib.parse.urlencode({"username": "ann", "password": "s3cret"}).encode(),
+            {"Content-Type": "application/x-www-form-urlencoded"},
+        )
         assert status == 200
         cookie = "; ".join(c.split(";")[0] for k, c in headers.items() if k.lower() == "set-cookie")
         status, body, _ = _get(base + "/config", headers={"Cookie": cookie})

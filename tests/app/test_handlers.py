@@ -27,14 +27,19 @@ def run_turn(services, tab, text, image=None):
 
 
 def text_of(msgs) -> str:
-    return "\n".join(m["content"] if isinstance(m["content"], str) else "" for m in msgs) + "\n" + \
-        "\n".join(m.get("metadata", {}).get("title", "") for m in msgs)
+    return (
+        "\n".join(m["content"] if isinstance(m["content"], str) else "" for m in msgs)
+        + "\n"
+        + "\n".join(m.get("metadata", {}).get("title", "") for m in msgs)
+    )
 
 
 def test_import_app_starts_nothing_and_stays_light():
-    code = "import sys, threading, app; " \
-           "heavy = [m for m in ('gradio', 'torch', 'transformers') if m in sys.modules]; " \
-           "print(heavy, threading.active_count())"
+    code = (
+        "import sys, threading, app; "
+        "heavy = [m for m in ('gradio', 'torch', 'transformers') if m in sys.modules]; "
+        "print(heavy, threading.active_count())"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[] 1"
@@ -78,7 +83,7 @@ def test_tool_failure_is_a_short_message_never_a_trace(config):
     msgs = run_turn(ui.AppServices(config, agent), ui.TabState(), "draw a red fox in the snow")
     text = text_of(msgs)
     assert "no diffusion weights configured" in text
-    assert "Traceback" not in text and "File \"" not in text
+    assert "Traceback" not in text and 'File "' not in text
 
 
 class ExplodingAgent:
@@ -192,8 +197,11 @@ def test_knowledge_base_ingest_list_delete(config, tmp_path):
     exe = tmp_path / "virus.exe"
     exe.write_bytes(b"MZ")
     reports: list[tuple[float, str]] = []
-    steps = list(ui.ingest_documents(services, [str(upload), str(exe)], str(folder),
-                                      progress=lambda f, m: reports.append((f, m))))
+    steps = list(
+        ui.ingest_documents(
+            services, [str(upload), str(exe)], str(folder), progress=lambda f, m: reports.append((f, m))
+        )
+    )
     assert reports and all(0.0 <= f <= 1.0 for f, _ in reports)
     assert reports[-1][1].endswith("(last stored: upload.txt)") or reports[-1][1].endswith("(last stored: edge.md)")
     status, rows = steps[-1]
@@ -267,15 +275,16 @@ def test_media_messages_gallery_generation_and_device_frame(config, photo_folder
     msgs = ui.media_messages(StepResult(1, "image_search", True, value=hits), services)
     gallery = msgs[0]["content"]
     assert type(gallery).__name__ == "Gallery"
-    (path, caption), = [(str(i[0]), i[1]) for i in gallery.constructor_args["value"]]
+    ((path, caption),) = [(str(i[0]), i[1]) for i in gallery.constructor_args["value"]]
     assert caption == f"chelsea.png · score 0.910 · {photo_folder / 'chelsea.png'}"
     gen = FakeGenerateResult("a red fox", 7, [str(photo_folder / "rocket.png")])
     msgs = ui.media_messages(StepResult(2, "generate_image", True, value=gen), services)
     texts = [m["content"] for m in msgs if isinstance(m["content"], str)]
     assert any("prompt=a red fox" in t and "seed=7" in t for t in texts)
     frame = base64.b64encode((photo_folder / "coffee.png").read_bytes()).decode()
-    reading = FakeReading("garden-cam", "snapshot", "none", "2026-01-01T12:00:00Z",
-                          {"image_b64": frame, "source": "coffee"})
+    reading = FakeReading(
+        "garden-cam", "snapshot", "none", "2026-01-01T12:00:00Z", {"image_b64": frame, "source": "coffee"}
+    )
     msgs = ui.media_messages(StepResult(3, "edge_query", True, value=reading), services)
     assert "garden-cam" in msgs[0]["content"] and "2026-01-01T12:00:00Z" in msgs[0]["content"]
     assert Path(msgs[1]["content"]["path"]).read_bytes() == (photo_folder / "coffee.png").read_bytes()
@@ -309,10 +318,20 @@ def test_generated_images_show_each_seed_and_the_parameters(config, photo_folder
     pytest.importorskip("tools.generate")
     from tools.generate import GenerateImageResult
 
-    value = GenerateImageResult(prompt="the digit seven", negative_prompt="", model="digits-ddpm", pipeline="DDPM",
-                                steps=20, guidance=0.0, width=32, height=32, seeds=[3, 4],
-                                paths=[str(photo_folder / "rocket.png"), str(photo_folder / "coffee.png")],
-                                seconds=1.25, created="2026-01-01T00:00:00Z")
+    value = GenerateImageResult(
+        prompt="the digit seven",
+        negative_prompt="",
+        model="digits-ddpm",
+        pipeline="DDPM",
+        steps=20,
+        guidance=0.0,
+        width=32,
+        height=32,
+        seeds=[3, 4],
+        paths=[str(photo_folder / "rocket.png"), str(photo_folder / "coffee.png")],
+        seconds=1.25,
+        created="2026-01-01T00:00:00Z",
+    )
     msgs = ui.media_messages(StepResult(1, "generate_image", True, value=value), ui.AppServices(config))
     captions = [c for _, c in msgs[0]["content"].constructor_args["value"]]
     assert captions[0].startswith("rocket.png · seed 3 · ") and captions[1].startswith("coffee.png · seed 4 · ")
@@ -346,8 +365,9 @@ def test_tool_limits_cover_streaming_tools(config):
                     Streamer.active -= 1
 
     tool = Streamer()
-    threads = [threading.Thread(target=tool.call_streaming, args=({"question": "q"}, ToolContext(), print))
-               for _ in range(3)]
+    threads = [
+        threading.Thread(target=tool.call_streaming, args=({"question": "q"}, ToolContext(), print)) for _ in range(3)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -373,9 +393,15 @@ def test_sensor_frame_is_numeric_even_with_dropouts(config):
 
     class Client:
         def devices(self):
-            return [DeviceInfo("greenhouse", capabilities={"readings": {"sensors": ["temperature", "humidity"]}},
-                               online=True, announced_at=1.0),
-                    DeviceInfo("garden-cam", capabilities={"classify": {}}, online=True, announced_at=1.0)]
+            return [
+                DeviceInfo(
+                    "greenhouse",
+                    capabilities={"readings": {"sensors": ["temperature", "humidity"]}},
+                    online=True,
+                    announced_at=1.0,
+                ),
+                DeviceInfo("garden-cam", capabilities={"classify": {}}, online=True, announced_at=1.0),
+            ]
 
     class Fleet(ui.FleetService):
         def client(self, connect=True):
@@ -384,8 +410,12 @@ def test_sensor_frame_is_numeric_even_with_dropouts(config):
         def readings(self, device, sensor, n=30):
             now = time.time()
             values = [20.0, None, 21.5] if sensor == "temperature" else [55, 56, 57]
-            return {"sensor": sensor, "unit": "°C" if sensor == "temperature" else "%", "values": values,
-                    "timestamps": [now - 3, now - 2, now - 1]}
+            return {
+                "sensor": sensor,
+                "unit": "°C" if sensor == "temperature" else "%",
+                "values": values,
+                "timestamps": [now - 3, now - 2, now - 1],
+            }
 
     services = ui.AppServices(config, fleet=Fleet(config))
     frame = ui.sensor_frame(services)

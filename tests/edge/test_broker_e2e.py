@@ -68,14 +68,16 @@ def _spec(device_id: str) -> DeviceSpec:
 
 
 def _wait_online(client: MqttDeviceClient, device_id: str, timeout: float = 60) -> None:
-    assert client.registry.wait_for(lambda r: (d := r.get(device_id)) is not None and d.online, timeout), \
+    assert client.registry.wait_for(lambda r: (d := r.get(device_id)) is not None and d.online, timeout), (
         f"{device_id} never came online"
+    )
 
 
 def test_killed_device_turns_offline_within_the_keepalive_window(broker, client):
     keepalive = 2
-    fleet = SimulatedFleet([_spec("spare")], broker.host, broker.port, broker.passwords, keepalive=keepalive,
-                           mode="process").start()
+    fleet = SimulatedFleet(
+        [_spec("spare")], broker.host, broker.port, broker.passwords, keepalive=keepalive, mode="process"
+    ).start()
     try:
         _wait_online(client, "spare")
         assert client.request("spare", "readings", {"n": 3}, timeout=10).device == "spare"
@@ -92,8 +94,9 @@ def test_killed_device_turns_offline_within_the_keepalive_window(broker, client)
 
 def test_frozen_device_is_declared_offline_by_the_keepalive(broker, client):
     keepalive = 2
-    fleet = SimulatedFleet([_spec("frozen")], broker.host, broker.port, broker.passwords, keepalive=keepalive,
-                           mode="process").start()
+    fleet = SimulatedFleet(
+        [_spec("frozen")], broker.host, broker.port, broker.passwords, keepalive=keepalive, mode="process"
+    ).start()
     proc = fleet.processes["frozen"]
     try:
         _wait_online(client, "frozen")
@@ -122,13 +125,16 @@ def test_ten_devices_twenty_concurrent_requests_each_all_matched():
                 assert client.registry.wait_for(lambda r: all((d := r.get(s.id)) and d.online for s in specs), 30)
                 jobs = [(s.id, n) for s in specs for n in range(1, 21)]  # n readings: each answer is distinct
                 with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-                    replies = list(pool.map(lambda job: client.request(job[0], "readings", {"n": job[1]}, timeout=30), jobs))
+                    replies = list(
+                        pool.map(lambda job: client.request(job[0], "readings", {"n": job[1]}, timeout=30), jobs)
+                    )
     assert len(replies) == 200
     for (device, n), reply in zip(jobs, replies):
         assert reply.device == device and len(reply.data["values"]) == n
 
 
 # -- security -------------------------------------------------------------------------------
+
 
 def _raw_client(broker, user: str, password: str | None = None):
     settings = BrokerSettings(broker.host, broker.port, user, broker.password(user) if password is None else password)
@@ -167,10 +173,13 @@ def test_a_device_cannot_read_others_requests_or_publish_as_another_device(broke
         assert own.wait(5)
         assert received == ["polymodal/devices/intruder/request"]
         # impersonation: the broker drops it, the camera's real announcement and status stay
-        info = intruder.publish("polymodal/devices/garden-cam/announce",
-                                encode({"name": "evil camera", "ts": 1.0}), qos=1, retain=True)
+        info = intruder.publish(
+            "polymodal/devices/garden-cam/announce", encode({"name": "evil camera", "ts": 1.0}), qos=1, retain=True
+        )
         info.wait_for_publish(5)
-        status = intruder.publish("polymodal/devices/garden-cam/status", encode({"state": "offline"}), qos=1, retain=True)
+        status = intruder.publish(
+            "polymodal/devices/garden-cam/status", encode({"state": "offline"}), qos=1, retain=True
+        )
         status.wait_for_publish(5)
     finally:
         intruder.disconnect()

@@ -24,8 +24,13 @@ CAT_CLASSES = set(range(281, 286))  # ImageNet: tabby, tiger cat, Persian, Siame
 
 @pytest.fixture(scope="module")
 def camera():
-    return CameraSource([("chelsea", skimage_data.chelsea()), ("astronaut", skimage_data.astronaut()),
-                         ("coffee", skimage_data.coffee())])
+    return CameraSource(
+        [
+            ("chelsea", skimage_data.chelsea()),
+            ("astronaut", skimage_data.astronaut()),
+            ("coffee", skimage_data.coffee()),
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +45,13 @@ def sensors():
 
 @pytest.fixture(scope="module")
 def agent(camera, classifier, sensors):
-    caps = [Classify(classifier, camera), DetectFaces(FaceDetector(load_model(FACE_MODEL)), camera),
-            Snapshot(camera), SensorStatus(load_model("sensor_anomaly_int8"), sensors), Readings(sensors)]
+    caps = [
+        Classify(classifier, camera),
+        DetectFaces(FaceDetector(load_model(FACE_MODEL)), camera),
+        Snapshot(camera),
+        SensorStatus(load_model("sensor_anomaly_int8"), sensors),
+        Readings(sensors),
+    ]
     return DeviceAgent("test-dev", caps, BrokerSettings())
 
 
@@ -113,19 +123,22 @@ def test_snapshot_is_a_small_jpeg_and_readings_are_recent(agent, camera):
     assert r["ok"] and len(r["data"]["values"]) == 7 and r["data"]["unit"] == "%"
 
 
-@pytest.mark.parametrize("capability, params, code", [
-    ("fly", {}, "unknown_capability"),
-    ("classify", {"top_k": 0}, "bad_param"),
-    ("classify", {"top_k": "three"}, "bad_param"),
-    ("classify", {"colour": "red"}, "bad_param"),
-    ("classify", {"image": "%%% not base64"}, "bad_image"),
-    ("classify", {"image": base64.b64encode(b"GIF89a-not-really").decode()}, "bad_image"),
-    ("detect_faces", {"min_score": 3}, "bad_param"),
-    ("sensor_status", {"sensor": "pressure"}, "bad_param"),
-    ("sensor_status", {"window": 10_000}, "bad_param"),
-    ("readings", {"n": -1}, "bad_param"),
-    ("snapshot", {"max_side": 10_000}, "bad_param"),
-])
+@pytest.mark.parametrize(
+    "capability, params, code",
+    [
+        ("fly", {}, "unknown_capability"),
+        ("classify", {"top_k": 0}, "bad_param"),
+        ("classify", {"top_k": "three"}, "bad_param"),
+        ("classify", {"colour": "red"}, "bad_param"),
+        ("classify", {"image": "%%% not base64"}, "bad_image"),
+        ("classify", {"image": base64.b64encode(b"GIF89a-not-really").decode()}, "bad_image"),
+        ("detect_faces", {"min_score": 3}, "bad_param"),
+        ("sensor_status", {"sensor": "pressure"}, "bad_param"),
+        ("sensor_status", {"window": 10_000}, "bad_param"),
+        ("readings", {"n": -1}, "bad_param"),
+        ("snapshot", {"max_side": 10_000}, "bad_param"),
+    ],
+)
 def test_bad_requests_get_error_replies_not_crashes(agent, capability, params, code):
     reply = ask(agent, capability, **params)
     assert reply["ok"] is False and reply["error"]["code"] == code, reply

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.broker
 def config_file(tmp_path, broker, fleet, monkeypatch):
     monkeypatch.setenv("POLYMODAL_MQTT_PASSWORD", broker.password("orchestrator"))
     p = tmp_path / "config.toml"
-    p.write_text(f"[edge]\nhost = \"{broker.host}\"\nport = {broker.port}\nrequest_timeout_s = 10.0\n")
+    p.write_text(f'[edge]\nhost = "{broker.host}"\nport = {broker.port}\nrequest_timeout_s = 10.0\n')
     return str(p)
 
 
@@ -41,8 +41,9 @@ def test_devices_json_lists_the_fleet(capsys, config_file):
 
 def test_query_json_and_params(capsys, config_file, fleet):
     fleet.device("garden-cam").camera.show("coffee")
-    code, out = run_json(capsys, "--config", config_file, "edge", "query", "garden camera", "classify",
-                         "--param", "top_k=2", "--json")
+    code, out = run_json(
+        capsys, "--config", config_file, "edge", "query", "garden camera", "classify", "--param", "top_k=2", "--json"
+    )
     assert code == 0 and out["ok"]
     assert out["result"]["device"] == "garden-cam" and len(out["result"]["data"]["labels"]) == 2
     assert out["result"]["data"]["labels"][0]["label"] == "espresso"
@@ -54,8 +55,9 @@ def test_query_json_and_params(capsys, config_file, fleet):
 def test_query_failures_exit_non_zero_with_one_line(capsys, config_file):
     code, out = run_json(capsys, "--config", config_file, "edge", "query", "kitchen", "classify", "--json")
     assert code == 1 and out == {"ok": False, "error": out["error"]} and "no registered device" in out["error"]
-    code, out = run_json(capsys, "--config", config_file, "edge", "query", "garden-cam", "classify",
-                         "--param", "top_k=99", "--json")
+    code, out = run_json(
+        capsys, "--config", config_file, "edge", "query", "garden-cam", "classify", "--param", "top_k=99", "--json"
+    )
     assert code == 1 and not out["ok"] and "bad_param" in out["error"]
     code = main(["--config", config_file, "edge", "query", "garden-cam", "teleport"])
     err = capsys.readouterr().err
@@ -70,16 +72,37 @@ def test_simulate_starts_a_broker_and_three_devices(tmp_path, monkeypatch):
     # stderr goes to a file: a pipe nobody reads fills up (device logs over a minute) and blocks the
     # simulator's writes, so it could not even shut down on Ctrl-C.
     err_file = open(tmp_path / "simulate.err", "w+")
-    sim = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "--config", str(cfg), "edge", "simulate",
-                            "--devices", "3", "--fault", "temperature=stuck", "--duration", "120", "--json"],
-                           stdout=subprocess.PIPE, stderr=err_file, text=True)
+    sim = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "orchestrator.cli",
+            "--config",
+            str(cfg),
+            "edge",
+            "simulate",
+            "--devices",
+            "3",
+            "--fault",
+            "temperature=stuck",
+            "--duration",
+            "120",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=err_file,
+        text=True,
+    )
     try:
         started = _read_json_object(sim)
         assert started["ok"] and [d["id"] for d in started["devices"]] == ["garden-cam", "greenhouse", "front-door"]
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "--config", str(cfg), "edge", "devices",
-                                  "--json"], capture_output=True, text=True)
+            out = subprocess.run(
+                [sys.executable, "-m", "orchestrator.cli", "--config", str(cfg), "edge", "devices", "--json"],
+                capture_output=True,
+                text=True,
+            )
             rows = json.loads(out.stdout)["devices"] if out.returncode == 0 else []
             if len(rows) == 3 and all(r["online"] for r in rows):
                 break
@@ -89,9 +112,24 @@ def test_simulate_starts_a_broker_and_three_devices(tmp_path, monkeypatch):
         # the injected fault shows once the stuck readings fill the window (one reading a second)
         q = None
         for _ in range(3):
-            q = subprocess.run([sys.executable, "-m", "orchestrator.cli", "--config", str(cfg), "edge", "query",
-                                "greenhouse", "sensor_status", "--param", "sensor=temperature", "--json"],
-                               capture_output=True, text=True)
+            q = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "orchestrator.cli",
+                    "--config",
+                    str(cfg),
+                    "edge",
+                    "query",
+                    "greenhouse",
+                    "sensor_status",
+                    "--param",
+                    "sensor=temperature",
+                    "--json",
+                ],
+                capture_output=True,
+                text=True,
+            )
             assert q.returncode == 0, q.stderr
             if json.loads(q.stdout)["result"]["data"]["status"] == "stuck":
                 break

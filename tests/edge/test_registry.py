@@ -10,19 +10,38 @@ from edge.registry import DeviceRegistry
 @pytest.fixture
 def registry():
     r = DeviceRegistry()
-    r.on_announce("garden-cam", {"name": "garden camera", "aliases": ["backyard camera"], "capabilities": {"classify": {"model": "m"}}, "ts": 1.0})
-    r.on_announce("greenhouse", {"name": "greenhouse sensor node", "aliases": ["greenhouse temperature sensor"], "ts": 1.0})
+    r.on_announce(
+        "garden-cam",
+        {
+            "name": "garden camera",
+            "aliases": ["backyard camera"],
+            "capabilities": {"classify": {"model": "m"}},
+            "ts": 1.0,
+        },
+    )
+    r.on_announce(
+        "greenhouse", {"name": "greenhouse sensor node", "aliases": ["greenhouse temperature sensor"], "ts": 1.0}
+    )
     r.on_announce("front-door", {"name": "front door unit", "aliases": ["doorbell"], "ts": 1.0})
     r.on_status("garden-cam", {"state": "online", "ts": 5.0})
     return r
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("garden-cam", "garden-cam"), ("Garden Camera", "garden-cam"), ("backyard camera", "garden-cam"),
-    ("greenhouse temperature sensor", "greenhouse"), ("doorbell", "front-door"), ("front door", "front-door"),
-    ("garden", "garden-cam"), ("front_door", "front-door"), ("the greenhouse humidity sensor", "greenhouse"),
-    ("what the doorbell sees", "front-door"),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("garden-cam", "garden-cam"),
+        ("Garden Camera", "garden-cam"),
+        ("backyard camera", "garden-cam"),
+        ("greenhouse temperature sensor", "greenhouse"),
+        ("doorbell", "front-door"),
+        ("front door", "front-door"),
+        ("garden", "garden-cam"),
+        ("front_door", "front-door"),
+        ("the greenhouse humidity sensor", "greenhouse"),
+        ("what the doorbell sees", "front-door"),
+    ],
+)
 def test_resolve_by_id_name_alias_or_unique_part(registry, name, expected):
     assert registry.resolve(name).id == expected
 

@@ -5,7 +5,13 @@ from indexes.embedders import approx_tokens
 def test_chinese_sentences_split_at_chinese_punctuation():
     text = "大模型很强。边缘设备很小！能否结合？可以；但要量化。"
     spans = split_sentences(text)
-    assert [text[s.start : s.end] for s in spans] == ["大模型很强。", "边缘设备很小！", "能否结合？", "可以；", "但要量化。"]
+    assert [text[s.start : s.end] for s in spans] == [
+        "大模型很强。",
+        "边缘设备很小！",
+        "能否结合？",
+        "可以；",
+        "但要量化。",
+    ]
 
 
 def test_decimal_points_do_not_end_sentences():

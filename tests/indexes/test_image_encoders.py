@@ -6,15 +6,20 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
-from polymodal.config import ImagesConfig
-
 import numpy as np
 import pytest
 from PIL import Image
 
-from indexes.image_encoders import (ImageEncoder, describe, encoder_from_spec, encoder_spec, get_image_encoder,
-                                    resolve_encoder)
+from indexes.image_encoders import (
+    ImageEncoder,
+    describe,
+    encoder_from_spec,
+    encoder_spec,
+    get_image_encoder,
+    resolve_encoder,
+)
 from indexes.image_encoders.fake import ColourEncoder
+from polymodal.config import ImagesConfig
 from polymodal.errors import ConfigError, ModelUnavailable
 
 
@@ -23,6 +28,7 @@ def _solid(rgb, size=(40, 30)):
 
 
 # -- the fake -------------------------------------------------------------------------------------
+
 
 def test_fake_matches_colour_words_in_english_and_chinese():
     enc = ColourEncoder()
@@ -35,8 +41,10 @@ def test_fake_matches_colour_words_in_english_and_chinese():
 
 def test_fake_visual_space_sees_layout():
     enc = ColourEncoder()
-    left = np.zeros((32, 32, 3), np.uint8); left[:, :16] = 255
-    right = np.zeros((32, 32, 3), np.uint8); right[:, 16:] = 255
+    left = np.zeros((32, 32, 3), np.uint8)
+    left[:, :16] = 255
+    right = np.zeros((32, 32, 3), np.uint8)
+    right[:, 16:] = 255
     e = enc.encode([left, right, left.copy()])
     assert e.visual.shape == (3, 49)
     assert e.visual[0] @ e.visual[2] > 0.99 > e.visual[0] @ e.visual[1]
@@ -52,6 +60,7 @@ def test_zero_shot_tag_ranks_labels():
 
 # -- registry -------------------------------------------------------------------------------------
 
+
 def test_registry_names_and_errors():
     assert get_image_encoder("fake").name == "fake-colour"
     assert get_image_encoder("fake") is get_image_encoder("fake")  # one shared instance
@@ -59,8 +68,9 @@ def test_registry_names_and_errors():
     with pytest.raises(ConfigError, match="unknown image encoder"):
         get_image_encoder("nope")
     with pytest.raises(ConfigError, match="open_clip_checkpoint"):
-        get_image_encoder("open_clip", ImagesConfig(encoder="open_clip", open_clip_model="ViT-B-32",
-                                                       open_clip_checkpoint=""))
+        get_image_encoder(
+            "open_clip", ImagesConfig(encoder="open_clip", open_clip_model="ViT-B-32", open_clip_checkpoint="")
+        )
 
 
 def test_auto_picks_open_clip_only_when_the_checkpoint_exists(tmp_path):
@@ -78,8 +88,10 @@ def test_auto_picks_open_clip_only_when_the_checkpoint_exists(tmp_path):
 
 
 def test_describe_names_the_active_encoder_without_loading_models():
-    code = ("import sys, json; from polymodal.config import Config; from indexes.image_encoders import describe; "
-            "d = describe(Config()); print(json.dumps([d['active'], d['name'], 'torch' in sys.modules]))")
+    code = (
+        "import sys, json; from polymodal.config import Config; from indexes.image_encoders import describe; "
+        "d = describe(Config()); print(json.dumps([d['active'], d['name'], 'torch' in sys.modules]))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     active, name, torch_loaded = __import__("json").loads(out)
     assert active == "conse" and name.startswith("conse:") and torch_loaded is False
@@ -93,6 +105,7 @@ def test_spec_round_trip():
 
 
 # -- open_clip on a tiny random CLIP built offline -----------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def tiny_clip(tmp_path_factory):

@@ -72,10 +72,13 @@ def test_content_hash_is_of_the_bytes(tmp_path):
     assert load_image(tmp_path / "x.png").sha256 == hashlib.sha256((tmp_path / "x.png").read_bytes()).hexdigest()
 
 
-@pytest.mark.parametrize("name,content,reason", [
-    ("notes.jpg", b"hello, I am text", "not an image"),
-    ("empty.png", b"", "empty file"),
-])
+@pytest.mark.parametrize(
+    "name,content,reason",
+    [
+        ("notes.jpg", b"hello, I am text", "not an image"),
+        ("empty.png", b"", "empty file"),
+    ],
+)
 def test_non_images_give_one_line_reasons(tmp_path, name, content, reason):
     (tmp_path / name).write_bytes(content)
     with pytest.raises(UnsupportedFile) as err:

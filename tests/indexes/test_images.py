@@ -52,7 +52,8 @@ def test_index_and_search_by_text_and_image(tmp_path, library):
         assert idx.search("黄色", k=1)[0].path == str(library / "trips" / "yellow.jpg")
         by_image = idx.search(image=str(library / "blue.jpg"), k=1)
         assert by_image[0].path == str(library / "blue.jpg") and by_image[0].space == "visual"
-        arr = np.zeros((50, 50, 3), np.uint8); arr[..., 1] = 200
+        arr = np.zeros((50, 50, 3), np.uint8)
+        arr[..., 1] = 200
         assert idx.search(image=arr, k=1)[0].path == str(library / "green.jpg")
 
 
@@ -141,7 +142,8 @@ def test_progress_callback_and_cancel(tmp_path, library):
     with _open(tmp_path) as idx:
         idx.index_folder(library, progress=lambda done, total: seen.append((done, total)), batch_size=2)
         assert seen == [(2, 5), (4, 5), (5, 5)]  # 4 photos + fake.png, in batches of 2
-    cancel = threading.Event(); cancel.set()
+    cancel = threading.Event()
+    cancel.set()
     with ImageIndex.open(tmp_path / "idx2", "fake") as idx:
         with pytest.raises(Cancelled):
             idx.index_folder(library, cancel=cancel)

@@ -1,7 +1,6 @@
 import os
 import zipfile
 
-
 from indexes.ingest import ingest_paths
 from indexes.text import TextIndex
 from polymodal.config import Config
@@ -17,10 +16,13 @@ def _config(**kb):
 
 def _write_docs(folder):
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "edge.md").write_text("# 边缘AI\n边缘AI让模型在设备上运行。量化把模型变小。\n\n## 部署\n树莓派可以运行小模型。", encoding="utf-8")
+    (folder / "edge.md").write_text(
+        "# 边缘AI\n边缘AI让模型在设备上运行。量化把模型变小。\n\n## 部署\n树莓派可以运行小模型。", encoding="utf-8"
+    )
     (folder / "notes.txt").write_text("Retrieval augmented generation cites its sources.", encoding="utf-8")
-    (folder / "page.html").write_text("<html><head><script>evil()</script></head>"
-                                      "<body><p>Gradio builds chat apps.</p></body></html>")
+    (folder / "page.html").write_text(
+        "<html><head><script>evil()</script></head><body><p>Gradio builds chat apps.</p></body></html>"
+    )
     sub = folder / "sub"
     sub.mkdir(exist_ok=True)
     (sub / "gbk.txt").write_bytes("中文编码的文件，使用GBK保存。".encode("gb18030"))
@@ -103,8 +105,13 @@ def test_real_pdf_and_docx_are_read(tmp_path):
     document.save(d / "report.docx")
     writer = PdfWriter()
     page = writer.add_blank_page(width=300, height=300)
-    font = DictionaryObject({NameObject("/Type"): NameObject("/Font"), NameObject("/Subtype"): NameObject("/Type1"),
-                             NameObject("/BaseFont"): NameObject("/Helvetica")})
+    font = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/Font"),
+            NameObject("/Subtype"): NameObject("/Type1"),
+            NameObject("/BaseFont"): NameObject("/Helvetica"),
+        }
+    )
     fonts = DictionaryObject({NameObject("/F1"): writer._add_object(font)})
     page[NameObject("/Resources")] = DictionaryObject({NameObject("/Font"): fonts})
     stream = DecodedStreamObject()
@@ -149,7 +156,13 @@ def test_prompt_injection_text_is_stored_verbatim_as_data(tmp_path):
 def test_progress_callback_counts_files_even_without_a_bar(tmp_path):
     docs = _write_docs(tmp_path / "docs")
     seen = []
-    ingest_paths(tmp_path / "kb", [docs], config=_config(), show_progress=False, batch_chunks=1,
-                 on_progress=lambda done, total, path: seen.append((done, total)))
+    ingest_paths(
+        tmp_path / "kb",
+        [docs],
+        config=_config(),
+        show_progress=False,
+        batch_chunks=1,
+        on_progress=lambda done, total, path: seen.append((done, total)),
+    )
     assert seen[-1] == (4, 4)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen) and seen[0][0] >= 1

@@ -74,6 +74,8 @@ def _embedding_suite(base: type, model: str, name: str) -> type:
 TestHashEmbeddingsUnit = _embedding_suite(EmbeddingsUnitTests, "hash", "TestHashEmbeddingsUnit")
 TestHashEmbeddingsIntegration = _embedding_suite(EmbeddingsIntegrationTests, "hash", "TestHashEmbeddingsIntegration")
 TestMiniLMEmbeddingsIntegration = pytest.mark.slow(
-    _embedding_suite(EmbeddingsIntegrationTests, "all-MiniLM-L6-v2", "TestMiniLMEmbeddingsIntegration"))
+    _embedding_suite(EmbeddingsIntegrationTests, "all-MiniLM-L6-v2", "TestMiniLMEmbeddingsIntegration")
+)
 TestUSEEmbeddingsIntegration = pytest.mark.slow(
-    _embedding_suite(EmbeddingsIntegrationTests, "use-multilingual-v3", "TestUSEEmbeddingsIntegration"))
+    _embedding_suite(EmbeddingsIntegrationTests, "use-multilingual-v3", "TestUSEEmbeddingsIntegration")
+)

@@ -40,7 +40,10 @@ def test_filtered_search_only_returns_allowed_ids(tmp_path):
     for kind in ("flat", "hnsw"):
         conn = connect_sqlite(tmp_path / f"{kind}.sqlite")
         store = VectorTable(tmp_path, conn, 32, name=f"v_{kind}", params=IndexParams(index_type=kind))
-        conn.execute("BEGIN"); store.write(np.arange(len(base)), base); store.bump_generation(); conn.execute("COMMIT")
+        conn.execute("BEGIN")
+        store.write(np.arange(len(base)), base)
+        store.bump_generation()
+        conn.execute("COMMIT")
         store.rebuild()
         allowed = np.arange(0, 5_000, 7)
         _, found = store.search(base[:5], 10, allowed=allowed)
@@ -75,11 +78,13 @@ def test_auto_builds_a_calibrated_ivf_and_readers_search_with_its_nprobe(tmp_pat
     # held-out queries, not the calibration sample, reach the target too
     _, found = store.search(queries, 10)
     assert _recall(found, exact_topk(base, queries, 10) + 1) >= 0.95
-    reader = VectorTable(tmp_path, connect_sqlite(tmp_path / "vectors.sqlite", read_only=True), 32,
-                         params=IndexParams(), read_only=True)
+    reader = VectorTable(
+        tmp_path, connect_sqlite(tmp_path / "vectors.sqlite", read_only=True), 32, params=IndexParams(), read_only=True
+    )
     reader.load()
     assert reader.index_type == "ivf" and reader.calibration == cal
     import faiss
+
     assert faiss.extract_index_ivf(reader._index).nprobe == cal["nprobe"]
 
 

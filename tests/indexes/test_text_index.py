@@ -10,10 +10,20 @@ from polymodal.errors import InputError, StoreError
 
 DOCS = [
     Document("edge", "边缘AI让模型在设备上运行。量化可以把模型变小。", source="/kb/edge.md", type="md", tags=["edge"]),
-    Document("rag", "Retrieval augmented generation answers questions from a knowledge base with citations.",
-             source="/kb/rag.txt", type="txt", tags=["llm"]),
-    Document("clip", "CLIP embeds images and text in one space, so text can search photos.",
-             source="/kb/clip.txt", type="txt", tags=["vision", "llm"]),
+    Document(
+        "rag",
+        "Retrieval augmented generation answers questions from a knowledge base with citations.",
+        source="/kb/rag.txt",
+        type="txt",
+        tags=["llm"],
+    ),
+    Document(
+        "clip",
+        "CLIP embeds images and text in one space, so text can search photos.",
+        source="/kb/clip.txt",
+        type="txt",
+        tags=["vision", "llm"],
+    ),
 ]
 
 

@@ -76,7 +76,9 @@ def test_user_function_tool_plugs_in_and_runs():
         """Count the words in a text."""
         return len(text.split())
 
-    llm = FakeChatModel([json.dumps({"steps": [{"tool": "word_count", "args": {"text": "one two three"}, "depends_on": []}]})])
+    llm = FakeChatModel(
+        [json.dumps({"steps": [{"tool": "word_count", "args": {"text": "one two three"}, "depends_on": []}]})]
+    )
     agent = fake_agent(llm)
     agent.add_tool(word_count)
     result = agent.run("zxqv count")
@@ -91,7 +93,9 @@ def test_langchain_tool_plugs_in():
         """Return the text in capitals."""
         return text.upper()
 
-    agent = fake_agent(FakeChatModel([json.dumps({"steps": [{"tool": "shout", "args": {"text": "hey"}, "depends_on": []}]})]))
+    agent = fake_agent(
+        FakeChatModel([json.dumps({"steps": [{"tool": "shout", "args": {"text": "hey"}, "depends_on": []}]})])
+    )
     agent.add_tool(shout)
     assert "shout" in agent.tools and agent.run("zxqv").steps[0].value == "HEY"
 
@@ -138,8 +142,9 @@ def test_a_lone_streaming_step_forwards_its_tokens_live_and_done_has_the_checked
     events = list(fake_agent(tools=[StreamingRag()]).stream("What is edge AI?"))
     tokens = [e.text for e in events if isinstance(e, AnswerToken)]
     assert tokens == ["Edge AI ", "runs locally [1] [9]"]
-    assert events.index(next(e for e in events if isinstance(e, AnswerToken))) < \
-        events.index(next(e for e in events if isinstance(e, StepFinished)))
+    assert events.index(next(e for e in events if isinstance(e, AnswerToken))) < events.index(
+        next(e for e in events if isinstance(e, StepFinished))
+    )
     assert events[-1].result.answer == "Edge AI runs locally [1]"
 
 

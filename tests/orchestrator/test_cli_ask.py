@@ -8,19 +8,24 @@ import textwrap
 
 import pytest
 
-SCRIPTED = textwrap.dedent('''
+SCRIPTED = textwrap.dedent("""
     from tools.llm import FakeChatModel
 
     class Model(FakeChatModel):
         @classmethod
         def from_config(cls, cfg):
             return cls(default="Paris is the capital of France [1]. It is lovely [5].")
-''')
+""")
 
 
 def _run(*args, home, extra_path=""):
-    env = {"POLYMODAL_HOME": str(home), "PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1",
-           "PYTHONPATH": extra_path, "POLYMODAL_CACHE": os.environ.get("POLYMODAL_CACHE", "")}
+    env = {
+        "POLYMODAL_HOME": str(home),
+        "PATH": "/usr/bin:/bin",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": extra_path,
+        "POLYMODAL_CACHE": os.environ.get("POLYMODAL_CACHE", ""),
+    }
     return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], capture_output=True, text=True, env=env)
 
 
@@ -38,8 +43,17 @@ def kb(tmp_path):
 
 
 def test_ask_json_has_checked_citations(kb):
-    r = _run("--config", str(kb / "config.toml"), "ask", "What is the capital of France?", "--kb", str(kb / "kb"),
-             "--json", home=kb, extra_path=str(kb))
+    r = _run(
+        "--config",
+        str(kb / "config.toml"),
+        "ask",
+        "What is the capital of France?",
+        "--kb",
+        str(kb / "kb"),
+        "--json",
+        home=kb,
+        extra_path=str(kb),
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["found"] and out["answer"] == "Paris is the capital of France [1]. It is lovely."
@@ -49,8 +63,16 @@ def test_ask_json_has_checked_citations(kb):
 
 
 def test_ask_streams_text_then_sources(kb):
-    r = _run("--config", str(kb / "config.toml"), "ask", "What is the capital of France?", "--kb", str(kb / "kb"),
-             home=kb, extra_path=str(kb))
+    r = _run(
+        "--config",
+        str(kb / "config.toml"),
+        "ask",
+        "What is the capital of France?",
+        "--kb",
+        str(kb / "kb"),
+        home=kb,
+        extra_path=str(kb),
+    )
     assert r.returncode == 0, r.stderr
     first, *rest = r.stdout.splitlines()
     assert first == "Paris is the capital of France [1]. It is lovely."

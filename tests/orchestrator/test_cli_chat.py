@@ -13,8 +13,7 @@ from orchestrator.cli import main
 @pytest.fixture
 def config_file(tmp_path, monkeypatch):
     # the fake rag tool stands in for the real one; the LLM is the scripted fake backend
-    monkeypatch.setattr(registry, "DEFAULT_TOOLS", {"rag_answer": "tools.testing",
-                                                    "generate_image": "tools.testing"})
+    monkeypatch.setattr(registry, "DEFAULT_TOOLS", {"rag_answer": "tools.testing", "generate_image": "tools.testing"})
     path = tmp_path / "config.toml"
     path.write_text('[llm]\nbackend = "fake"\n[embedder]\nmultilingual = "hash"\n', encoding="utf-8")
     return path

@@ -29,17 +29,25 @@ def test_independent_steps_run_in_parallel():
 
 
 def test_dependent_step_gets_the_referenced_output():
-    plan = Plan([PlanStep(1, "image_search", {"query": "cat", "k": 2}),
-                 PlanStep(2, "generate_image", {"prompt": "like $1.images[0].path"}, [1])])
+    plan = Plan(
+        [
+            PlanStep(1, "image_search", {"query": "cat", "k": 2}),
+            PlanStep(2, "generate_image", {"prompt": "like $1.images[0].path"}, [1]),
+        ]
+    )
     results = {r.step_id: r for r in PlanExecutor(tools()).run(plan)}
     assert results[2].args["prompt"] == "like /photos/cat-0.jpg"
     assert results[2].value.prompt == "like /photos/cat-0.jpg"
 
 
 def test_failing_step_is_an_observation_and_its_dependents_are_skipped():
-    plan = Plan([PlanStep(1, "generate_image", {"prompt": "fox"}),
-                 PlanStep(2, "image_search", {"query": "$1.images[0]"}, [1]),
-                 PlanStep(3, "rag_answer", {"question": "what is a fox?"})])
+    plan = Plan(
+        [
+            PlanStep(1, "generate_image", {"prompt": "fox"}),
+            PlanStep(2, "image_search", {"query": "$1.images[0]"}, [1]),
+            PlanStep(3, "rag_answer", {"question": "what is a fox?"}),
+        ]
+    )
     results = {r.step_id: r for r in PlanExecutor(tools(BrokenGenerateTool())).run(plan)}
     assert not results[1].ok and "no diffusion weights" in results[1].error
     assert not results[2].ok and "skipped because step 1 failed" in results[2].error

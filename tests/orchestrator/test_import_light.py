@@ -9,8 +9,9 @@ HEAVY = ("torch", "transformers", "diffusers", "open_clip", "gradio", "sentence_
 
 
 def _imported_modules(statement: str) -> set[str]:
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", statement], capture_output=True, text=True,
-                          timeout=120, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", statement], capture_output=True, text=True, timeout=120, check=True
+    )
     names = set()
     for line in proc.stderr.splitlines():
         if line.startswith("import time:") and "|" in line:
@@ -26,6 +27,8 @@ def test_import_orchestrator_imports_no_heavy_library():
 
 
 def test_building_an_agent_over_fakes_imports_no_heavy_library():
-    names = _imported_modules("from orchestrator.testing import fake_agent; "
-                              "fake_agent().run('把知识库里关于边缘AI的要点总结一下，再找一张和猫有关的照片')")
+    names = _imported_modules(
+        "from orchestrator.testing import fake_agent; "
+        "fake_agent().run('把知识库里关于边缘AI的要点总结一下，再找一张和猫有关的照片')"
+    )
     assert sorted(n for n in names if n.split(".")[0] in HEAVY) == []

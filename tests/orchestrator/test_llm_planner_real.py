@@ -24,13 +24,19 @@ def planner():
     return Planner(tools, FastRouter(tools), llm=lambda: llm, use_router=False)
 
 
-@pytest.mark.parametrize("text, tools, edges", [
-    ("把知识库里关于边缘AI的要点总结一下，再找一张和猫有关的照片", ["image_search", "rag_answer"], set()),
-    ("Find a photo of a bridge, then make a painting of it.", ["generate_image", "image_search"], {(1, 2)}),
-    ("Check the greenhouse sensor status, summarize the docs on edge AI, and draw a solar farm.",
-     ["edge_query", "generate_image", "rag_answer"], None),
-    ("hello", [], set()),
-])
+@pytest.mark.parametrize(
+    "text, tools, edges",
+    [
+        ("把知识库里关于边缘AI的要点总结一下，再找一张和猫有关的照片", ["image_search", "rag_answer"], set()),
+        ("Find a photo of a bridge, then make a painting of it.", ["generate_image", "image_search"], {(1, 2)}),
+        (
+            "Check the greenhouse sensor status, summarize the docs on edge AI, and draw a solar farm.",
+            ["edge_query", "generate_image", "rag_answer"],
+            None,
+        ),
+        ("hello", [], set()),
+    ],
+)
 def test_real_llm_plans_are_valid_and_pick_the_right_tools(planner, text, tools, edges):
     plan = planner.plan(text)
     assert plan.source == "llm"

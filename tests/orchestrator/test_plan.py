@@ -34,10 +34,14 @@ def test_find_references_in_nested_args():
 
 
 def test_valid_plan_passes_and_references_imply_dependencies(tools):
-    plan = plan_from_json({"steps": [
-        {"tool": "image_search", "args": {"query": "cat"}},
-        {"tool": "generate_image", "args": {"prompt": "a painting of $1.images[0].path"}},
-    ]})
+    plan = plan_from_json(
+        {
+            "steps": [
+                {"tool": "image_search", "args": {"query": "cat"}},
+                {"tool": "generate_image", "args": {"prompt": "a painting of $1.images[0].path"}},
+            ]
+        }
+    )
     plan, fixes = validate_plan(plan, tools)
     assert plan.step(2).depends_on == [1]
     assert plan.edges() == {(1, 2)}
@@ -61,8 +65,12 @@ def test_bad_args_misnamed_main_argument_is_renamed_and_wrong_type_rejected(tool
 
 
 def test_cycles_and_dangling_references_are_rejected(tools):
-    cyclic = Plan([PlanStep(1, "rag_answer", {"question": "$2.answer"}, [2]),
-                   PlanStep(2, "rag_answer", {"question": "$1.answer"}, [1])])
+    cyclic = Plan(
+        [
+            PlanStep(1, "rag_answer", {"question": "$2.answer"}, [2]),
+            PlanStep(2, "rag_answer", {"question": "$1.answer"}, [1]),
+        ]
+    )
     with pytest.raises(PlanError, match="cycle"):
         validate_plan(cyclic, tools)
     dangling = Plan([PlanStep(1, "generate_image", {"prompt": "$4.answer"})])
@@ -78,21 +86,32 @@ def test_dependency_on_missing_step_is_dropped_and_duplicate_ids_renumbered(tool
 
 
 def test_plan_round_trips_through_dict():
-    plan = Plan([PlanStep(1, "rag_answer", {"question": "q"}), PlanStep(2, "generate_image", {"prompt": "$1.answer"}, [1])],
-                source="llm", note="n")
+    plan = Plan(
+        [PlanStep(1, "rag_answer", {"question": "q"}), PlanStep(2, "generate_image", {"prompt": "$1.answer"}, [1])],
+        source="llm",
+        note="n",
+    )
     again = Plan.from_dict(plan.to_dict())
     assert again == plan
 
 
-@pytest.mark.parametrize("bad", ["nope", {"steps": "x"}, {"steps": [{"args": {}}]}, {"steps": [{"tool": "t", "args": []}]}])
+@pytest.mark.parametrize(
+    "bad", ["nope", {"steps": "x"}, {"steps": [{"args": {}}]}, {"steps": [{"tool": "t", "args": []}]}]
+)
 def test_malformed_plan_json_is_a_plan_error(bad):
     with pytest.raises(PlanError):
         plan_from_json(bad)
 
 
 def test_flat_wire_steps_carry_arguments_beside_the_tool_and_references_as_dependencies(tools):
-    plan = plan_from_json({"steps": [{"tool": "rag_answer", "question": "diffusion"},
-                                     {"tool": "generate_image", "prompt": "$1.answer", "seed": 3}]})
+    plan = plan_from_json(
+        {
+            "steps": [
+                {"tool": "rag_answer", "question": "diffusion"},
+                {"tool": "generate_image", "prompt": "$1.answer", "seed": 3},
+            ]
+        }
+    )
     assert plan.step(1).args == {"question": "diffusion"} and plan.step(1).depends_on == []
     assert plan.step(2).args == {"prompt": "$1.answer", "seed": 3} and plan.step(2).depends_on == [1]
     plan, fixes = validate_plan(plan, tools)

@@ -34,21 +34,34 @@ def test_compound_chinese_request_becomes_two_independent_steps_without_llm():
 
 
 def test_clause_pointing_back_depends_on_the_previous_step():
-    plan = planner_with(FakeChatModel()).plan("Explain diffusion models from the docs and draw a picture that illustrates it")
+    plan = planner_with(FakeChatModel()).plan(
+        "Explain diffusion models from the docs and draw a picture that illustrates it"
+    )
     assert plan.tools() == ["rag_answer", "generate_image"] and plan.edges() == {(1, 2)}
     assert "$1.answer" in plan.steps[1].args["prompt"]
 
 
 def test_unclear_request_goes_to_the_llm_with_schema_and_examples():
-    reply = json.dumps({"steps": [{"tool": "image_search", "args": {"query": "sunset"}, "depends_on": []},
-                                  {"tool": "generate_image", "args": {"prompt": "$1.images[0].path"}, "depends_on": [1]}]})
+    reply = json.dumps(
+        {
+            "steps": [
+                {"tool": "image_search", "args": {"query": "sunset"}, "depends_on": []},
+                {"tool": "generate_image", "args": {"prompt": "$1.images[0].path"}, "depends_on": [1]},
+            ]
+        }
+    )
     llm = FakeChatModel([reply])
     plan = planner_with(llm).plan("sunset vibes, remixed")
     assert plan.source == "llm" and plan.tools() == ["image_search", "generate_image"] and plan.edges() == {(1, 2)}
     call = llm.calls[0]
     schema = call["json_schema"]
     alternatives = schema["properties"]["steps"]["items"]["anyOf"]
-    assert {a["properties"]["tool"]["const"] for a in alternatives} == {"rag_answer", "image_search", "generate_image", "edge_query"}
+    assert {a["properties"]["tool"]["const"] for a in alternatives} == {
+        "rag_answer",
+        "image_search",
+        "generate_image",
+        "edge_query",
+    }
     system = call["messages"][0]["content"]
     assert "rag_answer(question: string, k?: integer)" in system and "Request: What is CLIP?" in system
     assert call["messages"][-1]["content"].endswith("Request: sunset vibes, remixed\nPlan:")
@@ -64,7 +77,12 @@ def test_invalid_plan_is_re_asked_once_with_the_error():
 
 
 def test_plan_that_stays_invalid_is_a_clear_plan_error():
-    llm = FakeChatModel(["not json", json.dumps({"steps": [{"tool": "rag_answer", "args": {"question": "$3.answer"}, "depends_on": []}]})])
+    llm = FakeChatModel(
+        [
+            "not json",
+            json.dumps({"steps": [{"tool": "rag_answer", "args": {"question": "$3.answer"}, "depends_on": []}]}),
+        ]
+    )
     with pytest.raises(PlanError, match="could not make a valid plan.*no step 3"):
         planner_with(llm).plan("hmm")
     assert len(llm.calls) == 2
@@ -80,10 +98,15 @@ def test_user_function_tool_is_visible_to_the_llm_planner():
         """Translate text into another language."""
         return text
 
-    llm = FakeChatModel([json.dumps({"steps": [{"tool": "translate", "args": {"text": "你好", "target": "fr"}, "depends_on": []}]})])
+    llm = FakeChatModel(
+        [json.dumps({"steps": [{"tool": "translate", "args": {"text": "你好", "target": "fr"}, "depends_on": []}]})]
+    )
     plan = planner_with(llm, fake_tools() + [FunctionTool(translate)]).plan("bonjour-ify 你好")
     assert plan.steps[0].tool == "translate" and plan.steps[0].args == {"text": "你好", "target": "fr"}
-    assert "translate(text: string, target?: string): Translate text into another language." in llm.calls[0]["messages"][0]["content"]
+    assert (
+        "translate(text: string, target?: string): Translate text into another language."
+        in llm.calls[0]["messages"][0]["content"]
+    )
 
 
 def test_no_llm_available_is_a_plan_error_naming_the_reason():
@@ -97,8 +120,10 @@ def test_no_llm_available_is_a_plan_error_naming_the_reason():
 
 def test_history_reaches_the_llm_prompt():
     llm = FakeChatModel(['{"steps": []}'])
-    planner_with(llm).plan("do the same again", history=[{"role": "user", "content": "draw a lighthouse"},
-                                                          {"role": "assistant", "content": "done"}])
+    planner_with(llm).plan(
+        "do the same again",
+        history=[{"role": "user", "content": "draw a lighthouse"}, {"role": "assistant", "content": "done"}],
+    )
     assert "draw a lighthouse" in llm.calls[0]["messages"][-1]["content"]
 
 
@@ -107,8 +132,17 @@ def test_router_tool_without_arguments_asks_the_llm_for_that_one_step():
         def route_args(self, text, image=None):
             return None  # e.g. the broker is not reachable yet
 
-    reply = json.dumps({"steps": [{"tool": "edge_query", "args": {"device": "greenhouse", "capability": "sensor_status"},
-                                   "depends_on": []}]})
+    reply = json.dumps(
+        {
+            "steps": [
+                {
+                    "tool": "edge_query",
+                    "args": {"device": "greenhouse", "capability": "sensor_status"},
+                    "depends_on": [],
+                }
+            ]
+        }
+    )
     llm = FakeChatModel([reply])
     tools = fake_tools()[:3] + [NoHookEdge()]
     plan = planner_with(llm, tools).plan("Is the greenhouse temperature sensor behaving normally?")
@@ -153,8 +187,14 @@ def test_a_tool_with_an_argument_named_like_a_wire_key_keeps_the_nested_form():
 
 
 def test_llm_plan_of_two_unlinked_steps_is_linked_when_the_later_clause_points_back():
-    reply = json.dumps({"steps": [{"tool": "image_search", "query": "bridge"},
-                                  {"tool": "generate_image", "prompt": "a painting of a bridge"}]})
+    reply = json.dumps(
+        {
+            "steps": [
+                {"tool": "image_search", "query": "bridge"},
+                {"tool": "generate_image", "prompt": "a painting of a bridge"},
+            ]
+        }
+    )
     tools = {t.name: t for t in fake_tools()}
     llm = FakeChatModel([reply, reply])
     planner = Planner(tools, FastRouter(tools, embedder=None), llm=lambda: llm, use_router=False)

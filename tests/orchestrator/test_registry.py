@@ -46,8 +46,16 @@ def test_missing_module_and_missing_weights_are_reported_not_fatal(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "fake_good_tool", _module("fake_good_tool", Good))
     monkeypatch.setitem(sys.modules, "fake_noweights_tool", _module("fake_noweights_tool", NoWeights))
-    monkeypatch.setattr(registry, "DEFAULT_TOOLS", {"good": "fake_good_tool", "noweights": "fake_noweights_tool",
-                                                    "absent": "no_such_module_here", "wrong": "fake_good_tool"})
+    monkeypatch.setattr(
+        registry,
+        "DEFAULT_TOOLS",
+        {
+            "good": "fake_good_tool",
+            "noweights": "fake_noweights_tool",
+            "absent": "no_such_module_here",
+            "wrong": "fake_good_tool",
+        },
+    )
     tools, problems = registry.default_tools(config="CFG", models="MM")
     assert [t.name for t in tools] == ["good"] and tools[0].config == "CFG" and tools[0].models == "MM"
     reasons = {p.tool: p.reason for p in problems}

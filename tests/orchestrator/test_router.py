@@ -15,20 +15,23 @@ def router():
     return FastRouter({t.name: t for t in fake_tools()}, embedder=HashEmbedder())
 
 
-@pytest.mark.parametrize("text, tool", [
-    ("find a photo of a cat", "image_search"),
-    ("Show me pictures of the beach from my library", "image_search"),
-    ("找一张海边的照片", "image_search"),
-    ("draw a red fox in the snow", "generate_image"),
-    ("帮我画一只在月亮上的猫", "generate_image"),
-    ("生成一张赛博朋克城市的图片", "generate_image"),
-    ("What does the garden camera see right now?", "edge_query"),
-    ("温室的温度传感器正常吗？", "edge_query"),
-    ("What is CLIP?", "rag_answer"),
-    ("什么是扩散模型？", "rag_answer"),
-    ("What is a temperature sensor?", "rag_answer"),
-    ("总结一下知识库里关于大模型的内容", "rag_answer"),
-])
+@pytest.mark.parametrize(
+    "text, tool",
+    [
+        ("find a photo of a cat", "image_search"),
+        ("Show me pictures of the beach from my library", "image_search"),
+        ("找一张海边的照片", "image_search"),
+        ("draw a red fox in the snow", "generate_image"),
+        ("帮我画一只在月亮上的猫", "generate_image"),
+        ("生成一张赛博朋克城市的图片", "generate_image"),
+        ("What does the garden camera see right now?", "edge_query"),
+        ("温室的温度传感器正常吗？", "edge_query"),
+        ("What is CLIP?", "rag_answer"),
+        ("什么是扩散模型？", "rag_answer"),
+        ("What is a temperature sensor?", "rag_answer"),
+        ("总结一下知识库里关于大模型的内容", "rag_answer"),
+    ],
+)
 def test_clear_single_tool_requests(router, text, tool):
     route = router.route(text)
     assert route.tool == tool, route
@@ -52,11 +55,14 @@ def test_attached_image_goes_to_image_search(router):
     assert route.tool == "image_search" and route.args["image"] == "/tmp/cat.jpg"
 
 
-@pytest.mark.parametrize("text", [
-    "把知识库里关于边缘AI的要点总结一下，再找一张和猫有关的照片",
-    "What is edge AI? Also show me a photo of a robot.",
-    "draw a cat, then draw a dog",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "把知识库里关于边缘AI的要点总结一下，再找一张和猫有关的照片",
+        "What is edge AI? Also show me a photo of a robot.",
+        "draw a cat, then draw a dog",
+    ],
+)
 def test_compound_requests_are_not_decided_by_the_router(router, text):
     route = router.route(text)
     assert route.compound and route.tool is None

@@ -35,7 +35,7 @@ class WeatherTool(Tool):
 
     def run(self, city: str) -> Forecast:
         """Args:
-            city: the city to forecast
+        city: the city to forecast
         """
         return Forecast(city, "sunny")
 
@@ -73,7 +73,11 @@ def _string_constants(path: Path) -> list[tuple[int, str]]:
 def test_no_orchestrator_module_names_a_tool():
     names = set(DEFAULT_TOOLS)
     registry = ROOT / "orchestrator" / "registry.py"
-    found = [f"{p.relative_to(ROOT)}:{line}: {value!r}"
-             for p in sorted((ROOT / "orchestrator").rglob("*.py")) if p != registry
-             for line, value in _string_constants(p) if value in names]
+    found = [
+        f"{p.relative_to(ROOT)}:{line}: {value!r}"
+        for p in sorted((ROOT / "orchestrator").rglob("*.py"))
+        if p != registry
+        for line, value in _string_constants(p)
+        if value in names
+    ]
     assert found == []

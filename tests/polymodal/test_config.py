@@ -24,12 +24,15 @@ def test_partial_file_keeps_defaults(tmp_path):
     assert c.diffusion.guidance == 2.0 and isinstance(c.diffusion.guidance, float)
 
 
-@pytest.mark.parametrize("text,match", [
-    ("[llm]\nmodle = 'x'\n", "unknown config key"),
-    ("[kb]\nchunk_tokens = 'many'\n", "must be int"),
-    ("[kb\n", "not valid TOML"),
-    ("llm = 3\n", "must be a table"),
-])
+@pytest.mark.parametrize(
+    "text,match",
+    [
+        ("[llm]\nmodle = 'x'\n", "unknown config key"),
+        ("[kb]\nchunk_tokens = 'many'\n", "must be int"),
+        ("[kb\n", "not valid TOML"),
+        ("llm = 3\n", "must be a table"),
+    ],
+)
 def test_bad_config_is_one_clear_line(tmp_path, text, match):
     p = tmp_path / "c.toml"
     p.write_text(text)

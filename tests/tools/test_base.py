@@ -3,8 +3,8 @@ from typing import Literal
 
 import pytest
 
-from tools.base import FunctionTool, Tool, ToolContext, schema_from_signature, to_plain
 from polymodal.errors import Cancelled, InputError
+from tools.base import FunctionTool, Tool, ToolContext, schema_from_signature, to_plain
 
 
 @dataclass
@@ -24,8 +24,15 @@ class EchoTool(Tool):
     def setup(self):
         self.setups += 1
 
-    def run(self, text: str, times: int = 1, mode: Literal["plain", "loud"] = "plain", tags: list[str] | None = None,
-            *, context: ToolContext | None = None) -> Echo:
+    def run(
+        self,
+        text: str,
+        times: int = 1,
+        mode: Literal["plain", "loud"] = "plain",
+        tags: list[str] | None = None,
+        *,
+        context: ToolContext | None = None,
+    ) -> Echo:
         """Echo.
 
         Args:
@@ -56,13 +63,16 @@ def test_call_validates_sets_up_once_and_reports_progress():
     assert tool.setups == 1 and seen == [(0.5, "half way")]
 
 
-@pytest.mark.parametrize("args,match", [
-    ({}, "missing required"),
-    ({"text": 3}, "must be a string"),
-    ({"text": "x", "mode": "whisper"}, "must be one of"),
-    ({"text": "x", "colour": "red"}, "unknown argument"),
-    ({"text": "x", "times": "many"}, "must be an integer"),
-])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        ({}, "missing required"),
+        ({"text": 3}, "must be a string"),
+        ({"text": "x", "mode": "whisper"}, "must be one of"),
+        ({"text": "x", "colour": "red"}, "unknown argument"),
+        ({"text": "x", "times": "many"}, "must be an integer"),
+    ],
+)
 def test_bad_arguments_are_one_line_input_errors(args, match):
     with pytest.raises(InputError, match=match):
         EchoTool()(args)
@@ -119,4 +129,8 @@ def test_to_plain_handles_records_paths_and_numpy(tmp_path):
     import numpy as np
 
     assert to_plain({"e": Echo("a", 1), "p": tmp_path, "n": np.float32(1.5), "a": np.arange(2)}) == {
-        "e": {"text": "a", "times": 1}, "p": str(tmp_path), "n": 1.5, "a": [0, 1]}
+        "e": {"text": "a", "times": 1},
+        "p": str(tmp_path),
+        "n": 1.5,
+        "a": [0, 1],
+    }

@@ -49,11 +49,14 @@ def _stream(pieces, valid):
     return "".join(out)
 
 
-@pytest.mark.parametrize("pieces", [
-    ["Paris [1", "] is nice [", "7]. Done [2]."],
-    ["Paris [1] is nice", " ", "[7]", ". Done [2", "]."],
-    list("Paris [1] is nice [7]. Done [2]."),
-])
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        ["Paris [1", "] is nice [", "7]. Done [2]."],
+        ["Paris [1] is nice", " ", "[7]", ". Done [2", "]."],
+        list("Paris [1] is nice [7]. Done [2]."),
+    ],
+)
 def test_stream_filter_drops_invented_markers_across_piece_boundaries(pieces):
     assert _stream(pieces, {1, 2}) == "Paris [1] is nice. Done [2]."
 

@@ -105,8 +105,9 @@ def test_a_device_error_is_a_result(tool):
 
 
 def test_offline_device_gives_a_clear_result_not_an_exception(broker, tool):
-    spare = SimulatedFleet([DeviceSpec("greenhouse", "spare", "spare node")], broker.host, broker.port,
-                           broker.passwords).start()
+    spare = SimulatedFleet(
+        [DeviceSpec("greenhouse", "spare", "spare node")], broker.host, broker.port, broker.passwords
+    ).start()
     assert tool.client.registry.wait_for(lambda r: (d := r.get("spare")) is not None and d.online, 30)
     assert tool.run("spare node", "readings").ok
     spare.kill("spare")
@@ -122,10 +123,15 @@ def test_a_silent_device_times_out_after_one_retry(broker, tool):
     connect_blocking(ghost, broker.settings("ghost"), 10)
     try:
         # announced and online, but nothing serves its requests
-        ghost.publish("polymodal/devices/ghost/announce", encode({"name": "ghost cam", "capabilities": {"snapshot": {}},
-                                                                   "ts": 1.0}), qos=1, retain=True).wait_for_publish(5)
-        ghost.publish("polymodal/devices/ghost/status", encode({"state": "online", "ts": 1.0}), qos=1,
-                      retain=True).wait_for_publish(5)
+        ghost.publish(
+            "polymodal/devices/ghost/announce",
+            encode({"name": "ghost cam", "capabilities": {"snapshot": {}}, "ts": 1.0}),
+            qos=1,
+            retain=True,
+        ).wait_for_publish(5)
+        ghost.publish(
+            "polymodal/devices/ghost/status", encode({"state": "online", "ts": 1.0}), qos=1, retain=True
+        ).wait_for_publish(5)
         assert tool.client.registry.wait_for(lambda r: (d := r.get("ghost")) is not None and d.online, 10)
         quick = EdgeQueryTool(client=tool.client, timeout_s=0.3, retries=1)
         r = quick.run("ghost cam", "snapshot")
@@ -140,8 +146,13 @@ def test_a_silent_device_times_out_after_one_retry(broker, tool):
 
 def test_tool_builds_its_client_from_config(broker, fleet, monkeypatch):
     monkeypatch.setenv("TEST_MQTT_PASSWORD", broker.password("orchestrator"))
-    cfg = EdgeConfig(host=broker.host, port=broker.port, username="orchestrator", password_env="TEST_MQTT_PASSWORD",
-                     request_timeout_s=10)
+    cfg = EdgeConfig(
+        host=broker.host,
+        port=broker.port,
+        username="orchestrator",
+        password_env="TEST_MQTT_PASSWORD",
+        request_timeout_s=10,
+    )
     t = EdgeQueryTool(config=cfg)
     try:
         assert t.client is None  # nothing connects before first use
@@ -153,18 +164,27 @@ def test_tool_builds_its_client_from_config(broker, fleet, monkeypatch):
         EdgeQueryTool(config=cfg).run("greenhouse", "readings")
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("what does the garden camera see?", ("garden-cam", "classify", {})),
-    ("is the greenhouse temperature sensor behaving normally?", ("greenhouse", "sensor_status", {"sensor": "temperature"})),
-    ("is anyone at the front door?", ("front-door", "detect_faces", {})),
-    ("show me the last 10 humidity readings from the greenhouse", ("greenhouse", "readings", {"sensor": "humidity", "n": 10})),
-    ("take a snapshot from the garden camera", ("garden-cam", "snapshot", {})),
-    ("front door", ("front-door", "classify", {})),
-    ("花园摄像头看到了什么?", ("garden-cam", "classify", {})),
-    ("温室的温度传感器正常吗?", ("greenhouse", "sensor_status", {"sensor": "temperature"})),
-    ("is the greenhouse soil ok", ("greenhouse", "sensor_status", {"sensor": "soil_moisture"})),
-    ("门口有人吗?", ("front-door", "detect_faces", {})),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("what does the garden camera see?", ("garden-cam", "classify", {})),
+        (
+            "is the greenhouse temperature sensor behaving normally?",
+            ("greenhouse", "sensor_status", {"sensor": "temperature"}),
+        ),
+        ("is anyone at the front door?", ("front-door", "detect_faces", {})),
+        (
+            "show me the last 10 humidity readings from the greenhouse",
+            ("greenhouse", "readings", {"sensor": "humidity", "n": 10}),
+        ),
+        ("take a snapshot from the garden camera", ("garden-cam", "snapshot", {})),
+        ("front door", ("front-door", "classify", {})),
+        ("花园摄像头看到了什么?", ("garden-cam", "classify", {})),
+        ("温室的温度传感器正常吗?", ("greenhouse", "sensor_status", {"sensor": "temperature"})),
+        ("is the greenhouse soil ok", ("greenhouse", "sensor_status", {"sensor": "soil_moisture"})),
+        ("门口有人吗?", ("front-door", "detect_faces", {})),
+    ],
+)
 def test_route_args_fills_device_and_capability_from_plain_words(tool, text, expected):
     args = tool.route_args(text)
     assert (args["device"], args["capability"], args["parameters"]) == expected

@@ -42,6 +42,7 @@ def _pixels(path) -> np.ndarray:
 
 # -- no weights, bad references ------------------------------------------------------------------
 
+
 def test_no_weights_configured_says_how_to_configure(tmp_path):
     tool = GenerateImageTool(DiffusionConfig(model=""), tmp_path)
     with pytest.raises(ModelUnavailable) as err:
@@ -70,18 +71,22 @@ def test_unreachable_hub_id_is_one_line(tmp_path, monkeypatch):
 
 # -- argument validation (before anything loads) --------------------------------------------------
 
-@pytest.mark.parametrize("args, fragment", [
-    ({"prompt": "  "}, "prompt is empty"),
-    ({"prompt": "x", "width": 100}, "width must be a multiple of 8"),
-    ({"prompt": "x", "height": 4096}, "height must be a multiple of 8"),
-    ({"prompt": "x", "width": 0}, "width must be a multiple of 8"),
-    ({"prompt": "x", "n": 0}, "n must be between"),
-    ({"prompt": "x", "n": 9}, "n must be between"),
-    ({"prompt": "x", "steps": 0}, "steps must be between"),
-    ({"prompt": "x", "guidance": -1}, "guidance must be between"),
-    ({"prompt": "x", "seed": -3}, "seed must be"),
-    ({"prompt": "x", "style": "oil"}, "unknown argument"),
-])
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        ({"prompt": "  "}, "prompt is empty"),
+        ({"prompt": "x", "width": 100}, "width must be a multiple of 8"),
+        ({"prompt": "x", "height": 4096}, "height must be a multiple of 8"),
+        ({"prompt": "x", "width": 0}, "width must be a multiple of 8"),
+        ({"prompt": "x", "n": 0}, "n must be between"),
+        ({"prompt": "x", "n": 9}, "n must be between"),
+        ({"prompt": "x", "steps": 0}, "steps must be between"),
+        ({"prompt": "x", "guidance": -1}, "guidance must be between"),
+        ({"prompt": "x", "seed": -3}, "seed must be"),
+        ({"prompt": "x", "style": "oil"}, "unknown argument"),
+    ],
+)
 def test_invalid_arguments_are_rejected_before_loading(tool, args, fragment):
     with pytest.raises(InputError, match=fragment):
         tool(args)
@@ -91,14 +96,23 @@ def test_invalid_arguments_are_rejected_before_loading(tool, args, fragment):
 def test_schema_comes_from_the_signature():
     schema = GenerateImageTool().input_schema
     assert schema["required"] == ["prompt"]
-    assert set(schema["properties"]) == {"prompt", "negative_prompt", "seed", "steps", "guidance", "width",
-                                         "height", "n"}
+    assert set(schema["properties"]) == {
+        "prompt",
+        "negative_prompt",
+        "seed",
+        "steps",
+        "guidance",
+        "width",
+        "height",
+        "n",
+    }
     assert schema["properties"]["width"]["type"] == "integer"
     assert "multiple of 8" in schema["properties"]["width"]["description"]
     assert "context" not in schema["properties"]
 
 
 # -- generation ----------------------------------------------------------------------------------
+
 
 def test_generates_files_with_metadata_inside_the_output_folder(tool, tiny_sd, tmp_path):
     prompt = "a red fox in snow / ../../etc 数字五"
@@ -147,7 +161,9 @@ def test_prompt_negative_prompt_and_guidance_reach_the_pipeline(tool):
 
 def test_steps_reach_the_pipeline_and_progress_is_reported(tool):
     seen: list[tuple[float, str]] = []
-    result = tool({"prompt": "a fox", "seed": 0, "steps": 3}, context=ToolContext(progress=lambda f, m: seen.append((f, m))))
+    result = tool(
+        {"prompt": "a fox", "seed": 0, "steps": 3}, context=ToolContext(progress=lambda f, m: seen.append((f, m)))
+    )
     steps = [m for _, m in seen if m.startswith("step ")]
     assert steps == ["step 1/3", "step 2/3", "step 3/3"]
     fractions = [f for f, _ in seen]
@@ -184,8 +200,9 @@ def test_loads_once_unloads_and_reloads(tool):
 
 
 def test_memory_budget_decides_residency(tiny_sd, tmp_path):
-    tool = GenerateImageTool(DiffusionConfig(model=str(tiny_sd), steps=1, width=64, height=64,
-                                             memory_budget_mb=0), tmp_path)
+    tool = GenerateImageTool(
+        DiffusionConfig(model=str(tiny_sd), steps=1, width=64, height=64, memory_budget_mb=0), tmp_path
+    )
     result = tool({"prompt": "a fox"})
     assert result.resident is False and not tool.loaded
 
@@ -195,10 +212,16 @@ def test_tiny_vae_replaces_the_decoder(tiny_sd, tmp_path):
     from diffusers import AutoencoderTiny
 
     torch.manual_seed(0)
-    AutoencoderTiny(encoder_block_out_channels=(8, 8), decoder_block_out_channels=(8, 8),
-                    num_encoder_blocks=(1, 1), num_decoder_blocks=(1, 1)).save_pretrained(tmp_path / "taesd")
-    tool = GenerateImageTool(DiffusionConfig(model=str(tiny_sd), steps=1, width=64, height=64,
-                                             tiny_vae=str(tmp_path / "taesd")), tmp_path / "out")
+    AutoencoderTiny(
+        encoder_block_out_channels=(8, 8),
+        decoder_block_out_channels=(8, 8),
+        num_encoder_blocks=(1, 1),
+        num_decoder_blocks=(1, 1),
+    ).save_pretrained(tmp_path / "taesd")
+    tool = GenerateImageTool(
+        DiffusionConfig(model=str(tiny_sd), steps=1, width=64, height=64, tiny_vae=str(tmp_path / "taesd")),
+        tmp_path / "out",
+    )
     result = tool({"prompt": "a fox", "seed": 0})
     assert type(tool.pipeline().vae).__name__ == "AutoencoderTiny"
     assert _pixels(result.paths[0]).shape == (64, 64, 3)

@@ -29,8 +29,27 @@ def test_no_weights_fails_with_one_line(capsys):
 
 def test_generate_to_out_file_with_json(tiny_sd, tmp_path, capsys):
     target = tmp_path / "fox.png"
-    code = main(["generate", "a red fox in snow", "--out", str(target), "--model", str(tiny_sd), "--seed", "5",
-                 "--steps", "2", "--guidance", "0", "--width", "64", "--height", "40", "--json"])
+    code = main(
+        [
+            "generate",
+            "a red fox in snow",
+            "--out",
+            str(target),
+            "--model",
+            str(tiny_sd),
+            "--seed",
+            "5",
+            "--steps",
+            "2",
+            "--guidance",
+            "0",
+            "--width",
+            "64",
+            "--height",
+            "40",
+            "--json",
+        ]
+    )
     out, _ = capsys.readouterr()
     assert code == 0
     data = json.loads(out)
@@ -41,8 +60,24 @@ def test_generate_to_out_file_with_json(tiny_sd, tmp_path, capsys):
 
 
 def test_several_images_get_numbered_names(tiny_sd, tmp_path, capsys):
-    code = main(["generate", "a lighthouse", "--out", str(tmp_path / "l.png"), "--model", str(tiny_sd),
-                 "--n", "2", "--steps", "1", "--width", "32", "--height", "32"])
+    code = main(
+        [
+            "generate",
+            "a lighthouse",
+            "--out",
+            str(tmp_path / "l.png"),
+            "--model",
+            str(tiny_sd),
+            "--n",
+            "2",
+            "--steps",
+            "1",
+            "--width",
+            "32",
+            "--height",
+            "32",
+        ]
+    )
     out, _ = capsys.readouterr()
     assert code == 0 and "Generated 2 images" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["l-1.png", "l-2.png"]

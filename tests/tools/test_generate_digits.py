@@ -36,8 +36,9 @@ def classifier():
     from sklearn.svm import SVC
 
     digits = load_digits()
-    x_train, x_test, y_train, y_test = train_test_split(digits.data, digits.target, test_size=0.5,
-                                                        random_state=0, stratify=digits.target)
+    x_train, x_test, y_train, y_test = train_test_split(
+        digits.data, digits.target, test_size=0.5, random_state=0, stratify=digits.target
+    )
     clf = SVC(gamma=0.001, C=10).fit(x_train, y_train)
     held_out = clf.score(x_test, y_test)
     assert held_out >= 0.97, f"the judge itself is too weak: {held_out:.3f} on held-out real digits"
@@ -78,7 +79,10 @@ def test_config_and_arguments_override_the_model_recommendation(barely_trained, 
 
     seen: list[str] = []
     tool = GenerateImageTool(DiffusionConfig(model=str(barely_trained), steps=3), tmp_path)
-    result = tool({"prompt": "the digit one", "width": 32, "height": 16}, context=ToolContext(progress=lambda f, m: seen.append(m)))
+    result = tool(
+        {"prompt": "the digit one", "width": 32, "height": 16},
+        context=ToolContext(progress=lambda f, m: seen.append(m)),
+    )
     assert "step 3/3" in seen and result.steps == 3 and result.guidance == 1.5
     with Image.open(result.paths[0]) as im:  # drawn at 8x8, upscaled pixel-exact to the requested size
         assert im.size == (32, 16)
@@ -94,8 +98,10 @@ def test_generated_digits_are_recognised(digits_model, classifier, tmp_path, art
         images = []
         for j, (phrasing, count) in enumerate(PHRASINGS):
             prompt = phrasing.format(w=WORDS[digit], d=digit, z=HANZI[digit])
-            result = tool({"prompt": prompt, "n": count, "seed": 1000 * digit + 100 * j},
-                          context=ToolContext(progress=lambda f, m: steps_seen.append(m)))
+            result = tool(
+                {"prompt": prompt, "n": count, "seed": 1000 * digit + 100 * j},
+                context=ToolContext(progress=lambda f, m: steps_seen.append(m)),
+            )
             assert result.pipeline == "DigitsTextPipeline" and (result.width, result.height) == (8, 8)
             assert read_parameters(result.paths[0])["prompt"] == prompt
             images += [_load_8x8(p) for p in result.paths]
@@ -112,10 +118,11 @@ def test_generated_digits_are_recognised(digits_model, classifier, tmp_path, art
 
 def _save_grid(grid: np.ndarray, path) -> None:
     """Rows: digits 0-9, columns: the 10 images generated for it; each pixel drawn 4x4."""
+    import io
+
     from PIL import Image
 
     from polymodal.fsutil import atomic_write_bytes
-    import io
 
     cells = np.pad(grid, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=0.0)  # background-coloured gutters
     rows = [np.concatenate(list(row), axis=1) for row in cells]

@@ -52,7 +52,8 @@ def test_image_by_path_array_and_folder_filter(index_dir, tmp_path):
     tool = ImageSearchTool(index_path=index_dir)
     example = tmp_path / "photos" / "blue.jpg"
     assert tool({"image": str(example), "k": 1}).hits[0].path == str(example)
-    arr = np.zeros((30, 30, 3), np.uint8); arr[..., 1] = 210
+    arr = np.zeros((30, 30, 3), np.uint8)
+    arr[..., 1] = 210
     assert tool.search(image=arr, k=1).hits[0].path.endswith("green.jpg")
     only = tool({"query": "red", "folder": str(tmp_path / "photos" / "2024")})
     assert [h.path for h in only.hits] == [str(tmp_path / "photos" / "2024" / "dark-red.png")]
@@ -80,6 +81,7 @@ def test_from_config_uses_the_configured_index_path(index_dir):
 
 # -- the CLI ---------------------------------------------------------------------------------------
 
+
 def _cli(capsys, *argv):
     from orchestrator.cli import main
 
@@ -105,8 +107,9 @@ def test_cli_index_search_tag_json(tmp_path, capsys):
     assert set(hit) >= {"path", "score", "thumbnail", "encoder"}
     code, out, _ = _cli(capsys, "images", "search", "--image", str(photos / "sea.jpg"), "--index", idx, "--json")
     assert json.loads(out)["hits"][0]["path"].endswith("sea.jpg")
-    code, out, _ = _cli(capsys, "images", "tag", str(photos / "sun.jpg"), "--labels", "blue,yellow", "--index", idx,
-                        "--json")
+    code, out, _ = _cli(
+        capsys, "images", "tag", str(photos / "sun.jpg"), "--labels", "blue,yellow", "--index", idx, "--json"
+    )
     assert code == 0 and json.loads(out)["tags"][0]["label"] == "yellow"
     code, out, _ = _cli(capsys, "images", "info", "--index", idx, "--json")
     assert json.loads(out)["index"]["encoder"] == "fake-colour"
@@ -116,8 +119,9 @@ def test_cli_index_search_tag_json(tmp_path, capsys):
 def test_cli_failures_exit_non_zero(tmp_path, capsys):
     code, out, err = _cli(capsys, "images", "search", "x", "--index", str(tmp_path / "none"), "--json")
     assert code == 1 and json.loads(out)["ok"] is False and "polymodal images index" in err
-    code, _, err = _cli(capsys, "images", "index", str(tmp_path / "nowhere"), "--index", str(tmp_path / "i"),
-                        "--encoder", "fake")
+    code, _, err = _cli(
+        capsys, "images", "index", str(tmp_path / "nowhere"), "--index", str(tmp_path / "i"), "--encoder", "fake"
+    )
     assert code == 1 and "not a folder" in err
     code, _, err = _cli(capsys, "images", "tag", str(tmp_path / "none.jpg"), "--labels", "a", "--encoder", "fake")
     assert code == 1 and "none.jpg" in err

@@ -17,10 +17,14 @@ def words(text: str) -> int:
     return len(text.split())
 
 
-ROCKET = ("The rocket was assembled in a hangar near the coast. Its launch code is 4711. "
-          "The launch code was chosen by the engineers of the rocket. Painters later gave the rocket a red coat.")
-WEATHER = ("Clouds gathered over the hills in the morning. Rain fell for most of the afternoon. "
-           "The rocket stayed covered during the storm.")
+ROCKET = (
+    "The rocket was assembled in a hangar near the coast. Its launch code is 4711. "
+    "The launch code was chosen by the engineers of the rocket. Painters later gave the rocket a red coat."
+)
+WEATHER = (
+    "Clouds gathered over the hills in the morning. Rain fell for most of the afternoon. "
+    "The rocket stayed covered during the storm."
+)
 
 
 def test_the_budget_goes_to_the_passage_about_the_question():

@@ -10,8 +10,15 @@ import threading
 from dataclasses import dataclass, fields
 from typing import Any, Callable, Iterator, Protocol, Sequence, runtime_checkable
 
-__all__ = ["CapableChatModel", "Capabilities", "ChatModel", "GenerationStats", "Message", "StatsRecorder",
-           "yes_probability"]
+__all__ = [
+    "CapableChatModel",
+    "Capabilities",
+    "ChatModel",
+    "GenerationStats",
+    "Message",
+    "StatsRecorder",
+    "yes_probability",
+]
 
 Message = dict[str, str]  # {"role": "system"|"user"|"assistant", "content": "..."}
 
@@ -23,11 +30,25 @@ class ChatModel(Protocol):
 
     name: str
 
-    def generate(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
-                 json_schema: dict[str, Any] | None = None, stop: list[str] | None = None) -> str: ...
+    def generate(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        json_schema: dict[str, Any] | None = None,
+        stop: list[str] | None = None,
+    ) -> str: ...
 
-    def stream(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
-               json_schema: dict[str, Any] | None = None, stop: list[str] | None = None) -> Iterator[str]: ...
+    def stream(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        json_schema: dict[str, Any] | None = None,
+        stop: list[str] | None = None,
+    ) -> Iterator[str]: ...
 
 
 @dataclass
@@ -69,8 +90,9 @@ class CapableChatModel(ChatModel, Protocol):
     def yes_probability(self, messages: list[Message], *, keep_cache: bool = False) -> float:
         """P("yes") against P("no") as the next token. keep_cache: leave the KV cache as it was."""
 
-    def stream_copy(self, messages: list[Message], sources: list[str], *, anchored: Sequence[str] = (),
-                    max_tokens: int = 64) -> Iterator[str]:
+    def stream_copy(
+        self, messages: list[Message], sources: list[str], *, anchored: Sequence[str] = (), max_tokens: int = 64
+    ) -> Iterator[str]:
         """Extractive decoding: a verbatim span of one of `sources` (then an optional citation like
         "[2]"), or one of `anchored` from its start."""
 

@@ -58,8 +58,11 @@ class PrefixStates:
         """The stored snapshot with the most tokens that `tokens` starts with (marked as used)."""
         best: KVSnapshot | None = None
         for key, snap in self._items.items():
-            if len(key) <= len(tokens) and (best is None or len(key) > len(best.tokens)) \
-                    and tuple(tokens[: len(key)]) == key:
+            if (
+                len(key) <= len(tokens)
+                and (best is None or len(key) > len(best.tokens))
+                and tuple(tokens[: len(key)]) == key
+            ):
                 best = snap
         if best is not None:
             self._items.move_to_end(best.tokens)

@@ -1,8 +1,8 @@
 """A LangChain `BaseChatModel` over any polymodal chat model, for users who build LangChain chains.
 
-    chat = PolymodalChatModel(backend="llama_cpp")             # the offline default, loaded lazily
-    chat = PolymodalChatModel(chat_model=FakeChatModel(...))   # wrap an existing instance
-    chat.invoke("hello"); for chunk in chat.stream("hello"): ...
+chat = PolymodalChatModel(backend="llama_cpp")             # the offline default, loaded lazily
+chat = PolymodalChatModel(chat_model=FakeChatModel(...))   # wrap an existing instance
+chat.invoke("hello"); for chunk in chat.stream("hello"): ...
 """
 
 from __future__ import annotations
@@ -18,8 +18,15 @@ from pydantic import ConfigDict, Field
 
 __all__ = ["PolymodalChatModel", "to_polymodal_messages"]
 
-_ROLES = {"system": "system", "human": "user", "ai": "assistant", "tool": "user", "function": "user",
-          "chat": "user", "developer": "system"}
+_ROLES = {
+    "system": "system",
+    "human": "user",
+    "ai": "assistant",
+    "tool": "user",
+    "function": "user",
+    "chat": "user",
+    "developer": "system",
+}
 
 
 def _text(content: Any) -> str:
@@ -68,20 +75,26 @@ class PolymodalChatModel(BaseChatModel):
             from polymodal.config import LLMConfig
             from tools.llm.registry import get_chat_model
 
-            self.chat_model = get_chat_model(LLMConfig(backend=self.backend, model=self.model,
-                                                       base_url=self.base_url))
+            self.chat_model = get_chat_model(LLMConfig(backend=self.backend, model=self.model, base_url=self.base_url))
         return self.chat_model
 
     def _call_kwargs(self, stop: list[str] | None, kwargs: dict[str, Any]) -> dict[str, Any]:
-        out = {"max_tokens": kwargs.get("max_tokens", self.max_tokens) or 512,
-               "temperature": kwargs.get("temperature", self.temperature),
-               "stop": stop if stop is not None else self.stop}
+        out = {
+            "max_tokens": kwargs.get("max_tokens", self.max_tokens) or 512,
+            "temperature": kwargs.get("temperature", self.temperature),
+            "stop": stop if stop is not None else self.stop,
+        }
         if kwargs.get("json_schema") is not None:
             out["json_schema"] = kwargs["json_schema"]
         return out
 
-    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                  run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> ChatResult:
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
         if self.streaming:
             chunks = list(self._stream(messages, stop=stop, run_manager=run_manager, **kwargs))
             text = "".join(c.message.content for c in chunks)
@@ -91,8 +104,13 @@ class PolymodalChatModel(BaseChatModel):
         msg = AIMessage(content=text, response_metadata={"model_name": name})
         return ChatResult(generations=[ChatGeneration(message=msg)])
 
-    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
-                run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
         for piece in self._backend().stream(to_polymodal_messages(messages), **self._call_kwargs(stop, kwargs)):
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
             if run_manager:
@@ -100,8 +118,12 @@ class PolymodalChatModel(BaseChatModel):
             yield chunk
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
-        params = LangSmithParams(ls_provider="polymodal", ls_model_name=kwargs.get("model", self.model),
-                                 ls_model_type="chat", ls_temperature=kwargs.get("temperature", self.temperature))
+        params = LangSmithParams(
+            ls_provider="polymodal",
+            ls_model_name=kwargs.get("model", self.model),
+            ls_model_type="chat",
+            ls_temperature=kwargs.get("temperature", self.temperature),
+        )
         max_tokens = kwargs.get("max_tokens", self.max_tokens)
         if max_tokens:
             params["ls_max_tokens"] = max_tokens

@@ -36,9 +36,18 @@ class LlamaCppChatModel(StatsRecorder):
     checked on the argmax first); `fast_greedy=False` sends them through the library's sampler.
     """
 
-    def __init__(self, model_path: str | Path | Callable[[], str | Path], *, n_ctx: int = 4096,
-                 n_threads: int = 0, n_batch: int = 512, name: str = "", seed: int = 0,
-                 fast_greedy: bool = True, prefix_cache_mb: int = 128) -> None:
+    def __init__(
+        self,
+        model_path: str | Path | Callable[[], str | Path],
+        *,
+        n_ctx: int = 4096,
+        n_threads: int = 0,
+        n_batch: int = 512,
+        name: str = "",
+        seed: int = 0,
+        fast_greedy: bool = True,
+        prefix_cache_mb: int = 128,
+    ) -> None:
         self._path_ref = model_path
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
@@ -56,8 +65,13 @@ class LlamaCppChatModel(StatsRecorder):
         from polymodal.models import OFFLINE_LLM_NAME, resolve_llm_model
 
         name = cfg.model if cfg.model else OFFLINE_LLM_NAME
-        return cls(lambda: resolve_llm_model(cfg.model, cache_dir), n_ctx=cfg.n_ctx, n_threads=cfg.n_threads,
-                   name=Path(name).name, prefix_cache_mb=getattr(cfg, "prefix_cache_mb", 128))
+        return cls(
+            lambda: resolve_llm_model(cfg.model, cache_dir),
+            n_ctx=cfg.n_ctx,
+            n_threads=cfg.n_threads,
+            name=Path(name).name,
+            prefix_cache_mb=getattr(cfg, "prefix_cache_mb", 128),
+        )
 
     @property
     def model_path(self) -> str:
@@ -75,14 +89,21 @@ class LlamaCppChatModel(StatsRecorder):
         if not Path(path).is_file():
             raise ModelUnavailable(f"LLM file not found: {path} (set [llm] model to a .gguf file)")
         try:
-            return llama_cpp.Llama(model_path=path, n_ctx=self.n_ctx, n_threads=self.n_threads,
-                                   n_threads_batch=self.n_threads, n_batch=self.n_batch,
-                                   seed=self.seed, verbose=False)
+            return llama_cpp.Llama(
+                model_path=path,
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads,
+                n_batch=self.n_batch,
+                seed=self.seed,
+                verbose=False,
+            )
         except ValueError as exc:
             raise ModelUnavailable(f"llama.cpp cannot load {Path(path).name}: {exc}") from exc
 
-    def _kwargs(self, max_tokens: int, temperature: float, json_schema: dict | None,
-                stop: list[str] | None) -> dict[str, Any]:
+    def _kwargs(
+        self, max_tokens: int, temperature: float, json_schema: dict | None, stop: list[str] | None
+    ) -> dict[str, Any]:
         kw: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature, "stop": stop or None}
         if temperature <= 0:
             kw["top_k"] = 1  # greedy: reproducible
@@ -93,13 +114,28 @@ class LlamaCppChatModel(StatsRecorder):
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
-    def generate(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
-                 json_schema: dict[str, Any] | None = None, stop: list[str] | None = None) -> str:
-        return "".join(self.stream(messages, max_tokens=max_tokens, temperature=temperature,
-                                   json_schema=json_schema, stop=stop))
+    def generate(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        json_schema: dict[str, Any] | None = None,
+        stop: list[str] | None = None,
+    ) -> str:
+        return "".join(
+            self.stream(messages, max_tokens=max_tokens, temperature=temperature, json_schema=json_schema, stop=stop)
+        )
 
-    def stream(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
-               json_schema: dict[str, Any] | None = None, stop: list[str] | None = None) -> Iterator[str]:
+    def stream(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        json_schema: dict[str, Any] | None = None,
+        stop: list[str] | None = None,
+    ) -> Iterator[str]:
         llm = self.llm
         if temperature <= 0 and not stop and self.fast_greedy and hasattr(llm, "_ctx"):
             yield from self._greedy(llm, messages, json_schema, max_tokens)
@@ -122,12 +158,24 @@ class LlamaCppChatModel(StatsRecorder):
             t_first = t_first or t_end
             after = held_tokens(llm)
             prompt_tokens = max(0, len(after) - n)
-            self.record_stats(GenerationStats(prompt_tokens=prompt_tokens, completion_tokens=n,
-                                              prefill_s=t_first - t0, decode_s=t_end - t_first,
-                                              cached_prompt_tokens=_longest_prefix(before, after[:prompt_tokens])))
+            self.record_stats(
+                GenerationStats(
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=n,
+                    prefill_s=t_first - t0,
+                    decode_s=t_end - t_first,
+                    cached_prompt_tokens=_longest_prefix(before, after[:prompt_tokens]),
+                )
+            )
 
-    def stream_copy(self, messages: list[Message], sources: list[str], *, anchored: tuple[str, ...] | list[str] = (),
-                    max_tokens: int = 64) -> Iterator[str]:
+    def stream_copy(
+        self,
+        messages: list[Message],
+        sources: list[str],
+        *,
+        anchored: tuple[str, ...] | list[str] = (),
+        max_tokens: int = 64,
+    ) -> Iterator[str]:
         """Greedy extractive decoding: the reply is a verbatim span of one of `sources` (then an
         optional citation like "[2]"), or one of `anchored` from its start (tools.llm.copy_constraint)."""
         from tools.llm.copy_constraint import CopyConstraint
@@ -158,8 +206,14 @@ class LlamaCppChatModel(StatsRecorder):
         eos = [i for i in range(n_vocab) if llama_cpp.llama_vocab_is_eog(vocab, i)]
         return TokenIndex(pieces, eos)
 
-    def _greedy(self, llm: Any, messages: list[Message], json_schema: dict[str, Any] | None,
-                max_tokens: int, constraint: Any = None) -> Iterator[str]:
+    def _greedy(
+        self,
+        llm: Any,
+        messages: list[Message],
+        json_schema: dict[str, Any] | None,
+        max_tokens: int,
+        constraint: Any = None,
+    ) -> Iterator[str]:
         """Greedy decoding straight from the logits, under the schema's grammar when one is given.
 
         llama-cpp-python's sampler chain copies all 151k logits into a candidate array at every step
@@ -184,8 +238,13 @@ class LlamaCppChatModel(StatsRecorder):
         full = LlamaTokenDataArray(n_vocab=n_vocab) if grammar else None
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         with self._gen_lock:
-            smpl = llama_cpp.llama_sampler_init_grammar(vocab, grammar._grammar.encode("utf-8"),
-                                                        grammar._root.encode("utf-8")) if grammar else None
+            smpl = (
+                llama_cpp.llama_sampler_init_grammar(
+                    vocab, grammar._grammar.encode("utf-8"), grammar._root.encode("utf-8")
+                )
+                if grammar
+                else None
+            )
             try:
                 t0 = time.perf_counter()
                 cached, restored = self._prefill(llm, messages, tokens)
@@ -225,9 +284,16 @@ class LlamaCppChatModel(StatsRecorder):
                     yield tail
                 t_end = time.perf_counter()
                 t_first = t_first or t_end
-                self.record_stats(GenerationStats(prompt_tokens=len(tokens), completion_tokens=n,
-                                                  prefill_s=t_first - t0, decode_s=t_end - t_first,
-                                                  cached_prompt_tokens=cached, restored_prompt_tokens=restored))
+                self.record_stats(
+                    GenerationStats(
+                        prompt_tokens=len(tokens),
+                        completion_tokens=n,
+                        prefill_s=t_first - t0,
+                        decode_s=t_end - t_first,
+                        cached_prompt_tokens=cached,
+                        restored_prompt_tokens=restored,
+                    )
+                )
             finally:
                 if smpl is not None:
                     llama_cpp.llama_sampler_free(smpl)
@@ -301,9 +367,16 @@ class LlamaCppChatModel(StatsRecorder):
                 t0 = time.perf_counter()
                 cached, restored = self._prefill(llm, messages, tokens)
                 # the prefill is done here: a following stream of the same prompt finds it cached
-                self.record_stats(GenerationStats(prompt_tokens=len(tokens), completion_tokens=0,
-                                                  prefill_s=time.perf_counter() - t0, decode_s=0.0,
-                                                  cached_prompt_tokens=cached, restored_prompt_tokens=restored))
+                self.record_stats(
+                    GenerationStats(
+                        prompt_tokens=len(tokens),
+                        completion_tokens=0,
+                        prefill_s=time.perf_counter() - t0,
+                        decode_s=0.0,
+                        cached_prompt_tokens=cached,
+                        restored_prompt_tokens=restored,
+                    )
+                )
                 # without logits_all, llama.cpp keeps only the last position's logits
                 return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
             finally:
@@ -343,15 +416,17 @@ class LlamaCppChatModel(StatsRecorder):
 
 def _prompt_tokens(llm: Any, messages: list[Message]) -> list[int]:
     """`messages` rendered with the GGUF's chat template and the generation prompt, tokenized."""
-    return llm.tokenize(_render_prefix(llm, messages, add_generation_prompt=True).encode("utf-8"),
-                        add_bos=False, special=True)
+    return llm.tokenize(
+        _render_prefix(llm, messages, add_generation_prompt=True).encode("utf-8"), add_bos=False, special=True
+    )
 
 
 MIN_PREFIX_TOKENS = 64  # a shorter fixed prefix prefills in under a second: not worth a snapshot
 
 
-def _prefix_marks(messages: list[Message], tokens: list[int],
-                  tokenize: Callable[[list[Message]], list[int]]) -> list[int]:
+def _prefix_marks(
+    messages: list[Message], tokens: list[int], tokenize: Callable[[list[Message]], list[int]]
+) -> list[int]:
     """Token counts at which `tokens` (the rendered `messages`) end a fixed prefix: after the
     system message, and after everything before the last message (system prompt plus worked
     examples), each when it holds at least MIN_PREFIX_TOKENS. `tokenize` renders a message list."""
@@ -383,7 +458,8 @@ def _render_prefix(llm: Any, messages: list[Message], add_generation_prompt: boo
         return ""
     eos = llm.detokenize([llm.token_eos()]).decode("utf-8", "ignore")
     bos = llm.detokenize([llm.token_bos()]).decode("utf-8", "ignore") if llm.token_bos() >= 0 else ""
-    fmt = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos,
-                              add_generation_prompt=add_generation_prompt)
+    fmt = Jinja2ChatFormatter(
+        template=template, eos_token=eos, bos_token=bos, add_generation_prompt=add_generation_prompt
+    )
     prompt = fmt(messages=list(messages)).prompt
     return prompt

@@ -19,8 +19,9 @@ __all__ = ["OpenAIChatModel"]
 class OpenAIChatModel(StatsRecorder):
     """Any OpenAI-compatible `/chat/completions` endpoint: Ollama, vLLM, llama.cpp server, ..."""
 
-    def __init__(self, base_url: str, model: str, api_key: str | None = None, *, timeout: float = 120.0,
-                 name: str = "") -> None:
+    def __init__(
+        self, base_url: str, model: str, api_key: str | None = None, *, timeout: float = 120.0, name: str = ""
+    ) -> None:
         if not base_url:
             raise ModelUnavailable("the openai LLM backend needs [llm] base_url, e.g. http://127.0.0.1:11434/v1")
         self.base_url = base_url.rstrip("/")
@@ -35,15 +36,29 @@ class OpenAIChatModel(StatsRecorder):
         key = os.environ.get(cfg.api_key_env) if getattr(cfg, "api_key_env", "") else None
         return cls(cfg.base_url, cfg.model, key)
 
-    def _payload(self, messages: list[Message], max_tokens: int, temperature: float,
-                 json_schema: dict | None, stop: list[str] | None, stream: bool) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model, "messages": list(messages), "max_tokens": max_tokens,
-                                "temperature": temperature, "stream": stream}
+    def _payload(
+        self,
+        messages: list[Message],
+        max_tokens: int,
+        temperature: float,
+        json_schema: dict | None,
+        stop: list[str] | None,
+        stream: bool,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": list(messages),
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "stream": stream,
+        }
         if stop:
             body["stop"] = stop
         if json_schema is not None:
-            body["response_format"] = {"type": "json_schema",
-                                       "json_schema": {"name": "response", "schema": json_schema, "strict": True}}
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "response", "schema": json_schema, "strict": True},
+            }
         if stream:
             body["stream_options"] = {"include_usage": True}
         return body
@@ -64,8 +79,15 @@ class OpenAIChatModel(StatsRecorder):
             reason = getattr(exc, "reason", exc)
             raise ModelUnavailable(f"cannot reach LLM endpoint {url}: {reason}") from exc
 
-    def generate(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
-                 json_schema: dict[str, Any] | None = None, stop: list[str] | None = None) -> str:
+    def generate(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        json_schema: dict[str, Any] | None = None,
+        stop: list[str] | None = None,
+    ) -> str:
         t0 = time.perf_counter()
         with self._open(self._payload(messages, max_tokens, temperature, json_schema, stop, False)) as resp:
             data = json.loads(resp.read().decode("utf-8"))
@@ -74,13 +96,24 @@ class OpenAIChatModel(StatsRecorder):
         except (KeyError, IndexError, TypeError) as exc:
             raise ModelUnavailable(f"LLM endpoint returned no message: {str(data)[:200]}") from exc
         usage = data.get("usage") or {}
-        self.record_stats(GenerationStats(prompt_tokens=int(usage.get("prompt_tokens", 0)),
-                                          completion_tokens=int(usage.get("completion_tokens", 0)),
-                                          decode_s=time.perf_counter() - t0))
+        self.record_stats(
+            GenerationStats(
+                prompt_tokens=int(usage.get("prompt_tokens", 0)),
+                completion_tokens=int(usage.get("completion_tokens", 0)),
+                decode_s=time.perf_counter() - t0,
+            )
+        )
         return text
 
-    def stream(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
-               json_schema: dict[str, Any] | None = None, stop: list[str] | None = None) -> Iterator[str]:
+    def stream(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        json_schema: dict[str, Any] | None = None,
+        stop: list[str] | None = None,
+    ) -> Iterator[str]:
         t0 = time.perf_counter()
         t_first = None
         n = 0
@@ -99,9 +132,14 @@ class OpenAIChatModel(StatsRecorder):
                         yield piece
         t_end = time.perf_counter()
         t_first = t_first or t_end
-        self.record_stats(GenerationStats(prompt_tokens=int(usage.get("prompt_tokens", 0)),
-                                          completion_tokens=int(usage.get("completion_tokens", n)),
-                                          prefill_s=t_first - t0, decode_s=t_end - t_first))
+        self.record_stats(
+            GenerationStats(
+                prompt_tokens=int(usage.get("prompt_tokens", 0)),
+                completion_tokens=int(usage.get("completion_tokens", n)),
+                prefill_s=t_first - t0,
+                decode_s=t_end - t_first,
+            )
+        )
 
 
 def _sse_events(resp) -> Iterator[str]:

@@ -23,8 +23,14 @@ class TransformersChatModel(StatsRecorder):
     object is extracted): transformers has no grammar-constrained decoding built in.
     """
 
-    def __init__(self, model: str | Path | Callable[[], str | Path], *, name: str = "", dtype: str = "bfloat16",
-                 device: str = "cpu") -> None:
+    def __init__(
+        self,
+        model: str | Path | Callable[[], str | Path],
+        *,
+        name: str = "",
+        dtype: str = "bfloat16",
+        device: str = "cpu",
+    ) -> None:
         self._ref = model
         self.dtype = dtype
         self.device = device
@@ -74,10 +80,14 @@ class TransformersChatModel(StatsRecorder):
         msgs = [dict(m) for m in messages]
         if json_schema is not None:
             hint = "Reply with one JSON object only, matching this JSON schema: " + json.dumps(json_schema)
-            msgs = [{"role": "system", "content": hint}] + msgs if msgs[0]["role"] != "system" else \
-                [{"role": "system", "content": msgs[0]["content"] + "\n" + hint}] + msgs[1:]
-        return tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt",
-                                       return_dict=True).to(model.device)
+            msgs = (
+                [{"role": "system", "content": hint}] + msgs
+                if msgs[0]["role"] != "system"
+                else [{"role": "system", "content": msgs[0]["content"] + "\n" + hint}] + msgs[1:]
+            )
+        return tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt", return_dict=True).to(
+            model.device
+        )
 
     def _gen_kwargs(self, max_tokens: int, temperature: float) -> dict[str, Any]:
         tok, _ = self.loaded
@@ -88,14 +98,29 @@ class TransformersChatModel(StatsRecorder):
             kw.update(do_sample=False)
         return kw
 
-    def generate(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
-                 json_schema: dict[str, Any] | None = None, stop: list[str] | None = None) -> str:
-        text = "".join(self.stream(messages, max_tokens=max_tokens, temperature=temperature,
-                                   json_schema=json_schema, stop=stop))
+    def generate(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        json_schema: dict[str, Any] | None = None,
+        stop: list[str] | None = None,
+    ) -> str:
+        text = "".join(
+            self.stream(messages, max_tokens=max_tokens, temperature=temperature, json_schema=json_schema, stop=stop)
+        )
         return extract_json(text) if json_schema is not None else text
 
-    def stream(self, messages: list[Message], *, max_tokens: int = 512, temperature: float = 0.0,
-               json_schema: dict[str, Any] | None = None, stop: list[str] | None = None) -> Iterator[str]:
+    def stream(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int = 512,
+        temperature: float = 0.0,
+        json_schema: dict[str, Any] | None = None,
+        stop: list[str] | None = None,
+    ) -> Iterator[str]:
         transformers = require("transformers", "models")
         tok, model = self.loaded
         inputs = self._inputs(messages, json_schema)
@@ -124,7 +149,7 @@ class TransformersChatModel(StatsRecorder):
                     cut = _stop_at(emitted + piece, stop)
                     if cut is not None:
                         if cut > len(emitted):
-                            yield (emitted + piece)[len(emitted):cut]
+                            yield (emitted + piece)[len(emitted) : cut]
                         break
                     emitted += piece
                     yield piece
@@ -139,9 +164,14 @@ class TransformersChatModel(StatsRecorder):
                 raise failure[0]
             t_end = time.perf_counter()
             t_first = t_first or t_end
-            self.record_stats(GenerationStats(prompt_tokens=int(inputs["input_ids"].shape[1]),
-                                              completion_tokens=n, prefill_s=t_first - t0,
-                                              decode_s=t_end - t_first))
+            self.record_stats(
+                GenerationStats(
+                    prompt_tokens=int(inputs["input_ids"].shape[1]),
+                    completion_tokens=n,
+                    prefill_s=t_first - t0,
+                    decode_s=t_end - t_first,
+                )
+            )
 
 
 def _stop_at(text: str, stop: list[str] | None) -> int | None:

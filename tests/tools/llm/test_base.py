@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.llm.base import CapableChatModel, Capabilities, ChatModel, GenerationStats, StatsRecorder, yes_probability
+from tools.llm.base import Capabilities, CapableChatModel, ChatModel, GenerationStats, StatsRecorder, yes_probability
 from tools.llm.fake import FakeChatModel
 from tools.llm.llama_cpp import LlamaCppChatModel
 from tools.llm.openai import OpenAIChatModel
@@ -29,12 +29,15 @@ def test_capabilities_are_the_optional_methods_of_the_protocol():
     assert {f.name for f in fields(Capabilities)} == optional
 
 
-@pytest.mark.parametrize(("make", "offered"), [
-    (lambda: LlamaCppChatModel("unused.gguf"), ALL),
-    (lambda: FakeChatModel(), {"last_stats"}),
-    (lambda: OpenAIChatModel("http://127.0.0.1:9/v1", "m"), {"last_stats"}),
-    (lambda: TransformersChatModel("unused"), {"last_stats"}),
-])
+@pytest.mark.parametrize(
+    ("make", "offered"),
+    [
+        (lambda: LlamaCppChatModel("unused.gguf"), ALL),
+        (lambda: FakeChatModel(), {"last_stats"}),
+        (lambda: OpenAIChatModel("http://127.0.0.1:9/v1", "m"), {"last_stats"}),
+        (lambda: TransformersChatModel("unused"), {"last_stats"}),
+    ],
+)
 def test_each_backend_offers_its_capabilities_without_loading(make, offered):
     llm = make()
     found = Capabilities.of(llm)
@@ -79,10 +82,13 @@ def test_stats_are_kept_per_thread():
 
 
 def test_import_and_the_default_names_load_no_backend_module():
-    code = ("import sys, tools.llm; from tools.llm import ChatModel, FakeChatModel, get_chat_model; "
-            "from tools import ChatModel, FakeChatModel, get_chat_model; print(' '.join(sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         timeout=120, cwd=ROOT)
+    code = (
+        "import sys, tools.llm; from tools.llm import ChatModel, FakeChatModel, get_chat_model; "
+        "from tools import ChatModel, FakeChatModel, get_chat_model; print(' '.join(sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120, cwd=ROOT
+    )
     loaded = set(out.stdout.split())
     assert "tools.llm.registry" in loaded  # the measurement itself works
     assert sorted(m for m in loaded if m.split(".")[0] in HEAVY or m in BACKEND_MODULES) == []

@@ -8,8 +8,32 @@ import pytest
 from tools.llm.copy_constraint import CopyConstraint, TokenIndex
 
 EOS = 0
-_PIECES = ["<eos>", "the", " bridge", " is", " forty", " meters", " long", ".", " old", "[", "1", "]", "[2]",
-           "NOT", "_FOUND", "FOUND", " wide", "青", "石", "镇", "桥", "长", "四十", "米"]
+_PIECES = [
+    "<eos>",
+    "the",
+    " bridge",
+    " is",
+    " forty",
+    " meters",
+    " long",
+    ".",
+    " old",
+    "[",
+    "1",
+    "]",
+    "[2]",
+    "NOT",
+    "_FOUND",
+    "FOUND",
+    " wide",
+    "青",
+    "石",
+    "镇",
+    "桥",
+    "长",
+    "四十",
+    "米",
+]
 PIECES = [b""] + [p.encode() for p in _PIECES[1:]]
 PIECES += ["镇".encode()[:1], "镇".encode()[1:]]  # one character split across two tokens, as byte-level BPE does
 ID = {p: i for i, p in enumerate(_PIECES)}

@@ -47,10 +47,18 @@ def test_same_tokens_replace_and_oversized_or_empty_snapshots_are_not_kept():
 
 # -- the real model --------------------------------------------------------------------------------
 
-PLANNER = {"role": "system", "content": "You plan tool calls for a home assistant. " + " ".join(
-    f"Tool {i}: reads sensor number {i} of the greenhouse and reports its value in plain words." for i in range(12))}
-READER = {"role": "system", "content": "You answer from the quoted passage only. " + " ".join(
-    f"Rule {i}: quote the passage when you can, and never invent a number." for i in range(12))}
+PLANNER = {
+    "role": "system",
+    "content": "You plan tool calls for a home assistant. "
+    + " ".join(
+        f"Tool {i}: reads sensor number {i} of the greenhouse and reports its value in plain words." for i in range(12)
+    ),
+}
+READER = {
+    "role": "system",
+    "content": "You answer from the quoted passage only. "
+    + " ".join(f"Rule {i}: quote the passage when you can, and never invent a number." for i in range(12)),
+}
 PASSAGE = "The Larkspur harbor was built in 1887. Its lighthouse is painted green and stands 31 meters tall."
 
 

@@ -24,8 +24,10 @@ def test_invoke_passes_roles_and_returns_text():
     chat = PolymodalChatModel(chat_model=fake)
     reply = chat.invoke([SystemMessage("Be brief."), HumanMessage("Capital of France?")])
     assert reply.content == "It is Paris."
-    assert fake.calls[0]["messages"] == [{"role": "system", "content": "Be brief."},
-                                         {"role": "user", "content": "Capital of France?"}]
+    assert fake.calls[0]["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Capital of France?"},
+    ]
 
 
 def test_stream_yields_chunks_in_order():

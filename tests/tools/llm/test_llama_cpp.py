@@ -51,8 +51,10 @@ class _CountingLlama(LlamaCppChatModel):
 def test_llama_loads_once_and_serialises_generation():
     model = _CountingLlama("unused.gguf")
     out: list[str] = []
-    threads = [threading.Thread(target=lambda: out.append(model.generate([{"role": "user", "content": "q"}])))
-               for _ in range(4)]
+    threads = [
+        threading.Thread(target=lambda: out.append(model.generate([{"role": "user", "content": "q"}])))
+        for _ in range(4)
+    ]
     for t in threads:
         t.start()
     for t in threads:

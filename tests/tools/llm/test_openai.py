@@ -40,8 +40,10 @@ class _Handler(BaseHTTPRequestHandler):
             usage = {"choices": [], "usage": {"prompt_tokens": 11, "completion_tokens": 4}}
             self.wfile.write(f": keep-alive\n\ndata: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
             return
-        data = {"choices": [{"message": {"role": "assistant", "content": text}}],
-                "usage": {"prompt_tokens": 11, "completion_tokens": 5}}
+        data = {
+            "choices": [{"message": {"role": "assistant", "content": text}}],
+            "usage": {"prompt_tokens": 11, "completion_tokens": 5},
+        }
         raw = json.dumps(data).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
