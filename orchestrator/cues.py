@@ -7,6 +7,7 @@ and which tools' declared cues (`tools.base.Cues`) claim it. Each tool declares 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 __all__ = [
@@ -15,11 +16,13 @@ __all__ = [
     "QUESTION",
     "CLAUSE_SPLIT",
     "CHAT_EXAMPLES",
+    "CueReading",
+    "read_cues",
     "strong_cues",
     "clauses",
     "fine_clauses",
-    "primary_cue",
     "is_chat",
+    "about_conversation",
     "is_definition",
     "is_question",
     "strip_command",
@@ -33,10 +36,15 @@ CHAT_CUES = [
         r"ok|okay|cool|great|nice|awesome|lol)\b[\s!.,]*(there|again|so much|a lot)?[\s!.,]*$",
         _I,
     ),
-    re.compile(r"\b(who are you|what can you do|what are you|your name|how are you|are you a (bot|robot|human))\b", _I),
+    re.compile(
+        r"\b(who are you|what (else )?(can|could) you (do|help( me)? with)|what are you|your name|how are you|"
+        r"are you a (bot|robot|human))\b",
+        _I,
+    ),
     re.compile(
         r"\b(what did i (just )?(ask|say)|my (last|previous|first) (question|message)|what did you (just )?say|"
-        r"repeat (that|your answer)|what were we talking about|summari[sz]e (our|this) (conversation|chat))\b",
+        r"repeat (that|your answer)|what (were|are) we (talking|chatting) about|"
+        r"summari[sz]e (our|this) (conversation|chat))\b",
         _I,
     ),
     re.compile(r"\bwhere did (that|this|it) come from\b|\bsources? (of|for) (that|this)\b", _I),
@@ -70,7 +78,24 @@ QUESTION = re.compile(
 )
 CLAUSE_SPLIT = re.compile(
     r"[?？。!！；;]|\b(?:and then|then|also|after that|afterwards|and also|plus)\b|"
+    r",?\s+and\s+(?:separately,?\s+)?(?=(?:what|which|how|who|when|where|why|tell|check|find|show|look|"
+    r"generate|make|draw|create|search|give|read|take|is|are|does|do|can|could|pull)\b)|"
     r"(?:然后|再|并且|同时|接着|之后|另外|顺便|还有|以及|并)",
+    _I,
+)
+# Talk about this conversation ("summarize our chat", "我们刚才聊了什么"): no tool, whatever words it uses.
+CONVERSATION = re.compile(
+    r"\b(our|this) (conversation|chat|discussion)\b|\b(your|the) (last|previous) (answer|reply|response|message)\b|"
+    r"\bwhat did (i|you|we) (just )?(ask|say|talk about|discuss)\b|\brepeat (that|your (last )?answer)\b|"
+    r"(我们|咱们)(刚才|之前|前面)?(聊|说|讨论)(了|过)|你(刚才|上一条|上一个)|我(刚才|之前|上一个)(问|说)",
+    _I,
+)
+# A question to the assistant about itself ("are you able to ...?", "你支持中文吗"), not a task for a tool.
+ABOUT_ASSISTANT = re.compile(
+    r"^\s*(how('s| is| are| was) (you|your)\b|(can|could|are|do|will|would|did) you\b(?!\s+(please\s+)?"
+    r"(find|search|show|draw|paint|generate|make|create|tell|explain|summari[sz]e|check|look|take|get|read|give|pull|"
+    r"compare|list|describe|help|remind))|what (else )?(can|do|are) you\b|who (made|built|are|created) you\b)|"
+    r"^\s*你(都|还)?(会|能|可以|支持|有|是|叫|懂|喜欢|好|几岁)",
     _I,
 )
 
@@ -78,9 +103,9 @@ CLAUSE_SPLIT = re.compile(
 CHAT_EXAMPLES = [
     "Hello!",
     "Thanks a lot!",
-    "Who are you?",
-    "What can you do?",
-    "What did I just ask you?",
+    "Tell me who you are.",
+    "What are you able to help me with?",
+    "Which question did I open this chat with?",
     "你好",
     "谢谢",
     "你是谁？",
@@ -89,31 +114,92 @@ CHAT_EXAMPLES = [
 ]
 
 
-def strong_cues(text: str, tools: Mapping[str, Any]) -> set[str]:
-    """Names of the tools whose declared cues (`Tool.cues`) claim `text`."""
-    found = {name for name, tool in tools.items() if any(p.search(text) for p in tool.cues.patterns)}
+@dataclass
+class CueReading:
+    """Which tools a request's cues name. `strong`: a cue that decides alone. `hinted`: a tool's
+    weak cue ("draw ...", a device's name without a question for it). `guarded`: a cue a guard
+    dropped ("image compression"). `negated`: a tool the user ruled out ("not a photo search")."""
+
+    strong: set[str] = field(default_factory=set)
+    hinted: set[str] = field(default_factory=set)
+    guarded: set[str] = field(default_factory=set)
+    negated: set[str] = field(default_factory=set)
+
+    @property
+    def weak(self) -> set[str]:
+        return (self.hinted | self.guarded) - self.strong
+
+
+def read_cues(text: str, tools: Mapping[str, Any]) -> CueReading:
+    """Read `text` with every tool's declared cues (`Tool.cues`) and the guards below."""
+    out = CueReading()
     definition = is_definition(text)
     one_clause = len(fine_clauses(text)) == 1
-    for name in list(found):
+    for name, tool in tools.items():
+        cues = tool.cues
+        verdicts = [_verdict(m, text, cues.follow) for p in cues.patterns for m in p.finditer(text)]
+        if "ok" in verdicts:
+            out.strong.add(name)
+        elif "negated" in verdicts:
+            out.negated.add(name)
+        elif verdicts:
+            out.guarded.add(name)
+        if name not in out.negated and any(p.search(text) for p in cues.weak):
+            out.hinted.add(name)
+    for name in list(out.strong):
         cues = tools[name].cues
         if cues.specific is not None and definition and not cues.specific.search(text):
-            found.discard(name)  # "what is a temperature sensor?" is a knowledge question
+            out.strong.discard(name)  # "what is a humidity sensor?" is a knowledge question
         elif cues.imperative_only and (definition or _WH.search(text)) and not _IMPERATIVE.search(text) and one_clause:
-            found.discard(name)  # "how does a diffusion model generate images?" asks about generation, not for one
+            out.strong.discard(name)  # "how do diffusion models make pictures?" asks about generation
+        else:
+            continue
+        out.guarded.add(name)
     if one_clause:
-        found -= {name for name in found if set(tools[name].cues.yields_to) & found}
-    return found
+        out.strong -= {name for name in out.strong if set(tools[name].cues.yields_to) & out.strong}
+    return out
 
 
-def primary_cue(text: str, among: set[str], tools: Mapping[str, Any]) -> str | None:
-    """Of the tools cued in one clause, the one whose cue comes first ("画一张温室的插画": the
-    drawing, not the greenhouse device)."""
-    first: dict[str, int] = {}
-    for name in among:
-        starts = [m.start() for p in tools[name].cues.patterns for m in [p.search(text)] if m]
-        if starts:
-            first[name] = min(starts)
-    return min(first, key=first.get) if first else None
+def strong_cues(text: str, tools: Mapping[str, Any]) -> set[str]:
+    """Names of the tools whose declared cues claim `text` by themselves."""
+    return read_cues(text, tools).strong
+
+
+# -- guards -----------------------------------------------------------------------------------
+
+_NEGATION = re.compile(
+    r"\b(not|don'?t|do not|does not|doesn'?t|no need to|never|instead of|rather than|without)\b|"
+    r"(不要|别|不用|不是|而不是|不需要|无需|不必)",
+    _I,
+)
+_TOPIC = re.compile(r"\b(about|regarding|concerning|on|related to|discussing|explaining|describing)\b", _I)
+_CLAUSE_EDGE = re.compile(r"[,，;；.。?？!！]")
+# English closed-class words (and a few participles) that may follow a noun without compounding it
+_FUNCTION_WORDS = frozenset(
+    """a an the this that these those my our your his her their its me us you him them it i we
+they he she of in on at to for from with by about as into onto over under near than then and or but so if when while
+where which who whom whose what how why please now right currently today tonight yesterday again also too just here
+there is are was were be been being am do does did has have had can could will would should may might must not no
+s like showing taken shot made captured saved uploaded containing featuring tagged""".split()
+)
+_WORD = re.compile(r"\s*([A-Za-z]+|[\u4e00-\u9fff]|-)")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _verdict(m: re.Match[str], text: str, follow: frozenset[str]) -> str:
+    """ "ok", "negated" or "guarded" for one cue match."""
+    before = text[max(0, m.start() - 30) : m.start()]
+    before = _CLAUSE_EDGE.split(before)[-1]
+    if _NEGATION.search(before):
+        return "negated"  # "not a photo search", "别去找照片"
+    if "object" not in m.re.groupindex or m.group("object") is None:
+        return "ok"
+    if _TOPIC.search(text[m.start() : m.start("object")]):
+        return "guarded"  # "find the document about image compression": the photo is the topic
+    noun = m.group("object")
+    if " " in noun.strip() or (_CJK.search(noun) and len(noun) >= 4):
+        return "ok"  # a name of several words ("greenhouse temperature sensor", "花园摄像头") qualifies nothing
+    return "guarded" if _qualifies_next(text, m.start("object"), m.end("object"), follow) else "ok"
 
 
 def is_definition(text: str) -> bool:
@@ -122,6 +208,11 @@ def is_definition(text: str) -> bool:
 
 def is_question(text: str) -> bool:
     return bool(QUESTION.search(text))
+
+
+def about_conversation(text: str) -> bool:
+    """Talk about this conversation or the assistant itself: a zero-step request."""
+    return bool(CONVERSATION.search(text) or ABOUT_ASSISTANT.search(text))
 
 
 def is_chat(text: str) -> bool:
@@ -146,3 +237,36 @@ def strip_command(tool: Any, text: str) -> str:
     for pat in tool.cues.strip:
         out = pat.sub("", out, count=1).strip()
     return out if len(out) >= 2 else text.strip()
+
+
+def _qualifies_next(text: str, start: int, end: int, follow: frozenset[str]) -> bool:
+    """Whether the noun text[start:end] only qualifies what follows it ("image compression",
+    "温室气体", "图神经网络", "照片的资料"): then it names no object of the tool."""
+    noun = text[start:end]
+    if _CJK.search(noun[-1:]):
+        after = _cjk_words_after(text, start, end)
+        if after and after[0][0] == "的" and len(after) > 1:
+            after = after[1:]  # "照片的资料": the photos' documents
+        return bool(after) and after[0][1].startswith("n") and after[0][0] not in follow
+    m = _WORD.match(text, end)
+    if m is None:
+        return False
+    word = m.group(1).lower()
+    if word == "-":
+        return True  # "image-based"
+    if not word.isascii() or word in _FUNCTION_WORDS or word in follow:
+        return False
+    return not noun.lower().endswith("s")  # plural nouns do not qualify: "photos taken in Kyoto"
+
+
+def _cjk_words_after(text: str, start: int, end: int) -> list[tuple[str, str]]:
+    """The words (with parts of speech) after text[start:end] in its clause, as jieba cuts them."""
+    import jieba.posseg as pseg
+
+    clause_end = next((m.start() for m in _CLAUSE_EDGE.finditer(text, end)), len(text))
+    out, pos = [], 0
+    for word, flag in pseg.lcut(text[start:clause_end]):
+        if pos >= end - start:
+            out.append((word, flag))
+        pos += len(word)
+    return out

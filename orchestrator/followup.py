@@ -50,13 +50,32 @@ def describe_citations(citations: list[Any]) -> str:
 _SOURCES_NOTE = "citations of the previous answer"
 
 
+# "where did that come from?", "sources?", "出处是哪里？" point back at the previous answer; "How should I cite a
+# dataset?" and "水污染的主要来源有哪些？" are questions of their own (they have a subject besides the sources).
+_BACK = re.compile(
+    r"\b(that|this|it|those|these|your (last |previous )?(answer|reply))\b|(这|那|它|上面|刚才|你的回答|答案)", re.I
+)
+_SOURCE_WORDS = re.compile(
+    r"\b(where|did|does|do|you|get|come|from|what|is|are|the|your|sources?|cite|cited|citations?|show|me|please|of|"
+    r"for|s)\b|出处|来源|哪里来的|从哪来|从哪里来|引用了什么|依据是什么|是|在|哪里|什么|呢|吗|的|请|给我|看看|一下",
+    re.I,
+)
+
+
+def _points_back(text: str) -> bool:
+    if _BACK.search(text):
+        return True
+    rest = _SOURCE_WORDS.sub(" ", text)
+    return not re.search(r"[A-Za-z]{2,}|[\u4e00-\u9fff]", rest)  # nothing left but the asking itself
+
+
 def resolve_followup(text: str, turns: list[Any], tools: Mapping[str, Any]) -> tuple[Plan | None, str]:
     """(plan, direct answer) for a follow-up of the last of `turns`, or (None, "") if it is not one."""
     if not turns:
         return None, ""
     last = turns[-1]
     text = text.strip()
-    if _SOURCES.search(text) and len(text) < 60:
+    if _SOURCES.search(text) and _points_back(text):
         # asking twice ("where from?" then "出处?") still means the last real answer
         answered = next((t for t in reversed(turns) if t.plan.get("note") != _SOURCES_NOTE), last)
         return Plan([], source="followup", note=_SOURCES_NOTE), describe_citations(answered.citations)

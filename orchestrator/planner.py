@@ -81,7 +81,7 @@ class Planner:
             parts = cues.fine_clauses(text)
         answers = next((n for n, t in self.tools.items() if t.cues.questions), None)
         for part in parts:
-            found = cues.strong_cues(part, self.tools)
+            found = self.router.claims(part)
             if not found and cues.is_question(part) and not cues.is_chat(part) and answers:
                 found = {answers}
             if not found:
@@ -90,9 +90,9 @@ class Planner:
                 return None  # a clause nobody claims: let the LLM read the whole request
             if len(found) > 1 and steps and _POINTS_BACK.search(part):
                 found.discard(steps[-1].tool)  # "根据总结画一张插画": the summary is the previous step
-            tool = found.pop() if len(found) == 1 else cues.primary_cue(part, found, self.tools)
-            if tool is None:
-                return None
+            if len(found) != 1:
+                return None  # a clause cued for several tools: the LLM reads the whole request
+            tool = found.pop()
             args = fill_args(self.tools[tool], part, image if image_arg(self.tools[tool]) else None)
             if args is None:
                 return None
@@ -129,7 +129,11 @@ class Planner:
         except ModelUnavailable as exc:
             return self._fallback(hint, str(exc))
         messages = plan_messages(self.tools, text, image, history)
-        schema = plan_schema({only: self.tools[only]}, min_steps=1, max_steps=1) if only else plan_schema(self.tools)
+        allowed = {n: t for n, t in self.tools.items() if not hint or n not in hint.excluded}
+        if only:
+            schema = plan_schema({only: self.tools[only]}, min_steps=1, max_steps=1)
+        else:
+            schema = plan_schema(allowed)  # a tool the user ruled out cannot be planned
         error = raw = ""
         for attempt in range(2):
             if error:

@@ -46,7 +46,7 @@ def tool_line(tool: Any) -> str:
     )
     outs = [f for f in tool.output_fields() if f in _SHOWN_OUTPUTS]  # keep the prompt short
     ret = f" -> {', '.join(outs)}" if outs else ""
-    return f"- {tool.name}({params}){ret}: {tool.description}"
+    return f"- {tool.name}({params}){ret}: {tool.describe()}"
 
 
 def _render_shot(tools: Mapping[str, Any], example: PlanExample) -> str | None:

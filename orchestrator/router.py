@@ -24,6 +24,7 @@ class Route:
     zero_step: bool = False
     compound: bool = False
     candidates: list[str] = field(default_factory=list)  # tools the cues named
+    excluded: list[str] = field(default_factory=list)  # tools the user ruled out ("not a photo search")
     scores: dict[str, float] = field(default_factory=dict)  # embedding similarity per tool ("" = chat)
     reason: str = ""
 
@@ -48,25 +49,35 @@ class FastRouter:
     # -- public ----------------------------------------------------------------------------
     def route(self, text: str, image: str | None = None) -> Route:
         text = (text or "").strip()
-        found = cues.strong_cues(text, self.tools) if text else set()
+        reading = cues.read_cues(text, self.tools) if text else cues.CueReading()
+        found = set(reading.strong)
+        excluded = sorted(reading.negated - found)
         takes_image = self._declaring("attachment")
-        if image and takes_image and not found - {takes_image}:
+        if image and takes_image and not found - {takes_image} and takes_image not in reading.negated:
             return self._decide(takes_image, text, image, "attached image")
         if not text:
             return Route(reason="empty request")
-        parts = cues.clauses(text)
         answers = self._declaring("questions")
-        if len(parts) > 1 and answers:
-            # "What is edge AI? Also show me a robot photo": a bare question clause is a knowledge-base step
+        if cues.about_conversation(text) and not found - {answers}:
+            return Route(zero_step=True, reason="about this conversation or the assistant")
+        parts = cues.clauses(text)
+        uncovered = []
+        if len(parts) > 1:
             for part in parts:
-                if not cues.strong_cues(part, self.tools) and cues.is_question(part) and not cues.is_chat(part):
-                    found.add(answers)
+                claimed = self.claims(part)
+                if not claimed and answers and cues.is_question(part) and not cues.is_chat(part):
+                    claimed = {answers}  # "What is edge AI? Also show me a robot photo": a knowledge-base step
+                found |= claimed
+                if not claimed and not cues.is_chat(part) and len(part) > 3:
+                    uncovered.append(part)
         if len(found) > 1 and len(cues.fine_clauses(text)) == 1:
-            found = {
-                cues.primary_cue(text, found, self.tools) or sorted(found)[0]
-            }  # one clause: its leading verb decides
+            # one clause, several tools' cues ("画一张温室的插画"): the model reads it, not the first cue found
+            return Route(candidates=sorted(found), excluded=excluded, reason="conflicting cues in one clause")
         if len(found) > 1:
-            return Route(compound=True, candidates=sorted(found), reason="cues of several tools")
+            return Route(compound=True, candidates=sorted(found), excluded=excluded, reason="cues of several tools")
+        if uncovered:
+            # "make an image of a lighthouse, then a second one of it": a clause no cue claims; the model reads it
+            return Route(candidates=sorted(found), excluded=excluded, reason="a clause no cue claims")
         if len(found) == 1:
             tool = next(iter(found))
             if self._repeated(tool, text):
@@ -74,18 +85,28 @@ class FastRouter:
             return self._decide(tool, text, image, "cue")
         if cues.is_chat(text):
             return Route(zero_step=True, reason="small talk")
-        if answers and cues.is_definition(text) and len(parts) <= 1:
-            return self._decide(answers, text, image, "definition question")
+        if answers and cues.is_definition(text) and len(parts) <= 1 and not reading.negated:
+            return self._decide(answers, text, image, "definition question")  # "what is a humidity sensor?"
         scores = self.similarity(text)
-        if scores:
-            ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
-            (best, s1), s2 = ranked[0], (ranked[1][1] if len(ranked) > 1 else 0.0)
-            if s1 >= self.threshold and s1 - s2 >= self.margin:
-                if best == "":
-                    return Route(zero_step=True, scores=scores, reason=f"similar to small talk ({s1:.2f})")
-                route = self._decide(best, text, image, f"similarity {s1:.2f}")
+        best, confident = self._best(scores)
+        if reading.weak or reading.negated:
+            # "draw a red fox" reads like the tool's examples, "draw a comparison" does not: a hint the
+            # embedding confirms decides; otherwise ("not a photo search", "greenhouse gas") the model decides
+            if confident and best in reading.hinted and best not in reading.negated and len(parts) <= 1:
+                route = self._decide(best, text, image, f"hint confirmed by similarity {scores[best]:.2f}")
                 route.scores = scores
                 return route
+            return Route(
+                candidates=sorted(reading.weak),
+                excluded=excluded,
+                reason="only hints: " + ", ".join(sorted(reading.weak | {f"not {n}" for n in reading.negated})),
+            )
+        if confident:
+            if best == "":
+                return Route(zero_step=True, scores=scores, reason=f"similar to small talk ({scores[best]:.2f})")
+            route = self._decide(best, text, image, f"similarity {scores[best]:.2f}")
+            route.scores = scores
+            return route
         if answers and (cues.is_definition(text) or cues.is_question(text)) and len(parts) <= 1:
             route = self._decide(answers, text, image, "a question with no tool cue")
             route.scores = scores
@@ -109,7 +130,27 @@ class FastRouter:
         if self.embedder is not None:
             self._examples()
 
+    def claims(self, clause: str) -> set[str]:
+        """The tools that claim one clause by themselves: strong cues, or the one tool a weak cue
+        hints at when the embedding agrees ("draw a robot", not "draw a comparison")."""
+        reading = cues.read_cues(clause, self.tools)
+        if reading.strong:
+            return set(reading.strong)
+        if reading.hinted and not reading.negated:
+            best, confident = self._best(self.similarity(clause))
+            if confident and best in reading.hinted:
+                return {best}
+        return set()
+
     # -- internals -------------------------------------------------------------------------
+    def _best(self, scores: dict[str, float]) -> tuple[str | None, bool]:
+        """The most similar tool ("" = small talk) and whether it leads clearly (threshold and margin)."""
+        if not scores:
+            return None, False
+        ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+        (best, s1), s2 = ranked[0], (ranked[1][1] if len(ranked) > 1 else 0.0)
+        return best, s1 >= self.threshold and s1 - s2 >= self.margin
+
     def _declaring(self, flag: str) -> str | None:
         """The first registered tool whose cues declare `flag` (attachment, questions)."""
         return next((name for name, tool in self.tools.items() if getattr(tool.cues, flag)), None)
@@ -119,7 +160,7 @@ class FastRouter:
 
     def _repeated(self, tool: str, text: str) -> bool:
         # two separate clauses each asking the same tool ("draw a cat, then draw a dog"): a 2-step plan
-        hits = [p for p in cues.fine_clauses(text) if tool in cues.strong_cues(p, self.tools)]
+        hits = [p for p in cues.fine_clauses(text) if tool in self.claims(p)]
         return self.tools[tool].cues.repeatable and len(hits) > 1
 
     def _examples(self) -> tuple[list[str], Any]:

@@ -73,11 +73,18 @@ class ToolContext:
 class Cues:
     """How the fast router recognises a request for a tool without the LLM (English and Chinese).
 
-    `patterns` are strong cues: an action on the tool's object ("find a photo", "画一只").
-    `strip` removes command words before the rest becomes the main argument.
+    `patterns` are strong cues: an action on the tool's object ("find a photo", "画一只"). A named
+    group `object` marks the object noun: the router drops the cue when that noun only qualifies
+    another one ("image compression", "图神经网络", "温室气体") or is the topic of something else
+    ("the document about images"), unless the next word is one of `follow` (the tool's own nouns:
+    "greenhouse temperature"). `weak` patterns hint at the tool without deciding it ("draw ..."):
+    a request with only weak cues goes to the LLM planner. `strip` removes command words before
+    the rest becomes the main argument.
     """
 
     patterns: tuple[re.Pattern[str], ...] = ()
+    weak: tuple[re.Pattern[str], ...] = ()
+    follow: frozenset[str] = frozenset()
     strip: tuple[re.Pattern[str], ...] = ()
     imperative_only: bool = False  # a question about the job ("how do diffusion models make images?") is no request
     specific: re.Pattern[str] | None = None  # a definition question keeps the cue only where this matches too
@@ -153,9 +160,13 @@ class Tool:
     def input_schema(self) -> dict[str, Any]:
         return schema_from_signature(self.target())
 
+    def describe(self) -> str:
+        """The description the planner reads now (a tool may add live state, e.g. registered devices)."""
+        return self.description
+
     def spec(self) -> dict[str, Any]:
         """What the planner sees: name, description and the JSON schema of the arguments."""
-        return {"name": self.name, "description": self.description, "parameters": self.input_schema}
+        return {"name": self.name, "description": self.describe(), "parameters": self.input_schema}
 
     def route_args(self, text: str, image: str | None = None) -> dict[str, Any] | None:
         """Arguments for a request the router gave this tool, or None to fill them generically

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,8 +20,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from polymodal.config import EdgeConfig
-from polymodal.errors import DeviceError, DeviceOffline, DeviceTimeout
+from polymodal.errors import DeviceError, DeviceOffline, DeviceTimeout, PolymodalError
 from tools.base import Cues, PlanExample, Tool, ToolResult
+from tools.edge_cues import capability_for, device_cues, device_plan_examples
 
 __all__ = ["EdgeQueryTool", "EdgeQueryResult", "connect_edge_client", "map_edge_errors", "CAPABILITIES"]
 
@@ -171,78 +173,22 @@ def connect_edge_client(cfg: EdgeConfig, credentials_file: Path | None = None, t
 class EdgeQueryTool(Tool):
     name = "edge_query"
     description = (
-        "Ask a registered edge device (garden camera, greenhouse sensor node, front door unit) to "
-        "compute a fresh answer on the device: classify what a camera sees, detect faces, judge "
-        "whether a sensor behaves normally (normal/spike/drift/stuck/dropout), fetch recent sensor "
-        "readings, or take a snapshot."
+        "Ask a registered edge device (a camera, a sensor node, a door unit...) to compute a fresh answer on the "
+        "device: classify what a camera sees, detect faces, judge whether a sensor behaves normally "
+        "(normal/spike/drift/stuck/dropout), fetch recent sensor readings, or take a snapshot."
     )
     examples = (
-        "what does the garden camera see?",
-        "is the greenhouse temperature sensor behaving normally?",
-        "is anyone at the front door?",
-        "show me the last 10 humidity readings from the greenhouse",
-        "take a snapshot from the garden camera",
-        "What does the garden camera see right now?",
-        "Is the greenhouse temperature sensor behaving normally?",
-        "What's the current humidity in the greenhouse?",
-        "Is anyone at the front door?",
+        "what does the camera see right now?",
+        "is the temperature sensor behaving normally?",
+        "is anyone at the door?",
+        "show me the last 10 humidity readings",
+        "take a snapshot from the camera",
         "Which devices are online?",
-        "花园摄像头现在看到了什么？",
-        "温室的温度传感器正常吗？",
-        "温室现在的湿度是多少？",
+        "摄像头现在看到了什么？",
+        "传感器的温度正常吗？",
+        "现在的湿度是多少？",
         "门口有人吗？",
         "哪些设备在线？",
-    )
-    cues = Cues(
-        patterns=(
-            re.compile(
-                r"\b(the|my|our|garden|front|back|greenhouse|door|kitchen|living room|office)\s+"
-                r"(camera|cam|sensor|sensors|thermometer|door unit|doorbell|device|node|lock)\b",
-                re.I,
-            ),
-            re.compile(r"\b(greenhouse|garden camera|door unit|front door)\b", re.I),
-            re.compile(
-                r"\b(temperature|humidity|reading|readings|status)\b[^.?!;]{0,30}\b(now|right now|currently|"
-                r"at the moment|today|latest|current)\b",
-                re.I,
-            ),
-            re.compile(
-                r"\b(current|latest|live)\b[^.?!;]{0,20}\b(temperature|humidity|readings?|frame|snapshot|status)\b",
-                re.I,
-            ),
-            re.compile(r"\b(edge device|devices?)\b[^.?!;]{0,30}\b(online|offline|see|report|sees|reporting)\b", re.I),
-            re.compile(
-                r"(摄像头|相机|监控|传感器|温室|门禁|门口|大门|设备|节点|温度计)[^，。？！；]{0,14}?"
-                r"(现在|当前|目前|正常|看到|拍到|读数|状态|多少|怎么样|在线|离线|数据|检测|识别|报告|有人|人脸|有没有|异常)"
-            ),
-            re.compile(r"(门口|门外|大门)(有人|有没有人)"),
-            re.compile(r"(现在|当前|目前|最新)[^，。？！；]{0,10}?(温度|湿度|读数|画面|状态)"),
-            re.compile(r"(温室|花园摄像头|门口的设备|门禁)"),
-        ),
-        # "what is a temperature sensor?" is a knowledge question; "what is the greenhouse sensor reading now?" is not
-        specific=re.compile(
-            r"\b(the|my|our)\s+(garden|greenhouse|front|door|camera|sensor)|\b(now|currently|right now)\b|"
-            r"(现在|当前|目前)",
-            re.I,
-        ),
-        repeatable=True,
-    )
-    plan_examples = (
-        PlanExample(
-            "温室的温度正常吗？顺便画一张温室的插画，再搜一下有没有番茄的照片",
-            (
-                ("edge_query", {"device": "greenhouse", "capability": "sensor_status"}),
-                ("generate_image", {"main": "温室的插画"}),
-                ("image_search", {"main": "番茄"}),
-            ),
-        ),
-        PlanExample(
-            "Check what the garden camera sees, then find similar photos in my library",
-            (
-                ("edge_query", {"device": "garden camera", "capability": "classify"}),
-                ("image_search", {"main": "ref:1:summary"}),
-            ),
-        ),
     )
     max_concurrency = 4
 
@@ -257,6 +203,9 @@ class EdgeQueryTool(Tool):
     ) -> None:
         super().__init__()
         self.client = client
+        self._last_connect = -1e9
+        self._vocab_key: tuple | None = None
+        self._vocab: tuple[Cues, tuple[PlanExample, ...], str] = (Cues(), (), type(self).description)
         self.config = config or EdgeConfig()
         self.credentials_file = credentials_file
         self.timeout_s = float(timeout_s if timeout_s is not None else self.config.request_timeout_s)
@@ -273,6 +222,46 @@ class EdgeQueryTool(Tool):
     def setup(self) -> None:
         if self.client is None:
             self.client = connect_edge_client(self.config, self.credentials_file)
+
+    # -- what the router and planner see: the devices registered now -------------------------------
+    def known_devices(self) -> list[Any]:
+        """The devices the registry knows now, without waiting: with no connection yet, one is
+        started in the background (at most every 30 s) and the answer is "none" until it is up."""
+        if self.client is not None:
+            return self.client.registry.devices()
+        now = time.monotonic()
+        if now - self._last_connect >= 30.0:
+            self._last_connect = now
+
+            def connect() -> None:
+                try:
+                    self.ensure_setup()
+                except PolymodalError:
+                    pass  # no broker: no devices, so no device cues
+
+            threading.Thread(target=connect, daemon=True, name="edge-connect").start()
+        return []
+
+    def _vocabulary(self) -> tuple[Cues, tuple[PlanExample, ...], str]:
+        devices = self.known_devices()
+        key = tuple((d.id, d.name, d.kind, tuple(d.aliases), tuple(sorted(d.capabilities))) for d in devices)
+        if key != self._vocab_key:
+            listed = "; ".join(f"{d.name} ({d.id}): {', '.join(d.capabilities)}" for d in devices)
+            about = f" Registered now: {listed}." if listed else " No device is registered now."
+            self._vocab = (device_cues(devices), device_plan_examples(devices), type(self).description + about)
+            self._vocab_key = key
+        return self._vocab
+
+    @property
+    def cues(self) -> Cues:  # type: ignore[override]
+        return self._vocabulary()[0]
+
+    @property
+    def plan_examples(self) -> tuple[PlanExample, ...]:  # type: ignore[override]
+        return self._vocabulary()[1]
+
+    def describe(self) -> str:
+        return self._vocabulary()[2]
 
     def devices(self) -> list[Any]:
         self.ensure_setup()
@@ -291,8 +280,7 @@ class EdgeQueryTool(Tool):
         except (EdgeError, DeviceError):
             return None
         caps = info.capabilities
-        capability = next((c for c, pattern in _CAPABILITY_CUES if c in caps and pattern.search(text)), None)
-        capability = capability or next((c for c in _DEFAULT_CAPABILITY if c in caps), None)
+        capability = capability_for(text, caps) or next((c for c in _DEFAULT_CAPABILITY if c in caps), None)
         if capability is None:
             return None
         params: dict[str, Any] = {}
@@ -355,38 +343,6 @@ class EdgeQueryTool(Tool):
             )
 
 
-# first match wins; the device must have the capability
-_CAPABILITY_CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("snapshot", re.compile(r"snapshot|take a (photo|picture)|show me (a|the) (photo|picture|image)|快照|拍", re.I)),
-    (
-        "detect_faces",
-        re.compile(r"\bfaces?\b|anyone|anybody|someone|somebody|\bwho\b|person|people|visitor|人脸|有人|谁", re.I),
-    ),
-    (
-        "readings",
-        re.compile(
-            r"readings?|values?|history|\blast \d+|how (hot|cold|humid|warm|wet)|what is the "
-            r"(temperature|humidity)|读数|多少度",
-            re.I,
-        ),
-    ),
-    (
-        "sensor_status",
-        re.compile(
-            r"normal|behav|healthy|\bok\b|okay|anomal|fault|broken|stuck|drift|spike|"
-            r"working|正常|异常|故障",
-            re.I,
-        ),
-    ),
-    (
-        "classify",
-        re.compile(
-            r"\bsees?\b|seeing|looking at|in (the )?view|what is (in|on)|classify|recogni[sz]e|"
-            r"看到|看见|识别",
-            re.I,
-        ),
-    ),
-)
 # a device's main job when the words do not say
 _DEFAULT_CAPABILITY = ("classify", "sensor_status", "detect_faces", "readings", "snapshot")
 

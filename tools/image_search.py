@@ -59,22 +59,23 @@ class ImageSearchTool(Tool):
         "找一张咖啡的照片",
         "find photos similar to this one",
         "search my photos for a red car",
-        "Find a photo of a cat.",
+        "Find a photo of my bicycle.",
         "Show me pictures of the beach from my library.",
         "Search my images for a rocket.",
         "Any photos of coffee?",
         "Find images similar to this one.",
         "找一张猫的照片",
-        "给我看看图库里有咖啡的图片",
+        "给我看看相册里有自行车的照片",
         "搜索宇航员的照片",
         "有没有马的照片？",
-        "找和这张相似的图片",
+        "找几张和这张构图差不多的照片",
     )
     cues = Cues(
         patterns=(
             re.compile(
                 r"\b(find|search|show|look for|look up|get|pull up|retrieve|browse|give me|fetch|locate|any|"
-                r"have we got|do (i|we) have)\b[^.?!;]{0,40}?\b(photos?|pictures?|images?|pics|shots|snapshots)\b",
+                r"have we got|do (i|we) have)\b[^.?!;]{0,40}?"
+                r"\b(?P<object>photos?|pictures?|images?|pics|shots|snapshots)\b",
                 re.I,
             ),
             re.compile(
@@ -86,11 +87,13 @@ class ImageSearchTool(Tool):
                 r"\b(similar|like this|looks like this|same as this|matching) (one|photos?|pictures?|images?)?", re.I
             ),
             re.compile(
-                r"(找|搜|查|检索|显示|看看|给我看|有没有|翻|调出|列出)[^，。？！；]{0,14}?(照片|图片|相片|图像|相册|图库|图)"
+                r"(找|搜|查|检索|显示|看看|给我看|有没有|翻|调出|列出)[^，。？！；]{0,14}?"
+                r"(?P<object>照片|图片|相片|图像|相册|图库|图)"
             ),
             re.compile(r"(照片|图片|相片|图库|相册)(库)?(里|中)"),
             re.compile(r"(相似|类似|相同|一样|差不多)的(照片|图片|图|相片)"),
         ),
+        weak=(re.compile(r"\b(photos?|pictures?|pics|snapshots?)\b|照片|相片|相册|图库", re.I),),
         strip=(
             re.compile(
                 r"^\s*(please\s+)?(can you\s+|could you\s+)?(find|search( for)?|show( me)?|look for|look up|"
@@ -111,8 +114,8 @@ class ImageSearchTool(Tool):
     )
     plan_examples = (
         PlanExample(
-            "把知识库里关于边缘AI的要点总结一下，再找一张和猫有关的照片",
-            (("rag_answer", {"main": "边缘AI的要点"}), ("image_search", {"main": "猫"})),
+            "把文档里关于模型压缩的要点总结一下，再找一张有雪山的照片",
+            (("rag_answer", {"main": "模型压缩的要点"}), ("image_search", {"main": "雪山"})),
         ),
     )
     max_concurrency = 2

@@ -41,6 +41,18 @@ from tools.rag_result import Citation, RagAnswer, RagTimings, citation, declines
 __all__ = ["RagAnswerTool", "RagAnswer", "Citation", "RagTimings"]
 
 
+# Kinds of document people keep: a request about what one says is a knowledge-base question.
+_DOCUMENT_NOUNS = (
+    r"notes?|docs?|documents?|guides?|manuals?|handbooks?|policy|policies|reports?|minutes|files?|papers?|articles?|"
+    r"collection|records?|recipes?|contracts?|specs?|specifications?|wiki|readme|slides?|transcripts?|emails?|"
+    r"books?|textbooks?|journals?|logs?|plans?|proposals?|briefs?|memos?|letters?|instructions?|documentation"
+)
+_ZH_DOCUMENT_NOUNS = (
+    r"笔记|文档|手册|纪要|资料|报告|政策|规定|合同|论文|说明书|记录|指南|章程|计划书|方案|教程|日志|邮件|课件|讲义|"
+    r"食谱|菜谱|书|文件|条款|制度"
+)
+
+
 class RagAnswerTool(Tool):
     name = "rag_answer"
     description = (
@@ -49,11 +61,11 @@ class RagAnswerTool(Tool):
     )
     examples = (
         "What does the report say about edge AI latency?",
-        "According to my documents, what is retrieval-augmented generation?",
+        "According to my documents, what is speculative decoding?",
         "根据知识库，大模型训练需要多少数据？",
         "知识库里关于多模态模型是怎么说的？",
         "summarize what my notes say about quantization",
-        "What is retrieval-augmented generation?",
+        "What is vector quantization?",
         "Explain how edge AI reduces latency.",
         "Summarize the key points about large language models in the knowledge base.",
         "What does the article say about multimodal models?",
@@ -77,11 +89,23 @@ class RagAnswerTool(Tool):
                 r"what does the (document|article|paper) say)\b",
                 re.I,
             ),
+            # what a document the user keeps says: "what does my wildlife guide say", "per our HR policy"
+            re.compile(
+                rf"\b(my|our|the|in|from|per)\s+(\w+\s+){{0,3}}?({_DOCUMENT_NOUNS})\b"
+                r"(?=[^.?!;]*\b(say|says|said|mention|mentions|list|lists|state|states|recommend|\?|what|which|how|"
+                r"who|when|where|why|whether)\b|[^.?!;]*\?)|\b(according to|per|as per)\s+(my|our|the)\b",
+                re.I,
+            ),
             re.compile(r"(知识库|文档|资料|文章|笔记|总结|要点|概述|归纳|概括|解释|介绍一下|介绍下|讲讲|说说)"),
+            re.compile(
+                rf"({_ZH_DOCUMENT_NOUNS})(里|中|上|里面|当中)?[^，。？！；]{{0,12}}?(说|写|记|提到|讲|列|规定|推荐|建议)"
+            ),
         ),
         questions=True,
     )
-    plan_examples = (PlanExample("What is CLIP?", (("rag_answer", {"main": "What is CLIP?"}),)),)
+    plan_examples = (
+        PlanExample("What is federated learning?", (("rag_answer", {"main": "What is federated learning?"}),)),
+    )
     max_concurrency = 2
 
     def __init__(

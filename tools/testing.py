@@ -9,14 +9,14 @@ needing no model, index or device, so an `Agent` over them runs in milliseconds
 from __future__ import annotations
 
 import re
-import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from types import SimpleNamespace
+from typing import Any
 
 from polymodal.errors import DeviceOffline, ModelUnavailable
 from tools.base import Tool, ToolContext, ToolResult
-from tools.edge_query import EdgeQueryTool
+from tools.edge_query import Capability, EdgeQueryTool
 from tools.generate import GenerateImageTool
 from tools.image_search import ImageSearchTool
 from tools.rag import RagAnswerTool
@@ -175,56 +175,66 @@ class FakeReading(ToolResult):
         return {"device": self.device_id, "model": self.model, "time": self.time}
 
 
+def announcement(id: str, name: str, kind: str, aliases: tuple[str, ...] = (), sensors: tuple[str, ...] = ()) -> dict:
+    """What a device of `kind` announces: cameras and door units see, sensor nodes measure."""
+    if sensors or kind in ("sensor", "thermometer", "probe"):
+        caps = {
+            c: {"model": "fake-tflite", "sensors": list(sensors or ("temperature",))}
+            for c in ("sensor_status", "readings")
+        }
+    else:
+        caps = {c: {"model": "fake-tflite"} for c in ("classify", "detect_faces", "snapshot")}
+    return {"id": id, "name": name, "kind": kind, "aliases": list(aliases), "capabilities": caps, "ts": 1.0}
+
+
+# The demo fleet as `polymodal edge simulate` announces it (ids, names, aliases, capabilities).
+DEMO_FLEET = (
+    announcement("garden-camera", "garden camera", "camera", ("garden", "backyard camera", "花园摄像头", "花园")),
+    announcement(
+        "greenhouse",
+        "greenhouse sensor node",
+        "sensor",
+        ("greenhouse sensors", "greenhouse temperature sensor", "温室传感器", "温室"),
+        ("temperature", "humidity", "soil_moisture"),
+    ),
+    announcement("door", "front door unit", "door", ("doorbell", "front door camera", "门口", "前门")),
+)
+
+
 class FakeEdgeQueryTool(_Fake, EdgeQueryTool):
-    DEVICES = {"garden-camera": ("camera", "garden"), "greenhouse": ("sensor", "greenhouse"), "door": ("door", "door")}
-    ALIASES = {
-        "camera": "garden-camera",
-        "garden": "garden-camera",
-        "摄像头": "garden-camera",
-        "花园": "garden-camera",
-        "greenhouse": "greenhouse",
-        "温室": "greenhouse",
-        "sensor": "greenhouse",
-        "door": "door",
-        "门": "door",
-    }
+    """The edge tool over an in-memory registry of announced devices (default: the demo fleet):
+    routing and device lookup are the real tool's; the answer is made up."""
 
-    def __init__(self, offline: tuple[str, ...] = ()) -> None:
-        super().__init__()
+    def __init__(self, offline: tuple[str, ...] = (), devices: tuple[dict, ...] = DEMO_FLEET) -> None:
+        from edge.registry import DeviceRegistry
+
+        registry = DeviceRegistry()
+        for msg in devices:
+            registry.on_announce(msg["id"], msg)
+            registry.on_status(msg["id"], {"state": "online"})
+        EdgeQueryTool.__init__(self, client=SimpleNamespace(registry=registry))
         self.offline = set(offline)
-        self._lock = threading.Lock()
 
-    def run(
-        self,
-        device: str,
-        capability: Literal["classify", "detect_faces", "sensor_status", "snapshot", "readings"],
-        parameters: dict | None = None,
-    ) -> FakeReading:
+    def run(self, device: str, capability: Capability, parameters: dict | None = None) -> FakeReading:
         """Args:
-        device: device id or alias (garden-camera, greenhouse, door)
+        device: the device's id, name or alias
         capability: what to compute on the device
         parameters: extra parameters for the capability
         """
-        dev = self.ALIASES.get(device.lower(), device.lower())
-        if dev not in self.DEVICES:
-            raise DeviceOffline(f"no registered device called '{device}'")
-        if dev in self.offline:
-            raise DeviceOffline(f"device '{dev}' is offline")
+        from edge.errors import UnknownDevice
+
+        try:
+            info = self.client.registry.resolve(device)
+        except UnknownDevice as exc:
+            raise DeviceOffline(str(exc)) from None
+        if info.id in self.offline:
+            raise DeviceOffline(f"device '{info.id}' is offline")
         data = (
             {"labels": ["tabby cat"]}
-            if self.DEVICES[dev][0] == "camera"
+            if "classify" in info.capabilities
             else {"status": "normal", "temperature_c": 21.5}
         )
-        return FakeReading(dev, capability, "fake-tflite", "2026-01-01T12:00:00Z", data)
-
-    def route_args(self, text: str, image: str | None = None) -> dict[str, Any] | None:
-        """Fill device and capability from a request: the router's hook for tools with no main text."""
-        low = text.lower()
-        for alias, dev in self.ALIASES.items():
-            if alias in low:
-                cap = "classify" if self.DEVICES[dev][0] == "camera" else "sensor_status"
-                return {"device": dev, "capability": cap, "parameters": {}}
-        return None
+        return FakeReading(info.id, capability, "fake-tflite", "2026-01-01T12:00:00Z", data)
 
 
 class BrokenGenerateTool(FakeGenerateTool):

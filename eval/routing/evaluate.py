@@ -1,4 +1,4 @@
-"""Routing evaluation: plan every labelled request in requests.jsonl and score the plans.
+"""Routing evaluation: plan every labelled request of one or more files and score the plans, per file.
 
     python eval/routing/evaluate.py                      # router + offline LLM (default config)
     python eval/routing/evaluate.py --llm none           # router alone (undecided requests count as wrong)
@@ -8,10 +8,10 @@
 Metrics: tool-selection accuracy (the multiset of tools equals the label), plan accuracy (tools
 and dependency edges, compared by tool names so the order of independent steps does not matter),
 router coverage (share decided without the LLM) and router precision (share of those right).
-Requests with an odd id were written after the router's cues ("held-out"); even ids were used to
-tune them ("dev"): both are reported.
-The tools are the shipped fakes (`orchestrator.testing`): same names and the same kind of
-arguments as the real tools, and no index or weights needed; `--tools real` uses the real ones.
+A row may name the devices registered when it is asked (`"devices": [{"id", "name", "kind",
+"aliases"}]`; null means the demo fleet): the edge tool's cues come from that registry.
+The tools are the shipped fakes (`tools.testing`), which subclass the real tools, so the router and
+planner read the real descriptions, examples and cues; `--tools real` uses the real ones.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ def edge_names(tools: list[str], edges) -> Counter:
 def build_agent(args):
     from orchestrator import Agent
     from orchestrator.registry import default_tools
-    from orchestrator.testing import fake_tools
     from polymodal.config import load_config
+    from tools.testing import fake_tools
 
     config = load_config(args.config)
     if args.tools == "real":
@@ -65,11 +65,54 @@ def build_agent(args):
     return agent
 
 
-def evaluate(agent, rows: list[dict], verbose: bool = False) -> dict:
+def use_fleet(agent, devices) -> None:
+    """Register `devices` (None: the demo fleet) with the fake edge tool, as announcements would."""
+    from tools.testing import DEMO_FLEET, FakeEdgeQueryTool, announcement
+
+    fleet = (
+        DEMO_FLEET
+        if devices is None
+        else tuple(
+            announcement(
+                d["id"],
+                d.get("name", d["id"]),
+                d.get("kind", ""),
+                tuple(d.get("aliases", ())),
+                tuple(d.get("sensors", ())) or _sensors_named(d),
+            )
+            for d in devices
+        )
+    )
+    for name, tool in list(agent.tools.items()):
+        if isinstance(tool, FakeEdgeQueryTool):
+            agent.tools[name] = FakeEdgeQueryTool(devices=fleet)
+
+
+def _sensors_named(device: dict) -> tuple[str, ...]:
+    """A sensor device's sensors, from the words of its name and kind (the eval rows do not list them)."""
+    words = " ".join([device.get("name", ""), device.get("kind", ""), *device.get("aliases", [])]).lower()
+    found = [
+        s
+        for s, keys in (
+            ("temperature", ("temp", "thermo", "freezer", "温")),
+            ("humidity", ("humid", "湿")),
+            ("soil_moisture", ("soil", "土壤")),
+        )
+        if any(k in words for k in keys)
+    ]
+    return tuple(found)
+
+
+def evaluate(agent, rows: list[dict], verbose: bool = False, fleets: bool = False) -> dict:
     from polymodal.errors import PlanError
 
     per = []
+    current = "demo"
     for row in rows:
+        key = json.dumps(row.get("devices"), sort_keys=True)
+        if fleets and key != current:
+            use_fleet(agent, row.get("devices"))
+            current = key
         t0 = time.perf_counter()
         try:
             plan = agent.plan(row["text"], image=row.get("image"))
@@ -112,7 +155,6 @@ def summarize(per: list[dict]) -> dict:
     for r in per:
         groups[f"category:{r['category']}"].append(r)
         groups[f"lang:{r['lang']}"].append(r)
-        groups["split:" + ("held-out" if r["id"] % 2 else "dev")].append(r)
     route_ms = [r["timing"].get("route", 0) * 1000 for r in per]
     llm_s = [r["timing"]["llm"] for r in per if "llm" in r["timing"]]
     return {
@@ -149,7 +191,7 @@ def summarize(per: list[dict]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--requests", default=str(HERE / "requests.jsonl"))
+    ap.add_argument("--requests", nargs="+", default=[str(HERE / "requests.jsonl")], help="one report per file")
     ap.add_argument("--config", default=None)
     ap.add_argument(
         "--llm",
@@ -166,18 +208,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
 
-    rows = load_requests(Path(args.requests))
-    rows = rows[:: max(1, args.every)]
-    if args.limit:
-        rows = rows[: args.limit]
     agent = build_agent(args)
     agent.router.warm_up()
-    report = evaluate(agent, rows, args.verbose)
-    report["setup"] = {"llm": args.llm, "llm_only": args.llm_only, "embedder": args.embedder, "tools": args.tools}
+    reports = {}
+    for path in args.requests:
+        rows = load_requests(Path(path))[:: max(1, args.every)]
+        if args.limit:
+            rows = rows[: args.limit]
+        fleets = args.tools == "fake" and any("devices" in r for r in rows)
+        report = evaluate(agent, rows, args.verbose, fleets=fleets)
+        report["setup"] = {"llm": args.llm, "llm_only": args.llm_only, "embedder": args.embedder, "tools": args.tools}
+        reports[Path(path).name if len(args.requests) == 1 else path] = report
+        if fleets:
+            use_fleet(agent, None)
+        brief = {k: v for k, v in report.items() if k != "misses"}
+        print(json.dumps({"file": path, **brief}, ensure_ascii=False, indent=2))
     if args.out:
-        Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
-    brief = {k: v for k, v in report.items() if k != "misses"}
-    print(json.dumps(brief, ensure_ascii=False, indent=2))
+        Path(args.out).write_text(json.dumps(reports, ensure_ascii=False, indent=2), encoding="utf-8")
     return 0
 
 

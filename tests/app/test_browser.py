@@ -71,7 +71,7 @@ def test_two_tabs_keep_separate_conversations(config, serve_app, browser_context
 def test_tool_error_is_a_short_message(config, serve_app, page):
     url, _ = serve_app(config, fake_agent(tools=[FakeRagTool(), BrokenGenerateTool()]))
     page.goto(url)
-    ask(page, "draw a red fox in the snow")
+    ask(page, "draw a picture of a red fox on a frozen lake")
     page.get_by_text(re.compile("no diffusion weights configured")).first.wait_for()
     text = page.locator("#chat").inner_text()
     assert "Traceback" not in text
@@ -175,7 +175,7 @@ def test_devices_tab_starts_the_fleet_and_chat_shows_the_camera_frame(config, se
     page.locator("#fleet-start").click()  # a restarted broker has new passwords: the chat reconnects
     expect(page.locator("#dev-status")).to_contain_text("3 of 3 device(s) online", timeout=90_000)
     page.get_by_role("tab", name="Chat").click()
-    ask(page, "is the greenhouse temperature sensor behaving normally?")
+    ask(page, "is the greenhouse temperature sensor working normally?")
     expect(page.locator("#chat")).to_contain_text(
         re.compile(r"greenhouse sensor node temperature: \w+ \(confidence"), timeout=60_000
     )
@@ -227,7 +227,7 @@ def test_slow_generation_does_not_block_another_tab_and_stop_cancels_it(config, 
     try:
         a.goto(url)
         b.goto(url)
-        ask(a, "draw a red fox in the snow")
+        ask(a, "draw a picture of a red fox on a frozen lake")
         expect(a.locator("#chat")).to_contain_text(re.compile(r"step \d+/600"))  # generating, far from done
         ask(b, "What is edge AI according to my documents?")
         b.get_by_text("Answer about What is edge AI").wait_for()

@@ -80,7 +80,7 @@ def test_each_tab_keeps_its_own_conversation(config):
 
 def test_tool_failure_is_a_short_message_never_a_trace(config):
     agent = fake_agent(tools=[FakeRagTool(), BrokenGenerateTool()])
-    msgs = run_turn(ui.AppServices(config, agent), ui.TabState(), "draw a red fox in the snow")
+    msgs = run_turn(ui.AppServices(config, agent), ui.TabState(), "draw a picture of a red fox on a frozen lake")
     text = text_of(msgs)
     assert "no diffusion weights configured" in text
     assert "Traceback" not in text and 'File "' not in text
@@ -107,7 +107,7 @@ def test_stop_cancels_a_long_generation(config):
     seen: list = []
 
     def chat():
-        for msgs in ui.chat_turn(services, tab, "draw a red fox in the snow"):
+        for msgs in ui.chat_turn(services, tab, "draw a picture of a red fox on a frozen lake"):
             seen.append(msgs)
 
     t = threading.Thread(target=chat)

@@ -14,7 +14,7 @@ from tools.llm import FakeChatModel
 
 def test_the_issue_example_plans_two_steps_and_answers_with_citations_and_the_photo():
     llm = FakeChatModel(default="边缘AI把模型放在设备上运行 [1]。这是一张猫的照片。")
-    result = fake_agent(llm).run("把知识库里关于边缘AI的要点总结一下，再找一张和猫有关的照片")
+    result = fake_agent(llm).run("把知识库里关于边缘AI的要点总结一下，再找一张有猫的照片")
     assert result.plan.tools() == ["rag_answer", "image_search"]
     assert result.ok and [s.tool for s in result.steps] == ["rag_answer", "image_search"]
     assert result.answer.startswith("边缘AI把模型放在设备上运行 [1]")
@@ -33,20 +33,20 @@ def test_single_rag_step_answer_is_used_as_is_without_the_llm():
 
 
 def test_stream_yields_typed_events_in_order():
-    events = list(fake_agent().stream("draw a red fox in the snow"))
+    events = list(fake_agent().stream("draw a picture of a red fox on a frozen lake"))
     kinds = [type(e) for e in events]
     assert kinds[0] is PlanMade and kinds[1] is StepStarted and kinds[-1] is Done
     assert StepProgress in kinds and StepFinished in kinds and AnswerToken in kinds
     assert kinds.index(StepFinished) < kinds.index(AnswerToken)
     done = events[-1].result
-    assert done.artifacts == ["/generated/a-red-fox-in-the-snow-0.png"]
+    assert done.artifacts == ["/generated/a-red-fox-on-a-frozen-lake-0.png"]
     assert "".join(e.text for e in events if isinstance(e, AnswerToken)).strip() == done.answer
 
 
 def test_failed_step_is_named_in_the_answer_and_other_steps_complete():
     llm = FakeChatModel(default="Here is what I found about edge AI [1].")
     agent = fake_agent(llm, tools=[FakeRagTool(), FakeImageSearchTool(), BrokenGenerateTool(), FakeEdgeQueryTool()])
-    result = agent.run("Summarize the knowledge base on edge AI, then draw a robot")
+    result = agent.run("Summarize the knowledge base on edge AI, then draw a picture of a robot")
     assert [s.ok for s in result.steps] == [True, False]
     assert "generate_image (step 2) did not complete: no diffusion weights configured" in result.answer
     assert result.citations

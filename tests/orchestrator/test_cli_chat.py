@@ -38,7 +38,7 @@ def test_chat_conversation_file_carries_follow_ups(config_file, tmp_path, capsys
 
 
 def test_chat_plan_only(config_file, capsys):
-    assert main(["--config", str(config_file), "chat", "draw a fox", "--plan-only", "--json"]) == 0
+    assert main(["--config", str(config_file), "chat", "draw a picture of a fox", "--plan-only", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["steps"][0]["tool"] == "generate_image"
 
 

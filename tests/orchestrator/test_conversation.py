@@ -29,7 +29,7 @@ def test_make_it_bluer_regenerates_with_the_previous_prompt_changed(agent):
 
 def test_and_the_greenhouse_re_asks_the_edge_question_of_another_device(agent):
     chat = agent.conversation()
-    first = chat.run("What does the garden camera see right now?")
+    first = chat.run("What is the garden camera looking at right now?")
     assert first.steps[0].args["device"] == "garden-camera"
     second = chat.run("and the greenhouse?")
     assert second.plan.tools() == ["edge_query"] and second.steps[0].args["device"] == "greenhouse"
@@ -58,7 +58,7 @@ def test_conversations_are_isolated_even_when_concurrent(agent):
 
     def talk(i, chat):
         barrier.wait()
-        chat.run(f"draw a boat number {i}")
+        chat.run(f"draw a picture of a boat number {i}")
         chat.run("make it bluer")
 
     threads = [threading.Thread(target=talk, args=(i, c)) for i, c in enumerate(chats)]
@@ -67,7 +67,7 @@ def test_conversations_are_isolated_even_when_concurrent(agent):
     for t in threads:
         t.join(30)
     for i, chat in enumerate(chats):
-        assert [t.request for t in chat.turns] == [f"draw a boat number {i}", "make it bluer"]
+        assert [t.request for t in chat.turns] == [f"draw a picture of a boat number {i}", "make it bluer"]
         assert chat.turns[1].steps[0]["args"]["prompt"] == f"a boat number {i}, bluer"
 
 

@@ -29,6 +29,6 @@ def test_import_orchestrator_imports_no_heavy_library():
 def test_building_an_agent_over_fakes_imports_no_heavy_library():
     names = _imported_modules(
         "from orchestrator.testing import fake_agent; "
-        "fake_agent().run('把知识库里关于边缘AI的要点总结一下，再找一张和猫有关的照片')"
+        "fake_agent().run('把知识库里关于边缘AI的要点总结一下，再找一张有猫的照片')"
     )
     assert sorted(n for n in names if n.split(".")[0] in HEAVY) == []

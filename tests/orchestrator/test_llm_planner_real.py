@@ -27,10 +27,10 @@ def planner():
 @pytest.mark.parametrize(
     "text, tools, edges",
     [
-        ("把知识库里关于边缘AI的要点总结一下，再找一张和猫有关的照片", ["image_search", "rag_answer"], set()),
-        ("Find a photo of a bridge, then make a painting of it.", ["generate_image", "image_search"], {(1, 2)}),
+        ("把知识库里关于边缘AI的要点总结一下，再找一张有猫的照片", ["image_search", "rag_answer"], set()),
+        ("Find a photo of a tower, then make a painting of it.", ["generate_image", "image_search"], {(1, 2)}),
         (
-            "Check the greenhouse sensor status, summarize the docs on edge AI, and draw a solar farm.",
+            "Check the greenhouse sensor status, summarize the docs on edge AI, and draw a wind farm.",
             ["edge_query", "generate_image", "rag_answer"],
             None,
         ),

@@ -66,7 +66,7 @@ def test_what_does_the_garden_camera_see(tool, fleet):
     json.dumps(to_plain(r))
 
 
-def test_is_the_greenhouse_temperature_sensor_behaving_normally(tool, fleet):
+def test_greenhouse_temperature_sensor_status(tool, fleet):
     sensor = fleet.device("greenhouse").sensors["temperature"]
     sensor.inject("")
     sensor.advance(64)
@@ -169,15 +169,15 @@ def test_tool_builds_its_client_from_config(broker, fleet, monkeypatch):
     [
         ("what does the garden camera see?", ("garden-cam", "classify", {})),
         (
-            "is the greenhouse temperature sensor behaving normally?",
+            "is the greenhouse temperature sensor working normally?",
             ("greenhouse", "sensor_status", {"sensor": "temperature"}),
         ),
-        ("is anyone at the front door?", ("front-door", "detect_faces", {})),
+        ("is somebody standing at the front door?", ("front-door", "detect_faces", {})),
         (
             "show me the last 10 humidity readings from the greenhouse",
             ("greenhouse", "readings", {"sensor": "humidity", "n": 10}),
         ),
-        ("take a snapshot from the garden camera", ("garden-cam", "snapshot", {})),
+        ("take a snapshot with the garden camera", ("garden-cam", "snapshot", {})),
         ("front door", ("front-door", "classify", {})),
         ("花园摄像头看到了什么?", ("garden-cam", "classify", {})),
         ("温室的温度传感器正常吗?", ("greenhouse", "sensor_status", {"sensor": "temperature"})),
