@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from polymodal.errors import InputError, PlanError
+from polymodal.errors import InputError, PlanError, PlanRefused, PolymodalError
 
 __all__ = ["Plan", "PlanStep", "find_references", "resolve_references", "validate_plan", "plan_from_json"]
 
@@ -209,6 +209,10 @@ def validate_plan(plan: Plan, tools: Mapping[str, Any], repair: bool = True) -> 
             fixes.append(f"step {step.id}: added dependencies {missing} implied by references")
             step.depends_on = sorted(set(step.depends_on) | refs)
         step.args = _check_args(step, tools[step.tool], validate_args, fixes if repair else None)
+        try:
+            tools[step.tool].check_plan_args(step.args)
+        except PolymodalError as exc:
+            raise PlanRefused(f"step {step.id} ({step.tool}): {exc}") from None
     _check_acyclic(plan)
     return plan, fixes
 

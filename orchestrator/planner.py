@@ -19,7 +19,7 @@ from orchestrator import cues
 from orchestrator.plan import Plan, PlanStep, plan_from_json, validate_plan
 from orchestrator.prompts import plan_messages, plan_schema
 from orchestrator.router import FastRouter, Route, fill_args
-from polymodal.errors import ModelUnavailable, PlanError, PolymodalError
+from polymodal.errors import ModelUnavailable, PlanError, PlanRefused, PolymodalError
 from tools.base import image_arg, main_text_arg
 
 __all__ = ["Planner"]
@@ -128,13 +128,14 @@ class Planner:
             llm = self._llm()
         except ModelUnavailable as exc:
             return self._fallback(hint, str(exc))
-        messages = plan_messages(self.tools, text, image, history)
+        messages = plan_messages(self.tools, text, image, history, avoid=hint.excluded if hint else ())
         allowed = {n: t for n, t in self.tools.items() if not hint or n not in hint.excluded}
         if only:
             schema = plan_schema({only: self.tools[only]}, min_steps=1, max_steps=1)
         else:
             schema = plan_schema(allowed)  # a tool the user ruled out cannot be planned
         error = raw = ""
+        refused = False
         for attempt in range(2):
             if error:
                 messages = messages + [
@@ -149,8 +150,13 @@ class Planner:
                 plan.note = "; ".join(fixes) or ("re-asked once" if attempt else "")
                 return _attach_image(plan, image, self.tools)
             except PolymodalError as exc:
-                error = str(exc)
+                error, refused = str(exc), isinstance(exc, PlanRefused)
                 log.info("plan attempt %d rejected: %s", attempt + 1, error)
+        answers = next((n for n, t in allowed.items() if t.cues.questions), None)
+        if refused and answers:  # a tool said the request is not for it ("no device called X is registered")
+            args = fill_args(self.tools[answers], text, None)
+            if args is not None:
+                return Plan([PlanStep(1, answers, args)], source="llm", note=f"after a refused plan: {error}")
         raise PlanError(
             f"I could not make a valid plan for this request ({error}); try rephrasing it as separate requests"
         )

@@ -6,7 +6,7 @@ cache across requests and only the request itself is prefilled.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from tools.base import PlanExample, main_text_arg
 
@@ -108,7 +108,11 @@ def plan_examples(tools: Mapping[str, Any]) -> list[PlanExample]:
 
 
 def plan_messages(
-    tools: Mapping[str, Any], text: str, image: str | None = None, history: list[dict[str, str]] | None = None
+    tools: Mapping[str, Any],
+    text: str,
+    image: str | None = None,
+    history: list[dict[str, str]] | None = None,
+    avoid: Sequence[str] = (),
 ) -> list[dict[str, str]]:
     lines = ["You turn a user request into a plan of tool calls. Tools:"]
     lines += [tool_line(t) for t in tools.values()]
@@ -129,6 +133,8 @@ def plan_messages(
         )
     if image:
         user += f"(The user attached an image: {image})\n"
+    if avoid:
+        user += f"(The user does not want: {', '.join(avoid)})\n"
     user += f"Request: {text}\nPlan:"
     return [{"role": "system", "content": "\n".join(lines)}, {"role": "user", "content": user}]
 

@@ -14,6 +14,7 @@ planner can fix and is shown as one clear line; anything else is a programming e
     │   └── UnsupportedFile          a file ingestion cannot read (corrupt, binary, huge...)
     ├── ToolError                    a tool could not do its job (wraps a user-facing reason)
     ├── PlanError                    the planner's plan is invalid and could not be repaired
+    │   └── PlanRefused              a tool refused the plan's arguments (e.g. a device not registered)
     ├── DeviceError                  edge device problems
     │   ├── DeviceOffline
     │   └── DeviceTimeout
@@ -34,6 +35,7 @@ __all__ = [
     "UnsupportedFile",
     "ToolError",
     "PlanError",
+    "PlanRefused",
     "DeviceError",
     "DeviceOffline",
     "DeviceTimeout",
@@ -90,6 +92,10 @@ class ToolError(PolymodalError):
 
 
 class PlanError(PolymodalError):
+    pass
+
+
+class PlanRefused(PlanError):
     pass
 
 

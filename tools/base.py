@@ -173,6 +173,10 @@ class Tool:
         (the request without its command words as the main text argument)."""
         return None
 
+    def check_plan_args(self, args: dict[str, Any]) -> None:
+        """Refuse arguments a plan gives that cannot work now (raise a `PolymodalError` saying why), so
+        the planner asks again; e.g. edge_query refuses a device that is not registered."""
+
     def followup_args(self, args: dict[str, Any], subject: str) -> dict[str, Any] | None:
         """Arguments for "and <subject>?" after a run with `args`, or None when the planner must
         decide (default: the subject replaces the main text argument)."""

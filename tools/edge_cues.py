@@ -24,7 +24,7 @@ CAPABILITY_WORDS: dict[str, str] = {
     "sensor_status": r"normal|behav|healthy|\bok\b|okay|anomal|fault|broken|stuck|drift|spike|working|status|"
     r"正常|异常|故障|状态",
     "classify": r"\bsees?\b|seeing|\bsaw\b|looking at|in (the |its )?view|what('s| is) (in|on)|classify|recogni[sz]e|"
-    r"spot|animal|看到|看见|拍到|识别|画面",
+    r"spot|animal|看到|看见|拍到|识别|画面|看看|有没有",
 }
 # Sensor names as devices announce them -> words people use for them.
 SENSOR_WORDS: dict[str, str] = {

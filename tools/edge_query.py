@@ -289,6 +289,25 @@ class EdgeQueryTool(Tool):
             params["n"] = min(500, max(1, int(m.group(1))))
         return {"device": info.id, "capability": capability, "parameters": params}
 
+    def check_plan_args(self, args: dict[str, Any]) -> None:
+        """A planned device must be registered now; a question about any other device is one for
+        the documents (the planner is told so and asks again)."""
+        from edge.errors import UnknownDevice
+
+        device = args.get("device")
+        if not isinstance(device, str) or device.startswith("$"):
+            return  # filled from an earlier step: checked when it runs
+        devices = self.known_devices()
+        if not devices:
+            raise DeviceError(f"no device is registered, so '{device}' cannot be asked: answer from the documents")
+        try:
+            self.client.registry.resolve(device)
+        except UnknownDevice:
+            names = ", ".join(d.name for d in devices)
+            raise DeviceError(
+                f"no registered device '{device}' (registered: {names}): answer a question about it from the documents"
+            ) from None
+
     def followup_args(self, args: dict[str, Any], subject: str) -> dict[str, Any] | None:
         """ "and the greenhouse?": the same question of another device (which may need another capability)."""
         return {**args, **(self.route_args(subject, None) or {"device": subject})}

@@ -109,3 +109,18 @@ def test_where_is_that_from_still_answers_from_the_last_citations():
     chat.run("What is edge AI?")
     plan, direct = resolve_followup("where did that come from?", chat.turns, agent.tools)
     assert plan is not None and "kb/edge-ai.md" in direct
+
+
+def test_a_planned_device_that_is_not_registered_becomes_a_question_for_the_documents():
+    plan = json.dumps({"steps": [{"tool": "edge_query", "device": "cellar hygrometer", "capability": "readings"}]})
+    llm = FakeChatModel(replies=[plan, plan])
+    agent = fake_agent(llm=llm, tools=[*fake_tools()[:3], FakeEdgeQueryTool(devices=(FREEZER,))], use_router=False)
+    result = agent.plan("how damp is it by the cellar hygrometer")
+    assert result.tools() == ["rag_answer"] and "no registered device 'cellar hygrometer'" in result.note
+    assert "answer a question about it from the documents" in llm.calls[1]["messages"][-1]["content"]
+
+
+def test_the_planner_is_told_what_the_user_ruled_out():
+    llm = FakeChatModel(replies=[json.dumps({"steps": [{"tool": "generate_image", "prompt": "a fresh one"}]})])
+    fake_agent(llm=llm).plan("don't search my photos, I'd like a fresh one")
+    assert "(The user does not want: image_search)" in llm.calls[0]["messages"][-1]["content"]
