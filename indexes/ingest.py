@@ -3,7 +3,8 @@
 Each file is read, hashed and compared with what the index holds: unchanged files are skipped,
 changed ones replaced (document id = absolute path), and with `sync=True` documents whose file has
 gone from an ingested folder are deleted. A file that cannot be read is skipped with a one-line
-reason; files read fine are committed in batches, so a failure later in the run keeps them.
+reason; files read fine are committed in batches, so a failure later in the run keeps them. A new
+knowledge base that receives nothing is not created (no empty folder is left behind).
 """
 
 from __future__ import annotations
@@ -128,6 +129,7 @@ def ingest_paths(
             results.append(FileResult(str(f), "skipped", reason=str(exc)))
 
     own = not isinstance(kb, TextIndex)
+    new_kb, before = False, None  # a new KB's folder entries before this run (None: no folder)
     if own:
         kb_path = Path(kb).expanduser()
         params = IndexParams.from_config(config.kb)
@@ -135,6 +137,10 @@ def ingest_paths(
             index = TextIndex.open(kb_path, embedder_backend=config.embedder.backend, params=params)
         else:
             sample = "".join(t[:2000] for t in list(texts.values())[:50])
+            if not texts:  # nothing to add: no empty KB is created
+                seconds = time.perf_counter() - started
+                return IngestReport(str(kb_path), choose_embedder(config, sample), results, seconds)
+            new_kb, before = True, set(os.listdir(kb_path)) if kb_path.is_dir() else None
             index = TextIndex.open(
                 kb_path,
                 choose_embedder(config, sample),
@@ -145,6 +151,14 @@ def ingest_paths(
             )
     else:
         index = kb
+    committed = 0
+
+    def progress(done: int, total: int, path: str) -> None:
+        nonlocal committed
+        committed = done
+        if on_progress:
+            on_progress(done, total, path)
+
     try:
         report = IngestReport(kb=str(index.folder), embedder=index.embedder.name)
         known = index.content_hashes()
@@ -156,7 +170,7 @@ def ingest_paths(
                 results.append(FileResult(str(f), "unchanged"))
             else:
                 todo.append((f, doc, "updated" if doc.id in known else "added"))
-        results.extend(_write_batches(index, todo, batch_chunks, show_progress, on_progress))
+        results.extend(_write_batches(index, todo, batch_chunks, show_progress, progress))
         if sync:
             results.extend(_sync_deleted(index, paths, set(map(str, files))))
         report.files = results
@@ -165,6 +179,8 @@ def ingest_paths(
     finally:
         if own:
             index.close()
+            if new_kb and not committed:  # the first write failed: leave no empty KB behind
+                _remove_new_entries(index.folder, before)
 
 
 def _write_batches(
@@ -218,3 +234,18 @@ def _sync_deleted(index: TextIndex, roots: list[str | Path], present: set[str]) 
     gone = sorted(set(gone))
     index.delete(gone)
     return [FileResult(d, "deleted") for d in gone]
+
+
+def _remove_new_entries(folder: Path, before: set[str] | None) -> None:
+    """Remove what `folder` did not hold `before` (all of it when it did not exist)."""
+    import shutil
+
+    if before is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for name in set(os.listdir(folder)) - before:
+        path = folder / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)

@@ -1,6 +1,8 @@
 import os
 import zipfile
 
+import pytest
+
 from indexes.ingest import ingest_paths
 from indexes.text import TextIndex
 from polymodal.config import Config
@@ -166,3 +168,38 @@ def test_progress_callback_counts_files_even_without_a_bar(tmp_path):
     )
     assert seen[-1] == (4, 4)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen) and seen[0][0] >= 1
+
+
+def test_nothing_to_add_creates_no_knowledge_base(tmp_path):
+    kb = tmp_path / "new-kb"
+    report = ingest_paths(kb, [tmp_path / "missing"], config=_config(), show_progress=False)
+    assert report.count("skipped") == 1 and not report.ok
+    assert not kb.exists()
+    kb.mkdir()  # a folder the user made stays, untouched
+    ingest_paths(kb, [tmp_path / "missing"], config=_config(), show_progress=False)
+    assert kb.is_dir() and not any(kb.iterdir())
+
+
+def test_a_failed_first_write_leaves_no_knowledge_base(tmp_path, monkeypatch):
+    docs = _write_docs(tmp_path / "docs")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "keep.txt").write_text("the user's own file")
+
+    def broken(self, documents):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(TextIndex, "upsert", broken)
+    for kb, left in ((tmp_path / "new-kb", None), (tmp_path / "mine", ["keep.txt"])):
+        with pytest.raises(OSError, match="disk full"):
+            ingest_paths(kb, [docs], config=_config(), show_progress=False)
+        assert (sorted(os.listdir(kb)) if kb.exists() else None) == left
+
+
+def test_nothing_to_add_leaves_an_existing_knowledge_base_untouched(tmp_path):
+    docs = _write_docs(tmp_path / "docs")
+    kb = tmp_path / "kb"
+    ingest_paths(kb, [docs], config=_config(), show_progress=False)
+    before = {p.name: p.read_bytes() for p in kb.iterdir() if p.is_file()}
+    report = ingest_paths(kb, [tmp_path / "missing"], config=_config(), show_progress=False)
+    assert report.count("skipped") == 1
+    assert {p.name: p.read_bytes() for p in kb.iterdir() if p.is_file()} == before
