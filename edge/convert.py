@@ -367,7 +367,9 @@ BUILDERS: dict[str, Callable[..., dict[str, Any]]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m edge.convert", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m edge.convert", description=__doc__.split("\n")[0], allow_abbrev=False
+    )
     parser.add_argument("model", choices=[*BUILDERS, "all"])
     parser.add_argument("--out", default=str(Path(__file__).parent / "models"))
     parser.add_argument("--float", action="store_true", help="also write the float .tflite (for benchmarks)")

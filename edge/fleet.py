@@ -274,7 +274,9 @@ def demo_fleet(n: int = 3, mode: str = "thread"):
 
 def main(argv: list[str] | None = None) -> int:
     """Run one simulated device until SIGTERM/SIGINT (graceful) or SIGKILL (the will fires)."""
-    p = argparse.ArgumentParser(prog="python -m edge.fleet", description="Run one simulated edge device.")
+    p = argparse.ArgumentParser(
+        prog="python -m edge.fleet", description="Run one simulated edge device.", allow_abbrev=False
+    )
     p.add_argument("--role", choices=ROLES, required=True)
     p.add_argument("--id", required=True)
     p.add_argument("--name", default="")

@@ -1,7 +1,8 @@
 """The `polymodal` command. Each command group lives in its own module with `register(sub)`.
 
 Every command takes `--json` (machine-readable output on stdout) and exits non-zero on failure;
-a `PolymodalError` is printed as one line on stderr, never as a stack trace.
+a `PolymodalError` is printed as one line on stderr, never as a stack trace. So is a usage error
+(exit 2); options must be spelled out in full (no prefix matching: `--k` is not `--kb`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import argparse
 import importlib
 import sys
 
-from polymodal.errors import PolymodalError
+from orchestrator.cli._common import CliParser, fail
+from polymodal.errors import InputError, PolymodalError
 
 __all__ = ["main", "build_parser"]
 
@@ -30,7 +32,7 @@ COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="polymodal", description="Route requests to RAG, image search, generation and edge devices."
     )
     parser.add_argument(
@@ -43,16 +45,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except InputError as exc:  # a usage error (CliParser.error): no namespace yet
+        return fail(argparse.Namespace(json="--json" in argv), str(exc), code=2)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
         return int(args.func(args) or 0)
     except PolymodalError as exc:
-        from orchestrator.cli._common import fail
-
         return fail(args, str(exc))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

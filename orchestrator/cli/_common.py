@@ -5,11 +5,53 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Any, Callable, NoReturn
 
 from polymodal.config import Config, load_config
+from polymodal.errors import InputError
 
-__all__ = ["add_json_flag", "emit", "fail", "config_from_args"]
+__all__ = [
+    "CliParser",
+    "add_json_flag",
+    "emit",
+    "fail",
+    "config_from_args",
+    "positive_int",
+    "non_negative_int",
+    "positive_float",
+    "non_negative_float",
+]
+
+
+class CliParser(argparse.ArgumentParser):
+    """A parser without prefix matching (`--k` must not mean `--kb`) whose usage errors raise
+    `InputError`, so `main` reports them as one line (JSON with --json). Subparsers inherit it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        raise InputError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _number(kind: type, lowest: float, strict: bool, what: str) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not (value > lowest if strict else value >= lowest):  # NaN fails too
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return parse
+
+
+positive_int = _number(int, 0, True, "a positive integer")
+non_negative_int = _number(int, 0, False, "an integer >= 0")
+positive_float = _number(float, 0, True, "a positive number")
+non_negative_float = _number(float, 0, False, "a number >= 0")
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from orchestrator.cli._common import add_json_flag, config_from_args, emit
+from orchestrator.cli._common import add_json_flag, config_from_args, emit, positive_int
 
 __all__ = ["register"]
 
@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_json_flag(sub.add_parser("ask", help="answer a question from the knowledge base, with citations"))
     p.add_argument("question")
     p.add_argument("--kb", default=None, help="knowledge-base folder (default: [kb] path, ~/.polymodal/kb)")
-    p.add_argument("-k", type=int, default=4, help="passages used as evidence (default 4)")
+    p.add_argument("-k", type=positive_int, default=4, help="passages used as evidence (default 4)")
     p.add_argument(
         "--concise", action="store_true", help="a short answer copied verbatim from a passage (llama.cpp), still cited"
     )

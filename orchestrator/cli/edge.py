@@ -13,7 +13,17 @@ import sys
 import time
 from pathlib import Path
 
-from orchestrator.cli._common import add_json_flag, config_from_args, emit, fail, wait_for_stop
+from orchestrator.cli._common import (
+    add_json_flag,
+    config_from_args,
+    emit,
+    fail,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    wait_for_stop,
+)
 from orchestrator.fleet import credentials_file, start_broker, start_fleet
 from polymodal.errors import DeviceError
 
@@ -25,12 +35,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     es = edge.add_subparsers(dest="edge_command", metavar="ACTION", required=True)
 
     p = add_json_flag(es.add_parser("broker", help="run a local mosquitto with generated users and ACLs"))
-    p.add_argument("--devices", type=int, default=3, help="how many simulated device users to create")
-    p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0: until Ctrl-C)")
+    p.add_argument("--devices", type=non_negative_int, default=3, help="how many simulated device users to create")
+    p.add_argument(
+        "--duration", type=non_negative_float, default=0, help="stop after this many seconds (0: until Ctrl-C)"
+    )
     p.set_defaults(func=cmd_broker)
 
     p = add_json_flag(es.add_parser("simulate", help="run simulated devices (starts a local broker if none runs)"))
-    p.add_argument("--devices", type=int, default=3, help="number of devices: camera, greenhouse, door, then repeats")
+    p.add_argument(
+        "--devices", type=positive_int, default=3, help="number of devices: camera, greenhouse, door, then repeats"
+    )
     p.add_argument("--mode", choices=("thread", "process"), default="thread")
     p.add_argument(
         "--fault",
@@ -46,7 +60,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="folder of images the cameras cycle through "
         "(default: the photos that ship with scikit-image and scikit-learn)",
     )
-    p.add_argument("--duration", type=float, default=0, help="stop after this many seconds (0: until Ctrl-C)")
+    p.add_argument(
+        "--duration", type=non_negative_float, default=0, help="stop after this many seconds (0: until Ctrl-C)"
+    )
     p.set_defaults(func=cmd_simulate)
 
     p = add_json_flag(es.add_parser("devices", help="list registered devices"))
@@ -57,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("capability", help="classify, detect_faces, sensor_status, snapshot, readings")
     p.add_argument("--param", action="append", default=[], metavar="K=V", help="capability parameter (repeatable)")
     p.add_argument(
-        "--timeout", type=float, default=None, help="seconds per attempt (default: [edge] request_timeout_s)"
+        "--timeout", type=positive_float, default=None, help="seconds per attempt (default: [edge] request_timeout_s)"
     )
     p.set_defaults(func=cmd_query)
 
@@ -87,8 +103,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from edge.fleet import fleet_specs
 
     config = config_from_args(args)
-    if args.devices < 1:
-        return fail(args, "--devices must be at least 1")
     faults = dict(f.split("=", 1) for f in args.fault if "=" in f)
     if len(faults) != len(args.fault):
         return fail(args, "--fault takes SENSOR=FAULT, e.g. temperature=stuck")

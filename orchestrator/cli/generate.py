@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from orchestrator.cli._common import add_json_flag, config_from_args, emit
+from orchestrator.cli._common import add_json_flag, config_from_args, emit, non_negative_float, positive_int
 from polymodal.errors import InputError
 
 __all__ = ["register"]
@@ -24,11 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--negative", default="", help="what the image should not show")
     p.add_argument("--seed", type=int, default=None, help="same seed and arguments give the same image")
-    p.add_argument("--steps", type=int, default=None, help="denoising steps (default: [diffusion] steps)")
-    p.add_argument("--guidance", type=float, default=None, help="guidance scale (0 for turbo/LCM models)")
-    p.add_argument("--width", type=int, default=None, help="multiple of 8 (default: [diffusion] width)")
-    p.add_argument("--height", type=int, default=None, help="multiple of 8 (default: [diffusion] height)")
-    p.add_argument("--n", type=int, default=1, help="number of images")
+    p.add_argument("--steps", type=positive_int, default=None, help="denoising steps (default: [diffusion] steps)")
+    p.add_argument("--guidance", type=non_negative_float, default=None, help="guidance scale (0 for turbo/LCM models)")
+    p.add_argument("--width", type=positive_int, default=None, help="multiple of 8 (default: [diffusion] width)")
+    p.add_argument("--height", type=positive_int, default=None, help="multiple of 8 (default: [diffusion] height)")
+    p.add_argument("--n", type=positive_int, default=1, help="number of images")
     p.add_argument("--model", default="", help="override [diffusion] model: a diffusers folder or hub id")
     p.set_defaults(func=cmd_generate)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from orchestrator.cli._common import add_json_flag, config_from_args, emit
+from orchestrator.cli._common import add_json_flag, config_from_args, emit, positive_int
 
 __all__ = ["register"]
 
@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("query", nargs="?", default="", help="what the photo shows (any language)")
     p.add_argument("--image", default="", help="an example image: find photos like it")
     _index_arg(p)
-    p.add_argument("-k", type=int, default=5)
+    p.add_argument("-k", type=positive_int, default=5)
     p.add_argument("--folder", default="", help="only photos under this folder")
     p.add_argument("--tag", default="", help="only photos with this tag")
     p.set_defaults(func=cmd_search)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from orchestrator.cli._common import add_json_flag, config_from_args, emit
+from orchestrator.cli._common import add_json_flag, config_from_args, emit, non_negative_int, positive_int
 
 __all__ = ["register"]
 
@@ -17,8 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sync", action="store_true", help="also delete documents whose files are gone")
     p.add_argument("--tag", action="append", default=[], help="tag every ingested document (repeatable)")
     p.add_argument("--embedder", default=None, help="embedder for a new knowledge base (default: auto by language)")
-    p.add_argument("--chunk-tokens", type=int, default=None)
-    p.add_argument("--overlap", type=int, default=None)
+    p.add_argument("--chunk-tokens", type=positive_int, default=None)
+    p.add_argument("--overlap", type=non_negative_int, default=None)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_ingest)
 
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_json_flag(kbs.add_parser("search", help="retrieve chunks (no LLM)"))
     p.add_argument("query")
     p.add_argument("--kb", default=None)
-    p.add_argument("-k", type=int, default=5)
+    p.add_argument("-k", type=positive_int, default=5)
     p.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid")
     p.set_defaults(func=cmd_search)
 
