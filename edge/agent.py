@@ -1,7 +1,9 @@
 """The device agent: announces the device (retained), keeps a last-will "offline" status, and
 answers requests on `<prefix>/devices/<id>/request` through the MQTT v5 ResponseTopic and
 CorrelationData. Requests run on one worker thread so the network loop (and keepalive pings)
-never waits for inference; a bad request gets an error reply, never a crash.
+never waits for inference; a bad request gets an error reply, never a crash. A request whose
+deadline has passed (the orchestrator stopped waiting) is dropped unanswered: a device that was
+paused or busy does not run stale requests.
 
     agent = DeviceAgent("garden-cam", [Classify(model, camera)], BrokerSettings(host, port, user, pw)).start()
     (`python -m edge.fleet --role camera --id garden-cam ...` runs a simulated one as a process)
@@ -61,6 +63,7 @@ class DeviceAgent:
         self.heartbeat_s = heartbeat_s
         self.handled = 0
         self.errors = 0
+        self.dropped = 0  # requests that expired before they could run
         self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -173,19 +176,24 @@ class DeviceAgent:
         if not reply_to:  # nowhere to answer: drop, but do not die
             log.warning("%s: request without ResponseTopic dropped", self.device_id)
             return
+        t_in = time.perf_counter()
+        # the broker says how long the request has left (whole seconds): a deadline on our own clock
+        left = getattr(props, "MessageExpiryInterval", None)
+        expires_at = t_in + left + 1.0 if isinstance(left, int) else None
         try:
-            self._queue.put_nowait((msg.payload, reply_to, corr, time.perf_counter()))
+            self._queue.put_nowait((msg.payload, reply_to, corr, t_in, expires_at))
         except queue.Full:
             self._reply(reply_to, corr, error_reply(self.device_id, "", "busy", "device queue is full; retry later"))
 
     def _work(self) -> None:
         while not self._stop.is_set():
             try:
-                payload, reply_to, corr, t_in = self._queue.get(timeout=0.2)
+                payload, reply_to, corr, t_in, expires_at = self._queue.get(timeout=0.2)
             except queue.Empty:
                 continue
-            reply = self.handle(payload, t_in)
-            self._reply(reply_to, corr, reply)
+            reply = self.handle(payload, t_in, expires_at)
+            if reply is not None:
+                self._reply(reply_to, corr, reply)
 
     def _reply(self, topic: str, corr: bytes | None, body: dict[str, Any]) -> None:
         from paho.mqtt.packettypes import PacketTypes
@@ -198,12 +206,20 @@ class DeviceAgent:
         if c is not None:
             c.publish(topic, encode(body), qos=1, properties=props)
 
-    def handle(self, payload: bytes, t_in: float | None = None) -> dict[str, Any]:
-        """Answer one request payload (no MQTT involved: usable directly in tests)."""
+    def handle(
+        self, payload: bytes, t_in: float | None = None, expires_at: float | None = None
+    ) -> dict[str, Any] | None:
+        """Answer one request payload (no MQTT involved: usable directly in tests). None, and nothing
+        run, when the request has expired: by its body deadline or at `expires_at` (perf_counter)."""
         t0 = t_in if t_in is not None else time.perf_counter()
         capability = ""
         try:
-            capability, params = decode_request(payload)
+            request = decode_request(payload)
+            capability, params = request.capability, request.params
+            if request.expired() or (expires_at is not None and time.perf_counter() > expires_at):
+                self.dropped += 1
+                log.info("%s: %s request expired before it could run; dropped unanswered", self.device_id, capability)
+                return None
             cap = self.capabilities.get(capability)
             if cap is None:
                 raise RequestError(

@@ -16,7 +16,14 @@ from typing import Any
 
 from edge.errors import BrokerUnavailable, DeviceOfflineError, DeviceReplyError, DeviceTimeoutError
 from edge.mqtt import BrokerSettings, connect_blocking, make_client
-from edge.protocol import DEFAULT_PREFIX, MAX_REQUEST_BYTES, device_topic, encode, response_topic
+from edge.protocol import (
+    DEFAULT_PREFIX,
+    MAX_REQUEST_BYTES,
+    device_topic,
+    expiry_interval,
+    request_payload,
+    response_topic,
+)
 from edge.registry import DeviceInfo, DeviceRegistry
 
 __all__ = ["DeviceReply", "MqttDeviceClient"]
@@ -137,7 +144,7 @@ class MqttDeviceClient:
         self, device: str, capability: str, params: dict[str, Any] | None = None, timeout: float = 5.0
     ) -> DeviceReply:
         """Ask a registered device (id, name or alias). Raises UnknownDevice, DeviceOfflineError,
-        DeviceTimeoutError or DeviceReplyError."""
+        DeviceTimeoutError or DeviceReplyError. The request expires after `timeout` (broker and device)."""
         from paho.mqtt.packettypes import PacketTypes
         from paho.mqtt.properties import Properties
 
@@ -146,7 +153,7 @@ class MqttDeviceClient:
         info = self.registry.resolve(device)
         if not info.online:
             raise DeviceOfflineError(_offline_message(info))
-        payload = encode({"capability": capability, "params": params or {}, "ts": time.time()})
+        payload = request_payload(capability, params or {}, timeout)
         if len(payload) > MAX_REQUEST_BYTES:
             raise DeviceReplyError("too_large", f"request is {len(payload)} bytes; the limit is {MAX_REQUEST_BYTES}")
         corr = uuid.uuid4().bytes
@@ -154,6 +161,7 @@ class MqttDeviceClient:
         props = Properties(PacketTypes.PUBLISH)
         props.ResponseTopic = self.reply_topic
         props.CorrelationData = corr
+        props.MessageExpiryInterval = expiry_interval(timeout)  # the broker drops it once we stop waiting
         with self._lock:
             self._pending[corr] = pending
         t0 = time.perf_counter()

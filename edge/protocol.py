@@ -4,14 +4,19 @@
 <prefix>/devices/<id>/status     retained: online/offline + heartbeat; the last will says offline
 <prefix>/devices/<id>/request    requests (orchestrator writes, only that device reads)
 <prefix>/clients/<user>/<client> replies, addressed by MQTT v5 ResponseTopic + CorrelationData
+
+A request expires when the orchestrator stops waiting for it: the broker drops it after its MQTT v5
+MessageExpiryInterval, and the device drops one whose body `deadline` (epoch seconds) has passed,
+answering nothing, so a device that was paused never runs a request nobody waits for any more.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from edge.errors import RequestError
 
@@ -24,6 +29,9 @@ __all__ = [
     "response_topic",
     "check_device_id",
     "encode",
+    "Request",
+    "request_payload",
+    "expiry_interval",
     "decode_request",
     "ok_reply",
     "error_reply",
@@ -55,8 +63,29 @@ def encode(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
-def decode_request(payload: bytes) -> tuple[str, dict[str, Any]]:
-    """Validate a request payload; return (capability, params) or raise `RequestError`."""
+class Request(NamedTuple):
+    capability: str
+    params: dict[str, Any]
+    deadline: float | None = None  # epoch seconds after which nobody waits for the answer
+
+    def expired(self, now: float | None = None) -> bool:
+        return self.deadline is not None and (time.time() if now is None else now) > self.deadline
+
+
+def request_payload(capability: str, params: dict[str, Any], timeout: float, now: float | None = None) -> bytes:
+    """A request body: the capability, its params, when it was sent and its deadline (sent + timeout)."""
+    now = time.time() if now is None else now
+    return encode({"capability": capability, "params": params, "ts": now, "deadline": now + timeout})
+
+
+def expiry_interval(timeout: float) -> int:
+    """MessageExpiryInterval (whole seconds, at least 1) for a request waited on for `timeout` s:
+    rounded up, so the broker never drops a request the orchestrator still waits for."""
+    return max(1, math.ceil(timeout))
+
+
+def decode_request(payload: bytes) -> Request:
+    """Validate a request payload; return its `Request` or raise `RequestError`."""
     if len(payload) > MAX_REQUEST_BYTES:
         raise RequestError("too_large", f"request is {len(payload)} bytes; the limit is {MAX_REQUEST_BYTES}")
     try:
@@ -75,7 +104,12 @@ def decode_request(payload: bytes) -> tuple[str, dict[str, Any]]:
         raise RequestError("bad_request", "'params' must be an object")
     if len(params) > MAX_PARAMS:
         raise RequestError("bad_request", f"at most {MAX_PARAMS} params")
-    return capability, params
+    deadline = msg.get("deadline")
+    if deadline is not None and (
+        isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not math.isfinite(deadline)
+    ):
+        raise RequestError("bad_request", "'deadline' must be a number (epoch seconds)")
+    return Request(capability, params, None if deadline is None else float(deadline))
 
 
 def ok_reply(

@@ -9,7 +9,8 @@ from edge.broker import MosquittoBroker, mosquitto_available
 from edge.client import MqttDeviceClient
 from edge.fleet import SimulatedFleet, fleet_specs
 
-EXTRA_DEVICES = ["ghost", "intruder", "spare", "frozen"]  # users for ACL/timeout tests; no agent runs for them
+# users for ACL, timeout and expiry tests; the fleet runs no agent for them
+EXTRA_DEVICES = ["ghost", "intruder", "spare", "frozen", "paused", "late"]
 
 
 def need_mosquitto() -> None:
