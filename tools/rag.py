@@ -53,6 +53,14 @@ _ZH_DOCUMENT_NOUNS = (
 )
 
 
+# Decline limits per answer mode. "concise" (a copied span) was fitted on CMRC concise answers;
+# "sentences" (the default of `polymodal ask`) was chosen on the blind dev sets (eval/rag/README.md).
+MODE_LIMITS: dict[str, dict[str, float]] = {
+    "concise": {"min_coverage": 0.28, "max_not_found": 0.01},
+    "sentences": {"min_coverage": 0.10, "max_not_found": 0.10, "max_source_not_found": 0.05},
+}
+
+
 class RagAnswerTool(Tool):
     name = "rag_answer"
     description = (
@@ -120,8 +128,8 @@ class RagAnswerTool(Tool):
         reranker: str = "none",
         rerank_pool: int = 8,
         evidence_tokens: int = 420,
-        min_coverage: float = 0.28,
-        max_not_found: float = 0.01,
+        min_coverage: float | None = None,
+        max_not_found: float | None = None,
         min_grounding: float = 0.12,
         extractive: bool = True,
         late_checks: bool = True,
@@ -139,9 +147,14 @@ class RagAnswerTool(Tool):
         reranker: "none", "llm" (yes/no logits) or "cross-encoder:PATH" (a local
         sentence-transformers CrossEncoder). evidence_tokens: the evidence budget (prefill time is
         the bound). min_coverage: the no-answer gate, the share of the question's character bigrams
-        found in the best passage. max_not_found: decline when the model's probability of starting
-        its reply with NOT_FOUND reaches this, even if another token wins (0: only when NOT_FOUND
-        wins; needs a backend with `first_token_probability`). strict: an answer with no verifiable
+        found in the best passage; None: the answer mode's default (`MODE_LIMITS`), which declines
+        only clearly off-topic retrieval for sentence answers. max_not_found: decline when the
+        model's probability of starting its reply with NOT_FOUND reaches this, even if another token
+        wins (0: only when NOT_FOUND wins; needs a backend with `first_token_probability`; None: the
+        mode's default). Sentence answers (the default mode) also get the re-ask over their source sentence, declined at
+        `MODE_LIMITS["sentences"]["max_source_not_found"]`. On a backend without logits, what
+        decides a decline is the coverage gate, a NOT_FOUND reply, the citation check and
+        grounding (`RagAnswer.checks` lists the checks that ran). strict: an answer with no verifiable
         citation counts as not found. min_grounding: decline an answer whose source sentence (with
         the one before it) holds less than this share of the question's content features: the
         answer then comes from text about something else (tools.rag_prompt.grounding; 0: off).
@@ -174,8 +187,15 @@ class RagAnswerTool(Tool):
         self.reranker = reranker
         self.rerank_pool = rerank_pool
         self.evidence_tokens = evidence_tokens
-        self.min_coverage = min_coverage
-        self.max_not_found = max_not_found
+        self.limits = {
+            mode: {
+                **limits,
+                **{
+                    k: v for k, v in (("min_coverage", min_coverage), ("max_not_found", max_not_found)) if v is not None
+                },
+            }
+            for mode, limits in MODE_LIMITS.items()
+        }
         self.min_grounding = min_grounding
         self.extractive = extractive
         self.late_checks = late_checks
@@ -288,9 +308,10 @@ class RagAnswerTool(Tool):
             base.reason = "no passages"
             yield base
             return
+        limits = self.limits["concise" if concise else "sentences"]
         best = base.coverage = max(coverage(question, h.text) for h in hits)
-        if best < self.min_coverage:
-            base.reason = f"weak retrieval (coverage {best:.2f} < {self.min_coverage:.2f})"
+        if best < limits["min_coverage"]:
+            base.reason = f"off-topic retrieval (coverage {best:.2f} < {limits['min_coverage']:.2f})"
             base.passages = [citation(i, h, h.start, h.end, h.text) for i, h in enumerate(hits, 1)]
             yield base
             return
@@ -323,13 +344,17 @@ class RagAnswerTool(Tool):
         t_first = None
         probed = None
         probe, last_stats = capabilities.first_token_probability, capabilities.last_stats
-        if self.max_not_found > 0 and probe is not None:
+        limits = self.limits["concise" if concise else "sentences"]
+        max_not_found = limits["max_not_found"]
+        base.checks = ["coverage", "model reply", "citations", "grounding"]
+        if max_not_found > 0 and probe is not None:
+            base.checks.append("P(NOT_FOUND)")
             # the prefill happens here; the stream below finds the prompt in the KV cache
             p = base.not_found_probability = probe(messages, [NOT_FOUND])
             probed = last_stats() if last_stats is not None else None
-            if p >= self.max_not_found:
+            if p >= max_not_found:
                 t.prefill = time.perf_counter() - t0
-                base.reason = f"model: not in evidence (P(NOT_FOUND) {p:.2f} >= {self.max_not_found:.2f})"
+                base.reason = f"model: not in evidence (P(NOT_FOUND) {p:.2f} >= {max_not_found:.2f})"
                 yield base
                 return
         if concise and self.extractive and capabilities.stream_copy is not None:
@@ -360,6 +385,17 @@ class RagAnswerTool(Tool):
         result = self._finish(base, raw, shown)
         if result.found and concise and self.late_checks:
             self._late_checks(capabilities, result, shown)
+        elif (
+            result.found and not concise and self.late_checks and probe is not None and "max_source_not_found" in limits
+        ):
+            result.checks.append("re-ask over the source sentence")
+            p = self._recheck(probe, result, shown)
+            if p is not None and p >= limits["max_source_not_found"]:
+                retract(
+                    result,
+                    f"model: not in the answer's source sentence (P(NOT_FOUND) {p:.2f} >= "
+                    f"{limits['max_source_not_found']:.2f})",
+                )
         yield result
 
     def _finish(self, base: RagAnswer, raw: str, shown: dict[int, str]) -> RagAnswer:

@@ -58,7 +58,7 @@ class RagAnswer(ToolResult):
     model: str = ""
     kb: str = ""
     language: str = "en"
-    reason: str = ""  # why nothing was found: "no passages", "weak retrieval", "model: not in evidence", ...
+    reason: str = ""  # why nothing was found: "no passages", "off-topic retrieval", "model: not in evidence", ...
     removed_citations: list[int] = field(default_factory=list)
     draft: str = ""  # the model's raw text when it was not accepted as an answer
     coverage: float = 0.0  # share of the question's content features found in the best passage
@@ -68,6 +68,7 @@ class RagAnswer(ToolResult):
     answer_type_probability: float | None = None  # P(yes): the answer is the kind of thing the question asks for
     answer_score: float | None = None  # tools.answer_score over all the signals above (concise answers)
     quote: Citation | None = None  # the document span the answer is a verbatim copy of (extractive answers)
+    checks: list[str] = field(default_factory=list)  # what could decline this answer (depends on the backend)
 
     def summary(self) -> str:
         if not self.found:

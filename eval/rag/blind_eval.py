@@ -143,9 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     index, folder = open_kb(args.set, Path(args.data))
     tool = make_tool(index, folder, args.record, overrides)
     records = []
+    partial = Path(args.out + ".partial.jsonl") if args.out else None
     for i, row in enumerate(rows, 1):
         records.append(ask(tool, row))
         r = records[-1]
+        if partial is not None:  # a long run keeps what it measured if it is stopped
+            with partial.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(r, ensure_ascii=False) + "\n")
         mark = ("+" if r["found"] and r["gold_any"] else "-") if r["answerable"] else ("+" if not r["found"] else "-")
         print(f"[{i}/{len(rows)}] {mark} {r['id']} {r['seconds']:.1f}s {r['reason'][:60]}", file=sys.stderr)
     report = {"set": args.set, "split": args.split, "record": args.record, "overrides": overrides, **summarize(records)}

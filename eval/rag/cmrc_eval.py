@@ -425,8 +425,8 @@ def main(argv: list[str] | None = None) -> int:
         tool = RagAnswerTool(index.folder, config=cfg, index=index, mode=args.mode, **kw)
         tool.ensure_setup()
         report["model"] = tool.llm.name
-        report["gate_min_coverage"] = tool.min_coverage
-        report["gate_max_not_found"] = tool.max_not_found
+        report["gate_min_coverage"] = tool.limits["concise"]["min_coverage"]
+        report["gate_max_not_found"] = tool.limits["concise"]["max_not_found"]
         report["gate_min_grounding"] = tool.min_grounding
         report["evidence_tokens"] = tool.evidence_tokens
         report["extractive"] = tool.extractive

@@ -80,10 +80,10 @@ def test_model_says_not_found(kb):
     assert res.reason.startswith("model")
 
 
-def test_weak_retrieval_declines_without_calling_the_model(kb):
+def test_off_topic_retrieval_declines_without_calling_the_model(kb):
     tool, llm = make_tool(kb, [])  # any call would raise: no scripted replies
     res = tool.run("quantum chromodynamics gluon confinement lattice")
-    assert res.found is False and "weak retrieval" in res.reason and llm.calls == []
+    assert res.found is False and "off-topic retrieval" in res.reason and llm.calls == []
 
 
 class _ProbingFake(FakeChatModel):
@@ -105,11 +105,38 @@ def test_not_found_probability_declines_above_the_limit_and_is_recorded_below_it
     assert not res.found and res.not_found_probability == 0.4 and "P(NOT_FOUND) 0.40" in res.reason
     assert llm.probed == [[NOT_FOUND]] and llm.calls == []
     llm = _ProbingFake(["Paris is the capital of France [1]."], p=0.4)
-    tool = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, max_not_found=0.5)
+    tool = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb, max_not_found=0.5, late_checks=False)
     res = tool.run("What is the capital of France?")
     assert res.found and res.not_found_probability == 0.4 and res.coverage > 0.5
     off = RagAnswerTool(kb.folder, config=Config(), llm=_ProbingFake(["Paris [1]."], p=0.9), index=kb, max_not_found=0)
     assert off.run("What is the capital of France?").not_found_probability is None  # limit 0: not probed
+
+
+class _SourceProbingFake(_ProbingFake):
+    """P(NOT_FOUND) low over all the passages, `p_source` when shown only the answer's source sentence."""
+
+    def __init__(self, replies, p, p_source):
+        super().__init__(replies, p)
+        self.p_source = p_source
+
+    def first_token_probability(self, messages, texts):
+        self.probed.append(list(texts))
+        return self.p if len(self.probed) == 1 else self.p_source
+
+
+def test_a_sentence_answer_its_source_sentence_does_not_hold_is_declined(kb):
+    llm = _SourceProbingFake(["Paris is the capital of France [1]."], p=0.0, p_source=0.6)
+    res = RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb).run("What is the capital of France?")
+    assert not res.found and "source sentence" in res.reason and res.source_not_found_probability == 0.6
+    assert res.draft.startswith("Paris") and "re-ask over the source sentence" in res.checks
+    llm = _SourceProbingFake(["Paris is the capital of France [1]."], p=0.0, p_source=0.01)
+    assert RagAnswerTool(kb.folder, config=Config(), llm=llm, index=kb).run("What is the capital of France?").found
+
+
+def test_without_logits_the_result_says_what_could_decline_it(kb):
+    tool, _ = make_tool(kb, ["Paris is the capital of France [1]."])
+    res = tool.run("What is the capital of France?")
+    assert res.found and res.checks == ["coverage", "model reply", "citations", "grounding"]
 
 
 def test_an_answer_copied_from_text_about_something_else_is_declined(kb):
