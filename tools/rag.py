@@ -14,18 +14,18 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 from polymodal.errors import InputError, ToolError
 from polymodal.lazy import load_once
-from tools.answer_score import ANSWER_SCORE, MIN_ANSWER_SCORE, answer_features, answer_score, check_weights
+from tools.answer_score import ANSWER_SCORE, MIN_ANSWER_SCORE, check_weights
 from tools.base import Cues, PlanExample, Tool, ToolContext
 from tools.citations import CitationStreamFilter, check_citations, strip_citations
 from tools.llm.base import Capabilities, yes_probability
+from tools.rag_checks import late_checks, recheck
 from tools.rag_prompt import (
     NOT_FOUND,
     PromptParts,
-    answer_type_messages,
     build_messages,
     coverage,
     fit_evidence,
@@ -34,7 +34,6 @@ from tools.rag_prompt import (
     not_found_text,
     sentinel_prefix,
     shown_text,
-    source_window,
 )
 from tools.rag_result import Citation, RagAnswer, RagTimings, citation, declines, quote, retract
 
@@ -384,12 +383,12 @@ class RagAnswerTool(Tool):
                 t.cached_prompt_tokens = min(t.cached_prompt_tokens, probed.cached_prompt_tokens)
         result = self._finish(base, raw, shown)
         if result.found and concise and self.late_checks:
-            self._late_checks(capabilities, result, shown)
+            late_checks(self, capabilities, result, shown)
         elif (
             result.found and not concise and self.late_checks and probe is not None and "max_source_not_found" in limits
         ):
             result.checks.append("re-ask over the source sentence")
-            p = self._recheck(probe, result, shown)
+            p = recheck(probe, result, shown)
             if p is not None and p >= limits["max_source_not_found"]:
                 retract(
                     result,
@@ -421,65 +420,6 @@ class RagAnswerTool(Tool):
         base.unsupported_sentences = checked.unsupported_sentences
         base.quote = quote(strip_citations(checked.text).strip(), base.citations + base.passages)
         return base
-
-    def _late_checks(self, capabilities: Capabilities, res: RagAnswer, shown: dict[int, str]) -> None:
-        """The re-ask and the answer-type question for the accepted concise answer `res`, then
-        the answer score over every signal; any of them may retract the answer."""
-        if capabilities.first_token_probability is not None:
-            p = self._recheck(capabilities.first_token_probability, res, shown)
-            if p is not None and self.max_source_not_found is not None and p >= self.max_source_not_found:
-                retract(
-                    res,
-                    f"model: not in the answer's source sentence (P(NOT_FOUND) {p:.2f} >= "
-                    f"{self.max_source_not_found:.2f})",
-                )
-                return
-        if capabilities.yes_probability is not None:
-            t0 = time.perf_counter()
-            messages = answer_type_messages(res.language, res.question, res.answer)
-            p = res.answer_type_probability = capabilities.yes_probability(messages, keep_cache=True)
-            res.timings.type_check = time.perf_counter() - t0
-            if self.min_answer_type is not None and p < self.min_answer_type:
-                retract(
-                    res,
-                    f"model: the answer is not what the question asks for (P(yes) {p:.2f} < "
-                    f"{self.min_answer_type:.2f})",
-                )
-                return
-        if self.answer_score is None:
-            return
-        features = answer_features(
-            res.coverage,
-            res.grounding,
-            res.not_found_probability,
-            res.source_not_found_probability,
-            res.answer_type_probability,
-            strip_citations(res.answer),
-        )
-        if features is None:
-            return
-        score = res.answer_score = answer_score(features, self.answer_score)
-        if self.min_answer_score is not None and score < self.min_answer_score:
-            retract(
-                res,
-                f"answer score {score:.2f} < {self.min_answer_score:.2f} (re-ask P(NOT_FOUND) "
-                f"{res.source_not_found_probability:.2f}, answer-type P(yes) {res.answer_type_probability:.2f}, "
-                f"grounding {res.grounding:.2f})",
-            )
-
-    def _recheck(
-        self, probe: Callable[[list[dict], list[str]], float], res: RagAnswer, shown: dict[int, str]
-    ) -> float | None:
-        """P(NOT_FOUND) when the model is shown only the sentence the answer came from (None when
-        no sentence holds it)."""
-        window = source_window(res.question, res.answer, [shown[c.number] for c in res.citations])
-        if not window:
-            return None
-        t0 = time.perf_counter()
-        messages = build_messages(PromptParts(res.language, True), [("", window)], res.question)
-        p = res.source_not_found_probability = probe(messages, [NOT_FOUND])
-        res.timings.recheck = time.perf_counter() - t0
-        return p
 
     # -- reranking -----------------------------------------------------------------------------
     def _rerank(self, question: str, hits: list[Any]) -> list[Any]:

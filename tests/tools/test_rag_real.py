@@ -15,6 +15,7 @@ from indexes.text import Document, TextIndex
 from polymodal.config import Config
 from tools.citations import strip_citations
 from tools.llm import get_chat_model
+from tools.rag_checks import recheck
 
 pytestmark = pytest.mark.slow
 
@@ -192,7 +193,7 @@ def test_recheck_over_the_source_sentence_doubts_a_span_about_something_else(too
         res = RagAnswer(
             question=question, answer=answer, found=True, citations=[passage], passages=[passage], language="en"
         )
-        p = tool._recheck(tool.llm.first_token_probability, res, {1: passage.text})
+        p = recheck(tool.llm.first_token_probability, res, {1: passage.text})
         assert p == res.source_not_found_probability and res.timings.recheck > 0
         return p
 
