@@ -15,7 +15,6 @@ from indexes.text import Document, TextIndex
 from polymodal.config import Config
 from tools.citations import strip_citations
 from tools.llm import get_chat_model
-from tools.rag_checks import recheck
 
 pytestmark = pytest.mark.slow
 
