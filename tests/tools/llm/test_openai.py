@@ -100,3 +100,23 @@ def test_openai_errors_are_one_line_user_errors(server):
         OpenAIChatModel("http://127.0.0.1:9/v1", "m", timeout=2).generate(MSGS)
     with pytest.raises(ModelUnavailable, match="base_url"):
         OpenAIChatModel("", "m")
+
+
+def test_rag_over_an_openai_compatible_server_declines_without_logits(server, tmp_path):
+    """No logits on this backend: the coverage gate, the model's reply, the citation check and
+    grounding decide (and the result says so); P(NOT_FOUND) and the re-ask are not asked."""
+    from indexes.embedders import HashEmbedder
+    from indexes.text import Document, TextIndex
+    from polymodal.config import Config
+    from tools.rag import RagAnswerTool
+
+    index = TextIndex.open(tmp_path / "kb", HashEmbedder(256), chunk_tokens=200)
+    index.upsert([Document(id="fr", text="Paris is the capital of France, on the Seine.", source="/docs/fr.txt")])
+    llm = get_chat_model(LLMConfig(backend="openai", model="m", base_url=server))
+    res = RagAnswerTool(index.folder, config=Config(), llm=llm, index=index).run("What is the capital of France?")
+    # the server's reply cites nothing and is too short to be matched to a passage: the citation check declines
+    assert not res.found and res.reason == "no verifiable citation" and res.draft == "The capital is Paris."
+    assert res.not_found_probability is None and res.checks == ["coverage", "model reply", "citations", "grounding"]
+    off = RagAnswerTool(index.folder, config=Config(), llm=llm, index=index).run("quantum gluon lattice confinement")
+    assert not off.found and "off-topic retrieval" in off.reason
+    index.close()
