@@ -135,6 +135,8 @@ def plan_messages(
         user += f"(The user attached an image: {image})\n"
     if avoid:
         user += f"(The user does not want: {', '.join(avoid)})\n"
+    notes = [n for n in (t.planning_note() for t in tools.values()) if n]
+    user += "".join(f"({n})\n" for n in notes)
     user += f"Request: {text}\nPlan:"
     return [{"role": "system", "content": "\n".join(lines)}, {"role": "user", "content": user}]
 

@@ -160,6 +160,11 @@ class Tool:
     def input_schema(self) -> dict[str, Any]:
         return schema_from_signature(self.target())
 
+    def planning_note(self) -> str:
+        """Live state the planner is told with each request (not in the cached prompt prefix): e.g. the
+        devices registered now. Default: nothing."""
+        return ""
+
     def describe(self) -> str:
         """The description the planner reads now (a tool may add live state, e.g. registered devices)."""
         return self.description

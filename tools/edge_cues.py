@@ -13,7 +13,7 @@ from typing import Any, Iterable
 
 from tools.base import Cues, PlanExample
 
-__all__ = ["CAPABILITY_WORDS", "SENSOR_WORDS", "device_cues", "device_plan_examples", "capability_for"]
+__all__ = ["CAPABILITY_WORDS", "SENSOR_WORDS", "PLAN_EXAMPLES", "device_cues", "planning_note", "capability_for"]
 
 # Words that ask for a capability (English, Chinese); the first capability whose words match wins.
 CAPABILITY_WORDS: dict[str, str] = {
@@ -132,29 +132,29 @@ def capability_for(text: str, caps: dict[str, Any]) -> str | None:
     return next((c for c, words in CAPABILITY_WORDS.items() if c in caps and re.search(words, text, re.I)), None)
 
 
-def device_plan_examples(devices: list[Any]) -> tuple[PlanExample, ...]:
-    """Worked plans that name registered devices, so the planner copies real names, not demo ones."""
-    sensing = next((d for d in devices if "sensor_status" in d.capabilities), None)
-    seeing = next((d for d in devices if "classify" in d.capabilities), None)
-    out = []
-    if sensing is not None:
-        out.append(
-            PlanExample(
-                f"{sensing.name}正常吗？顺便画一张温室的插画",
-                (
-                    ("edge_query", {"device": sensing.name, "capability": "sensor_status"}),
-                    ("generate_image", {"main": "温室的插画"}),
-                ),
-            )
-        )
-    if seeing is not None:
-        out.append(
-            PlanExample(
-                f"Check what the {seeing.name} sees, then find similar photos in my library",
-                (
-                    ("edge_query", {"device": seeing.name, "capability": "classify"}),
-                    ("image_search", {"main": "ref:1:summary"}),
-                ),
-            )
-        )
-    return tuple(out)
+# Worked plans for the planner: fixed (the prompt prefix stays cached), the device named the way a
+# user would; the planner reads the registered devices' real names from the request (`planning_note`).
+PLAN_EXAMPLES = (
+    PlanExample(
+        "温室传感器正常吗？顺便画一张温室的插画",
+        (
+            ("edge_query", {"device": "温室传感器", "capability": "sensor_status"}),
+            ("generate_image", {"main": "温室的插画"}),
+        ),
+    ),
+    PlanExample(
+        "Check what the yard camera sees, then find similar photos in my library",
+        (
+            ("edge_query", {"device": "yard camera", "capability": "classify"}),
+            ("image_search", {"main": "ref:1:summary"}),
+        ),
+    ),
+)
+
+
+def planning_note(devices: list[Any]) -> str:
+    """What the planner is told with each request: the devices registered now (or that none is)."""
+    if not devices:
+        return "No edge device is registered now: device questions are questions for the documents."
+    listed = "; ".join(f"{d.name} ({d.id}): {', '.join(d.capabilities)}" for d in devices)
+    return f"Registered edge devices: {listed}."

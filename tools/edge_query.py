@@ -21,8 +21,8 @@ from typing import Any, Literal
 
 from polymodal.config import EdgeConfig
 from polymodal.errors import DeviceError, DeviceOffline, DeviceTimeout, PolymodalError
-from tools.base import Cues, PlanExample, Tool, ToolResult
-from tools.edge_cues import capability_for, device_cues, device_plan_examples
+from tools.base import Cues, Tool, ToolResult
+from tools.edge_cues import PLAN_EXAMPLES, capability_for, device_cues, planning_note
 
 __all__ = ["EdgeQueryTool", "EdgeQueryResult", "connect_edge_client", "map_edge_errors", "CAPABILITIES"]
 
@@ -190,6 +190,7 @@ class EdgeQueryTool(Tool):
         "门口有人吗？",
         "哪些设备在线？",
     )
+    plan_examples = PLAN_EXAMPLES
     max_concurrency = 4
 
     def __init__(
@@ -205,7 +206,7 @@ class EdgeQueryTool(Tool):
         self.client = client
         self._last_connect = -1e9
         self._vocab_key: tuple | None = None
-        self._vocab: tuple[Cues, tuple[PlanExample, ...], str] = (Cues(), (), type(self).description)
+        self._vocab: tuple[Cues, str] = (Cues(), "")
         self.config = config or EdgeConfig()
         self.credentials_file = credentials_file
         self.timeout_s = float(timeout_s if timeout_s is not None else self.config.request_timeout_s)
@@ -242,13 +243,11 @@ class EdgeQueryTool(Tool):
             threading.Thread(target=connect, daemon=True, name="edge-connect").start()
         return []
 
-    def _vocabulary(self) -> tuple[Cues, tuple[PlanExample, ...], str]:
+    def _vocabulary(self) -> tuple[Cues, str]:
         devices = self.known_devices()
         key = tuple((d.id, d.name, d.kind, tuple(d.aliases), tuple(sorted(d.capabilities))) for d in devices)
         if key != self._vocab_key:
-            listed = "; ".join(f"{d.name} ({d.id}): {', '.join(d.capabilities)}" for d in devices)
-            about = f" Registered now: {listed}." if listed else " No device is registered now."
-            self._vocab = (device_cues(devices), device_plan_examples(devices), type(self).description + about)
+            self._vocab = (device_cues(devices), planning_note(devices))
             self._vocab_key = key
         return self._vocab
 
@@ -256,12 +255,8 @@ class EdgeQueryTool(Tool):
     def cues(self) -> Cues:  # type: ignore[override]
         return self._vocabulary()[0]
 
-    @property
-    def plan_examples(self) -> tuple[PlanExample, ...]:  # type: ignore[override]
+    def planning_note(self) -> str:
         return self._vocabulary()[1]
-
-    def describe(self) -> str:
-        return self._vocabulary()[2]
 
     def devices(self) -> list[Any]:
         self.ensure_setup()
