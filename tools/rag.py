@@ -388,7 +388,7 @@ class RagAnswerTool(Tool):
             result.found and not concise and self.late_checks and probe is not None and "max_source_not_found" in limits
         ):
             result.checks.append("re-ask over the source sentence")
-            p = recheck(probe, result, shown)
+            p = recheck(probe, result, shown, new_only=True)
             if p is not None and p >= limits["max_source_not_found"]:
                 retract(
                     result,

@@ -4,6 +4,7 @@ thing asked for) and, for concise answers, the answer score over every signal. E
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, Callable
 
@@ -60,10 +61,14 @@ def late_checks(tool: Any, capabilities: Capabilities, res: RagAnswer, shown: di
         )
 
 
-def recheck(probe: Callable[[list[dict], list[str]], float], res: RagAnswer, shown: dict[int, str]) -> float | None:
+def recheck(
+    probe: Callable[[list[dict], list[str]], float], res: RagAnswer, shown: dict[int, str], *, new_only: bool = False
+) -> float | None:
     """P(NOT_FOUND) when the model is shown only the sentence the answer came from (None when
-    no sentence holds it)."""
-    window = source_window(res.question, res.answer, [shown[c.number] for c in res.citations])
+    no sentence holds it). `new_only`: find that sentence by what the answer adds to the question
+    (a sentence answer restates its subject: "The bakery opens at seven" comes from "It opens at seven")."""
+    answer = _new_words(res.question, strip_citations(res.answer)) if new_only else res.answer
+    window = source_window(res.question, answer or res.answer, [shown[c.number] for c in res.citations])
     if not window:
         return None
     t0 = time.perf_counter()
@@ -71,3 +76,10 @@ def recheck(probe: Callable[[list[dict], list[str]], float], res: RagAnswer, sho
     p = res.source_not_found_probability = probe(messages, [NOT_FOUND])
     res.timings.recheck = time.perf_counter() - t0
     return p
+
+
+def _new_words(question: str, answer: str) -> str:
+    """The answer without the words (Latin) and characters (CJK) it shares with the question."""
+    asked = {w.lower() for w in re.findall(r"[A-Za-z0-9]+", question)} | set(re.findall(r"[\u4e00-\u9fff]", question))
+    parts = re.findall(r"[A-Za-z0-9]+|[\u4e00-\u9fff]", answer)
+    return " ".join(p for p in parts if p.lower() not in asked and p not in asked)

@@ -15,6 +15,7 @@ from indexes.text import Document, TextIndex
 from polymodal.config import Config
 from tools.citations import strip_citations
 from tools.llm import get_chat_model
+from tools.rag_checks import recheck
 
 pytestmark = pytest.mark.slow
 
@@ -188,7 +189,7 @@ def test_recheck_over_the_source_sentence_doubts_a_span_about_something_else(too
         text=DOCS["harbor"],
     )
 
-    def recheck(question: str, answer: str) -> float:
+    def ask_again(question: str, answer: str) -> float:
         res = RagAnswer(
             question=question, answer=answer, found=True, citations=[passage], passages=[passage], language="en"
         )
@@ -198,8 +199,8 @@ def test_recheck_over_the_source_sentence_doubts_a_span_about_something_else(too
 
     # the year the harbor was built, offered as the year the lighthouse was painted; 0.3 is the
     # limit session 5 shipped for this signal alone
-    assert recheck("In which year was the Larkspur harbor built?", "1887 [1]") < 0.3
-    assert recheck("In which year was the Larkspur lighthouse painted green?", "1887 [1]") >= 0.3
+    assert ask_again("In which year was the Larkspur harbor built?", "1887 [1]") < 0.3
+    assert ask_again("In which year was the Larkspur lighthouse painted green?", "1887 [1]") >= 0.3
 
 
 def test_answer_type_question_tells_a_year_from_a_colour_or_a_count_in_both_languages(llm):
