@@ -125,6 +125,10 @@ def plan_messages(
         plan = _render_shot(tools, example)
         if plan is not None:
             lines.append(f"Request: {example.request}\nPlan: {plan}")
+    # live state last, after the fixed prefix (which stays cached), as context rather than as part of the request
+    notes = [n for n in (t.planning_note() for t in tools.values()) if n]
+    if notes:
+        lines.append("Context (use it only when the request asks for it): " + " ".join(notes))
     user = ""
     if history:
         recent = history[-2:]
@@ -135,8 +139,6 @@ def plan_messages(
         user += f"(The user attached an image: {image})\n"
     if avoid:
         user += f"(The user does not want: {', '.join(avoid)})\n"
-    notes = [n for n in (t.planning_note() for t in tools.values()) if n]
-    user += "".join(f"({n})\n" for n in notes)
     user += f"Request: {text}\nPlan:"
     return [{"role": "system", "content": "\n".join(lines)}, {"role": "user", "content": user}]
 
