@@ -56,8 +56,9 @@ models: $(DEPS_STAMP)
 # System services and browsers come from Debian packages (root on these machines).
 $(APT_STAMP):
 	@if ! test -x /usr/sbin/mosquitto || ! command -v mosquitto_passwd >/dev/null || ! command -v chromium >/dev/null \
+	    || ! command -v openssl >/dev/null \
 	    || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto chromium fonts-noto-cjk >/dev/null; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto chromium fonts-noto-cjk openssl >/dev/null; \
 	fi
 	@touch $@
 
