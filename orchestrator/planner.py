@@ -79,7 +79,7 @@ class Planner:
         parts = cues.clauses(text)
         if len(parts) < max(2, len(route.candidates)):
             parts = cues.fine_clauses(text)
-        answers = next((n for n, t in self.tools.items() if t.cues.questions), None)
+        answers = self.router.declaring("questions")
         for part in parts:
             found = self.router.claims(part)
             if not found and cues.is_question(part) and not cues.is_chat(part) and answers:

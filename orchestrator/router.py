@@ -52,12 +52,12 @@ class FastRouter:
         reading = cues.read_cues(text, self.tools) if text else cues.CueReading()
         found = set(reading.strong)
         excluded = sorted(reading.negated - found)
-        takes_image = self._declaring("attachment")
+        takes_image = self.declaring("attachment")
         if image and takes_image and not found - {takes_image} and takes_image not in reading.negated:
             return self._decide(takes_image, text, image, "attached image")
         if not text:
             return Route(reason="empty request")
-        answers = self._declaring("questions")
+        answers = self.declaring("questions")
         if cues.about_conversation(text) and not found - {answers}:
             return Route(zero_step=True, reason="about this conversation or the assistant")
         parts = cues.clauses(text)
@@ -151,7 +151,7 @@ class FastRouter:
         (best, s1), s2 = ranked[0], (ranked[1][1] if len(ranked) > 1 else 0.0)
         return best, s1 >= self.threshold and s1 - s2 >= self.margin
 
-    def _declaring(self, flag: str) -> str | None:
+    def declaring(self, flag: str) -> str | None:
         """The first registered tool whose cues declare `flag` (attachment, questions)."""
         return next((name for name, tool in self.tools.items() if getattr(tool.cues, flag)), None)
 
