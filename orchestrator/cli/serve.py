@@ -19,11 +19,17 @@ AGENT_HELP = "module:callable building the Agent from config= (default: the conf
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_json_flag(sub.add_parser("serve", help="serve the agent as an OpenAI-compatible API (/v1/chat/completions)"))
+    p = add_json_flag(
+        sub.add_parser("serve", help="serve the agent as an OpenAI-compatible API (/v1/chat/completions)")
+    )
     p.add_argument("--host", default=None, help="bind address (default: [serve] host, 127.0.0.1)")
     p.add_argument("--port", type=positive_int, default=None, help="port (default: [serve] port, 8000)")
-    p.add_argument("--api-key", default=None, help="require this bearer key (prefer $POLYMODAL_API_KEY: argv is visible)")
-    p.add_argument("--api-key-env", default=None, metavar="VAR", help="read the key from VAR (default: [serve] api_key_env)")
+    p.add_argument(
+        "--api-key", default=None, help="require this bearer key (prefer $POLYMODAL_API_KEY: argv is visible)"
+    )
+    p.add_argument(
+        "--api-key-env", default=None, metavar="VAR", help="read the key from VAR (default: [serve] api_key_env)"
+    )
     p.add_argument("--max-body-mb", type=positive_float, default=None, help="largest request body (default 8)")
     p.add_argument("--max-concurrent", type=positive_int, default=None, help="agent runs at once (default: the tools')")
     p.add_argument("--model-id", default=None, help="the model id clients name (default: [serve] model_id, polymodal)")
@@ -32,7 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_serve)
 
     m = add_json_flag(sub.add_parser("mcp", help="offer the tools to MCP clients (stdio; --http PORT for HTTP)"))
-    m.add_argument("--http", type=positive_int, default=None, metavar="PORT", help="streamable HTTP on 127.0.0.1:PORT/mcp")
+    m.add_argument(
+        "--http", type=positive_int, default=None, metavar="PORT", help="streamable HTTP on 127.0.0.1:PORT/mcp"
+    )
     m.add_argument("--agent", default=None, metavar="MODULE:CALLABLE", help=AGENT_HELP)
     m.set_defaults(func=cmd_mcp)
 

@@ -58,6 +58,12 @@ class AgentRunner:
         self.agent = agent
         self.slots = asyncio.Semaphore(slots)
         self.memory = TurnMemory()
+        self.running = 0  # agent runs in progress (read by /health)
+        self._lock = threading.Lock()
+
+    def _count(self, step: int) -> None:
+        with self._lock:
+            self.running += step
 
     async def events(self, text: str, history: list[tuple[str, str]], cancel: threading.Event) -> AsyncIterator[Any]:
         from orchestrator.conversation import Conversation
@@ -73,12 +79,18 @@ class AgentRunner:
                 pass
 
         def work() -> None:
+            stream = conversation.stream(text, cancel=cancel)
+            self._count(+1)
             try:
-                for event in conversation.stream(text, cancel=cancel):
+                for event in stream:
+                    if cancel.is_set():
+                        break  # the client left: closing the stream stops the LLM mid-answer
                     post(event)
             except BaseException as exc:  # noqa: BLE001 - handed to the request, which decides
                 post(_Failed(exc))
             finally:
+                stream.close()
+                self._count(-1)
                 try:
                     loop.call_soon_threadsafe(self.slots.release)  # the slot is free once the run ends
                 except RuntimeError:
@@ -122,7 +134,7 @@ def build_app(
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "model": model_id, "tools": sorted(agent.tools)}
+        return {"status": "ok", "model": model_id, "tools": sorted(agent.tools), "running": runner.running}
 
     @app.get("/v1/models")
     async def models(request: Request):

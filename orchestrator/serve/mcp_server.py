@@ -57,7 +57,9 @@ def build_mcp_server(tools: Mapping[str, Any], name: str = "polymodal") -> Any:
 
     async def list_tools(ctx: Any, params: Any) -> Any:
         return types.ListToolsResult(
-            tools=[types.Tool(name=t.name, description=t.describe(), input_schema=t.input_schema) for t in tools.values()]
+            tools=[
+                types.Tool(name=t.name, description=t.describe(), input_schema=t.input_schema) for t in tools.values()
+            ]
         )
 
     async def call_tool(ctx: Any, params: Any) -> Any:
@@ -79,14 +81,16 @@ def build_mcp_server(tools: Mapping[str, Any], name: str = "polymodal") -> Any:
             return failed(f"{tool.name} failed: {text}")
         content: list[Any] = [types.TextContent(text=text)]
         content += [
-            types.ImageContent(data=base64.b64encode(p.read_bytes()).decode(), mime_type=_INLINE_IMAGES[p.suffix.lower()])
+            types.ImageContent(
+                data=base64.b64encode(p.read_bytes()).decode(), mime_type=_INLINE_IMAGES[p.suffix.lower()]
+            )
             for p in images
         ]
         return types.CallToolResult(content=content, structured_content=structured)
 
     return Server(
         name,
-        instructions="polymodal's tools: cited answers from a knowledge base, image search and generation, edge devices.",
+        instructions="polymodal's tools: cited knowledge-base answers, image search and generation, edge devices.",
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )

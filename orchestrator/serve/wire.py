@@ -193,9 +193,7 @@ class Reply:
             "object": "chat.completion",
             "created": self.created,
             "model": self.model,
-            "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}
-            ],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
             "polymodal": extra,
         }
@@ -210,7 +208,13 @@ def result_extra(result: Any, urls: dict[str, str]) -> dict[str, Any]:
     for s in result.steps:
         view = read_result(s.value)
         steps.append(
-            {"tool": s.tool, "ok": s.ok, "error": s.error, "seconds": round(s.seconds, 3), "provenance": view.provenance}
+            {
+                "tool": s.tool,
+                "ok": s.ok,
+                "error": s.error,
+                "seconds": round(s.seconds, 3),
+                "provenance": view.provenance,
+            }
         )
     artifacts = [
         {"url": urls[a], "name": Path(a).name, "image": a.lower().endswith(IMAGE_SUFFIXES)}
