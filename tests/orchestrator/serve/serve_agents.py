@@ -98,3 +98,41 @@ class PhotoSearchTool(Tool):
 
 def photo_agent(config: Any = None) -> Any:
     return fake_agent(FakeChatModel(default="x"), tools=[PhotoSearchTool()], config=config)
+
+
+KB_DOCS = {
+    "harbor": (
+        "The Larkspur harbor was built in 1887. Its lighthouse is painted green and stands 31 meters tall. "
+        "Fishing boats leave the harbor every morning at five."
+    ),
+    "bakery": "The Moonrise bakery sells rye bread and cinnamon rolls. It opens at seven and closes at two.",
+}
+
+
+def build_kb(folder: Path) -> None:
+    """The test knowledge base: the real index (FAISS + SQLite) with the hash embedder."""
+    from indexes.embedders import HashEmbedder
+    from indexes.text import Document, TextIndex
+
+    index = TextIndex.open(folder, HashEmbedder(256))
+    index.upsert([Document(id=k, text=v, source=f"/docs/{k}.txt") for k, v in KB_DOCS.items()])
+    index.close()
+
+
+def kb_agent(config: Any = None) -> Any:
+    """rag_answer over the knowledge base in $KB_DIR; the LLM is the real offline one when
+    $REAL_LLM is set, else a fake that answers with a citation the checks accept."""
+    from indexes.embedders import HashEmbedder
+    from indexes.text import TextIndex
+    from polymodal.config import Config
+    from tools.llm import get_chat_model
+    from tools.rag import RagAnswerTool
+
+    config = config or Config()
+    folder = Path(os.environ["KB_DIR"])
+    if os.environ.get("REAL_LLM"):
+        llm = get_chat_model(config.llm, config.paths.cache())
+    else:
+        llm = FakeChatModel(default="The lighthouse stands 31 meters tall [1].")
+    rag = RagAnswerTool(folder, config=config, llm=llm, index=TextIndex.open(folder, HashEmbedder(256)))
+    return fake_agent(llm, tools=[rag, *fake_tools()[1:]], config=config)
