@@ -180,3 +180,18 @@ def test_beyond_loopback_without_a_key_refuses_to_start(tmp_path):
     assert proc.stderr.strip().splitlines() == [
         "error: serving on 0.0.0.0 needs an API key: set $POLYMODAL_API_KEY (or --api-key, or [serve] api_key)"
     ]
+
+
+@pytest.mark.slow
+def test_the_real_llm_answers_over_a_knowledge_base(start_serve, tmp_path):
+    pytest.importorskip("llama_cpp")
+    from serve_agents import build_kb
+
+    build_kb(tmp_path / "kb")
+    base = start_serve("serve_agents:kb_agent", env={"KB_DIR": str(tmp_path / "kb"), "REAL_LLM": "1"})
+    reply = openai.OpenAI(base_url=base + "/v1", api_key="none", max_retries=0, timeout=900).chat.completions.create(
+        model="polymodal", messages=[{"role": "user", "content": "How tall is the lighthouse of the Larkspur harbor?"}]
+    )
+    assert "31" in reply.choices[0].message.content
+    citations = reply.model_extra["polymodal"]["citations"]
+    assert citations and all(c["source"] == "/docs/harbor.txt" for c in citations)
