@@ -82,6 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     max_body = int((args.max_body_mb or s.max_body_mb) * 2**20)
     app = build_app(agent, api_key=key, model_id=model_id, max_body_bytes=max_body, slots=slots)
     if not args.no_warm_up:
+        print("loading the models before the first request (--no-warm-up skips this)...", file=sys.stderr, flush=True)
         agent.warm_up()
     url = f"http://{host}:{port}/v1"
     emit(

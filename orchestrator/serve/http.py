@@ -9,11 +9,14 @@ go at once (the rest wait in line), and each tool keeps its own `max_concurrency
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
+import io
 import json
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import Any, AsyncIterator
 
 from fastapi import FastAPI, Request
@@ -65,7 +68,9 @@ class AgentRunner:
         with self._lock:
             self.running += step
 
-    async def events(self, text: str, history: list[tuple[str, str]], cancel: threading.Event) -> AsyncIterator[Any]:
+    async def events(
+        self, text: str, history: list[tuple[str, str]], cancel: threading.Event, image: str | None = None
+    ) -> AsyncIterator[Any]:
         from orchestrator.conversation import Conversation
 
         conversation = Conversation(self.agent, turns=self.memory.turns(history))
@@ -79,7 +84,7 @@ class AgentRunner:
                 pass
 
         def work() -> None:
-            stream = conversation.stream(text, cancel=cancel)
+            stream = conversation.stream(text, image=image, cancel=cancel)
             self._count(+1)
             try:
                 for event in stream:
@@ -118,6 +123,7 @@ def build_app(
     app = FastAPI(title="polymodal", docs_url=None, redoc_url=None, openapi_url=None)
     runner = AgentRunner(agent, slots or agent_slots(agent))
     media = MediaStore()
+    uploads = Uploads()
     started = int(time.time())
     app.state.runner = runner
 
@@ -170,16 +176,45 @@ def build_app(
         if req.model != model_id:
             return problem(404, f"model '{req.model}' not found: this server offers '{model_id}'", "model_not_found")
         base = str(request.base_url)
-        cancel = threading.Event()
-        events = runner.events(req.text, req.history, cancel)
-        if req.stream:
-            return StreamingResponse(_stream(events, req, base, media, runner), media_type="text/event-stream")
         try:
-            return await _complete(events, req, base, media, runner)
+            image = uploads.save(req.image) if req.image is not None else None
+        except InputError as exc:
+            return problem(400, str(exc))
+        cancel = threading.Event()
+        events = runner.events(req.text, req.history, cancel, image)
+        urls = {image: media.url(image, base)} if image else {}
+        if req.stream:
+            return StreamingResponse(_stream(events, req, base, media, runner, urls), media_type="text/event-stream")
+        try:
+            return await _complete(events, req, base, media, runner, urls)
         except PolymodalError as exc:
             return problem(503, str(exc), "server_error", "agent_error")
 
     return app
+
+
+class Uploads:
+    """Images clients attach, kept in a private folder for this server's life (the agent reads a path)."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self._dir = tempfile.TemporaryDirectory(prefix="polymodal-serve-")
+        self.folder = Path(self._dir.name)
+
+    def save(self, data: bytes) -> str:
+        from PIL import Image, UnidentifiedImageError
+
+        from polymodal.fsutil import atomic_write_bytes
+
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                img.verify()
+                suffix = "." + (img.format or "png").lower()
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+            raise InputError("the attached image is not a readable image") from None
+        name = hashlib.sha256(data).hexdigest()[:20] + suffix
+        return str(atomic_write_bytes(self.folder / name, data))
 
 
 def _model(model_id: str, created: int) -> dict[str, Any]:
@@ -228,28 +263,28 @@ def _finish(result: Any, req: Any, urls: dict[str, str], runner: AgentRunner, sh
     return extra, tail
 
 
-async def _complete(events: AsyncIterator[Any], req: Any, base: str, media: MediaStore, runner: AgentRunner) -> dict:
+async def _complete(
+    events: AsyncIterator[Any], req: Any, base: str, media: MediaStore, runner: AgentRunner, urls: dict[str, str]
+) -> dict:
     from orchestrator.events import Done
 
-    urls: dict[str, str] = {}
     result = None
     async for event in events:
         _step_urls(event, base, media, urls)
         if isinstance(event, Done):
             result = event.result
     assert result is not None
-    answer = PathRewriter(urls).feed(result.answer) if urls else result.answer
+    answer = PathRewriter.whole(result.answer, urls)
     extra, tail = _finish(result, req, urls, runner, answer)
     return Reply(req.model).completion(answer + tail, extra)
 
 
 async def _stream(
-    events: AsyncIterator[Any], req: Any, base: str, media: MediaStore, runner: AgentRunner
+    events: AsyncIterator[Any], req: Any, base: str, media: MediaStore, runner: AgentRunner, urls: dict[str, str]
 ) -> AsyncIterator[str]:
     from orchestrator.events import AnswerToken, Done
 
     reply = Reply(req.model)
-    urls: dict[str, str] = {}
     rewriter = PathRewriter(urls)
     shown: list[str] = []
 
@@ -282,4 +317,7 @@ def run_server(app: Any, host: str, port: int) -> None:
     """Serve until Ctrl-C or SIGTERM (uvicorn handles both)."""
     import uvicorn
 
-    uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)).run()
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=5
+    )  # open streams get 5 s to finish on Ctrl-C
+    uvicorn.Server(config).run()

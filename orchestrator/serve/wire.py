@@ -6,7 +6,10 @@ file paths swapped for the server's own media URLs.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import re
 import secrets
 import threading
 import time
@@ -18,7 +21,18 @@ from typing import Any
 
 from polymodal.errors import InputError
 
-__all__ = ["ChatRequest", "parse_chat_request", "TurnMemory", "MediaStore", "PathRewriter", "Reply", "error_body"]
+__all__ = [
+    "ChatRequest",
+    "parse_chat_request",
+    "TurnMemory",
+    "MediaStore",
+    "PathRewriter",
+    "Reply",
+    "error_body",
+    "result_extra",
+    "swap_paths",
+    "image_markdown",
+]
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
@@ -35,22 +49,42 @@ class ChatRequest:
     text: str  # the last user message: the request the agent answers
     history: list[tuple[str, str]]  # earlier (user, assistant) exchanges, oldest first
     stream: bool = False
+    image: bytes | None = None  # an image attached to the last user message (a data: URL's bytes)
 
 
-def _text(content: Any, where: str) -> str:
+_DATA_URL = re.compile(r"data:image/[\w.+-]+;base64,(?P<data>.*)", re.S)
+
+
+def _image(part: dict[str, Any], where: str) -> bytes:
+    url = part.get("image_url")
+    url = url.get("url") if isinstance(url, dict) else url
+    m = _DATA_URL.fullmatch(url.strip()) if isinstance(url, str) else None
+    if m is None:
+        raise InputError(f"{where}: an image must be a data:image/...;base64 URL (the server fetches no URLs)")
+    try:
+        return base64.b64decode(m.group("data"), validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError(f"{where}: the image's base64 data is malformed") from None
+
+
+def _content(content: Any, where: str) -> tuple[str, list[bytes]]:
     if content is None:
-        return ""
+        return "", []
     if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if not isinstance(part, dict) or part.get("type") not in ("text", "input_text"):
-                kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-                raise InputError(f"{where}: content part '{kind}' is not supported; send text parts")
+        return content, []
+    if not isinstance(content, list):
+        raise InputError(f"{where}: content must be a string or a list of parts")
+    parts: list[str] = []
+    images: list[bytes] = []
+    for part in content:
+        kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+        if kind in ("text", "input_text"):
             parts.append(str(part.get("text", "")))
-        return "\n".join(parts)
-    raise InputError(f"{where}: content must be a string or a list of text parts")
+        elif kind == "image_url":
+            images.append(_image(part, where))
+        else:
+            raise InputError(f"{where}: content part '{kind}' is not supported; send text and image_url parts")
+    return "\n".join(parts), images
 
 
 def parse_chat_request(data: Any, model_id: str) -> ChatRequest:
@@ -64,11 +98,13 @@ def parse_chat_request(data: Any, model_id: str) -> ChatRequest:
     if not isinstance(messages, list) or not messages:
         raise InputError("'messages' must be a non-empty list")
     turns: list[tuple[str, str]] = []
+    images: list[bytes] = []
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or m.get("role") not in ROLES:
             raise InputError(f"messages[{i}]: 'role' must be one of {', '.join(ROLES)}")
-        turns.append((m["role"], _text(m.get("content"), f"messages[{i}]")))
-    if turns[-1][0] != "user" or not turns[-1][1].strip():
+        text, images = _content(m.get("content"), f"messages[{i}]")  # only the last message's images count
+        turns.append((m["role"], text))
+    if turns[-1][0] != "user" or not (turns[-1][1].strip() or images):
         raise InputError("the last message must be a non-empty user message")
     history: list[tuple[str, str]] = []
     pending: str | None = None
@@ -81,7 +117,9 @@ def parse_chat_request(data: Any, model_id: str) -> ChatRequest:
     stream = data.get("stream", False)
     if not isinstance(stream, bool):
         raise InputError("'stream' must be true or false")
-    return ChatRequest(model, turns[-1][1], history, stream)
+    if len(images) > 1:
+        raise InputError("attach at most one image to a message")
+    return ChatRequest(model, turns[-1][1], history, stream, images[0] if images else None)
 
 
 class TurnMemory:
@@ -166,6 +204,12 @@ class PathRewriter:
         out, self._held = self._held, ""
         return out
 
+    @classmethod
+    def whole(cls, text: str, urls: dict[str, str]) -> str:
+        """A complete text with its paths replaced."""
+        rewriter = cls(urls)
+        return rewriter.feed(text) + rewriter.flush()
+
 
 class Reply:
     """One response's ids and the OpenAI objects built from the agent's events."""
@@ -221,13 +265,25 @@ def result_extra(result: Any, urls: dict[str, str]) -> dict[str, Any]:
         for a in result.artifacts
         if a in urls
     ]
-    return {
+    extra = {
         "citations": to_plain(result.citations),
         "artifacts": artifacts,
         "steps": steps,
-        "plan": result.plan.to_dict(),
+        "plan": to_plain(result.plan.to_dict()),
         "timings": result.timings,
     }
+    return swap_paths(extra, urls)
+
+
+def swap_paths(obj: Any, urls: dict[str, str]) -> Any:
+    """`obj` (plain JSON) with every served file's local path replaced by its URL."""
+    if isinstance(obj, dict):
+        return {k: swap_paths(v, urls) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [swap_paths(v, urls) for v in obj]
+    if isinstance(obj, str) and urls:
+        return PathRewriter.whole(obj, urls)
+    return obj
 
 
 def image_markdown(extra: dict[str, Any], answer: str) -> str:

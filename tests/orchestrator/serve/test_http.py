@@ -195,3 +195,24 @@ def test_the_real_llm_answers_over_a_knowledge_base(start_serve, tmp_path):
     assert "31" in reply.choices[0].message.content
     citations = reply.model_extra["polymodal"]["citations"]
     assert citations and all(c["source"] == "/docs/harbor.txt" for c in citations)
+
+
+def test_an_attached_image_is_searched_by_example_and_shown_as_a_url(start_serve, tmp_path):
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), (10, 200, 30)).save(buf, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    base = start_serve()
+    content = [{"type": "text", "text": "find photos like this one"}, {"type": "image_url", "image_url": {"url": url}}]
+    reply = client(base).chat.completions.create(model="polymodal", messages=[{"role": "user", "content": content}])
+    extra = reply.model_extra["polymodal"]
+    (step,) = extra["plan"]["steps"]
+    assert step["tool"] == "image_search" and step["args"]["image"].startswith(base + "/v1/media/")
+    assert httpx.get(step["args"]["image"]).content == buf.getvalue()
+    bad = [{"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(b"no").decode()}}]
+    with pytest.raises(openai.BadRequestError, match="not a readable image"):
+        client(base).chat.completions.create(model="polymodal", messages=[{"role": "user", "content": bad}])
