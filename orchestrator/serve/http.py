@@ -31,6 +31,7 @@ from orchestrator.serve.wire import (
     image_markdown,
     parse_chat_request,
     result_extra,
+    swap_paths,
 )
 from polymodal.errors import InputError, PolymodalError
 
@@ -282,7 +283,7 @@ async def _complete(
 async def _stream(
     events: AsyncIterator[Any], req: Any, base: str, media: MediaStore, runner: AgentRunner, urls: dict[str, str]
 ) -> AsyncIterator[str]:
-    from orchestrator.events import AnswerToken, Done
+    from orchestrator.events import AnswerToken, Done, StepFinished, StepProgress, StepStarted
 
     reply = Reply(req.model)
     rewriter = PathRewriter(urls)
@@ -300,6 +301,8 @@ async def _stream(
                 if piece := rewriter.feed(event.text):
                     shown.append(piece)
                     yield sse(reply.chunk({"content": piece}))
+            elif isinstance(event, (StepStarted, StepProgress, StepFinished)):  # long work shows progress
+                yield sse(reply.chunk({}, None, {"event": _step_event(event, urls)}))
             elif isinstance(event, Done):
                 if rest := rewriter.flush():
                     shown.append(rest)
@@ -311,6 +314,20 @@ async def _stream(
     except PolymodalError as exc:  # the stream has started: the error goes in it, as OpenAI does
         yield sse(error_body(str(exc), "server_error", "agent_error"))
     yield "data: [DONE]\n\n"
+
+
+def _step_event(event: Any, urls: dict[str, str]) -> dict[str, Any]:
+    from orchestrator.events import StepFinished, StepProgress
+
+    if isinstance(event, StepProgress):
+        return {"kind": event.kind, "step": event.step_id, "fraction": event.fraction, "message": event.message}
+    if isinstance(event, StepFinished):
+        r = event.result
+        return {"kind": event.kind, "step": r.step_id, "tool": r.tool, "ok": r.ok, "error": r.error}
+    from tools.base import to_plain
+
+    args = to_plain(event.args)
+    return swap_paths({"kind": event.kind, "step": event.step_id, "tool": event.tool, "args": args}, urls)
 
 
 def run_server(app: Any, host: str, port: int) -> None:

@@ -2,7 +2,8 @@
 MCP adapters) with the official `mcp` SDK, over stdio or streamable HTTP. A tool's MCP input schema
 is its own `input_schema`; a result comes back as text (its summary) plus structured content
 (the result as JSON, citations, artifacts, provenance). A bad argument or a failure the user can
-fix is an MCP error result (`isError`), never a crash.
+fix is an MCP error result (`isError`), never a crash. A tool's progress reports go to the client as
+MCP progress notifications when it asked for them.
 """
 
 from __future__ import annotations
@@ -66,7 +67,14 @@ def build_mcp_server(tools: Mapping[str, Any], name: str = "polymodal") -> Any:
         tool = tools.get(params.name)
         if tool is None:
             return failed(f"unknown tool '{params.name}': this server offers {', '.join(sorted(tools))}")
-        context = ToolContext()
+
+        def progress(fraction: float, message: str) -> None:  # called from the tool's thread
+            try:
+                anyio.from_thread.run(ctx.session.report_progress, fraction, 1.0, message or None)
+            except Exception:  # noqa: BLE001 - progress is best effort: a gone client must not fail the tool
+                log.debug("progress not delivered", exc_info=True)
+
+        context = ToolContext(progress=progress)
         try:
             value = await anyio.to_thread.run_sync(
                 lambda: tool(dict(params.arguments or {}), context), abandon_on_cancel=True

@@ -55,6 +55,23 @@ def test_streaming_answer_ends_with_the_extra_field(start_serve):
     assert chunks[-1].model_extra["polymodal"]["plan"]["note"] == "small talk"
 
 
+def test_a_streamed_tool_run_reports_its_steps(start_serve):
+    base = start_serve()
+    chunks = list(
+        client(base).chat.completions.create(
+            model="polymodal",
+            messages=[{"role": "user", "content": "draw a picture of a red fox on a frozen lake"}],
+            stream=True,
+        )
+    )
+    events = [c.model_extra["polymodal"]["event"] for c in chunks if "event" in (c.model_extra.get("polymodal") or {})]
+    kinds = [e["kind"] for e in events]
+    assert kinds[0] == "step_started" and events[0]["tool"] == "generate_image"
+    assert [e["fraction"] for e in events if e["kind"] == "step_progress"][-1] == 1.0
+    assert kinds[-1] == "step_finished" and events[-1]["ok"]
+    assert "Generated 1 image(s)" in "".join(c.choices[0].delta.content or "" for c in chunks)
+
+
 def test_history_reaches_the_agent_and_stays_with_its_client(start_serve):
     base = start_serve()
     c = client(base)

@@ -49,6 +49,18 @@ async def test_stdio(kb_env):
         await check_server(client)
 
 
+async def test_progress_reaches_the_client(kb_env):
+    seen: list[tuple[float, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, message))
+
+    async with stdio(kb_env) as client:
+        result = await client.call_tool("generate_image", {"prompt": "a red fox"}, progress_callback=on_progress)
+    assert not result.is_error and result.structured_content["artifacts"] == ["/generated/a-red-fox-0.png"]
+    assert seen and seen[-1] == (1.0, "step 3/3")
+
+
 async def test_streamable_http(kb_env, tmp_path):
     port = free_port()
     proc = polymodal(
