@@ -93,23 +93,38 @@ def test_a_server_that_is_down_is_one_line():
     assert str(err.value).startswith("MCP server 'gone' (/nonexistent/mcp-server) is not reachable:")
 
 
-def test_the_server_over_streamable_http():
+def _start_http(port: int) -> subprocess.Popen:
     import httpx
 
+    proc = subprocess.Popen([sys.executable, str(SERVER), str(port)], stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/mcp", timeout=2)
+            return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise AssertionError("the MCP server did not come up")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    proc.wait(timeout=15)
+
+
+def test_the_server_over_streamable_http_and_restarted_between_calls():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, str(SERVER), str(port)], stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/mcp"
+    proc = _start_http(port)
     try:
-        for _ in range(300):
-            try:
-                httpx.get(url, timeout=2)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        (tool,) = mcp_tools(McpServerConfig(name="weather", url=url))
+        (tool,) = mcp_tools(McpServerConfig(name="weather", url=f"http://127.0.0.1:{port}/mcp"))
         assert tool({"city": "Lima"}).text == "Lima: sunny, 21 C for 1 day(s)"
+        _stop(proc)
+        proc = _start_http(port)  # the session the tool held is gone: it opens a new one
+        assert tool({"city": "Quito"}).text == "Quito: sunny, 21 C for 1 day(s)"
+        _stop(proc)
+        with pytest.raises(ToolError, match="is not reachable"):
+            tool({"city": "Lima"})
     finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+        if proc.poll() is None:
+            _stop(proc)
