@@ -20,6 +20,7 @@ __all__ = ["main", "build_parser"]
 # commands and sets `func(args) -> int` on each.
 COMMAND_MODULES = (
     "orchestrator.cli.app",
+    "orchestrator.cli.serve",
     "orchestrator.cli.chat",
     "orchestrator.cli.kb",
     "orchestrator.cli.ask",
