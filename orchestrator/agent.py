@@ -4,6 +4,7 @@ agent = Agent.from_config()                      # default tools + the offline L
 result = agent.run("总结一下知识库里关于边缘AI的要点，再找一张猫的照片")
 for event in agent.stream("draw a fox"): ...     # PlanMade, StepStarted, ..., AnswerToken, Done
 plan = agent.plan("what is CLIP?")               # the plan only, nothing runs
+agent.as_runnable()                              # a LangChain Runnable (orchestrator/langchain.py)
 """
 
 from __future__ import annotations
@@ -195,6 +196,13 @@ class Agent:
                 result = event.result
         assert result is not None
         return result
+
+    def as_runnable(self) -> Any:
+        """This agent as a LangChain `Runnable` (str in, answer out; invoke, stream, batch, their
+        async twins, `.as_tool()`). LangChain is imported here, not with `orchestrator`."""
+        from orchestrator.langchain import AgentRunnable
+
+        return AgentRunnable(agent=self)
 
     # -- conversations -----------------------------------------------------------------------
     def conversation(self, id: str | None = None) -> Conversation:
