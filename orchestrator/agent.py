@@ -24,6 +24,7 @@ from orchestrator.plan import Plan
 from orchestrator.planner import Planner
 from orchestrator.registry import ToolProblem, as_tool
 from orchestrator.router import FastRouter
+from polymodal import tracing
 from polymodal.errors import PlanError
 
 __all__ = ["Agent"]
@@ -140,12 +141,31 @@ class Agent:
         conversation: Conversation | None = None,
         cancel: threading.Event | None = None,
     ) -> Iterator[Event]:
+        """The run as events. The whole of it is a `polymodal.request` span (`polymodal.tracing`),
+        ended here even when the caller stops iterating early."""
+        request = tracing.start_span("polymodal.request", **{"request.chars": len(text), "request.image": bool(image)})
+        try:
+            yield from self._stream(text, image, conversation, cancel, request)
+        finally:
+            request.end()
+
+    def _stream(
+        self,
+        text: str,
+        image: str | None,
+        conversation: Conversation | None,
+        cancel: threading.Event | None,
+        request: Any,
+    ) -> Iterator[Event]:
+        under = tracing.context_with(request)
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
-        try:
-            plan, direct = self._plan(text, image, conversation)
-        except PlanError as exc:
-            plan, direct = Plan([], source="error", note=str(exc)), f"Sorry, I could not plan that: {exc}"
+        with tracing.attached(under), tracing.span("polymodal.plan") as planning:
+            try:
+                plan, direct = self._plan(text, image, conversation)
+            except PlanError as exc:
+                plan, direct = Plan([], source="error", note=str(exc)), f"Sorry, I could not plan that: {exc}"
+            tracing.annotate(planning, {"plan.source": plan.source, "plan.steps": len(plan.steps)})
         timings["plan"] = time.perf_counter() - t0
         yield PlanMade(plan)
         t1 = time.perf_counter()
@@ -154,7 +174,7 @@ class Agent:
         # final `Done.result.answer` is the checked text (citations verified), which may differ.
         live = {plan.steps[0].id} if len(plan.steps) == 1 else set()
         streamed = False
-        for event in self.executor.stream(plan, cancel, stream_text=live):
+        for event in self.executor.stream(plan, cancel, stream_text=live, trace_context=under):
             if isinstance(event, StepFinished):
                 finished[event.result.step_id] = event.result
             streamed = streamed or isinstance(event, AnswerToken)
@@ -164,7 +184,8 @@ class Agent:
         t2 = time.perf_counter()
         history = conversation.history() if conversation is not None else None
         pieces: list[str] = []
-        for piece in compose_answer(text, results, self.models.llm, history, self.tools, direct=direct):
+        answer = compose_answer(text, results, self.models.llm, history, self.tools, direct=direct)
+        for piece in tracing.iterate_in(under, answer):
             pieces.append(piece)
             if not streamed:
                 yield AnswerToken(piece)
@@ -172,16 +193,15 @@ class Agent:
         timings["total"] = time.perf_counter() - t0
         citations, _ = collect_citations(results)
         artifacts = [a for r in results for a in r.artifacts]
-        yield Done(
-            AgentResult(
-                "".join(pieces).strip(),
-                plan,
-                results,
-                citations,
-                artifacts,
-                {k: round(v, 4) for k, v in timings.items()},
-            )
+        result = AgentResult(
+            "".join(pieces).strip(), plan, results, citations, artifacts, {k: round(v, 4) for k, v in timings.items()}
         )
+        tracing.annotate(
+            request,
+            {f"timing.{k}_s": v for k, v in result.timings.items()}
+            | {"plan.source": plan.source, "plan.steps": len(plan.steps), "request.ok": result.ok},
+        )
+        yield Done(result)
 
     def run(
         self,
