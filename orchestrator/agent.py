@@ -9,6 +9,7 @@ agent.as_runnable()                              # a LangChain Runnable (orchest
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -28,6 +29,8 @@ from polymodal import tracing
 from polymodal.errors import PlanError
 
 __all__ = ["Agent"]
+
+log = logging.getLogger(__name__)
 
 
 class Agent:
@@ -195,6 +198,14 @@ class Agent:
         artifacts = [a for r in results for a in r.artifacts]
         result = AgentResult(
             "".join(pieces).strip(), plan, results, citations, artifacts, {k: round(v, 4) for k, v in timings.items()}
+        )
+        log.info(
+            "request answered: plan by %s (%s), %d step(s) %s, %.2f s total",
+            plan.source,
+            ", ".join(s.tool for s in plan.steps) or "no tools",
+            len(results),
+            "ok" if result.ok else f"{len(result.failed)} failed",
+            timings["total"],
         )
         tracing.annotate(
             request,

@@ -172,6 +172,7 @@ class PlanExecutor:
             log.exception("step %s (%s) raised", step.id, step.tool)
             res = StepResult(step.id, step.tool, False, args, error=f"internal error: {type(exc).__name__}: {exc}")
         res.seconds = round(time.perf_counter() - start, 4)
+        log.debug("step %s (%s): %s in %.3f s", step.id, step.tool, "ok" if res.ok else res.error, res.seconds)
         return res
 
 
