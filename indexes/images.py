@@ -123,14 +123,22 @@ class ImageIndex(BaseIndex):
         show_progress: bool = False,
         cancel: threading.Event | None = None,
         batch_size: int = 16,
+        within: Sequence[str | Path] | None = None,
     ) -> IndexReport:
         """Index every image under `folder`: new and changed files (by content hash) are embedded,
-        unchanged ones skipped cheaply (size + mtime), and with `prune` rows of deleted files removed."""
+        unchanged ones skipped cheaply (size + mtime), and with `prune` rows of deleted files removed.
+        With `within`, a file whose real path lies outside those folders (a symlink out) is skipped."""
         root = Path(folder).expanduser().resolve()
         if not root.is_dir():
             raise InputError(f"not a folder: {folder}")
         files, ignored = walk(root, recursive)
+        escaped: list[Path] = []
+        if within is not None:
+            bounds = [Path(w).expanduser().resolve() for w in within]
+            kept = {f: any(f.resolve().is_relative_to(b) for b in bounds) for f in files}
+            files, escaped = [f for f in files if kept[f]], [f for f in files if not kept[f]]
         report = self.add(files, progress=progress, show_progress=show_progress, cancel=cancel, batch_size=batch_size)
+        report.skipped += [Skipped(str(f), f"{f.name}: links outside the allowed folders") for f in escaped]
         report.ignored = ignored
         if prune:
             present = {str(p) for p in files}

@@ -37,7 +37,7 @@ def ingest_documents(
     progress: Callable[[float, str], None] | None = None,
 ) -> Iterator[tuple[str, list[list[Any]]]]:
     """Yield (status line, per-file rows) as ingestion goes; the last yield is the summary."""
-    from indexes.ingest import ingest_paths
+    from indexes.ingest import discover, ingest_paths
 
     paths: list[str] = []
     rows: list[list[Any]] = []
@@ -48,10 +48,16 @@ def ingest_documents(
             rows.append([Path(f).name, "skipped", 0, str(exc)])
     folder = (folder or "").strip()
     if folder:
-        p = Path(folder).expanduser()
-        if not p.is_dir():
-            raise InputError(f"not a folder: {folder}")
-        paths.append(str(p))
+        # discover() resolves each file: one reached through a symlink out of the roots is refused
+        found, problems = discover([services.server_folder(folder)])
+        rows += [[f.path, f.status, f.chunks, f.reason] for f in problems]
+        for f in found:
+            if services.within_roots(f):
+                paths.append(str(f))
+            else:
+                rows.append([str(f), "skipped", 0, "outside [app] ingest_roots (reached through a symlink)"])
+        if not paths:
+            raise InputError(f"no documents of a readable type ({', '.join(doc_types())}) under {folder}")
     if not paths:
         raise InputError("choose files to upload or name a folder")
     cancel = cancel or threading.Event()
@@ -176,9 +182,9 @@ def index_images(
 ) -> Iterator[tuple[str, list[list[Any]]]]:
     """Yield (status line, skipped-file rows) as a folder is indexed; the last yield is the summary."""
     folder = (folder or "").strip()
-    p = Path(folder).expanduser()
-    if not folder or not p.is_dir():
-        raise InputError(f"not a folder: {folder or '(empty)'}")
+    if not folder:
+        raise InputError("name a folder of photos to index")
+    p = services.server_folder(folder)
     cancel = cancel or threading.Event()
     events: "queue.Queue[tuple]" = queue.Queue()
 
@@ -186,7 +192,12 @@ def index_images(
         try:
             with services.images_lock:
                 with _image_index(services, create=True) as index:  # the reader picks the writes up
-                    report = index.index_folder(p, progress=lambda d, t: events.put(("progress", d, t)), cancel=cancel)
+                    report = index.index_folder(
+                        p,
+                        progress=lambda d, t: events.put(("progress", d, t)),
+                        cancel=cancel,
+                        within=services.ingest_roots,
+                    )
             events.put(("done", report))
         except BaseException as exc:  # noqa: BLE001 - handed to the UI thread
             events.put(("error", exc))

@@ -23,7 +23,13 @@ from orchestrator.ui.services import CHAT_CONCURRENCY, IMAGE_TYPES, AppServices,
 from orchestrator.ui.settings import settings_report
 from polymodal.config import Config, load_config
 
-__all__ = ["build_app", "CSS"]
+__all__ = ["build_app", "CSS", "PAGE_ONLY"]
+
+# Every event of the page is an HTTP endpoint. Only the chat and the read-only image search are part
+# of the public API (gradio_client, /gradio_api/info); the rest (ingest, delete, index, the fleet,
+# refreshes) stay private to the page. Auth, when set, guards everything; server folders are
+# further limited to [app] ingest_roots (AppServices.server_folder).
+PAGE_ONLY: dict[str, Any] = {"api_visibility": "private"}
 
 CSS = """
 .pm-status {min-height: 1.5em}
@@ -34,6 +40,11 @@ footer {display: none !important}
 def _files_of(message: Any) -> list[str]:
     files = (message or {}).get("files") or [] if isinstance(message, dict) else []
     return [f if isinstance(f, str) else f.get("path", "") for f in files if f]
+
+
+def _folder_hint(services: AppServices) -> str:
+    roots = services.config.app.ingest_roots
+    return f"a folder under {', '.join(roots)}" if roots else "none: set [app] ingest_roots in the config first"
 
 
 def build_app(config: Config | None = None, agent: Any = None, services: AppServices | None = None):
@@ -104,6 +115,7 @@ def _chat_tab(gr: Any, services: AppServices, tab: Any) -> None:
             concurrency_limit=CHAT_CONCURRENCY,
             concurrency_id="chat",
             show_progress="hidden",
+            api_name="chat",
         )
 
         def on_stop(state: TabState):
@@ -112,15 +124,17 @@ def _chat_tab(gr: Any, services: AppServices, tab: Any) -> None:
 
         # No `cancels=`: killing the event would leave the chat half-drawn with an error badge; the
         # flag makes the turn end itself with a "Cancelled." line at once (see _pump).
-        stop.click(on_stop, [tab], [tab, box], queue=False)
+        stop.click(on_stop, [tab], [tab, box], queue=False, **PAGE_ONLY)
 
         def on_new(state: TabState):
             state.cancel("chat")
             fresh = TabState(cancels=state.cancels)
             return fresh, []
 
-        new.click(on_new, [tab], [tab, chatbot], queue=False)
-        chatbot.clear(on_new, [tab], [tab, chatbot], queue=False)  # the bin icon starts a new conversation too
+        new.click(on_new, [tab], [tab, chatbot], queue=False, **PAGE_ONLY)
+        chatbot.clear(
+            on_new, [tab], [tab, chatbot], queue=False, **PAGE_ONLY
+        )  # the bin icon starts a new conversation too
 
 
 def _kb_tab(gr: Any, services: AppServices, tab: Any) -> None:
@@ -134,7 +148,7 @@ def _kb_tab(gr: Any, services: AppServices, tab: Any) -> None:
                 elem_id="kb-files",
             )
             with gr.Column():
-                folder = gr.Textbox(label="…or a folder on this machine", placeholder="/path/to/docs")
+                folder = gr.Textbox(label="…or a folder on this machine", placeholder=_folder_hint(services))
                 with gr.Row():
                     go = gr.Button("Ingest", variant="primary", elem_id="kb-ingest")
                     cancel = gr.Button("Cancel", elem_id="kb-cancel")
@@ -171,9 +185,14 @@ def _kb_tab(gr: Any, services: AppServices, tab: Any) -> None:
                 yield state, f"⚠ {short_error(exc)}", rows, d, p
 
         go.click(
-            run, [tab, files, folder], [tab, status, report, docs, pick], concurrency_limit=1, concurrency_id="kb-write"
+            run,
+            [tab, files, folder],
+            [tab, status, report, docs, pick],
+            concurrency_limit=1,
+            concurrency_id="kb-write",
+            **PAGE_ONLY,
         )
-        cancel.click(lambda s: (s.cancel("kb"), s)[1], [tab], [tab], queue=False)
+        cancel.click(lambda s: (s.cancel("kb"), s)[1], [tab], [tab], queue=False, **PAGE_ONLY)
 
         def remove(ids: list[str]):
             try:
@@ -184,16 +203,16 @@ def _kb_tab(gr: Any, services: AppServices, tab: Any) -> None:
                 d, p, _ = docs_out()
                 return f"⚠ {short_error(exc)}", d, p
 
-        delete.click(remove, [pick], [status, docs, pick], concurrency_id="kb-write")
-        refresh.click(lambda: docs_out()[:2], None, [docs, pick])
-        kb_tab.select(lambda: docs_out()[:2], None, [docs, pick])
+        delete.click(remove, [pick], [status, docs, pick], concurrency_id="kb-write", **PAGE_ONLY)
+        refresh.click(lambda: docs_out()[:2], None, [docs, pick], **PAGE_ONLY)
+        kb_tab.select(lambda: docs_out()[:2], None, [docs, pick], **PAGE_ONLY)
 
 
 def _images_tab(gr: Any, services: AppServices, tab: Any) -> None:
     with gr.Tab("Image library", id="images"):
         with gr.Row():
             folder = gr.Textbox(
-                label="Index a folder of photos", placeholder="/path/to/photos", scale=4, elem_id="img-folder"
+                label="Index a folder of photos", placeholder=_folder_hint(services), scale=4, elem_id="img-folder"
             )
             go = gr.Button("Index", variant="primary", scale=1, elem_id="img-index")
             cancel = gr.Button("Cancel", scale=1)
@@ -229,8 +248,10 @@ def _images_tab(gr: Any, services: AppServices, tab: Any) -> None:
             except Exception as exc:  # noqa: BLE001
                 yield state, f"⚠ {short_error(exc)}", rows
 
-        go.click(run, [tab, folder], [tab, status, report], concurrency_limit=1, concurrency_id="images-write")
-        cancel.click(lambda s: (s.cancel("images"), s)[1], [tab], [tab], queue=False)
+        go.click(
+            run, [tab, folder], [tab, status, report], concurrency_limit=1, concurrency_id="images-write", **PAGE_ONLY
+        )
+        cancel.click(lambda s: (s.cancel("images"), s)[1], [tab], [tab], queue=False, **PAGE_ONLY)
 
         def find(text: str, image: str | None, n: float):
             try:
@@ -239,8 +260,9 @@ def _images_tab(gr: Any, services: AppServices, tab: Any) -> None:
             except Exception as exc:  # noqa: BLE001
                 return [], f"⚠ {short_error(exc)}"
 
-        search.click(find, [query, example, k], [gallery, found], concurrency_limit=2, concurrency_id="images-read")
-        query.submit(find, [query, example, k], [gallery, found], concurrency_limit=2, concurrency_id="images-read")
+        read = {"concurrency_limit": 2, "concurrency_id": "images-read"}
+        search.click(find, [query, example, k], [gallery, found], api_name="search_images", **read)
+        query.submit(find, [query, example, k], [gallery, found], **read, **PAGE_ONLY)
 
 
 def _devices_tab(gr: Any, services: AppServices) -> None:
@@ -285,16 +307,13 @@ def _devices_tab(gr: Any, services: AppServices) -> None:
                 return f"⚠ {short_error(exc)}", gr.update(), gr.update()
             return snapshot(note)
 
-        start.click(
-            lambda: do(services.fleet.start), None, [status, table, plot], concurrency_id="fleet", concurrency_limit=1
-        )
-        stop.click(
-            lambda: do(services.fleet.stop), None, [status, table, plot], concurrency_id="fleet", concurrency_limit=1
-        )
-        refresh.click(snapshot, None, [status, table, plot])
-        dev_tab.select(snapshot, None, [status, table, plot])
-        live.change(lambda on: gr.Timer(active=bool(on)), [live], [timer])
-        timer.tick(snapshot, None, [status, table, plot], show_progress="hidden")
+        fleet = {"concurrency_id": "fleet", "concurrency_limit": 1, **PAGE_ONLY}
+        start.click(lambda: do(services.fleet.start), None, [status, table, plot], **fleet)
+        stop.click(lambda: do(services.fleet.stop), None, [status, table, plot], **fleet)
+        refresh.click(snapshot, None, [status, table, plot], **PAGE_ONLY)
+        dev_tab.select(snapshot, None, [status, table, plot], **PAGE_ONLY)
+        live.change(lambda on: gr.Timer(active=bool(on)), [live], [timer], **PAGE_ONLY)
+        timer.tick(snapshot, None, [status, table, plot], show_progress="hidden", **PAGE_ONLY)
 
 
 def _settings_tab(gr: Any, services: AppServices) -> None:
@@ -308,5 +327,5 @@ def _settings_tab(gr: Any, services: AppServices) -> None:
             except Exception as exc:  # noqa: BLE001
                 return f"⚠ {short_error(exc)}"
 
-        tab.select(show, None, [report])
-        refresh.click(show, None, [report])
+        tab.select(show, None, [report], **PAGE_ONLY)
+        refresh.click(show, None, [report], **PAGE_ONLY)

@@ -120,6 +120,36 @@ class AppServices:
             os.replace(tmp, out)
         return str(out)
 
+    @property
+    def ingest_roots(self) -> list[Path]:
+        """[app] ingest_roots, resolved: the only server folders the page may ingest or index."""
+        return [Path(r).expanduser().resolve() for r in self.config.app.ingest_roots]
+
+    def within_roots(self, path: str | Path) -> bool:
+        real = Path(path).resolve()
+        return any(real.is_relative_to(r) for r in self.ingest_roots)
+
+    def server_folder(self, folder: str) -> Path:
+        """`folder` on the server, resolved (`~`, `..`, symlinks), if it lies under [app] ingest_roots;
+        else a one-line refusal. The roots are checked before the folder is looked at, so a refusal
+        tells nothing about what exists outside them."""
+        shown = folder if folder.isprintable() else repr(folder)
+        roots = self.ingest_roots
+        if not roots:
+            raise InputError(
+                "this app reads no folders on the server ([app] ingest_roots is empty): upload the files instead"
+            )
+        try:
+            real = Path(folder).expanduser().resolve()
+        except (OSError, ValueError, RuntimeError):
+            raise InputError(f"not a folder path: {shown}") from None
+        if not any(real.is_relative_to(r) for r in roots):
+            where = ", ".join(map(str, roots))
+            raise InputError(f"{shown} is outside the folders this app may read ([app] ingest_roots: {where})")
+        if not real.is_dir():
+            raise InputError(f"not a folder: {shown}")
+        return real
+
     def accept_upload(self, path: str | Path, allowed: tuple[str, ...], sub: str) -> Path:
         """Check an uploaded file's type and size and keep a copy in the app's uploads folder."""
         src = Path(path)

@@ -101,6 +101,7 @@ def test_knowledge_base_upload_summary_and_delete(config, serve_app, page, tmp_p
 
 def test_image_library_upload_cat_and_see_it_first(config, serve_app, page, photo_folder, cat_photo):
     """Colour encoder (no model): index the photos, search with the uploaded cat photo."""
+    config.app.ingest_roots = [str(photo_folder)]
     url, _ = serve_app(config, fake_agent())
     page.goto(url)
     page.get_by_role("tab", name="Image library").click()
@@ -118,6 +119,7 @@ def test_image_library_upload_cat_and_see_it_first(config, serve_app, page, phot
 def test_image_library_real_encoder_text_and_upload(config, serve_app, page, photo_folder, cat_photo):
     """The offline default encoder (ConSE): 'a cat' and the uploaded cat photo both rank the cat first."""
     config.images.encoder = "auto"
+    config.app.ingest_roots = [str(photo_folder)]
     url, _ = serve_app(config, fake_agent())
     page.goto(url)
     page.get_by_role("tab", name="Image library").click()
@@ -248,6 +250,7 @@ def test_chat_with_an_attached_photo_finds_the_cat_first(config, serve_app, page
     from orchestrator import ui
     from tools.image_search import ImageSearchTool
 
+    config.app.ingest_roots = [str(photo_folder)]
     services = ui.AppServices(config, fake_agent(tools=[FakeRagTool(), ImageSearchTool(config=config)]))
     list(ui.index_images(services, str(photo_folder)))
     url, _ = serve_app(config, services.agent)

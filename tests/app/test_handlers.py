@@ -187,6 +187,7 @@ def test_uploads_are_checked_and_kept_in_the_data_folder(config, tmp_path):
 
 
 def test_knowledge_base_ingest_list_delete(config, tmp_path):
+    config.app.ingest_roots = [str(tmp_path)]
     services = ui.AppServices(config)
     folder = tmp_path / "docs"
     folder.mkdir()
@@ -227,6 +228,7 @@ def test_knowledge_base_ingest_list_delete(config, tmp_path):
 
 
 def test_ingest_cancel_keeps_what_was_stored(config, tmp_path):
+    config.app.ingest_roots = [str(tmp_path)]
     services = ui.AppServices(config)
     folder = tmp_path / "many"
     folder.mkdir()
@@ -241,6 +243,7 @@ def test_ingest_cancel_keeps_what_was_stored(config, tmp_path):
 
 
 def test_image_library_index_and_search_by_example(config, photo_folder, cat_photo):
+    config.app.ingest_roots = [str(photo_folder)]
     services = ui.AppServices(config)
     with pytest.raises(InputError, match="empty"):
         ui.search_images(services, "a cat", None)
@@ -258,6 +261,7 @@ def test_image_library_index_and_search_by_example(config, photo_folder, cat_pho
 
 
 def test_image_indexing_can_be_cancelled(config, photo_folder):
+    config.app.ingest_roots = [str(photo_folder)]
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(Cancelled, match="indexing cancelled"):

@@ -10,6 +10,7 @@ def test_default_config_round_trips_through_toml(tmp_path):
     c.llm.base_url = "http://127.0.0.1:11434/v1"
     c.kb.chunk_tokens = 128
     c.diffusion.guidance = 1.5
+    c.app.ingest_roots = ["~/Documents", "/srv/photos"]
     path = c.save(tmp_path / "config.toml")
     again = load_config(path)
     assert again == c
@@ -31,6 +32,8 @@ def test_partial_file_keeps_defaults(tmp_path):
         ("[kb]\nchunk_tokens = 'many'\n", "must be int"),
         ("[kb\n", "not valid TOML"),
         ("llm = 3\n", "must be a table"),
+        ("[app]\ningest_roots = '/srv'\n", "must be a list of str"),
+        ("[app]\ningest_roots = ['/srv', 3]\n", "must be a list of str"),
     ],
 )
 def test_bad_config_is_one_clear_line(tmp_path, text, match):
