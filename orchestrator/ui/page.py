@@ -7,6 +7,7 @@ gradio is imported inside `build_app()`, so importing this module stays light.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, Callable
 
 from orchestrator.ui.chat import chat_turn
@@ -184,6 +185,12 @@ def _kb_tab(gr: Any, services: AppServices, tab: Any) -> None:
                 d, p, _ = docs_out()
                 yield state, f"⚠ {short_error(exc)}", rows, d, p
 
+        def uploaded(paths: list[str] | None):
+            names = [Path(p).name for p in paths or []]
+            return f"{len(names)} file(s) uploaded, ready to ingest: {', '.join(names)}" if names else ""
+
+        # The upload event's own answer: the files are on the server (tests wait on it, not on time).
+        files.upload(uploaded, [files], [status], queue=False, show_progress="hidden", **PAGE_ONLY)
         go.click(
             run,
             [tab, files, folder],

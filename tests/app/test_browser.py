@@ -84,6 +84,9 @@ def test_tool_error_is_a_short_message(config, serve_app, page):
 
 
 def test_knowledge_base_upload_summary_and_delete(config, serve_app, page, tmp_path):
+    """Each step waits on the event that ends it (the upload's, the ingest's), not on the clock: on a busy
+    box any of them may take longer than a fixed timeout (pytest-timeout still guards a hang). The file's
+    name is no such event: the page shows it while the upload is still on its way."""
     good = tmp_path / "edge-notes.md"
     good.write_text("# Edge AI\nEdge AI runs small models on devices near the sensors.")
     empty = tmp_path / "empty.txt"
@@ -91,10 +94,17 @@ def test_knowledge_base_upload_summary_and_delete(config, serve_app, page, tmp_p
     url, _ = serve_app(config, fake_agent())
     page.goto(url)
     page.get_by_role("tab", name="Knowledge base").click()
-    page.locator("#kb-files input[type=file]").set_input_files([str(good), str(empty)])
-    page.get_by_text("edge-notes.md").first.wait_for()
+    held = []  # the uploads' requests, answered when the test says so
+    page.route("**/gradio_api/upload*", lambda route: held.append(route))
+    page.locator("#kb-files input[type=file]").set_input_files([str(good), str(empty)], timeout=0)
+    page.locator("#kb-files").get_by_text("edge-notes.md").first.wait_for(timeout=0)
+    assert held and "ready to ingest" not in page.locator("#kb-status").inner_text()
+    for route in held:
+        route.continue_()
+    page.unroute("**/gradio_api/upload*")
+    page.locator("#kb-status").get_by_text("2 file(s) uploaded, ready to ingest").wait_for(timeout=0)
     page.locator("#kb-ingest").click()
-    page.locator("#kb-status").get_by_text(re.compile(r"✓ 2 files: 1 added.*1 skipped")).wait_for()
+    page.locator("#kb-status").get_by_text(re.compile(r"✓ 2 files: 1 added.*1 skipped")).wait_for(timeout=0)
     expect(page.locator("#kb-docs")).to_contain_text(re.compile(r"uploads/kb/edge-notes\.md"))
     shot(page, "kb")
 
@@ -204,9 +214,9 @@ def test_real_llm_answers_from_an_uploaded_document_with_a_citation(config, serv
     page.goto(url)
     page.get_by_role("tab", name="Knowledge base").click()
     page.locator("#kb-files input[type=file]").set_input_files(str(doc))
-    page.get_by_text("greenhouse-handbook.md").first.wait_for(timeout=120_000)  # the upload, on a busy box
+    page.locator("#kb-status").get_by_text("1 file(s) uploaded, ready to ingest").wait_for(timeout=0)  # the event
     page.locator("#kb-ingest").click()
-    expect(page.locator("#kb-status")).to_contain_text("1 added", timeout=180_000)
+    page.locator("#kb-status").get_by_text(re.compile(r"✓ 1 files: 1 added")).wait_for(timeout=0)
     page.get_by_role("tab", name="Chat").click()
     ask(page, "According to the greenhouse handbook, at what time does the irrigation pump run?")
     sources = page.get_by_text(re.compile(r"^Sources \(\d+\)$"))
