@@ -30,11 +30,13 @@ def main(argv: list[str]) -> int:
     if unknown:
         print(f"error: unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(names)}", file=sys.stderr)
         return 2
+    failed = 0
     for name in chosen:
         print(f"== {name}", flush=True)
         entry = importlib.import_module(f"bench.{name}").main
-        entry([]) if inspect.signature(entry).parameters else entry()
-    return 0
+        rc = entry([]) if inspect.signature(entry).parameters else entry()
+        failed = failed or (rc if isinstance(rc, int) and not isinstance(rc, bool) else 0)  # a bench's own check
+    return failed
 
 
 if __name__ == "__main__":

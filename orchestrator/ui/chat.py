@@ -323,7 +323,7 @@ def chat_turn(
     history = list(tab.messages)
     try:
         if image:
-            image = str(services.accept_upload(image, IMAGE_TYPES, "chat"))
+            image = str(services.accept_upload(image, IMAGE_TYPES, "chat", by_content=True))
             view.image = services.servable(image, max_side=320)
         yield history + view.messages()
         if tab.conversation is None:

@@ -225,7 +225,7 @@ def search_images(services: AppServices, text: str, image: str | None, k: int = 
     if not text and not image:
         raise InputError("type what the photo shows or give an example image")
     if image:
-        image = str(services.accept_upload(image, IMAGE_TYPES, "queries"))
+        image = str(services.accept_upload(image, IMAGE_TYPES, "queries", by_content=True))
     hits = _image_index(services).search(text, image=image, k=int(k))
     gallery = []
     for h in hits:

@@ -150,8 +150,10 @@ class AppServices:
             raise InputError(f"not a folder: {shown}")
         return real
 
-    def accept_upload(self, path: str | Path, allowed: tuple[str, ...], sub: str) -> Path:
-        """Check an uploaded file's type and size and keep a copy in the app's uploads folder."""
+    def accept_upload(self, path: str | Path, allowed: tuple[str, ...], sub: str, by_content: bool = False) -> Path:
+        """Check an uploaded file's type and size and keep a copy in the app's uploads folder: under its
+        name (a knowledge-base document: uploading it again updates it), or with `by_content` in a folder
+        named by its bytes, so two users' same-named files never overwrite each other."""
         src = Path(path)
         suffix = src.suffix.lower()
         if suffix not in allowed:
@@ -163,6 +165,9 @@ class AppServices:
             )
         name = re.sub(r"[^\w.\-]+", "_", src.name).lstrip(".") or f"upload{suffix}"
         dest_dir = self.uploads / sub
+        if by_content:
+            with open(src, "rb") as f:
+                dest_dir = dest_dir / hashlib.file_digest(f, "sha256").hexdigest()[:24]
         dest_dir.mkdir(parents=True, exist_ok=True)
         dest = dest_dir / name
         tmp = dest_dir / f".{name}.{uuid.uuid4().hex[:8]}.part"
