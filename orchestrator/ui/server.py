@@ -4,6 +4,7 @@ the config, `warm_up()` loads the models in the background once the page is up."
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from typing import Any
 
@@ -11,9 +12,31 @@ from orchestrator.ui.page import CSS, build_app
 from orchestrator.ui.services import AppServices, short_error
 from polymodal.config import Config, load_config
 
-__all__ = ["launch", "serve", "warm_up"]
+__all__ = ["launch", "serve", "warm_up", "PublicEventsOnly"]
 
 log = logging.getLogger("polymodal.app")
+
+
+# gradio's by-name routes (/gradio_api/call/<name>, /call/v2/<name>, /run/<name>, /api/<name>) run any
+# event, whatever its api_visibility; the page itself calls its events through /queue/join.
+_BY_NAME = re.compile(r"/gradio_api/(?:call/v2|call|run|api)/(?P<name>[^/]+)")
+
+
+class PublicEventsOnly:
+    """ASGI middleware: the by-name routes answer 404 for every event but the public ones."""
+
+    def __init__(self, app: Any, public: set[str]) -> None:
+        self.app, self.public = app, frozenset(public)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        m = _BY_NAME.search(scope.get("path", "")) if scope["type"] == "http" else None
+        if m is not None and m["name"] not in self.public:
+            body = b'{"detail":"Not Found"}'
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 404, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
 
 
 def serve(
@@ -26,9 +49,13 @@ def serve(
     quiet: bool = False,
 ) -> str:
     """Queue and launch `demo`; returns the local URL (with `block=False` the server runs in a thread)."""
+    from starlette.middleware import Middleware
+
     services: AppServices = demo.services
+    public = {fn.api_name for fn in demo.fns.values() if fn.api_visibility != "private"}
     demo.queue(default_concurrency_limit=4)
     demo.launch(
+        app_kwargs={"middleware": [Middleware(PublicEventsOnly, public=public)]},
         server_name=host,
         server_port=port,
         auth=auth,

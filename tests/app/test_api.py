@@ -8,15 +8,18 @@ import os
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AuthenticationError
+from PIL import Image
 
 from orchestrator import ui
 from orchestrator.testing import fake_agent
 from polymodal.errors import InputError
 
 PUBLIC = {"/chat", "/search_images"}
+FILE = {"_type": "gradio.FileData"}
 
 
 def client_for(url: str, **kw) -> Client:
@@ -57,6 +60,29 @@ def test_chat_through_the_api_and_hidden_events_refused(config, serve_app, tmp_p
                 client.predict(fn_index=fn._id)
     assert [r[0] for r in ui.list_documents(services)] == [doc_id]  # nothing was deleted
     assert not services.fleet.running
+
+
+def test_plain_http_cannot_call_a_private_event_by_name(config, serve_app, tmp_path):
+    """gradio answers /call/<name> and /run/<name> whatever the event's visibility: the server refuses
+    every name but the public ones. A file the client did not upload is refused too."""
+    secret = tmp_path / "secret.png"
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(secret)
+    url, demo = serve_app(config, fake_agent())
+    private = sorted(fn.api_name for fn in demo.fns.values() if fn.api_visibility == "private")
+    assert "remove" in private and "run" in private
+    with httpx.Client(base_url=url, timeout=60) as http:
+        for name in private:
+            for route in (f"/gradio_api/call/{name}", f"/gradio_api/call/v2/{name}", f"/gradio_api/run/{name}"):
+                r = http.post(route, json={"data": [["x"]]})
+                assert r.status_code == 404, (route, r.status_code, r.text)
+        asked = http.post(
+            "/gradio_api/call/chat",
+            json={"data": [{"text": "find photos like this", "files": []}, {"path": str(secret), "meta": FILE}]},
+        )
+        assert asked.status_code == 200
+        events = http.get(f"/gradio_api/call/chat/{asked.json()['event_id']}").text
+    assert "event: error" in events and "event: complete" not in events
+    assert not list(demo.services.uploads.rglob("secret.png"))
 
 
 def test_with_auth_an_anonymous_client_is_refused(config, serve_app):
