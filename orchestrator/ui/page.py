@@ -30,6 +30,9 @@ __all__ = ["build_app", "CSS", "PAGE_ONLY"]
 # of the public API (gradio_client, /gradio_api/info); the rest (ingest, delete, index, the fleet,
 # refreshes) stay private to the page. Auth, when set, guards everything; server folders are
 # further limited to [app] ingest_roots (AppServices.server_folder).
+# Every event goes through the queue (/queue/join): gradio's direct route for queue=False events,
+# /run/<name>, is closed to all but the public names (server.PublicEventsOnly). Each event keeps its
+# own concurrency group, so Stop and New chat never wait behind a running chat.
 PAGE_ONLY: dict[str, Any] = {"api_visibility": "private"}
 
 CSS = """
@@ -125,17 +128,15 @@ def _chat_tab(gr: Any, services: AppServices, tab: Any) -> None:
 
         # No `cancels=`: killing the event would leave the chat half-drawn with an error badge; the
         # flag makes the turn end itself with a "Cancelled." line at once (see _pump).
-        stop.click(on_stop, [tab], [tab, box], queue=False, **PAGE_ONLY)
+        stop.click(on_stop, [tab], [tab, box], **PAGE_ONLY)
 
         def on_new(state: TabState):
             state.cancel("chat")
             fresh = TabState(cancels=state.cancels)
             return fresh, []
 
-        new.click(on_new, [tab], [tab, chatbot], queue=False, **PAGE_ONLY)
-        chatbot.clear(
-            on_new, [tab], [tab, chatbot], queue=False, **PAGE_ONLY
-        )  # the bin icon starts a new conversation too
+        new.click(on_new, [tab], [tab, chatbot], **PAGE_ONLY)
+        chatbot.clear(on_new, [tab], [tab, chatbot], **PAGE_ONLY)  # the bin icon starts a new conversation too
 
 
 def _kb_tab(gr: Any, services: AppServices, tab: Any) -> None:
@@ -190,7 +191,7 @@ def _kb_tab(gr: Any, services: AppServices, tab: Any) -> None:
             return f"{len(names)} file(s) uploaded, ready to ingest: {', '.join(names)}" if names else ""
 
         # The upload event's own answer: the files are on the server (tests wait on it, not on time).
-        files.upload(uploaded, [files], [status], queue=False, show_progress="hidden", **PAGE_ONLY)
+        files.upload(uploaded, [files], [status], show_progress="hidden", **PAGE_ONLY)
         go.click(
             run,
             [tab, files, folder],
@@ -199,7 +200,7 @@ def _kb_tab(gr: Any, services: AppServices, tab: Any) -> None:
             concurrency_id="kb-write",
             **PAGE_ONLY,
         )
-        cancel.click(lambda s: (s.cancel("kb"), s)[1], [tab], [tab], queue=False, **PAGE_ONLY)
+        cancel.click(lambda s: (s.cancel("kb"), s)[1], [tab], [tab], **PAGE_ONLY)
 
         def remove(ids: list[str]):
             try:
@@ -258,7 +259,7 @@ def _images_tab(gr: Any, services: AppServices, tab: Any) -> None:
         go.click(
             run, [tab, folder], [tab, status, report], concurrency_limit=1, concurrency_id="images-write", **PAGE_ONLY
         )
-        cancel.click(lambda s: (s.cancel("images"), s)[1], [tab], [tab], queue=False, **PAGE_ONLY)
+        cancel.click(lambda s: (s.cancel("images"), s)[1], [tab], [tab], **PAGE_ONLY)
 
         def find(text: str, image: str | None, n: float):
             try:
