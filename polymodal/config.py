@@ -252,11 +252,6 @@ def _build_list(item: Any, value: Any, key: str) -> list[Any]:
 def _coerce(typ: Any, value: Any, key: str) -> Any:
     if isinstance(typ, types.UnionType):  # not used today; keep the check honest
         raise ConfigError(f"unsupported config type for '{key}'")
-    if typing.get_origin(typ) is list:
-        (item,) = typing.get_args(typ)
-        if not isinstance(value, list) or any(type(v) is not item for v in value):
-            raise ConfigError(f"config key '{key}' must be a list of {item.__name__}")
-        return list(value)
     if typ is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if typ in (int, float, str, bool) and (type(value) is not typ):

@@ -32,8 +32,8 @@ def test_partial_file_keeps_defaults(tmp_path):
         ("[kb]\nchunk_tokens = 'many'\n", "must be int"),
         ("[kb\n", "not valid TOML"),
         ("llm = 3\n", "must be a table"),
-        ("[app]\ningest_roots = '/srv'\n", "must be a list of str"),
-        ("[app]\ningest_roots = ['/srv', 3]\n", "must be a list of str"),
+        ("[app]\ningest_roots = '/srv'\n", "'app.ingest_roots' must be a list"),
+        ("[app]\ningest_roots = ['/srv', 3]\n", r"'app.ingest_roots\[1\]' must be str"),
     ],
 )
 def test_bad_config_is_one_clear_line(tmp_path, text, match):
