@@ -1,6 +1,6 @@
-"""What the app exposes by default, checked on the running servers: the page and the broker it starts
-listen on loopback only (read from the kernel's socket table), and the page's upload route refuses a
-file over [app] max_upload_mb before any handler sees it."""
+"""What the servers expose by default, checked on the running servers: the page, the broker it starts
+and `polymodal serve` listen on loopback only (read from the kernel's socket table), and the page's
+upload route refuses a file over [app] max_upload_mb before any handler sees it."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from orchestrator.testing import fake_agent
 from tests.app.conftest import free_port
+from tests.orchestrator.serve.serve_procs import start_serve  # noqa: F401 - the fixture
 
 
 def listening_on(port: int) -> set[ipaddress._BaseAddress]:
@@ -57,6 +58,12 @@ def test_the_broker_the_app_starts_listens_on_loopback_only(config):
         addresses = listening_on(config.edge.port)
     finally:
         fleet.stop()
+    assert addresses and all(a.is_loopback for a in addresses), addresses
+
+
+def test_polymodal_serve_listens_on_loopback_only_by_default(start_serve):  # noqa: F811 - the fixture
+    base = start_serve()  # no --host: [serve] host
+    addresses = listening_on(int(base.rsplit(":", 1)[1]))
     assert addresses and all(a.is_loopback for a in addresses), addresses
 
 
