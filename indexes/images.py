@@ -18,6 +18,7 @@ hybrid: the embedding's ranking fused with BM25's (indexes/hybrid.py), after que
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -154,7 +155,9 @@ class ImageIndex(BaseIndex):
         if not root.is_dir():
             raise InputError(f"not a folder: {folder}")
         files, ignored = walk(root, recursive)
-        report = self.add(files, progress=progress, show_progress=show_progress, cancel=cancel, batch_size=batch_size)
+        report = self.add(
+            files, progress=progress, show_progress=show_progress, cancel=cancel, batch_size=batch_size, root=root
+        )
         report.ignored = ignored
         if prune:
             present = {str(p) for p in files}
@@ -170,8 +173,10 @@ class ImageIndex(BaseIndex):
         show_progress: bool = False,
         cancel: threading.Event | None = None,
         batch_size: int = 16,
+        root: Path | None = None,
     ) -> IndexReport:
         """Index the given image files (incrementally). Unreadable files are reported, not raised.
+        `root`: the folder they were found under (its path is not a word of the photos).
 
         Reading, hashing, decoding and thumbnailing the next batch (a worker thread: libjpeg and file
         I/O release the GIL) overlaps with encoding and storing the current one."""
@@ -182,7 +187,7 @@ class ImageIndex(BaseIndex):
         report = IndexReport(encoder=self.encoder.name)
         paths = list(dict.fromkeys(Path(p).expanduser().resolve() for p in paths))
         known = self._rows_by_path([str(p) for p in paths])
-        signals = self._signals if self.signals_enabled else None
+        signals = functools.partial(self._signals, root=root) if self.signals_enabled else None
         needs = self._paths_without_signals() if signals is not None and known else frozenset()
         batches = [paths[s : s + batch_size] for s in range(0, len(paths), batch_size)]
         bar = progress_bar(len(paths), show_progress)
@@ -261,13 +266,13 @@ class ImageIndex(BaseIndex):
         report.added += len(todo) - len(replaced)
         report.signals_added += len(batch.backfill)
 
-    def _signals(self, path: Path, loaded: Any) -> PhotoSignals:
+    def _signals(self, path: Path, loaded: Any, root: Path | None = None) -> PhotoSignals:
         """On the decode worker: every signal of one photo."""
         if self.faces_enabled and self._face_counter is None:
             from indexes.faces import FaceCounter, available
 
             self._face_counter = FaceCounter() if available() else False
-        return extract(path, loaded, self._face_counter or None, self.ocr_enabled)
+        return extract(path, loaded, self._face_counter or None, self.ocr_enabled, root)
 
     def _paths_without_signals(self) -> frozenset[str]:
         q = "SELECT path FROM images WHERE id NOT IN (SELECT image_id FROM photo_signals)"

@@ -200,6 +200,8 @@ class PersonDetector:
         "a photograph",
     )
 
+    MARGIN = 0.05  # closer to 'person' than to any other category by this much (cosine)
+
     def __init__(self, embed_texts: Any) -> None:
         self.embed_texts = embed_texts
         self._protos: tuple[np.ndarray, np.ndarray] | None = None
@@ -219,7 +221,7 @@ class PersonDetector:
                 person, others = self._prototypes()
                 vecs = np.asarray(self.embed_texts(todo), np.float32)
                 for w, v in zip(todo, vecs):
-                    self._cache[w] = bool(v @ person > (others @ v).max())
+                    self._cache[w] = bool(v @ person > (others @ v).max() + self.MARGIN)
             return [w for w in words if self._cache[w]]
 
 
@@ -257,7 +259,8 @@ def understand(query: str, persons: PersonDetector | None = None, today: date | 
         q.says = (m.group("q") or m.group("en") or m.group("zh") or "").strip(" .?!。？！")
     if persons is not None:
         words = _words(rest)
-        q.people = persons.people([w for w in words if not _NUMBER_EN.get(w)])
+        # numbers and number+measure words ('two', '一杯', '两个') are counts, not what is counted
+        q.people = persons.people([w for w in words if not _NUMBER_EN.get(w) and not _zh_number(w[:1])])
         if q.people:
             q.people_count = _count(words, q.people)
     return q

@@ -79,19 +79,27 @@ class PhotoSignals:
     place: str = ""
 
 
-def path_words(path: Path, depth: int = PATH_DEPTH) -> list[str]:
-    """The words of the file's name and of the `depth` folders above it, split at separators, case
+def _parts(path: Path, root: Path | None, depth: int = PATH_DEPTH) -> list[str]:
+    """The folder names that describe the file: those below the indexed folder `root`, else the
+    `depth` folders above it (the library's own location says nothing about a photo)."""
+    if root is not None and path.is_relative_to(root):
+        return list(path.relative_to(root).parent.parts[-depth:])
+    return list(path.parent.parts[-depth:]) if depth else []
+
+
+def path_words(path: Path, root: Path | None = None, depth: int = PATH_DEPTH) -> list[str]:
+    """The words of the file's name and of its folders (see `_parts`), split at separators, case
     changes and letter/digit boundaries ('beachTrip_2024/IMG_2291.jpg' -> beach Trip 2024 2291).
     Chinese runs stay whole here: the BM25 analyzer segments them (jieba)."""
-    parts = [*path.parent.parts[-depth:], path.stem] if depth else [path.stem]
+    parts = [*_parts(path, root, depth), path.stem]
     words = []
     for part in parts:
         words += [w for w in _SPLIT.findall(part) if not _CAMERA_PREFIX.match(w)]
     return words
 
 
-def _date_from_path(path: Path) -> str:
-    text = "/".join([*path.parent.parts[-PATH_DEPTH:], path.stem])
+def _date_from_path(path: Path, root: Path | None) -> str:
+    text = "/".join([*_parts(path, root), path.stem])
     m = _PATH_DATE.search(text)
     if m:
         try:
@@ -208,13 +216,14 @@ def _ocr(path: Path) -> str:
     return " ".join(text.split())
 
 
-def extract(path: Path, loaded: Any, faces: Any = None, ocr: bool = False) -> PhotoSignals:
-    """Every signal of one decoded photo (`loaded`: a LoadedImage). `faces`: a FaceCounter or None."""
-    sig = PhotoSignals(path_words=" ".join(path_words(path)))
+def extract(path: Path, loaded: Any, faces: Any = None, ocr: bool = False, root: Path | None = None) -> PhotoSignals:
+    """Every signal of one decoded photo (`loaded`: a LoadedImage). `faces`: a FaceCounter or None;
+    `root`: the indexed folder (its own path is not a word of the photo)."""
+    sig = PhotoSignals(path_words=" ".join(path_words(path, root)))
     sig.taken_at, sig.camera, sig.lat, sig.lon = read_exif(loaded.exif)
     sig.date_source = "exif" if sig.taken_at else ""
     if not sig.taken_at:
-        sig.taken_at = _date_from_path(path)
+        sig.taken_at = _date_from_path(path, root)
         sig.date_source = "path" if sig.taken_at else ""
     if sig.lat is not None and sig.lon is not None:
         sig.place = place_name(sig.lat, sig.lon)
