@@ -57,6 +57,7 @@ __all__ = ["ImageIndex", "ImageHit", "ImageInfo", "IndexReport", "Skipped", "SEA
 FORMAT = 1
 AUTO_TAG_MIN_PROB = 0.1
 SEARCH_MODES = ("hybrid", "dense", "bm25")
+FUSION, ALPHA = "rrf", 0.5  # how hybrid search fuses the two rankings (indexes.hybrid.fuse)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -315,6 +316,8 @@ class ImageIndex(BaseIndex):
         filters: dict[str, Any] | None = None,
         mode: str = "hybrid",
         understand: bool = True,
+        fusion: str = FUSION,
+        alpha: float = ALPHA,
     ) -> list[ImageHit]:
         """Top-k images for a text `query`, an example `image` (path, PIL image or array), or both.
 
@@ -356,7 +359,7 @@ class ImageIndex(BaseIndex):
             if mode != "dense" and query and self.has_signals:
                 words = f"{pq.text} {pq.says}" if pq is not None else query
                 lexical = bm25(self._conn, analyze(words) + (pq.reserved if pq else []), n, allowed)
-            scores = fuse(dense, lexical, mode if query else "dense", "rrf", 0.5)
+            scores = fuse(dense, lexical, mode if query else "dense", fusion, alpha)
             rows = {r["id"]: r for r in self._rows_by_id(list(scores))}  # drops tombstoned ids
             ranked = sorted((i for i in scores if i in rows), key=lambda i: -scores[i])[:k]
             tags = self._tags_of(ranked)

@@ -31,7 +31,14 @@ def load_rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def evaluate(folder: Path, rows: list[dict], modes: list[str], ocr: bool, index_dir: Path | None = None) -> dict:
+def evaluate(
+    folder: Path,
+    rows: list[dict],
+    modes: list[str],
+    ocr: bool,
+    index_dir: Path | None = None,
+    fusion: dict | None = None,
+) -> dict:
     from indexes.images import ImageIndex
 
     folder = folder.resolve()
@@ -55,6 +62,7 @@ def evaluate(folder: Path, rows: list[dict], modes: list[str], ocr: bool, index_
                     mode=MODES[mode],
                     folder=str(folder / folder_filter) if folder_filter else "",
                     filters=filters,
+                    **(fusion or {}),
                 )
                 got = [str(Path(h.path).relative_to(folder)) for h in hits]
                 rel = set(row["relevant"])
@@ -82,10 +90,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--mode", choices=[*MODES, "both"], default="both")
     ap.add_argument("--ocr", action="store_true", help="index with OCR (Tesseract) on")
     ap.add_argument("--index", type=Path, default=None, help="index folder (default: beside --folder)")
+    ap.add_argument("--fusion", choices=["rrf", "weighted"], default=None, help="default: the index's")
+    ap.add_argument("--alpha", type=float, default=None, help="weighted fusion: the embedding's share")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     modes = list(MODES) if args.mode == "both" else [args.mode]
-    res = evaluate(args.folder, load_rows(args.queries), modes, args.ocr, args.index)
+    fusion = {k: v for k, v in (("fusion", args.fusion), ("alpha", args.alpha)) if v is not None}
+    res = evaluate(args.folder, load_rows(args.queries), modes, args.ocr, args.index, fusion)
     if args.json:
         print(json.dumps(res, ensure_ascii=False, indent=1))
         return res
