@@ -160,8 +160,7 @@ def bm25(conn: sqlite3.Connection, terms: Sequence[str], n: int, allowed: np.nda
     rows = conn.execute(
         "SELECT rowid, bm25(photo_fts) AS s FROM photo_fts WHERE photo_fts MATCH ? ORDER BY s LIMIT ?", (match, limit)
     )
-    # terms in most photos have an idf FTS5 clamps to ~0: such matches say nothing
-    out = {int(r[0]): -float(r[1]) for r in rows if -float(r[1]) > 1e-4}
+    out = {int(r[0]): -float(r[1]) for r in rows}
     if allowed is not None:
         keep = set(allowed.tolist())
         out = dict(list((i, s) for i, s in out.items() if i in keep)[:n])

