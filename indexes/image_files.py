@@ -25,6 +25,7 @@ __all__ = [
     "prepare",
     "thumbnail",
     "drop_orphan_thumbnails",
+    "hit_from_row",
     "walk",
     "progress_bar",
 ]
@@ -54,6 +55,39 @@ class ImageHit:
     place: str = ""
     camera: str = ""
     text: str = ""  # OCR, when it ran
+
+
+def hit_from_row(
+    r: Any,
+    score: float,
+    index_folder: Path,
+    encoder: str,
+    space: str,
+    dense: dict,
+    lexical: dict,
+    tags: dict,
+    sigs: dict,
+) -> ImageHit:
+    """One search result from its `images` row, its scores and (when stored) its photo signals."""
+    sig = sigs.get(r["id"], {})
+    return ImageHit(
+        path=r["path"],
+        score=float(score),
+        thumbnail=str(index_folder / r["thumbnail"]),
+        encoder=encoder,
+        space=space,
+        width=r["width"],
+        height=r["height"],
+        tags=tags.get(r["id"], []),
+        sha256=r["sha256"],
+        dense_score=dense.get(r["id"]),
+        bm25_score=lexical.get(r["id"]),
+        faces=int(sig.get("faces") or 0),
+        taken_at=sig.get("taken_at") or "",
+        place=sig.get("place") or "",
+        camera=sig.get("camera") or "",
+        text=sig.get("text") or "",
+    )
 
 
 @dataclass

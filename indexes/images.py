@@ -41,14 +41,24 @@ from indexes.image_files import (
     Progress,
     Skipped,
     drop_orphan_thumbnails,
+    hit_from_row,
     prepare,
     progress_bar,
     walk,
 )
 from indexes.photo_query import PersonDetector, PhotoQuery, understand
-from indexes.photo_search import SIGNALS_SCHEMA, allowed_ids, bm25, delete_signals, signal_state, signals_of
+from indexes.photo_search import (
+    SIGNALS_SCHEMA,
+    allowed_ids,
+    bm25,
+    delete_signals,
+    paths_without_signals,
+    signal_report,
+    signal_state,
+    signals_of,
+)
 from indexes.photo_search import store_signals as _store_signals
-from indexes.photo_signals import PhotoSignals, extract, ocr_status
+from indexes.photo_signals import PhotoSignals, extract
 from indexes.store import VectorTable
 from polymodal.errors import Cancelled, InputError, UnsupportedFile
 
@@ -189,7 +199,7 @@ class ImageIndex(BaseIndex):
         paths = list(dict.fromkeys(Path(p).expanduser().resolve() for p in paths))
         known = self._rows_by_path([str(p) for p in paths])
         signals = functools.partial(self._signals, root=root) if self.signals_enabled else None
-        needs = self._paths_without_signals() if signals is not None and known else frozenset()
+        needs = paths_without_signals(self._conn) if signals is not None and known else frozenset()
         batches = [paths[s : s + batch_size] for s in range(0, len(paths), batch_size)]
         bar = progress_bar(len(paths), show_progress)
         done = 0
@@ -275,10 +285,6 @@ class ImageIndex(BaseIndex):
             self._face_counter = FaceCounter() if available() else False
         return extract(path, loaded, self._face_counter or None, self.ocr_enabled, root)
 
-    def _paths_without_signals(self) -> frozenset[str]:
-        q = "SELECT path FROM images WHERE id NOT IN (SELECT image_id FROM photo_signals)"
-        return frozenset(r[0] for r in self._conn.execute(q))
-
     # -- deleting -------------------------------------------------------------------------------
     def delete(self, paths: Sequence[str | Path]) -> int:
         """Remove images by path (a folder path removes everything under it). Returns rows removed."""
@@ -338,13 +344,7 @@ class ImageIndex(BaseIndex):
         f = {**(filters or {}), "folder": str(folder or ""), "tag": tag}
         pq = self.understand(query) if query and understand and mode != "dense" and self.has_signals else None
         with self._reading():
-            allowed = allowed_ids(self._conn, f, self.has_signals)
-            if pq is not None and (pq.date_from or pq.months):
-                dated = allowed_ids(
-                    self._conn, {**f, "date_from": pq.date_from, "date_to": pq.date_to, "months": pq.months}, True
-                )
-                if len(dated):  # a date no photo has narrows nothing: the words still rank
-                    allowed = dated
+            allowed = allowed_ids(self._conn, f, self.has_signals, pq)
             if allowed is not None and not len(allowed):
                 return []
             n = min(self.count(), max(10 * k, 200))
@@ -364,27 +364,10 @@ class ImageIndex(BaseIndex):
             ranked = sorted((i for i in scores if i in rows), key=lambda i: -scores[i])[:k]
             tags = self._tags_of(ranked)
             sigs = signals_of(self._conn, ranked) if self.has_signals else {}
-            return [self._hit(rows[i], scores[i], space, dense, lexical, tags, sigs.get(i, {})) for i in ranked]
-
-    def _hit(self, r: Any, score: float, space: str, dense: dict, lexical: dict, tags: dict, sig: dict) -> ImageHit:
-        return ImageHit(
-            path=r["path"],
-            score=float(score),
-            thumbnail=str(self.folder / r["thumbnail"]),
-            encoder=self.encoder.name,
-            space=space,
-            width=r["width"],
-            height=r["height"],
-            tags=tags.get(r["id"], []),
-            sha256=r["sha256"],
-            dense_score=dense.get(r["id"]),
-            bm25_score=lexical.get(r["id"]),
-            faces=int(sig.get("faces") or 0),
-            taken_at=sig.get("taken_at") or "",
-            place=sig.get("place") or "",
-            camera=sig.get("camera") or "",
-            text=sig.get("text") or "",
-        )
+            return [
+                hit_from_row(rows[i], scores[i], self.folder, self.encoder.name, space, dense, lexical, tags, sigs)
+                for i in ranked
+            ]
 
     def understand(self, query: str) -> PhotoQuery:
         """What a text query asks for: its description, dates, people and quoted text."""
@@ -462,15 +445,7 @@ class ImageIndex(BaseIndex):
 
     def signal_info(self) -> dict[str, Any]:
         """What the photo signals hold, which are switched on, and whether OCR can run here."""
-        state = signal_state(self._conn)
-        usable, why = ocr_status()
-        state.update(faces=self.faces_enabled, ocr=self.ocr_enabled, ocr_available=usable, ocr_reason=why)
-        if state["missing"]:
-            state["note"] = (
-                f"{state['missing']} photo(s) have no signals (indexed by an older version): run "
-                "'polymodal images index FOLDER' to add them; until then they are found by the embedding only"
-            )
-        return state
+        return signal_report(self._conn, self.faces_enabled, self.ocr_enabled)
 
     def _rows_by_path(self, paths: Sequence[str]) -> dict[str, Any]:
         out: dict[str, Any] = {}

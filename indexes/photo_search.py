@@ -19,7 +19,7 @@ import numpy as np
 
 from indexes.analyzer import analyze
 from indexes.hybrid import like_escape, like_prefix
-from indexes.photo_signals import PhotoSignals, signal_document
+from indexes.photo_signals import PhotoSignals, ocr_status, signal_document
 from polymodal.errors import InputError
 
 __all__ = [
@@ -31,6 +31,8 @@ __all__ = [
     "bm25",
     "signals_of",
     "signal_state",
+    "signal_report",
+    "paths_without_signals",
 ]
 
 SIGNALS_SCHEMA = """
@@ -105,8 +107,16 @@ def check_filter(f: PhotoFilter) -> PhotoFilter:
     return {k: v for k, v in f.items() if v not in (None, "", (), [])}
 
 
-def allowed_ids(conn: sqlite3.Connection, f: PhotoFilter, signals: bool) -> np.ndarray | None:
-    """Ids passing the filter (None: no filter). Date and face filters need the signal tables."""
+def allowed_ids(conn: sqlite3.Connection, f: PhotoFilter, signals: bool, query: Any = None) -> np.ndarray | None:
+    """Ids passing the filter (None: no filter). Date and face filters need the signal tables.
+    `query` (a PhotoQuery): the dates it names narrow the filter too, unless no photo has them
+    (then the words alone rank: a misread date must not hide every photo)."""
+    if query is not None and (query.date_from or query.months):
+        dated = allowed_ids(
+            conn, {**f, "date_from": query.date_from, "date_to": query.date_to, "months": query.months}, True
+        )
+        if dated is not None and len(dated):
+            return dated
     f = check_filter(f)
     if not f:
         return None
@@ -165,6 +175,25 @@ def bm25(conn: sqlite3.Connection, terms: Sequence[str], n: int, allowed: np.nda
         keep = set(allowed.tolist())
         out = dict(list((i, s) for i, s in out.items() if i in keep)[:n])
     return out
+
+
+def paths_without_signals(conn: sqlite3.Connection) -> frozenset[str]:
+    """Photos indexed before the signals existed (their rows get signals on the next indexing)."""
+    q = "SELECT path FROM images WHERE id NOT IN (SELECT image_id FROM photo_signals)"
+    return frozenset(r[0] for r in conn.execute(q))
+
+
+def signal_report(conn: sqlite3.Connection, faces: bool, ocr: bool) -> dict[str, Any]:
+    """`signal_state` plus which signals are switched on and whether OCR can run here."""
+    state = signal_state(conn)
+    usable, why = ocr_status()
+    state.update(faces=faces, ocr=ocr, ocr_available=usable, ocr_reason=why)
+    if state["missing"]:
+        state["note"] = (
+            f"{state['missing']} photo(s) have no signals (indexed by an older version): run "
+            "'polymodal images index FOLDER' to add them; until then they are found by the embedding only"
+        )
+    return state
 
 
 def signals_of(conn: sqlite3.Connection, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
