@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS photo_signals (
     taken_at TEXT NOT NULL DEFAULT '', date_source TEXT NOT NULL DEFAULT '', camera TEXT NOT NULL DEFAULT '',
     lat REAL, lon REAL, place TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS photo_signals_taken ON photo_signals(taken_at);
-CREATE VIRTUAL TABLE IF NOT EXISTS photo_fts USING fts5(tokens);
+CREATE VIRTUAL TABLE IF NOT EXISTS photo_fts USING fts5(tokens, text);
 """
 _COLUMNS = [f for f in PhotoSignals.__dataclass_fields__]
 
@@ -59,9 +59,12 @@ def store_signals(conn: sqlite3.Connection, image_id: int, sig: PhotoSignals, ta
         f"VALUES(?, {', '.join('?' * len(_COLUMNS))})",
         [image_id, *(row[c] for c in _COLUMNS)],
     )
-    words, reserved = signal_document(sig, list(tags))
+    words, reserved, text = signal_document(sig, list(tags))
     conn.execute("DELETE FROM photo_fts WHERE rowid=?", (image_id,))
-    conn.execute("INSERT INTO photo_fts(rowid, tokens) VALUES(?,?)", (image_id, " ".join(analyze(words) + reserved)))
+    conn.execute(
+        "INSERT INTO photo_fts(rowid, tokens, text) VALUES(?,?,?)",
+        (image_id, " ".join(analyze(words) + reserved), " ".join(analyze(text))),
+    )
 
 
 def delete_signals(conn: sqlite3.Connection, ids: Sequence[int]) -> None:

@@ -46,7 +46,9 @@ PATH_DEPTH = 4  # folder names above the file that count as its words
 PLACE_MIN_POPULATION = 15000
 PLACE_MAX_KM = 150.0  # farther from any such city: no place name (sea, wilderness)
 METRO_MIN_POPULATION, METRO_MAX_KM = 1_000_000, 60.0
-TEXT_LIKENESS_MIN = 0.12  # rendered text and book pages: 0.4-0.5; photos without text: 0-0.1
+# Rendered text and book pages score 0.2-0.5, a sign or a phone note in a photo ~0.1, and busy photos
+# without text up to ~0.1 too: the gate errs towards running Tesseract (a miss loses the text).
+TEXT_LIKENESS_MIN = 0.08
 # Meteorological seasons, northern hemisphere (the months people mean by "summer" in most libraries).
 SEASONS = {
     "spring": (3, 4, 5),
@@ -63,6 +65,7 @@ _ZH_SEASON = {(3, 4, 5): "春天", (6, 7, 8): "夏天", (9, 10, 11): "秋天", (
 _CAMERA_PREFIX = re.compile(r"^(img|dsc|dscn|dscf|dcim|pxl|mvimg|vid|p\d*)$", re.I)  # counters, not words
 _SPLIT = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _PATH_DATE = re.compile(r"(?<!\d)((?:19|20)\d{2})[-_.]?(0[1-9]|1[0-2])[-_.]?(0[1-9]|[12]\d|3[01])(?!\d)")
+_CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff]) (?=[\u3400-\u9fff])")
 _PATH_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
 
 
@@ -226,7 +229,8 @@ def _ocr(path: Path) -> str:
         if max(im.size) > 2000:
             im.thumbnail((2000, 2000))
         text = pytesseract.image_to_string(im, lang=_ocr_languages(), timeout=20)
-    return " ".join(text.split())
+    # Tesseract's chi_sim output spaces out Chinese characters: join them so jieba sees words
+    return _CJK_GAP.sub("", " ".join(text.split()))
 
 
 def extract(path: Path, loaded: Any, faces: Any = None, ocr: bool = False, root: Path | None = None) -> PhotoSignals:
@@ -257,9 +261,10 @@ def extract(path: Path, loaded: Any, faces: Any = None, ocr: bool = False, root:
     return sig
 
 
-def signal_document(sig: PhotoSignals, tags: list[str] = ()) -> tuple[str, list[str]]:
-    """(words for the BM25 analyzer, reserved tokens added as they are) for one photo."""
-    words = [sig.path_words, sig.place, sig.camera, sig.text, *tags]
+def signal_document(sig: PhotoSignals, tags: list[str] = ()) -> tuple[str, list[str], str]:
+    """(words about the photo for the BM25 analyzer, reserved tokens added as they are, the text in
+    the photo): two columns, so a page of OCR text does not dilute a match on a folder or camera name."""
+    words = [sig.path_words, sig.place, sig.camera, *tags]
     if sig.taken_at:
         d = datetime.fromisoformat(sig.taken_at)
         season = next(v for v in _ZH_SEASON if d.month in v)
@@ -267,4 +272,4 @@ def signal_document(sig: PhotoSignals, tags: list[str] = ()) -> tuple[str, list[
         words += [str(d.year), f"{d.year}年", calendar.month_name[d.month], f"{d.month}月", english_season]
         words.append(_ZH_SEASON[season])
     reserved = [FACE_TOKEN, f"faces{min(sig.faces, 9)}"] if sig.faces else []
-    return " ".join(w for w in words if w), reserved
+    return " ".join(w for w in words if w), reserved, sig.text

@@ -215,6 +215,8 @@ def test_ocr_reads_text_when_tesseract_is_there_and_says_so_when_not(tmp_path):
 def test_signal_document_carries_dates_in_both_languages_and_the_face_tokens():
     from indexes.photo_signals import FACE_TOKEN, PhotoSignals
 
-    words, reserved = signal_document(PhotoSignals(faces=2, taken_at="2023-07-15T10:00:00", place="Paris"), ["cat"])
+    sig = PhotoSignals(faces=2, taken_at="2023-07-15T10:00:00", place="Paris", text="DAILY MENU")
+    words, reserved, text = signal_document(sig, ["cat"])
+    assert text == "DAILY MENU"
     assert {"2023", "2023年", "July", "7月", "summer", "夏天", "Paris", "cat"} <= set(words.split())
     assert reserved == [FACE_TOKEN, "faces2"]
