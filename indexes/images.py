@@ -357,8 +357,8 @@ class ImageIndex(BaseIndex):
                 space = store.name
             lexical: dict[int, float] = {}
             if mode != "dense" and query and self.has_signals:
-                words = f"{pq.text} {pq.says}" if pq is not None else query
-                lexical = bm25(self._conn, analyze(words) + (pq.reserved if pq else []), n, allowed)
+                terms = pq.bm25_terms() if pq is not None else analyze(query)
+                lexical = bm25(self._conn, terms, n, allowed)
             scores = fuse(dense, lexical, mode if query else "dense", fusion, alpha)
             rows = {r["id"]: r for r in self._rows_by_id(list(scores))}  # drops tombstoned ids
             ranked = sorted((i for i in scores if i in rows), key=lambda i: -scores[i])[:k]

@@ -64,6 +64,15 @@ class PhotoQuery:
     dates: list[str] = field(default_factory=list)  # the phrases understood as dates
     people: list[str] = field(default_factory=list)  # the words understood as people
     people_count: int = 0  # 0: not said
+    medium: list[str] = field(default_factory=list)  # words for the photo itself ('photos', '照片')
+
+    def bm25_terms(self) -> list[str]:
+        """What BM25 looks for: the analysed description and quoted text, less the medium words,
+        plus the reserved face tokens when people are asked for."""
+        from indexes.analyzer import analyze
+
+        drop = set(analyze(" ".join(self.medium)))
+        return [t for t in analyze(f"{self.text} {self.says}") if t not in drop] + self.reserved
 
     @property
     def reserved(self) -> list[str]:
@@ -181,7 +190,9 @@ def parse_dates(query: str, today: date | None = None) -> tuple[str, list[str], 
 
 
 class PersonDetector:
-    """Is a word about people? Nearest of broad category prototypes in the encoder's text space."""
+    """Is a word about people, or about the medium ('photos', '照片')? Nearest of broad category
+    prototypes in the encoder's text space. Medium words say nothing BM25 can match on a photo
+    (they only match text that happens to mention photos), so they are left out of its terms."""
 
     PERSON = ("a person", "people", "a child", "someone's face", "family and friends")
     OTHERS = (
@@ -201,11 +212,12 @@ class PersonDetector:
     )
 
     MARGIN = 0.05  # closer to 'person' than to any other category by this much (cosine)
+    MEDIUM_MARGIN = 0.25  # 'photo', 'image', '图片' clear it by 0.26-0.44; 'screenshot', 'camera' by 0.12-0.19
 
     def __init__(self, embed_texts: Any) -> None:
         self.embed_texts = embed_texts
         self._protos: tuple[np.ndarray, np.ndarray] | None = None
-        self._cache: dict[str, bool] = {}
+        self._cache: dict[str, tuple[bool, bool]] = {}
         self._lock = threading.Lock()
 
     def _prototypes(self) -> tuple[np.ndarray, np.ndarray]:
@@ -214,15 +226,29 @@ class PersonDetector:
             self._protos = (p / max(float(np.linalg.norm(p)), 1e-12), np.asarray(self.embed_texts(list(self.OTHERS))))
         return self._protos
 
-    def people(self, words: list[str]) -> list[str]:
+    def _classify(self, words: list[str]) -> dict[str, tuple[bool, bool]]:
         with self._lock:
             todo = [w for w in dict.fromkeys(words) if w not in self._cache]
             if todo:
                 person, others = self._prototypes()
+                medium = self.OTHERS.index("a photograph")
                 vecs = np.asarray(self.embed_texts(todo), np.float32)
                 for w, v in zip(todo, vecs):
-                    self._cache[w] = bool(v @ person > (others @ v).max() + self.MARGIN)
-            return [w for w in words if self._cache[w]]
+                    sims = others @ v
+                    rest = max(float(np.delete(sims, medium).max()), float(v @ person))
+                    self._cache[w] = (
+                        bool(v @ person > sims.max() + self.MARGIN),
+                        sims[medium] > rest + self.MEDIUM_MARGIN,
+                    )
+            return {w: self._cache[w] for w in words}
+
+    def people(self, words: list[str]) -> list[str]:
+        seen = self._classify(words)
+        return [w for w in words if seen[w][0]]
+
+    def medium(self, words: list[str]) -> list[str]:
+        seen = self._classify(words)
+        return [w for w in words if seen[w][1]]
 
 
 def _words(text: str) -> list[str]:
@@ -263,4 +289,5 @@ def understand(query: str, persons: PersonDetector | None = None, today: date | 
         q.people = persons.people([w for w in words if not _NUMBER_EN.get(w) and not _zh_number(w[:1])])
         if q.people:
             q.people_count = _count(words, q.people)
+        q.medium = persons.medium(words)
     return q

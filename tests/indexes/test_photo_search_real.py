@@ -64,5 +64,9 @@ def test_people_words_are_recognised_by_the_encoder_not_a_list(index):
     assert understand("three kids playing", persons, today).people_count == 3
     for query in ("a pony standing outdoors", "一杯咖啡", "a red motorcycle", "photos of the moon"):
         assert understand(query, persons, today).people == [], query
+    # words for the medium are not BM25 terms ('photo' in a photo's OCR text says nothing about the photo)
+    q = understand("Pixel 7 photos", persons, today)
+    assert q.medium == ["photos"] and q.bm25_terms() == ["pixel", "7"]
+    assert understand("我的截图", persons, today).medium == []  # a screenshot is a kind of photo to look for
     # the face signal lifts the photo with a face for a query about a person
     assert _top(index, "a woman in a space suit", "hybrid") == "Camera Roll/IMG_0001.jpg"
