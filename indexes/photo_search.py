@@ -112,14 +112,25 @@ def check_filter(f: PhotoFilter) -> PhotoFilter:
 
 def allowed_ids(conn: sqlite3.Connection, f: PhotoFilter, signals: bool, query: Any = None) -> np.ndarray | None:
     """Ids passing the filter (None: no filter). Date and face filters need the signal tables.
-    `query` (a PhotoQuery): the dates it names narrow the filter too, unless no photo has them
-    (then the words alone rank: a misread date must not hide every photo)."""
-    if query is not None and (query.date_from or query.months):
-        dated = allowed_ids(
-            conn, {**f, "date_from": query.date_from, "date_to": query.date_to, "months": query.months}, True
-        )
-        if dated is not None and len(dated):
-            return dated
+    `query` (a PhotoQuery) narrows the filter by what it names: its dates, then photos with faces
+    when it asks for people (with at least as many faces as it counts). Each applies only if some
+    photo passes it: a misread date or a missed face must not hide every photo."""
+    if query is not None:
+        wanted = []
+        if query.date_from or query.months:
+            wanted.append({"date_from": query.date_from, "date_to": query.date_to, "months": query.months})
+        if query.people:
+            wanted += [{"min_faces": query.people_count}] if query.people_count > 1 else []
+            wanted.append({"has_faces": True})
+        narrowed, best = dict(f), None
+        for extra in wanted:
+            if "has_faces" in extra and "min_faces" in narrowed:
+                continue  # the face count already applied
+            trial = allowed_ids(conn, {**narrowed, **extra}, True)
+            if trial is not None and len(trial):
+                narrowed, best = {**narrowed, **extra}, trial
+        if best is not None:
+            return best
     f = check_filter(f)
     if not f:
         return None
