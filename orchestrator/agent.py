@@ -4,10 +4,12 @@ agent = Agent.from_config()                      # default tools + the offline L
 result = agent.run("总结一下知识库里关于边缘AI的要点，再找一张猫的照片")
 for event in agent.stream("draw a fox"): ...     # PlanMade, StepStarted, ..., AnswerToken, Done
 plan = agent.plan("what is CLIP?")               # the plan only, nothing runs
+agent.as_runnable()                              # a LangChain Runnable (orchestrator/langchain.py)
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -23,9 +25,12 @@ from orchestrator.plan import Plan
 from orchestrator.planner import Planner
 from orchestrator.registry import ToolProblem, as_tool
 from orchestrator.router import FastRouter
+from polymodal import tracing
 from polymodal.errors import PlanError
 
 __all__ = ["Agent"]
+
+log = logging.getLogger(__name__)
 
 
 class Agent:
@@ -139,12 +144,31 @@ class Agent:
         conversation: Conversation | None = None,
         cancel: threading.Event | None = None,
     ) -> Iterator[Event]:
+        """The run as events. The whole of it is a `polymodal.request` span (`polymodal.tracing`),
+        ended here even when the caller stops iterating early."""
+        request = tracing.start_span("polymodal.request", **{"request.chars": len(text), "request.image": bool(image)})
+        try:
+            yield from self._stream(text, image, conversation, cancel, request)
+        finally:
+            request.end()
+
+    def _stream(
+        self,
+        text: str,
+        image: str | None,
+        conversation: Conversation | None,
+        cancel: threading.Event | None,
+        request: Any,
+    ) -> Iterator[Event]:
+        under = tracing.context_with(request)
         t0 = time.perf_counter()
         timings: dict[str, float] = {}
-        try:
-            plan, direct = self._plan(text, image, conversation)
-        except PlanError as exc:
-            plan, direct = Plan([], source="error", note=str(exc)), f"Sorry, I could not plan that: {exc}"
+        with tracing.attached(under), tracing.span("polymodal.plan") as planning:
+            try:
+                plan, direct = self._plan(text, image, conversation)
+            except PlanError as exc:
+                plan, direct = Plan([], source="error", note=str(exc)), f"Sorry, I could not plan that: {exc}"
+            tracing.annotate(planning, {"plan.source": plan.source, "plan.steps": len(plan.steps)})
         timings["plan"] = time.perf_counter() - t0
         yield PlanMade(plan)
         t1 = time.perf_counter()
@@ -153,7 +177,7 @@ class Agent:
         # final `Done.result.answer` is the checked text (citations verified), which may differ.
         live = {plan.steps[0].id} if len(plan.steps) == 1 else set()
         streamed = False
-        for event in self.executor.stream(plan, cancel, stream_text=live):
+        for event in self.executor.stream(plan, cancel, stream_text=live, trace_context=under):
             if isinstance(event, StepFinished):
                 finished[event.result.step_id] = event.result
             streamed = streamed or isinstance(event, AnswerToken)
@@ -163,7 +187,8 @@ class Agent:
         t2 = time.perf_counter()
         history = conversation.history() if conversation is not None else None
         pieces: list[str] = []
-        for piece in compose_answer(text, results, self.models.llm, history, self.tools, direct=direct):
+        answer = compose_answer(text, results, self.models.llm, history, self.tools, direct=direct)
+        for piece in tracing.iterate_in(under, answer):
             pieces.append(piece)
             if not streamed:
                 yield AnswerToken(piece)
@@ -171,16 +196,23 @@ class Agent:
         timings["total"] = time.perf_counter() - t0
         citations, _ = collect_citations(results)
         artifacts = [a for r in results for a in r.artifacts]
-        yield Done(
-            AgentResult(
-                "".join(pieces).strip(),
-                plan,
-                results,
-                citations,
-                artifacts,
-                {k: round(v, 4) for k, v in timings.items()},
-            )
+        result = AgentResult(
+            "".join(pieces).strip(), plan, results, citations, artifacts, {k: round(v, 4) for k, v in timings.items()}
         )
+        log.info(
+            "request answered: plan by %s (%s), %d step(s) %s, %.2f s total",
+            plan.source,
+            ", ".join(s.tool for s in plan.steps) or "no tools",
+            len(results),
+            "ok" if result.ok else f"{len(result.failed)} failed",
+            timings["total"],
+        )
+        tracing.annotate(
+            request,
+            {f"timing.{k}_s": v for k, v in result.timings.items()}
+            | {"plan.source": plan.source, "plan.steps": len(plan.steps), "request.ok": result.ok},
+        )
+        yield Done(result)
 
     def run(
         self,
@@ -195,6 +227,13 @@ class Agent:
                 result = event.result
         assert result is not None
         return result
+
+    def as_runnable(self) -> Any:
+        """This agent as a LangChain `Runnable` (str in, answer out; invoke, stream, batch, their
+        async twins, `.as_tool()`). LangChain is imported here, not with `orchestrator`."""
+        from orchestrator.langchain import AgentRunnable
+
+        return AgentRunnable(agent=self)
 
     # -- conversations -----------------------------------------------------------------------
     def conversation(self, id: str | None = None) -> Conversation:

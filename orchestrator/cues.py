@@ -87,7 +87,9 @@ CLAUSE_SPLIT = re.compile(
 CONVERSATION = re.compile(
     r"\b(our|this) (conversation|chat|discussion)\b|\b(your|the) (last|previous) (answer|reply|response|message)\b|"
     r"\bwhat did (i|you|we) (just )?(ask|say|talk about|discuss)\b|\brepeat (that|your (last )?answer)\b|"
-    r"(我们|咱们)(刚才|之前|前面)?(聊|说|讨论)(了|过)|你(刚才|上一条|上一个)|我(刚才|之前|上一个)(问|说)",
+    r"\b(first|last|previous) thing (i|you) (said|asked|told|wrote)\b|\bi (just |first |last )?(said|asked|told|wrote)"
+    r"( to)? you\b|\byou (just )?(said|told me|answered|replied)\b|"
+    r"(我们|咱们)(刚才|之前|前面)?(聊|说|讨论)(了|过)|你(刚才|上一条|上一个)|我(刚才|之前|上一个|最开始|第一句)(问|说|跟你)",
     _I,
 )
 # A question to the assistant about itself ("are you able to ...?", "你支持中文吗"), not a task for a tool.
@@ -95,8 +97,9 @@ ABOUT_ASSISTANT = re.compile(
     r"^\s*(how('s| is| are| was) (you|your)\b|you('re| are)\b|why (did|do|would) you\b|"
     r"(can|could|are|do|will|would|did) you\b(?!\s+(please\s+)?"
     r"(find|search|show|draw|paint|generate|make|create|tell|explain|summari[sz]e|check|look|take|get|read|give|pull|"
-    r"compare|list|describe|help|remind))|what (else )?(can|do|are) you\b|who (made|built|are|created) you\b)|"
-    r"^\s*你(都|还)?(会|能|可以|支持|有|是|叫|懂|喜欢|好|几岁)",
+    r"compare|list|describe|help|remind))|what (else )?(can|do|are) you\b|who (made|built|are|created) you\b|"
+    r"what('s| is| are) your (name|model|favou?rite|opinion)\b)|"
+    r"^\s*(你|您)(都|还)?(会|能|可以|支持|有|是|叫|懂|喜欢|好|几岁|背后|用的|自己|的名字|基于)",
     _I,
 )
 
@@ -181,7 +184,7 @@ _FUNCTION_WORDS = frozenset(
 they he she of in on at to for from with by about as into onto over under near than then and or but so if when while
 where which who whom whose what how why please now right currently today tonight yesterday again also too just here
 there is are was were be been being am do does did has have had can could will would should may might must not no
-s like showing taken shot made captured saved uploaded containing featuring tagged""".split()
+s like showing taken shot made captured saved uploaded containing featuring tagged out up off down back""".split()
 )
 _WORD = re.compile(r"\s*([A-Za-z]+|[\u4e00-\u9fff]|-)")
 _CJK = re.compile(r"[\u4e00-\u9fff]")

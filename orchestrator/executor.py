@@ -15,6 +15,7 @@ from typing import Any, Iterator, Mapping
 
 from orchestrator.events import AnswerToken, StepFinished, StepProgress, StepResult, StepStarted
 from orchestrator.plan import Plan, PlanStep, resolve_references
+from polymodal import tracing
 from polymodal.errors import PolymodalError
 from tools.base import read_result
 
@@ -40,12 +41,17 @@ class PlanExecutor:
         return [e.result for e in self.stream(plan, cancel) if isinstance(e, StepFinished)]
 
     def stream(
-        self, plan: Plan, cancel: threading.Event | None = None, stream_text: set[int] | None = None
+        self,
+        plan: Plan,
+        cancel: threading.Event | None = None,
+        stream_text: set[int] | None = None,
+        trace_context: Any = None,
     ) -> Iterator[StepStarted | StepProgress | StepFinished | AnswerToken]:
         """Yield events while running `plan`; results come in `StepFinished` events, in finish order.
 
         Steps in `stream_text` whose tool offers `stream()` (text pieces, then the result) run
-        through it and their pieces come out as `AnswerToken` events while the step runs.
+        through it and their pieces come out as `AnswerToken` events while the step runs. Each step
+        is a `polymodal.step` span under `trace_context` (`polymodal.tracing`).
         """
         stream_text = stream_text or set()
         from tools.base import ToolContext, to_plain
@@ -80,7 +86,7 @@ class PlanExecutor:
                 yield StepStarted(step.id, step.tool, args)
                 threading.Thread(
                     target=self._call,
-                    args=(step, args, ctx, inbox, step.id in stream_text),
+                    args=(step, args, ctx, inbox, step.id in stream_text, trace_context),
                     daemon=True,
                     name=f"step-{step.id}-{step.tool}",
                 ).start()
@@ -131,7 +137,21 @@ class PlanExecutor:
         runs = [s for s in ready if s not in skips][: max(0, free)]
         return skips + runs
 
-    def _call(self, step: PlanStep, args: dict[str, Any], ctx: Any, inbox: queue.Queue, text: bool = False) -> None:
+    def _call(
+        self, step: PlanStep, args: dict[str, Any], ctx: Any, inbox: queue.Queue, text: bool = False, trace: Any = None
+    ) -> None:
+        with tracing.attached(trace), tracing.span("polymodal.step", **{"step.id": step.id, "tool": step.tool}) as sp:
+            res = self._result(step, args, ctx, inbox, text)
+            view = read_result(res.value)
+            tracing.annotate(
+                sp,
+                {"step.ok": res.ok, "step.seconds": res.seconds, "step.error": res.error or None}
+                | {f"provenance.{k}": v for k, v in view.provenance.items()}
+                | {"device.id": view.provenance.get("device")},
+            )
+        inbox.put(("done", step.id, res))
+
+    def _result(self, step: PlanStep, args: dict[str, Any], ctx: Any, inbox: queue.Queue, text: bool) -> StepResult:
         start = time.perf_counter()
         tool = self.tools.get(step.tool)
         try:
@@ -152,7 +172,8 @@ class PlanExecutor:
             log.exception("step %s (%s) raised", step.id, step.tool)
             res = StepResult(step.id, step.tool, False, args, error=f"internal error: {type(exc).__name__}: {exc}")
         res.seconds = round(time.perf_counter() - start, 4)
-        inbox.put(("done", step.id, res))
+        log.debug("step %s (%s): %s in %.3f s", step.id, step.tool, "ok" if res.ok else res.error, res.seconds)
+        return res
 
 
 def _plain_result(value: Any, to_plain: Any) -> Any:

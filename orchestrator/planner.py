@@ -28,8 +28,9 @@ log = logging.getLogger(__name__)
 
 _POINTS_BACK = re.compile(
     r"\b(it|its|them|that|those|this one|these|the result|the answer|the same|based on|using|similar|matching|"
-    r"like (it|that|the one))\b|"
-    r"(它|它们|这个|那个|这张|那张|这些|上面|结果|根据|按照|基于|据此|同样|类似|相似|照着|以此|到的|出的|生成的)",
+    r"like (it|that|the one)|the (best|top|first|closest) (match|result|one|hit))\b|"
+    r"(它|它们|这个|那个|这张|那张|这些|上面|结果|根据|按照|基于|据此|同样|类似|相似|照着|以此|到的|出的|生成的|"
+    r"^(如果|要是|若是|假如))",
     re.I,
 )
 

@@ -1,5 +1,6 @@
 """The default tool set, built from config. Each tool's module is imported lazily inside a guard:
 a tool whose module, extra or weights are missing is reported as a `ToolProblem`, not fatal.
+The tools of each `[[mcp.servers]]` entry join them (`tools.mcp_client`); a server down is a problem too.
 """
 
 from __future__ import annotations
@@ -59,7 +60,28 @@ def default_tools(config: Any = None, models: Any = None) -> tuple[list[Any], li
         except Exception as exc:  # noqa: BLE001 - one broken tool must not stop the agent starting
             log.exception("building tool %s failed", name)
             problems.append(ToolProblem(name, f"could not be built: {type(exc).__name__}: {exc}"))
+    from polymodal.config import Config
+
+    for server in config.mcp.servers if isinstance(config, Config) else ():
+        _add_mcp_tools(server, tools, problems)
     return tools, problems
+
+
+def _add_mcp_tools(server: Any, tools: list[Any], problems: list[ToolProblem]) -> None:
+    """The tools of one `[[mcp.servers]]` entry; a server that is down is a problem, not fatal."""
+    from tools.mcp_client import mcp_tools
+
+    try:
+        offered = mcp_tools(server)
+    except PolymodalError as exc:
+        problems.append(ToolProblem(f"mcp:{server.name}", str(exc)))
+        return
+    taken = {t.name for t in tools}
+    for tool in offered:
+        if tool.name in taken:
+            problems.append(ToolProblem(tool.name, f"MCP server '{server.name}' offers a tool name already taken"))
+        else:
+            tools.append(tool)
 
 
 def _find_tool_class(module: Any, name: str) -> type | None:

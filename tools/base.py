@@ -391,4 +391,37 @@ class LangChainTool(Tool):
 
     def __call__(self, args: dict[str, Any] | None = None, context: ToolContext | None = None) -> Any:
         clean = validate_args(self.input_schema, args or {}, self.name)
-        return self._tool.invoke(clean)
+        if not _async_only(self._tool):
+            return self._tool.invoke(clean)
+        return _run_coroutine(self._tool.ainvoke(clean))
+
+
+def _async_only(tool: Any) -> bool:
+    """A LangChain tool built from a coroutine alone (`StructuredTool.from_function(coroutine=...)`,
+    `@tool` on an `async def`): its `invoke` raises, only `ainvoke` works."""
+    return getattr(tool, "func", "") is None and getattr(tool, "coroutine", None) is not None
+
+
+def _run_coroutine(coro: Any) -> Any:
+    """Run `coro` to completion from sync code: here when this thread has no event loop running (the
+    executor's step threads), else on a thread of its own (a sync call from inside async code)."""
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="langchain-ainvoke")
+    worker.start()
+    worker.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]

@@ -147,6 +147,15 @@ class GenerateImageTool(Tool):
             ),
             re.compile(r"(画|绘制|描绘)(一|个|只|张|幅|出|些|两|三|条|座|朵|辆|片)"),
             re.compile(r"(帮我|给我|请|再)画"),
+            # restyling a picture ("turn this photo into a watercolour", "把这张照片改成油画风格") makes a new one
+            re.compile(
+                r"\b(turn|transform|convert|change|restyle|repaint|redraw)\s+(this|it|that|the|my)\b[^.?!;]{0,30}?"
+                r"\b(into|to look like)\b",
+                re.I,
+            ),
+            re.compile(
+                r"(把|将)?(这张|这幅|那张|它|照片|图片|这个图)[^，。？！；]{0,10}?(改成|变成|转成|做成|处理成|画成)"
+            ),
         ),
         # "draw a fox" and "draw a comparison" start alike: a bare drawing verb hints, the LLM decides
         weak=(re.compile(r"\b(draw|paint|sketch|illustrate|imagine|render)\b", re.I),),

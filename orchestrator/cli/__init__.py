@@ -2,7 +2,8 @@
 
 Every command takes `--json` (machine-readable output on stdout) and exits non-zero on failure;
 a `PolymodalError` is printed as one line on stderr, never as a stack trace. So is a usage error
-(exit 2); options must be spelled out in full (no prefix matching: `--k` is not `--kb`).
+(exit 2); options must be spelled out in full (no prefix matching: `--k` is not `--kb`). Logs go to
+stderr only (`-v`, `-vv`, `--log-level`), never into stdout.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import importlib
 import sys
 
 from orchestrator.cli._common import CliParser, fail
+from orchestrator.cli._logging import add_logging_flags, configure_logging
 from polymodal.errors import InputError, PolymodalError
 
 __all__ = ["main", "build_parser"]
@@ -20,6 +22,7 @@ __all__ = ["main", "build_parser"]
 # commands and sets `func(args) -> int` on each.
 COMMAND_MODULES = (
     "orchestrator.cli.app",
+    "orchestrator.cli.serve",
     "orchestrator.cli.chat",
     "orchestrator.cli.kb",
     "orchestrator.cli.ask",
@@ -38,10 +41,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config", default=None, help="config TOML (default: $POLYMODAL_CONFIG or ~/.polymodal/config.toml)"
     )
+    parser.add_argument("--version", action="version", version=f"polymodal {_version()}")
+    add_logging_flags(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    for command in _subcommands(parser):
+        add_logging_flags(command, top=False)
     return parser
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):  # aliases share a parser
+                found += [child, *_subcommands(child)]
+    return found
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("polymodal")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except InputError as exc:  # a usage error (CliParser.error): no namespace yet
         return fail(argparse.Namespace(json="--json" in argv), str(exc), code=2)
+    configure_logging(args)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

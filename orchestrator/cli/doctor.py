@@ -29,6 +29,7 @@ EXTRAS = {
     "edge": ("ai_edge_litert", "running device agents (LiteRT models)"),
     "convert": ("tensorflow", "converting models to int8 .tflite"),
     "ui": ("gradio", "the Gradio app"),
+    "serve": ("mcp", "polymodal serve (the OpenAI-compatible API), polymodal mcp and MCP servers' tools"),
     "photos": ("reverse_geocode", "place names, dates in queries, faces and OCR in photo search"),
 }
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("torch", "transformers", "diffusers", "open_clip", "gradio", "sentence_transformers", "llama_cpp")
+HEAVY = (
+    "torch", "transformers", "diffusers", "open_clip", "gradio", "sentence_transformers", "llama_cpp",
+    "mcp", "fastapi", "uvicorn",
+)  # fmt: skip
 
 
 def _imported_modules(statement: str) -> set[str]:

@@ -127,3 +127,38 @@ def test_the_planner_is_told_what_the_user_ruled_out():
     llm = FakeChatModel(replies=[json.dumps({"steps": [{"tool": "generate_image", "prompt": "a fresh one"}]})])
     fake_agent(llm=llm).plan("don't search my photos, I'd like a fresh one")
     assert "(The user does not want: image_search)" in llm.calls[0]["messages"][-1]["content"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Turn this picture into a pencil sketch",
+        "change the photo so it looks like a comic, turn it into a comic strip",
+        "把这张图改成水彩画的样子",
+    ],
+)
+def test_restyling_an_attached_photo_makes_a_new_image_rather_than_searching(text, tmp_path):
+    route = router().route(text, image=str(tmp_path / "attached.jpg"))
+    assert route.tool == "generate_image"
+
+
+def test_an_attached_photo_with_a_second_task_is_planned_as_two_linked_steps(tmp_path):
+    agent = fake_agent()
+    plan = agent.plan(
+        "search for pictures like this one, then make a poster out of the top result", image=str(tmp_path / "a.jpg")
+    )
+    assert plan.tools() == ["image_search", "generate_image"]
+    assert plan.edges() == {(1, 2)}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Which was the last thing I asked you?",
+        "you said something different before",
+        "你用的是哪家的模型？",
+        "我最开始跟你说的是什么",
+    ],
+)
+def test_talk_about_the_assistant_or_what_was_said_needs_no_tool(text):
+    assert router().route(text).zero_step

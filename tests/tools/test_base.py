@@ -134,3 +134,44 @@ def test_to_plain_handles_records_paths_and_numpy(tmp_path):
         "n": 1.5,
         "a": [0, 1],
     }
+
+
+def test_async_only_langchain_tool_runs_through_ainvoke():
+    import asyncio
+
+    from langchain_core.tools import StructuredTool
+
+    from tools.base import LangChainTool
+
+    async def add(a: int, b: int) -> int:
+        """Add two integers."""
+        await asyncio.sleep(0)
+        return a + b
+
+    lc = StructuredTool.from_function(coroutine=add, name="add", description="Add two integers.")
+    with pytest.raises(NotImplementedError):
+        lc.invoke({"a": 1, "b": 2})  # the case being fixed: no sync implementation
+    t = LangChainTool(lc)
+    assert t({"a": 2, "b": 3}) == 5
+
+    async def from_async_code() -> int:  # a sync call made while an event loop runs in this thread
+        return t({"a": 4, "b": 5})
+
+    assert asyncio.run(from_async_code()) == 9
+
+
+def test_async_only_langchain_tool_runs_as_a_plan_step():
+    from langchain_core.tools import tool as lc_tool
+
+    from orchestrator.plan import Plan, PlanStep
+    from orchestrator.testing import fake_agent
+
+    @lc_tool
+    async def shout(text: str) -> str:
+        """Upper-case a text."""
+        return text.upper()
+
+    agent = fake_agent()
+    agent.add_tool(shout)
+    (res,) = agent.executor.run(Plan([PlanStep(1, "shout", {"text": "hi"})]))
+    assert res.ok and res.value == "HI"

@@ -10,6 +10,8 @@ import threading
 from dataclasses import dataclass, fields
 from typing import Any, Callable, Iterator, Protocol, Sequence, runtime_checkable
 
+from polymodal import tracing
+
 __all__ = [
     "CapableChatModel",
     "Capabilities",
@@ -71,8 +73,9 @@ class StatsRecorder:
         return getattr(self._stats_local(), "stats", GenerationStats())
 
     def record_stats(self, stats: GenerationStats) -> None:
-        """Called by the backend at the end of each call."""
+        """Called by the backend at the end of each call; the call becomes a `polymodal.llm` span."""
         self._stats_local().stats = stats
+        tracing.llm_call(str(getattr(self, "name", "")), stats)
 
     def _stats_local(self) -> threading.local:
         # created on first use, so subclasses (dataclasses among them) need no __init__ call

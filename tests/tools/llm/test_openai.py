@@ -85,17 +85,42 @@ def test_openai_stream_parses_sse(server):
     assert llm.last_stats().prompt_tokens == 11
 
 
-def test_openai_json_schema_is_sent_as_response_format(server):
-    schema = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+def test_openai_json_schema_is_sent_strict_with_strict_mode_rules(server):
+    schema = {
+        "type": "object",
+        "properties": {
+            "answer": {"type": "string"},
+            "steps": {
+                "type": "array",
+                "items": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+            },
+        },
+        "required": ["answer", "steps"],
+    }
     out = OpenAIChatModel(server, "m").generate(MSGS, json_schema=schema)
     assert json.loads(out) == {"answer": "Paris"}
     rf = _Handler.requests[0]["body"]["response_format"]
-    assert rf["type"] == "json_schema" and rf["json_schema"]["schema"] == schema
+    sent = rf["json_schema"]
+    assert rf["type"] == "json_schema" and sent["strict"] is True
+    assert sent["schema"]["additionalProperties"] is False
+    assert sent["schema"]["properties"]["steps"]["items"]["additionalProperties"] is False  # recursively
+    assert sent["schema"]["properties"]["steps"]["items"]["required"] == ["n"]
+
+
+def test_openai_schema_with_an_optional_property_is_sent_without_strict(server):
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "string"}, "note": {"type": "string"}},
+        "required": ["answer"],
+    }
+    OpenAIChatModel(server, "m").generate(MSGS, json_schema=schema)
+    sent = _Handler.requests[0]["body"]["response_format"]["json_schema"]
+    assert "strict" not in sent and sent["schema"] == schema  # sent as given, not silently made stricter
 
 
 def test_openai_errors_are_one_line_user_errors(server):
     with pytest.raises(ModelUnavailable, match="HTTP 500"):
-        OpenAIChatModel(server, "broken").generate(MSGS)
+        OpenAIChatModel(server, "broken", max_retries=0).generate(MSGS)
     with pytest.raises(ModelUnavailable, match="cannot reach"):
         OpenAIChatModel("http://127.0.0.1:9/v1", "m", timeout=2).generate(MSGS)
     with pytest.raises(ModelUnavailable, match="base_url"):
