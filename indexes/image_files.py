@@ -123,7 +123,9 @@ class IndexReport:
     def summary(self) -> str:
         return (
             f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, {self.removed} removed, "
-            f"{len(self.skipped)} skipped ({self.encoder}, {self.seconds:.1f} s)"
+            f"{len(self.skipped)} skipped"
+            + (f", {self.signals_added} given photo signals" if self.signals_added else "")
+            + f" ({self.encoder}, {self.seconds:.1f} s)"
         )
 
 

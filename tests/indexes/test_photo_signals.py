@@ -173,6 +173,7 @@ def test_an_index_from_before_the_signals_opens_and_is_filled_in(tmp_path, libra
         assert "6 photo(s) have no signals" in idx.signal_info()["note"]
         report = idx.index_folder(library)
         assert (report.added, report.updated, report.signals_added) == (0, 0, 6)  # no re-embedding
+        assert "6 given photo signals" in report.summary()
         assert idx.signal_info()["missing"] == 0
         assert sorted(_names(idx.search("x", k=6, filters={"has_faces": True}))) == ["DSC3.jpg", "IMG_1.jpg"]
         again = idx.index_folder(library)
