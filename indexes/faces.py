@@ -17,7 +17,7 @@ import numpy as np
 
 from polymodal.errors import ModelUnavailable
 
-__all__ = ["FaceCounter", "face_model_path"]
+__all__ = ["FaceCounter", "face_model_path", "available"]
 
 MODEL = "face_detection_full_range.tflite"
 MIN_SCORE = 0.6  # MediaPipe's threshold for the full-range graph

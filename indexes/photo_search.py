@@ -30,6 +30,7 @@ __all__ = [
     "allowed_ids",
     "bm25",
     "signals_of",
+    "check_filter",
     "signal_state",
     "signal_report",
     "paths_without_signals",
