@@ -8,7 +8,7 @@ PY := $(BIN)/python
 PIP := $(BIN)/pip
 DEPS_SUM := $(shell cat pyproject.toml Makefile | sha256sum | cut -c1-16)
 DEPS_STAMP := $(VENV)/.deps-$(DEPS_SUM)
-EXTRAS ?= models,clip,diffusion,edge,ui,convert,serve,otel,dev
+EXTRAS ?= models,clip,diffusion,edge,ui,convert,serve,otel,photos,dev
 APT_STAMP := $(VENV)/.apt-ok
 PYTEST_ARGS ?=
 

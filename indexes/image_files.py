@@ -25,6 +25,7 @@ __all__ = [
     "prepare",
     "thumbnail",
     "drop_orphan_thumbnails",
+    "hit_from_row",
     "walk",
     "progress_bar",
 ]
@@ -46,6 +47,47 @@ class ImageHit:
     height: int = 0
     tags: list[str] = field(default_factory=list)
     sha256: str = ""
+    # photo signals (hybrid search): what else matched, and what the photo carries
+    dense_score: float | None = None
+    bm25_score: float | None = None
+    faces: int = 0
+    taken_at: str = ""
+    place: str = ""
+    camera: str = ""
+    text: str = ""  # OCR, when it ran
+
+
+def hit_from_row(
+    r: Any,
+    score: float,
+    index_folder: Path,
+    encoder: str,
+    space: str,
+    dense: dict,
+    lexical: dict,
+    tags: dict,
+    sigs: dict,
+) -> ImageHit:
+    """One search result from its `images` row, its scores and (when stored) its photo signals."""
+    sig = sigs.get(r["id"], {})
+    return ImageHit(
+        path=r["path"],
+        score=float(score),
+        thumbnail=str(index_folder / r["thumbnail"]),
+        encoder=encoder,
+        space=space,
+        width=r["width"],
+        height=r["height"],
+        tags=tags.get(r["id"], []),
+        sha256=r["sha256"],
+        dense_score=dense.get(r["id"]),
+        bm25_score=lexical.get(r["id"]),
+        faces=int(sig.get("faces") or 0),
+        taken_at=sig.get("taken_at") or "",
+        place=sig.get("place") or "",
+        camera=sig.get("camera") or "",
+        text=sig.get("text") or "",
+    )
 
 
 @dataclass
@@ -76,11 +118,14 @@ class IndexReport:
     ignored: int = 0  # files whose extension is not an image type
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
+    signals_added: int = 0  # photos indexed before photo signals existed, now given them
 
     def summary(self) -> str:
         return (
             f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, {self.removed} removed, "
-            f"{len(self.skipped)} skipped ({self.encoder}, {self.seconds:.1f} s)"
+            f"{len(self.skipped)} skipped"
+            + (f", {self.signals_added} given photo signals" if self.signals_added else "")
+            + f" ({self.encoder}, {self.seconds:.1f} s)"
         )
 
 
@@ -88,16 +133,24 @@ class IndexReport:
 class Batch:
     """One batch of files, prepared: what to embed, what only changed its mtime, what to drop."""
 
-    todo: list[tuple[Path, os.stat_result, LoadedImage, str]] = field(default_factory=list)  # + thumbnail
+    todo: list[tuple[Path, os.stat_result, LoadedImage, str, Any]] = field(default_factory=list)  # + thumb, signals
+    backfill: list[tuple[int, Any]] = field(default_factory=list)  # (id, signals): indexed before signals existed
     touch: list[tuple[int, int, int]] = field(default_factory=list)  # (id, size, mtime_ns): same bytes
     skipped: list[Skipped] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)  # indexed paths that are no longer readable images
     unchanged: int = 0
 
 
-def prepare(paths: list[Path], known: dict[str, Any], index_folder: Path) -> Batch:
+def prepare(
+    paths: list[Path],
+    known: dict[str, Any],
+    index_folder: Path,
+    signals: Callable[[Path, LoadedImage], Any] | None = None,
+    needs_signals: frozenset[str] = frozenset(),
+) -> Batch:
     """Stat, read, hash, decode and thumbnail `paths`; `known` maps indexed paths to their rows.
-    Unchanged files (same size and mtime, or same bytes) are not decoded again."""
+    Unchanged files (same size and mtime, or same bytes) are not decoded again, unless their row
+    has no photo signals yet (`needs_signals`): then `signals(path, image)` fills them in."""
     batch = Batch()
     for p in paths:
         try:
@@ -106,7 +159,8 @@ def prepare(paths: list[Path], known: dict[str, Any], index_folder: Path) -> Bat
             batch.skipped.append(Skipped(str(p), f"{p.name}: cannot read ({exc.strerror or exc})"))
             continue
         row = known.get(str(p))
-        if row is not None and row["size"] == st.st_size and row["mtime_ns"] == st.st_mtime_ns:
+        backfill = signals is not None and str(p) in needs_signals
+        if row is not None and row["size"] == st.st_size and row["mtime_ns"] == st.st_mtime_ns and not backfill:
             batch.unchanged += 1
             continue
         if not is_image_path(p):
@@ -122,8 +176,11 @@ def prepare(paths: list[Path], known: dict[str, Any], index_folder: Path) -> Bat
         if row is not None and row["sha256"] == loaded.sha256:
             batch.touch.append((row["id"], st.st_size, st.st_mtime_ns))
             batch.unchanged += 1
+            if backfill:
+                batch.backfill.append((row["id"], signals(p, loaded)))
             continue
-        batch.todo.append((p, st, loaded, thumbnail(loaded, index_folder)))
+        sig = signals(p, loaded) if signals is not None else None
+        batch.todo.append((p, st, loaded, thumbnail(loaded, index_folder), sig))
     return batch
 
 

@@ -9,10 +9,16 @@ On disk: `manifest.json` (encoder name and how to rebuild it, dimensions), `inde
 per image, tags, and the float32 vectors: the truth), `joint.<gen>.faiss` and, for encoders with a
 separate visual space (ConSE), `visual.<gen>.faiss` (rebuildable views, see indexes/store.py), and
 `thumbs/` (256 px JPEG thumbnails named by content hash). One writer at a time across processes.
+
+Beside each embedding the index keeps the photo's signals (indexes/photo_signals.py: faces, OCR
+text, folder and file words, EXIF date/camera/place) and a BM25 table over them; text search is
+hybrid: the embedding's ranking fused with BM25's (indexes/hybrid.py), after query understanding
+(indexes/photo_query.py) has turned dates into a filter and people into the face signal.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -21,9 +27,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from indexes.analyzer import analyze
 from indexes.ann import IndexParams
 from indexes.base import BaseIndex, Transaction
-from indexes.hybrid import like_escape, like_prefix
+from indexes.hybrid import fuse, like_prefix
 from indexes.image_encoders import ImageEncoder, Tag, encoder_from_spec, encoder_spec, get_image_encoder
 from indexes.image_encoders.loading import as_pil
 from indexes.image_files import (
@@ -34,17 +41,33 @@ from indexes.image_files import (
     Progress,
     Skipped,
     drop_orphan_thumbnails,
+    hit_from_row,
     prepare,
     progress_bar,
     walk,
 )
+from indexes.photo_query import PersonDetector, PhotoQuery, understand
+from indexes.photo_search import (
+    SIGNALS_SCHEMA,
+    allowed_ids,
+    bm25,
+    delete_signals,
+    paths_without_signals,
+    signal_report,
+    signal_state,
+    signals_of,
+)
+from indexes.photo_search import store_signals as _store_signals
+from indexes.photo_signals import PhotoSignals, extract
 from indexes.store import VectorTable
 from polymodal.errors import Cancelled, InputError, UnsupportedFile
 
-__all__ = ["ImageIndex", "ImageHit", "ImageInfo", "IndexReport", "Skipped"]
+__all__ = ["ImageIndex", "ImageHit", "ImageInfo", "IndexReport", "Skipped", "SEARCH_MODES"]
 
 FORMAT = 1
 AUTO_TAG_MIN_PROB = 0.1
+SEARCH_MODES = ("hybrid", "dense", "bm25")
+FUSION, ALPHA = "rrf", 0.5  # how hybrid search fuses the two rankings (indexes.hybrid.fuse)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS images (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -69,7 +92,7 @@ class ImageIndex(BaseIndex):
     noun = "image index"
     model_role = "encoder"
     FORMAT = FORMAT
-    SCHEMA = _SCHEMA
+    SCHEMA = _SCHEMA + SIGNALS_SCHEMA
     TABLES = {"joint": "dim", "visual": "visual_dim"}
 
     def __init__(
@@ -79,6 +102,10 @@ class ImageIndex(BaseIndex):
         super().__init__(folder, manifest, read_only, params)
         self.joint = self.tables["joint"]
         self.visual = self.tables.get("visual")
+        self.has_signals = signal_state(self._conn)["tables"]  # False: an older index, opened read-only
+        self.signals_enabled, self.faces_enabled, self.ocr_enabled = True, True, False
+        self._persons = PersonDetector(encoder.embed_texts)
+        self._face_counter: Any = None
 
     @classmethod
     def open(
@@ -90,12 +117,17 @@ class ImageIndex(BaseIndex):
         read_only: bool = False,
         create: bool = True,
         params: IndexParams | None = None,
+        signals: bool = True,
+        faces: bool | None = None,
+        ocr: bool | None = None,
     ) -> "ImageIndex":
         """Open the index at `path`, creating it if absent.
 
         `encoder`: an encoder, a registry name ("auto", "conse", "open_clip", "fake", "mod:Class"),
         or None: an existing index then uses the encoder recorded in its manifest, a new one the
         configured encoder (`config` is an ImagesConfig). Another encoder raises EmbedderMismatch.
+        `signals`: store photo signals when indexing; `faces` / `ocr` (default: the config's
+        `faces` / `ocr`) switch face counting and OCR.
         """
         folder, manifest = cls._find_manifest(path, read_only, create)
         if encoder is None and manifest is not None:
@@ -110,7 +142,11 @@ class ImageIndex(BaseIndex):
             encoder_spec=encoder_spec(enc),
             visual_dim=int(enc.visual_dim) if enc.visual_dim else None,
         )
-        return cls(folder, enc, manifest, read_only, params or IndexParams())
+        idx = cls(folder, enc, manifest, read_only, params or IndexParams())
+        idx.signals_enabled = signals
+        idx.faces_enabled = getattr(config, "faces", True) if faces is None else faces
+        idx.ocr_enabled = getattr(config, "ocr", False) if ocr is None else ocr
+        return idx
 
     # -- indexing -------------------------------------------------------------------------------
     def index_folder(
@@ -137,7 +173,9 @@ class ImageIndex(BaseIndex):
             bounds = [Path(w).expanduser().resolve() for w in within]
             kept = {f: any(f.resolve().is_relative_to(b) for b in bounds) for f in files}
             files, escaped = [f for f in files if kept[f]], [f for f in files if not kept[f]]
-        report = self.add(files, progress=progress, show_progress=show_progress, cancel=cancel, batch_size=batch_size)
+        report = self.add(
+            files, progress=progress, show_progress=show_progress, cancel=cancel, batch_size=batch_size, root=root
+        )
         report.skipped += [Skipped(str(f), f"{f.name}: links outside the allowed folders") for f in escaped]
         report.ignored = ignored
         if prune:
@@ -154,8 +192,10 @@ class ImageIndex(BaseIndex):
         show_progress: bool = False,
         cancel: threading.Event | None = None,
         batch_size: int = 16,
+        root: Path | None = None,
     ) -> IndexReport:
         """Index the given image files (incrementally). Unreadable files are reported, not raised.
+        `root`: the folder they were found under (its path is not a word of the photos).
 
         Reading, hashing, decoding and thumbnailing the next batch (a worker thread: libjpeg and file
         I/O release the GIL) overlaps with encoding and storing the current one."""
@@ -166,17 +206,20 @@ class ImageIndex(BaseIndex):
         report = IndexReport(encoder=self.encoder.name)
         paths = list(dict.fromkeys(Path(p).expanduser().resolve() for p in paths))
         known = self._rows_by_path([str(p) for p in paths])
+        signals = functools.partial(self._signals, root=root) if self.signals_enabled else None
+        needs = paths_without_signals(self._conn) if signals is not None and known else frozenset()
         batches = [paths[s : s + batch_size] for s in range(0, len(paths), batch_size)]
         bar = progress_bar(len(paths), show_progress)
         done = 0
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="image-decode") as pool:
-                pending = pool.submit(prepare, batches[0], known, self.folder) if batches else None
+                pending = pool.submit(prepare, batches[0], known, self.folder, signals, needs) if batches else None
                 for i in range(len(batches)):
                     if cancel is not None and cancel.is_set():
                         raise Cancelled(f"indexing cancelled after {done} of {len(paths)} files")
                     batch = pending.result()
-                    pending = pool.submit(prepare, batches[i + 1], known, self.folder) if i + 1 < len(batches) else None
+                    nxt = batches[i + 1] if i + 1 < len(batches) else None
+                    pending = pool.submit(prepare, nxt, known, self.folder, signals, needs) if nxt else None
                     self._commit(batch, report)
                     done += len(batches[i])
                     if bar is not None:
@@ -205,7 +248,7 @@ class ImageIndex(BaseIndex):
             replaced = self._delete_rows(tx, [str(t[0]) for t in todo])
             dropped = self._delete_rows(tx, batch.stale)
             new_ids = []
-            for j, (p, st, li, thumb) in enumerate(todo):
+            for j, (p, st, li, thumb, sig) in enumerate(todo):
                 cur = c.execute(
                     "INSERT INTO images(path, folder, sha256, size, mtime_ns, width, height, format, thumbnail, "
                     "added_at) VALUES(?,?,?,?,?,?,?,?,?,?)",
@@ -224,10 +267,15 @@ class ImageIndex(BaseIndex):
                 )
                 new_ids.append(int(cur.lastrowid))
                 labels = (enc.labels or [[]] * len(todo))[j]
+                kept = [(name, prob) for name, prob in labels if prob >= AUTO_TAG_MIN_PROB]
                 c.executemany(
                     "INSERT INTO image_tags(image_id, tag, score, source) VALUES(?,?,?, 'auto')",
-                    [(new_ids[-1], name, prob) for name, prob in labels if prob >= AUTO_TAG_MIN_PROB],
+                    [(new_ids[-1], name, prob) for name, prob in kept],
                 )
+                if sig is not None:
+                    _store_signals(c, new_ids[-1], sig, [name for name, _ in kept])
+            for image_id, sig in batch.backfill:
+                _store_signals(c, image_id, sig, self._tags_of([image_id]).get(image_id, []))
             if new_ids:
                 tx.write("joint", new_ids, enc.joint)
                 if self.visual is not None:
@@ -235,6 +283,15 @@ class ImageIndex(BaseIndex):
         report.updated += len(replaced)
         report.removed += len(dropped)
         report.added += len(todo) - len(replaced)
+        report.signals_added += len(batch.backfill)
+
+    def _signals(self, path: Path, loaded: Any, root: Path | None = None) -> PhotoSignals:
+        """On the decode worker: every signal of one photo."""
+        if self.faces_enabled and self._face_counter is None:
+            from indexes.faces import FaceCounter, available
+
+            self._face_counter = FaceCounter() if available() else False
+        return extract(path, loaded, self._face_counter or None, self.ocr_enabled, root)
 
     # -- deleting -------------------------------------------------------------------------------
     def delete(self, paths: Sequence[str | Path]) -> int:
@@ -254,6 +311,7 @@ class ImageIndex(BaseIndex):
         ids = [r["id"] for r in self._rows_by_path(paths).values()]
         if ids:
             tx.conn.executemany("DELETE FROM images WHERE id=?", [(i,) for i in ids])
+            delete_signals(tx.conn, ids)
             tx.erase(ids)
         return ids
 
@@ -262,49 +320,66 @@ class ImageIndex(BaseIndex):
 
     # -- searching ------------------------------------------------------------------------------
     def search(
-        self, query: str = "", image: Any = None, k: int = 5, *, folder: str | Path = "", tag: str = ""
+        self,
+        query: str = "",
+        image: Any = None,
+        k: int = 5,
+        *,
+        folder: str | Path = "",
+        tag: str = "",
+        filters: dict[str, Any] | None = None,
+        mode: str = "hybrid",
+        understand: bool = True,
+        fusion: str = FUSION,
+        alpha: float = ALPHA,
     ) -> list[ImageHit]:
         """Top-k images for a text `query`, an example `image` (path, PIL image or array), or both.
 
         Text searches the joint space; an image alone searches the visual space when the encoder has
         one; text and image together search the joint space with the mean of both vectors.
-        `folder` keeps images under that folder, `tag` images with that tag (word match, any case).
+        `mode`: "hybrid" fuses the embedding's ranking with BM25 over the photo signals (after query
+        understanding: see `understand()`), "dense" is the embedding alone, "bm25" the signals alone.
+        Filters: `folder` (images under it), `tag` (word match, any case), and `filters` with
+        date_from / date_to (YYYY-MM-DD), months, has_faces, min_faces.
         """
         query = (query or "").strip()
         if image is None and not query:
             raise InputError("image search needs a text query or an image")
+        if mode not in SEARCH_MODES:
+            raise InputError(f"unknown search mode '{mode}' ({', '.join(SEARCH_MODES)})")
         if k <= 0:
             return []
-        vec, store = self._query_vector(query, image)
+        f = {**(filters or {}), "folder": str(folder or ""), "tag": tag}
+        pq = self.understand(query) if query and understand and mode != "dense" and self.has_signals else None
         with self._reading():
-            allowed = self._allowed_ids(folder, tag) if (folder or tag) else None
+            allowed = allowed_ids(self._conn, f, self.has_signals, pq)
             if allowed is not None and not len(allowed):
                 return []
-            D, I = store.search(vec, k, allowed)
-            ids = [int(i) for i in I[0] if i >= 0]
-            rows = {r["id"]: r for r in self._rows_by_id(ids)}  # drops tombstoned ids
-            tags = self._tags_of(list(rows))
-            hits = []
-            for i, score in zip(I[0], D[0]):
-                r = rows.get(int(i))
-                if r is None:
-                    continue
-                hits.append(
-                    ImageHit(
-                        path=r["path"],
-                        score=float(score),
-                        thumbnail=str(self.folder / r["thumbnail"]),
-                        encoder=self.encoder.name,
-                        space=store.name,
-                        width=r["width"],
-                        height=r["height"],
-                        tags=tags.get(r["id"], []),
-                        sha256=r["sha256"],
-                    )
-                )
-                if len(hits) == k:
-                    break
-            return hits
+            n = min(self.count(), max(10 * k, 200))
+            dense: dict[int, float] = {}
+            space = "joint"
+            if mode != "bm25" or not query:
+                vec, store = self._query_vector(pq.text if pq is not None else query, image)
+                D, I = store.search(vec, n, allowed)
+                dense = {int(i): float(s) for i, s in zip(I[0], D[0]) if i >= 0}
+                space = store.name
+            lexical: dict[int, float] = {}
+            if mode != "dense" and query and self.has_signals:
+                terms = pq.bm25_terms() if pq is not None else analyze(query)
+                lexical = bm25(self._conn, terms, n, allowed)
+            scores = fuse(dense, lexical, mode if query else "dense", fusion, alpha)
+            rows = {r["id"]: r for r in self._rows_by_id(list(scores))}  # drops tombstoned ids
+            ranked = sorted((i for i in scores if i in rows), key=lambda i: -scores[i])[:k]
+            tags = self._tags_of(ranked)
+            sigs = signals_of(self._conn, ranked) if self.has_signals else {}
+            return [
+                hit_from_row(rows[i], scores[i], self.folder, self.encoder.name, space, dense, lexical, tags, sigs)
+                for i in ranked
+            ]
+
+    def understand(self, query: str) -> PhotoQuery:
+        """What a text query asks for: its description, dates, people and quoted text."""
+        return understand(query, self._persons)
 
     def _query_vector(self, query: str, image: Any) -> tuple[np.ndarray, VectorTable]:
         pil = None
@@ -323,23 +398,6 @@ class ImageIndex(BaseIndex):
             vec = vec + self.encoder.embed_images([pil])[0]
             vec = vec / max(float(np.linalg.norm(vec)), 1e-12)
         return vec.astype(np.float32), self.joint
-
-    def _allowed_ids(self, folder: str | Path, tag: str) -> np.ndarray:
-        where, args = [], []
-        if folder:
-            root = str(Path(folder).expanduser().resolve())
-            where.append("(i.folder = ? OR i.folder LIKE ? ESCAPE '\\')")
-            args += [root, like_prefix(root.rstrip(os.sep) + os.sep)]
-        if tag:
-            t = tag.strip().lower()
-            where.append(
-                "i.id IN (SELECT image_id FROM image_tags WHERE lower(tag) = ? OR lower(tag) LIKE ? "
-                "ESCAPE '\\' OR lower(tag) LIKE ? ESCAPE '\\' OR lower(tag) LIKE ? ESCAPE '\\')"
-            )
-            e = like_escape(t)
-            args += [t, f"{e} %", f"% {e}", f"% {e} %"]
-        rows = self._conn.execute(f"SELECT i.id FROM images i WHERE {' AND '.join(where)}", args)
-        return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
     def tag(self, image: Any, labels: Sequence[str]) -> list[Tag]:
         """Zero-shot: rank `labels` for one image (path, PIL image or array) with this index's encoder."""
@@ -390,7 +448,12 @@ class ImageIndex(BaseIndex):
             "dim": self.manifest["dim"],
             "visual_dim": self.manifest.get("visual_dim"),
             "index_type": self.joint.index_type,
+            "signals": self.signal_info(),
         }
+
+    def signal_info(self) -> dict[str, Any]:
+        """What the photo signals hold, which are switched on, and whether OCR can run here."""
+        return signal_report(self._conn, self.faces_enabled, self.ocr_enabled)
 
     def _rows_by_path(self, paths: Sequence[str]) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -94,12 +94,13 @@ CONVERSATION = re.compile(
 )
 # A question to the assistant about itself ("are you able to ...?", "你支持中文吗"), not a task for a tool.
 ABOUT_ASSISTANT = re.compile(
-    r"^\s*(how('s| is| are| was) (you|your)\b|you('re| are)\b|why (did|do|would) you\b|"
+    r"^\s*((lol|haha+|hah|hmm+|um+|oh|wow|well|so|ok(ay)?|hey)[\s,!.]+)*"  # an interjection first: "lol you're ..."
+    r"(how('s| is| are| was) (you|your)\b|you('re| are)\b|why (did|do|would) you\b|"
     r"(can|could|are|do|will|would|did) you\b(?!\s+(please\s+)?"
     r"(find|search|show|draw|paint|generate|make|create|tell|explain|summari[sz]e|check|look|take|get|read|give|pull|"
     r"compare|list|describe|help|remind))|what (else )?(can|do|are) you\b|who (made|built|are|created) you\b|"
     r"what('s| is| are) your (name|model|favou?rite|opinion)\b)|"
-    r"^\s*(你|您)(都|还)?(会|能|可以|支持|有|是|叫|懂|喜欢|好|几岁|背后|用的|自己|的名字|基于)",
+    r"^\s*(你|您)(都|还)?(会|能|可以|支持|有|是|叫|懂|喜欢|好|几岁|背后|用的|自己|的名字|基于|觉得|认为)",
     _I,
 )
 

@@ -104,6 +104,8 @@ class ImagesConfig:
     open_clip_checkpoint: str = ""  # local .safetensors/.bin, or a pretrained tag with a hub
     open_clip_runtime: str = "auto"  # auto | onnx | torch: the image tower's runtime
     index_path: str = ""  # empty: <data_dir>/images
+    faces: bool = True  # count faces when indexing (BlazeFace full-range, ~15 ms a photo)
+    ocr: bool = False  # read text in photos (Tesseract; ~1 s a photo with text): `images index --ocr`
 
 
 @dataclass

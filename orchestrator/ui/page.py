@@ -234,6 +234,10 @@ def _images_tab(gr: Any, services: AppServices, tab: Any) -> None:
                     label="What the photo shows", placeholder="a cat sleeping / 一只猫", elem_id="img-query"
                 )
                 k = gr.Slider(1, 24, value=8, step=1, label="How many")
+                with gr.Row():
+                    date_from = gr.Textbox(label="Taken from", placeholder="YYYY-MM-DD", elem_id="img-from")
+                    date_to = gr.Textbox(label="Taken until", placeholder="YYYY-MM-DD", elem_id="img-to")
+                    faces = gr.Radio(["any", "with", "without"], value="any", label="Faces", elem_id="img-faces")
                 search = gr.Button("Search", variant="primary", elem_id="img-search")
             example = gr.Image(
                 label="…or search by an example image",
@@ -261,16 +265,17 @@ def _images_tab(gr: Any, services: AppServices, tab: Any) -> None:
         )
         cancel.click(lambda s: (s.cancel("images"), s)[1], [tab], [tab], **PAGE_ONLY)
 
-        def find(text: str, image: str | None, n: float):
+        def find(text: str, image: str | None, n: float, start: str, end: str, who: str):
             try:
-                items, line = search_images(services, text, image, int(n))
+                items, line = search_images(services, text, image, int(n), start, end, who)
                 return items, line
             except Exception as exc:  # noqa: BLE001
                 return [], f"⚠ {short_error(exc)}"
 
+        inputs = [query, example, k, date_from, date_to, faces]
         read = {"concurrency_limit": 2, "concurrency_id": "images-read"}
-        search.click(find, [query, example, k], [gallery, found], api_name="search_images", **read)
-        query.submit(find, [query, example, k], [gallery, found], **read, **PAGE_ONLY)
+        search.click(find, inputs, [gallery, found], api_name="search_images", **read)
+        query.submit(find, inputs, [gallery, found], **read, **PAGE_ONLY)
 
 
 def _devices_tab(gr: Any, services: AppServices) -> None:

@@ -46,7 +46,7 @@ def test_index_and_search_by_text_and_image(tmp_path, library):
         assert (report.added, report.unchanged, report.ignored) == (4, 0, 1)
         assert [s.reason for s in report.skipped] == ["fake.png: not an image (or an unsupported format)"]
         hits = idx.search("something red", k=2)
-        assert hits[0].path == str(library / "red.jpg") and hits[0].score > 0.99
+        assert hits[0].path == str(library / "red.jpg") and hits[0].dense_score > 0.99
         assert hits[0].encoder == "fake-colour" and hits[0].space == "joint"
         assert hits[0].score > hits[1].score
         assert idx.search("黄色", k=1)[0].path == str(library / "trips" / "yellow.jpg")
@@ -87,9 +87,9 @@ def test_incremental_reindex_by_content_hash(tmp_path, library):
         changed = idx.index_folder(library)
         assert (changed.added, changed.updated) == (0, 1)
         assert idx.count() == 4
-        top2 = [h.path for h in idx.search("blue", k=2)]
+        top2 = [h.path for h in idx.search("blue", k=2, mode="dense")]
         assert set(top2) == {str(library / "red.jpg"), str(library / "blue.jpg")}
-        assert all(h.path != str(library / "red.jpg") for h in idx.search("red", k=1))
+        assert all(h.path != str(library / "red.jpg") for h in idx.search("red", k=1, mode="dense"))
 
 
 def test_deleted_files_are_pruned_and_delete_api(tmp_path, library):

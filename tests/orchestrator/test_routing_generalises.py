@@ -158,6 +158,8 @@ def test_an_attached_photo_with_a_second_task_is_planned_as_two_linked_steps(tmp
         "you said something different before",
         "你用的是哪家的模型？",
         "我最开始跟你说的是什么",
+        "haha you are funny",
+        "你觉得我问得太多了吗",
     ],
 )
 def test_talk_about_the_assistant_or_what_was_said_needs_no_tool(text):

@@ -30,7 +30,8 @@ def test_schema_comes_from_the_signature():
     spec = ImageSearchTool(index_path="/nowhere").spec()
     props = spec["parameters"]["properties"]
     assert spec["name"] == "image_search"
-    assert set(props) == {"query", "image", "k", "folder", "tag"}
+    assert set(props) == {"query", "image", "k", "folder", "tag", "date_from", "date_to", "has_faces"}
+    assert props["has_faces"]["type"] == "boolean"
     assert props["k"] == {"type": "integer", "default": 5, "description": "how many photos to return"}
     assert spec["parameters"]["required"] == []
 
