@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from polymodal.lazy import load_once
 from tools.llm import llama_cpp as llama_mod
 from tools.llm.llama_cpp import LlamaCppChatModel
 
@@ -21,6 +22,10 @@ class _FakeLlama:
         self.n_tokens = 0
         self._input_ids = []
         self.guard = threading.Lock()
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
 
     def create_chat_completion(self, messages, stream, **kw):
         assert stream
@@ -75,6 +80,19 @@ def test_llama_request_kwargs_carry_schema_and_greedy():
     kw = model.llm.kw
     assert kw["response_format"] == {"type": "json_object", "schema": schema}
     assert kw["top_k"] == 1 and kw["stop"] == ["\n\n"] and kw["max_tokens"] == 9
+
+
+def test_unload_closes_the_model_after_the_stream_in_flight_and_the_next_call_reloads():
+    model = _CountingLlama("unused.gguf")
+    _CountingLlama.loads = 0
+    stream = model.stream([{"role": "user", "content": "q"}])
+    assert next(stream) == "Hel"  # a generation in flight holds the model
+    first = model.llm
+    assert model.unload() and not first.closed  # closing it now would free memory the stream still uses
+    assert "".join(stream) == "lo!" and first.closed and not load_once.loaded(model, "llm")
+    assert not model.unload()  # nothing loaded: nothing to free
+    assert model.generate([{"role": "user", "content": "q"}]) == "Hello!" and _CountingLlama.loads == 2
+    assert model.unload() and model.llm is not first
 
 
 def test_llama_missing_file_is_model_unavailable():
