@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from polymodal.cancel import check_cancelled
 from polymodal.errors import ModelUnavailable, require
 from polymodal.lazy import Holds, load_once
 from tools.llm.base import GenerationStats, Message, StatsRecorder
@@ -169,6 +170,7 @@ class LlamaCppChatModel(StatsRecorder):
                 t_first = None
                 n = 0
                 for chunk in llm.create_chat_completion(messages=list(messages), stream=True, **kw):
+                    check_cancelled()  # the step's token (polymodal.cancel): stop between tokens
                     delta = chunk["choices"][0].get("delta", {}).get("content")
                     if not delta:
                         continue
@@ -210,23 +212,11 @@ class LlamaCppChatModel(StatsRecorder):
 
     @load_once
     def _token_index(self) -> Any:
-        """Every vocabulary token by its bytes (tools.llm.copy_constraint.TokenIndex), built on the
-        first extractive request."""
-        import ctypes
+        """Every vocabulary token by its bytes, built on the first extractive request (the
+        caller holds the model)."""
+        from tools.llm.copy_constraint import llama_token_index
 
-        import llama_cpp
-
-        from tools.llm.copy_constraint import TokenIndex
-
-        llm = self.llm
-        vocab, n_vocab = llm._model.vocab, llm.n_vocab()
-        buf = ctypes.create_string_buffer(256)
-        pieces = []  # llama_token_to_piece straight: Llama.detokenize per token is 15x slower
-        for i in range(n_vocab):
-            size = llama_cpp.llama_token_to_piece(vocab, i, buf, len(buf), 0, False)
-            pieces.append(buf.raw[:size] if size > 0 else b"")
-        eos = [i for i in range(n_vocab) if llama_cpp.llama_vocab_is_eog(vocab, i)]
-        return TokenIndex(pieces, eos)
+        return llama_token_index(self.llm)
 
     def _greedy(
         self,
@@ -272,6 +262,7 @@ class LlamaCppChatModel(StatsRecorder):
                 cached, restored = self._prefill(llm, messages, tokens)
                 t_first, n = None, 0
                 for _ in range(max_tokens):
+                    check_cancelled()  # the step's token (polymodal.cancel): stop between tokens
                     logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(n_vocab,))
                     if constraint is not None:  # the best token the copy constraint allows
                         choice = constraint.choose(logits)

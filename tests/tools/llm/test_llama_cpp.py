@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from polymodal.cancel import CancelToken, cancel_scope
+from polymodal.errors import Cancelled
 from polymodal.lazy import load_once
 from tools.llm import llama_cpp as llama_mod
 from tools.llm.llama_cpp import LlamaCppChatModel
@@ -107,3 +109,15 @@ def test_n_threads_zero_means_all_cores(monkeypatch):
     monkeypatch.setattr(llama_mod.os, "cpu_count", lambda: 7)
     assert LlamaCppChatModel("x.gguf", n_threads=0).n_threads == 7
     assert LlamaCppChatModel("x.gguf", n_threads=2).n_threads == 2
+
+
+def test_stream_stops_between_tokens_once_the_steps_token_is_cancelled():
+    model = _CountingLlama("unused.gguf")
+    token = CancelToken()
+    with cancel_scope(token):  # as Tool.__call__ sets it for the executor's step
+        stream = model.stream([{"role": "user", "content": "q"}])
+        assert next(stream) == "Hel"
+        token.cancel("timed out after 1 s")
+        with pytest.raises(Cancelled, match="timed out after 1 s"):
+            next(stream)
+    assert model.generate([{"role": "user", "content": "q"}]) == "Hello!"  # outside the scope: no token
