@@ -1,8 +1,10 @@
 """Runs a plan as a DAG: independent steps in parallel threads, dependents once their inputs exist.
 
 Each step gets a `ToolContext` whose progress reports become `StepProgress` events and whose
-cancel flag is set on timeout or cancellation. A failing, timed-out or skipped step becomes a
-`StepResult(ok=False)` observation; the other steps still run.
+`CancelToken` is cancelled on timeout or cancellation: the step's concurrency slot is free at once
+and the tool stops at its next check (between retrievals, tokens, diffusion steps, device requests).
+A failing, timed-out or skipped step becomes a `StepResult(ok=False)` observation; the other steps
+still run.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, Iterator, Mapping
 from orchestrator.events import AnswerToken, StepFinished, StepProgress, StepResult, StepStarted
 from orchestrator.plan import Plan, PlanStep, resolve_references
 from polymodal import tracing
+from polymodal.cancel import CancelToken
 from polymodal.errors import PolymodalError
 from tools.base import read_result
 
@@ -81,7 +84,7 @@ class PlanExecutor:
                     results[step.id] = res
                     yield StepFinished(res)
                     continue
-                ctx = ToolContext(progress=_progress_to(inbox, step.id), cancel=threading.Event())
+                ctx = ToolContext(progress=_progress_to(inbox, step.id), cancel=CancelToken())
                 running[step.id] = (time.monotonic() + self.timeouts.get(step.tool, self.step_timeout_s), ctx)
                 yield StepStarted(step.id, step.tool, args)
                 threading.Thread(
@@ -112,11 +115,11 @@ class PlanExecutor:
             for sid, (deadline, ctx) in list(running.items()):
                 why = "cancelled" if cancel.is_set() else ("timed out" if now >= deadline else "")
                 if why:
-                    ctx.cancel.set()  # a cooperative tool stops at its next check
-                    del running[sid]
                     step = plan.step(sid)
                     limit = self.timeouts.get(step.tool, self.step_timeout_s)
                     err = f"timed out after {limit:g} s" if why == "timed out" else "cancelled"
+                    ctx.cancel.cancel(err)  # frees the tool's slot now; the tool stops at its next check
+                    del running[sid]
                     res = StepResult(sid, step.tool, False, dict(step.args), error=err, seconds=round(limit, 3))
                     results[sid] = res
                     yield StepFinished(res)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-__all__ = ["ModelManager", "LoadedModel"]
+__all__ = ["ModelManager", "LoadedModel", "process_rss_mb"]
 
 T = TypeVar("T")
 
@@ -110,6 +110,19 @@ class ModelManager:
 
 
 def _unload_llm(model: Any) -> None:
+    """Free the chat model's weights (llama.cpp: `LlamaCppChatModel.unload` closes the model and its
+    context). The registry keeps the unloaded wrapper, so the next `llm()` reloads it on first use."""
     close = getattr(model, "unload", None) or getattr(model, "close", None)
     if callable(close):
         close()
+
+
+def process_rss_mb() -> float:
+    """This process's resident memory now (VmRSS), in MB; 0.0 where /proc is missing."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0

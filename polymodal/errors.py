@@ -18,7 +18,7 @@ planner can fix and is shown as one clear line; anything else is a programming e
     ├── DeviceError                  edge device problems
     │   ├── DeviceOffline
     │   └── DeviceTimeout
-    └── Cancelled                    the user cancelled a long operation
+    └── Cancelled                    the user cancelled a long operation, or its step timed out
 """
 
 from __future__ import annotations

@@ -1,13 +1,15 @@
-"""Loading late, once: lazy package exports, a thread-safe load-once property, and one resolver
-for "module:Class" references (backends, encoders and pipelines a user names in the config)."""
+"""Loading late, once: lazy package exports, a thread-safe load-once property (and `Holds`, to close
+its value again safely), and one resolver for "module:Class" references (backends, encoders and
+pipelines a user names in the config)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import threading
-from typing import Any, Callable, Generic, TypeVar, overload
+from typing import Any, Callable, Generic, Iterator, TypeVar, overload
 
-__all__ = ["lazy_exports", "load_once", "resolve"]
+__all__ = ["Holds", "lazy_exports", "load_once", "resolve"]
 
 T = TypeVar("T")
 
@@ -77,6 +79,55 @@ class load_once(Generic[T]):  # noqa: N801 - used as a decorator, like `property
     def loaded(obj: Any, name: str) -> bool:
         """Whether `obj.<name>` has been built (without building it)."""
         return f"_once_{name}" in obj.__dict__
+
+    @staticmethod
+    def take(obj: Any, name: str) -> Any:
+        """Forget `obj.<name>` and return what it held (None when it was not built)."""
+        return obj.__dict__.pop(f"_once_{name}", None)
+
+
+class Holds:
+    """Calls in flight on the `load_once` value `owner.<name>`, so it can be closed without pulling
+    it from under one of them. Each use runs inside `hold()`; `release()` forgets the value (the next
+    access loads it again) and closes it now when no call holds it, else when the last one ends.
+
+        with self._holds.hold() as llm:     # llm = self.llm, kept open until the block ends
+            ...
+    """
+
+    def __init__(self, owner: Any, name: str, close: Callable[[Any], None]) -> None:
+        self._owner, self._name, self._close = owner, name, close
+        self._cond = threading.Lock()
+        self._held = 0
+        self._pending = False
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[Any]:
+        with self._cond:
+            self._held += 1
+        value = None
+        try:
+            yield getattr(self._owner, self._name)
+        finally:
+            with self._cond:
+                self._held -= 1
+                if self._pending and self._held == 0:
+                    self._pending = False
+                    value = load_once.take(self._owner, self._name)
+            if value is not None:
+                self._close(value)
+
+    def release(self) -> bool:
+        """Close the value (now, or when the calls holding it end); False when nothing was loaded."""
+        with self._cond:
+            if not load_once.loaded(self._owner, self._name):
+                return False
+            if self._held:
+                self._pending = True
+                return True
+            value = load_once.take(self._owner, self._name)
+        self._close(value)
+        return True
 
 
 def resolve(ref: str, what: str = "object") -> Any:

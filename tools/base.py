@@ -29,6 +29,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
+from polymodal.cancel import CancelToken, cancel_scope
 from polymodal.errors import Cancelled, ToolError
 from tools.schema import accepts_context, schema_from_signature, to_plain, validate_args
 
@@ -59,14 +60,16 @@ def _no_progress(fraction: float, message: str) -> None:
 
 @dataclass
 class ToolContext:
-    """What a running tool may use besides its arguments: progress reports and cancellation."""
+    """What a running tool may use besides its arguments: progress reports and cancellation. A
+    long tool calls `check_cancelled()` between units of work; code below the tool (an LLM
+    backend) reads the same token through `polymodal.cancel.check_cancelled()`."""
 
     progress: Progress = _no_progress
-    cancel: threading.Event = field(default_factory=threading.Event)
+    cancel: threading.Event = field(default_factory=CancelToken)
 
     def check_cancelled(self) -> None:
         if self.cancel.is_set():
-            raise Cancelled("cancelled by the user")
+            raise Cancelled(getattr(self.cancel, "reason", "cancelled by the user"))
 
 
 @dataclass(frozen=True)
@@ -208,9 +211,10 @@ class Tool:
         clean = validate_args(self.input_schema, args or {}, self.name)
         self.ensure_setup()
         fn = self.target()
-        with self.slot(context):
+        context = context or ToolContext()
+        with self.slot(context), cancel_scope(context.cancel):
             if accepts_context(fn):
-                return fn(**clean, context=context or ToolContext())
+                return fn(**clean, context=context)
             return fn(**clean)
 
     def call_streaming(
@@ -220,8 +224,9 @@ class Tool:
         clean = validate_args(self.input_schema, args or {}, self.name)
         self.ensure_setup()
         value = None
-        with self.slot(context):
-            for item in self.stream(**clean, context=context or ToolContext()):
+        context = context or ToolContext()
+        with self.slot(context), cancel_scope(context.cancel):
+            for item in self.stream(**clean, context=context):
                 if isinstance(item, str):
                     emit(item)
                 else:
@@ -232,7 +237,9 @@ class Tool:
 
     @contextlib.contextmanager
     def slot(self, context: ToolContext | None = None) -> Iterator[None]:
-        """Hold one of `max_concurrency` run slots (waiting stays cancellable)."""
+        """Hold one of `max_concurrency` run slots (waiting stays cancellable). Cancelling the
+        context's `CancelToken` (the executor does at a timeout) frees the slot at once: the next
+        call need not wait for the cancelled one to reach its next check."""
         if self.max_concurrency is None:
             yield
             return
@@ -243,13 +250,33 @@ class Tool:
         while not self._slots.acquire(timeout=0.2):
             if context is not None:
                 context.check_cancelled()
+        release = _once(self._slots.release)
+        token = context.cancel if context is not None else None
+        forget = token.on_cancel(release) if isinstance(token, CancelToken) else (lambda: None)
         try:
+            if context is not None:
+                context.check_cancelled()  # cancelled while it waited: the slot is already back
             yield
         finally:
-            self._slots.release()
+            forget()
+            release()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+def _once(fn: Callable[[], None]) -> Callable[[], None]:
+    """`fn`, run at most once however many threads call it."""
+    lock, done = threading.Lock(), []
+
+    def run() -> None:
+        with lock:
+            if done:
+                return
+            done.append(True)
+        fn()
+
+    return run
 
 
 # -- results ----------------------------------------------------------------------------------

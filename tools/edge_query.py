@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from polymodal.cancel import check_cancelled
 from polymodal.config import EdgeConfig
 from polymodal.errors import DeviceError, DeviceOffline, DeviceTimeout, PolymodalError
 from tools.base import Cues, Tool, ToolResult
@@ -329,6 +330,7 @@ class EdgeQueryTool(Tool):
         base = dict(device=info.id, device_name=info.name, capability=capability, model=info.model_for(capability))
         attempts = 0
         while True:
+            check_cancelled()  # the step's token (polymodal.cancel): no further request once timed out
             attempts += 1
             try:
                 r = self.client.request(info.id, capability, params, timeout=self.timeout_s)

@@ -9,12 +9,13 @@ needing no model, index or device, so an `Agent` over them runs in milliseconds
 from __future__ import annotations
 
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from polymodal.errors import DeviceOffline, ModelUnavailable
+from polymodal.errors import Cancelled, DeviceOffline, ModelUnavailable
 from tools.base import Tool, ToolContext, ToolResult
 from tools.edge_query import Capability, EdgeQueryTool
 from tools.generate import GenerateImageTool
@@ -27,6 +28,8 @@ __all__ = [
     "FakeGenerateTool",
     "FakeEdgeQueryTool",
     "BrokenGenerateTool",
+    "SlowFakeTool",
+    "SlowCall",
     "fake_tools",
     "FakeCitation",
     "FakeRagResult",
@@ -242,6 +245,62 @@ class BrokenGenerateTool(FakeGenerateTool):
 
     def run(self, prompt: str, seed: int = 0, *, context: ToolContext | None = None) -> FakeGenerateResult:
         raise ModelUnavailable("no diffusion weights configured: set [diffusion] model to a local folder")
+
+
+@dataclass
+class SlowCall:
+    """One run of `SlowFakeTool`: when it started and ended, units done, whether it saw the cancel."""
+
+    units: int
+    started: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)
+    units_done: int = 0
+    saw_cancel: bool = False
+
+
+@dataclass
+class SlowResult(ToolResult):
+    units_done: int
+
+    def summary(self) -> str:
+        return f"did {self.units_done} unit(s)"
+
+
+class SlowFakeTool(Tool):
+    """Long work in units, one run at a time (`max_concurrency = 1`), checking the cancel token
+    between units. A unit lasts `unit_s` or until `gate` is set, so a test decides when the unit in
+    progress ends; `calls` records each run (executor timeout and slot tests)."""
+
+    name = "slow_work"
+    description = "Do some slow work in units (a test tool)."
+    max_concurrency = 1
+
+    def __init__(self, unit_s: float = 0.01) -> None:
+        super().__init__()
+        self.unit_s = unit_s
+        self.gate = threading.Event()
+        self.calls: list[SlowCall] = []
+
+    def run(self, units: int = 3, *, context: ToolContext | None = None) -> SlowResult:
+        """Args:
+        units: how many units of work to do
+        """
+        context = context or ToolContext()
+        call = SlowCall(units)
+        self.calls.append(call)
+        call.started.set()
+        try:
+            for _ in range(units):
+                try:
+                    context.check_cancelled()
+                except Cancelled:
+                    call.saw_cancel = True
+                    raise
+                self.gate.wait(self.unit_s)
+                call.units_done += 1
+            return SlowResult(call.units_done)
+        finally:
+            call.finished.set()
 
 
 def fake_tools() -> list[Tool]:

@@ -36,7 +36,7 @@ def test_device_side_imports_nothing_from_the_rest_of_polymodal_or_heavy_framewo
     assert out.stdout.strip() == ""
 
 
-@pytest.mark.parametrize("module", DEVICE_MODULES + ["edge.convert", "tools.edge_query"])
+@pytest.mark.parametrize("module", DEVICE_MODULES + ["edge.convert", "edge.agreement", "tools.edge_query"])
 def test_exported_names_exist(module):
     mod = importlib.import_module(module)
     assert mod.__all__ and all(hasattr(mod, name) for name in mod.__all__)

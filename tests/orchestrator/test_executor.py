@@ -9,6 +9,7 @@ from orchestrator.executor import PlanExecutor
 from orchestrator.plan import Plan, PlanStep
 from orchestrator.testing import BrokenGenerateTool, fake_tools
 from tools.base import FunctionTool, ToolContext
+from tools.testing import SlowFakeTool
 
 
 def tools(*extra):
@@ -106,3 +107,21 @@ def test_max_parallel_one_still_runs_everything():
     plan = Plan([PlanStep(i, "rag_answer", {"question": f"q{i}"}) for i in range(1, 5)])
     results = PlanExecutor(tools(), max_parallel=1).run(plan)
     assert sorted(r.step_id for r in results) == [1, 2, 3, 4] and all(r.ok for r in results)
+
+
+def test_a_timed_out_step_frees_its_slot_at_once_and_stops_at_its_next_check():
+    tool = SlowFakeTool(unit_s=30)  # a unit ends when the test opens the gate
+    plan = Plan([PlanStep(1, tool.name, {"units": 3})])
+    [res] = PlanExecutor({tool.name: tool}, step_timeout_s=0.2).run(plan)
+    assert not res.ok and res.error == "timed out after 0.2 s"  # one line in the plan's results
+    first = tool.calls[0]
+    assert first.units_done == 0 and not first.finished.is_set()  # still inside its first unit
+    # max_concurrency is 1: a second call runs although the first has not reached its next check
+    second = threading.Thread(target=lambda: tool({"units": 0}), daemon=True)
+    second.start()
+    second.join(5)
+    assert not second.is_alive() and len(tool.calls) == 2 and not first.finished.is_set()
+    tool.gate.set()  # the first call's unit ends: it stops at the next check, with no further unit
+    assert first.finished.wait(5) and first.saw_cancel and first.units_done == 1
+    third = tool({"units": 2})  # the slot was given back once, not twice: still one run at a time
+    assert third.units_done == 2 and tool._slots._value == 1

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from orchestrator.models import ModelManager
+import pytest
+
+from orchestrator.models import ModelManager, process_rss_mb
 from polymodal.config import LLMConfig
 from tools.llm import FakeChatModel
 
@@ -57,3 +59,26 @@ def test_llm_is_one_shared_instance_from_the_config():
 def test_injected_llm_wins():
     fake = FakeChatModel()
     assert ModelManager(llm=fake).llm() is fake
+
+
+@pytest.mark.slow
+def test_evicting_the_real_llm_frees_its_memory_and_the_next_call_reloads_it():
+    """The offline GGUF through llama.cpp: eviction must close it (its RSS goes), not only
+    drop the manager's 2 GB from the budget while the module cache keeps the model alive."""
+    from polymodal.errors import ModelUnavailable
+    from polymodal.lazy import load_once
+
+    mm = ModelManager(budget_mb=3000)
+    llm = mm.llm()
+    try:
+        assert llm.generate([{"role": "user", "content": "Say hi."}], max_tokens=4)
+    except ModelUnavailable as exc:
+        pytest.fail(f"the offline LLM should be built by `make setup`: {exc}")
+    loaded_mb = process_rss_mb()
+    mm.get("diffusion", lambda: object(), size_mb=2000)  # 2048 + 2000 > 3000: the LLM goes
+    assert mm.evictions == ["llm"] and not load_once.loaded(llm, "llm")
+    freed_mb = loaded_mb - process_rss_mb()
+    assert freed_mb > 1024, f"evicting the LLM freed only {freed_mb:.0f} MB of RSS"
+    again = mm.llm()
+    assert again is llm and again.generate([{"role": "user", "content": "Say hi."}], max_tokens=4)
+    assert load_once.loaded(llm, "llm")

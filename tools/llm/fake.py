@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from polymodal.cancel import check_cancelled
 from tools.llm.base import GenerationStats, Message, StatsRecorder
 
 __all__ = ["FakeChatModel"]
@@ -48,8 +49,10 @@ class FakeChatModel(StatsRecorder):
         return text
 
     def stream(self, messages: list[Message], **kwargs: Any) -> Iterator[str]:
-        # word-ish pieces, so consumers see several tokens
-        yield from _pieces(self.generate(messages, **kwargs))
+        # word-ish pieces, so consumers see several tokens; the step's cancel token checked between them
+        for piece in _pieces(self.generate(messages, **kwargs)):
+            check_cancelled()
+            yield piece
 
 
 def _pieces(text: str) -> list[str]:

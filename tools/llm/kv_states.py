@@ -11,9 +11,20 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-__all__ = ["KVSnapshot", "PrefixStates", "held_tokens", "restore_state", "save_state"]
+from tools.llm.base import Message
+
+__all__ = [
+    "MIN_PREFIX_TOKENS",
+    "KVSnapshot",
+    "PrefixStates",
+    "common_prefix",
+    "held_tokens",
+    "prefix_marks",
+    "restore_state",
+    "save_state",
+]
 
 
 @dataclass(frozen=True)
@@ -99,3 +110,31 @@ def restore_state(llm: Any, snap: KVSnapshot) -> int:
         llm.input_ids[: len(snap.tokens)] = snap.tokens
         llm.n_tokens = len(snap.tokens)
     return llm.n_tokens
+
+
+MIN_PREFIX_TOKENS = 64  # a shorter fixed prefix prefills in under a second: not worth a snapshot
+
+
+def prefix_marks(
+    messages: list[Message], tokens: list[int], tokenize: Callable[[list[Message]], list[int]]
+) -> list[int]:
+    """Token counts at which `tokens` (the rendered `messages`) end a fixed prefix: after the
+    system message, and after everything before the last message (system prompt plus worked
+    examples), each when it holds at least MIN_PREFIX_TOKENS. `tokenize` renders a message list."""
+    cuts = [1] if messages and messages[0].get("role") == "system" else []
+    cuts += [len(messages) - 1] if len(messages) > 2 else []
+    marks = set()
+    for cut in cuts:
+        prefix = tokenize(messages[:cut])
+        if MIN_PREFIX_TOKENS <= len(prefix) < len(tokens) and tokens[: len(prefix)] == prefix:
+            marks.add(len(prefix))
+    return sorted(marks)
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -14,10 +14,19 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from polymodal.cancel import check_cancelled
 from polymodal.errors import ModelUnavailable, require
-from polymodal.lazy import load_once
+from polymodal.lazy import Holds, load_once
 from tools.llm.base import GenerationStats, Message, StatsRecorder
-from tools.llm.kv_states import PrefixStates, held_tokens, restore_state, save_state
+from tools.llm.kv_states import (
+    MIN_PREFIX_TOKENS,
+    PrefixStates,
+    common_prefix,
+    held_tokens,
+    prefix_marks,
+    restore_state,
+    save_state,
+)
 
 __all__ = ["LlamaCppChatModel"]
 
@@ -31,7 +40,8 @@ class LlamaCppChatModel(StatsRecorder):
     of another kind (the planner's, RAG's) evict it, the KV state of each fixed prefix (the system
     message, and everything before the last message) is kept too, up to `prefix_cache_mb`, and
     restored when a prompt starts with it (`tools.llm.kv_states`). `warm(prefix_messages)` prefills and
-    keeps one ahead of the first request.
+    keeps one ahead of the first request. `unload()` closes the llama.cpp model and context (the model
+    manager calls it on eviction); the next call loads them again.
     Greedy requests without stop strings decode in `_greedy` (argmax on the logits, the grammar
     checked on the argmax first); `fast_greedy=False` sends them through the library's sampler.
     """
@@ -58,6 +68,7 @@ class LlamaCppChatModel(StatsRecorder):
         self._gen_lock = threading.Lock()  # a plain Lock: a stream may be closed from another thread
         self._states = PrefixStates(prefix_cache_mb * 2**20)  # KV snapshots of fixed prompt prefixes
         self._rendered: dict[tuple, list[int]] = {}  # fixed prefixes, tokenized (under the generation lock)
+        self._holds = Holds(self, "llm", self._close)  # every use of self.llm, so unload() never frees one in use
 
     @classmethod
     def from_config(cls, cfg: Any, cache_dir: Path | None = None) -> "LlamaCppChatModel":
@@ -101,6 +112,17 @@ class LlamaCppChatModel(StatsRecorder):
         except ValueError as exc:
             raise ModelUnavailable(f"llama.cpp cannot load {Path(path).name}: {exc}") from exc
 
+    def unload(self) -> bool:
+        """Free the model, its context and the kept prefix states (now, or when the calls in flight
+        end); the next call loads the model again. False when it was not loaded."""
+        return self._holds.release()
+
+    def _close(self, llm: Any) -> None:
+        self._states = PrefixStates(self._states.budget_bytes)  # snapshots are the closed context's memory
+        close = getattr(llm, "close", None)
+        if close is not None:
+            close()
+
     def _kwargs(
         self, max_tokens: int, temperature: float, json_schema: dict | None, stop: list[str] | None
     ) -> dict[str, Any]:
@@ -112,7 +134,8 @@ class LlamaCppChatModel(StatsRecorder):
         return kw
 
     def count_tokens(self, text: str) -> int:
-        return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+        with self._holds.hold() as llm:
+            return len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def generate(
         self,
@@ -136,37 +159,38 @@ class LlamaCppChatModel(StatsRecorder):
         json_schema: dict[str, Any] | None = None,
         stop: list[str] | None = None,
     ) -> Iterator[str]:
-        llm = self.llm
-        if temperature <= 0 and not stop and self.fast_greedy and hasattr(llm, "_ctx"):
-            yield from self._greedy(llm, messages, json_schema, max_tokens)
-            return
-        kw = self._kwargs(max_tokens, temperature, json_schema, stop)
-        with self._gen_lock:
-            before = held_tokens(llm)
-            t0 = time.perf_counter()
-            t_first = None
-            n = 0
-            for chunk in llm.create_chat_completion(messages=list(messages), stream=True, **kw):
-                delta = chunk["choices"][0].get("delta", {}).get("content")
-                if not delta:
-                    continue
-                if t_first is None:
-                    t_first = time.perf_counter()
-                n += 1
-                yield delta
-            t_end = time.perf_counter()
-            t_first = t_first or t_end
-            after = held_tokens(llm)
-            prompt_tokens = max(0, len(after) - n)
-            self.record_stats(
-                GenerationStats(
-                    prompt_tokens=prompt_tokens,
-                    completion_tokens=n,
-                    prefill_s=t_first - t0,
-                    decode_s=t_end - t_first,
-                    cached_prompt_tokens=_longest_prefix(before, after[:prompt_tokens]),
+        with self._holds.hold() as llm:
+            if temperature <= 0 and not stop and self.fast_greedy and hasattr(llm, "_ctx"):
+                yield from self._greedy(llm, messages, json_schema, max_tokens)
+                return
+            kw = self._kwargs(max_tokens, temperature, json_schema, stop)
+            with self._gen_lock:
+                before = held_tokens(llm)
+                t0 = time.perf_counter()
+                t_first = None
+                n = 0
+                for chunk in llm.create_chat_completion(messages=list(messages), stream=True, **kw):
+                    check_cancelled()  # the step's token (polymodal.cancel): stop between tokens
+                    delta = chunk["choices"][0].get("delta", {}).get("content")
+                    if not delta:
+                        continue
+                    if t_first is None:
+                        t_first = time.perf_counter()
+                    n += 1
+                    yield delta
+                t_end = time.perf_counter()
+                t_first = t_first or t_end
+                after = held_tokens(llm)
+                prompt_tokens = max(0, len(after) - n)
+                self.record_stats(
+                    GenerationStats(
+                        prompt_tokens=prompt_tokens,
+                        completion_tokens=n,
+                        prefill_s=t_first - t0,
+                        decode_s=t_end - t_first,
+                        cached_prompt_tokens=common_prefix(before, after[:prompt_tokens]),
+                    )
                 )
-            )
 
     def stream_copy(
         self,
@@ -180,31 +204,19 @@ class LlamaCppChatModel(StatsRecorder):
         optional citation like "[2]"), or one of `anchored` from its start (tools.llm.copy_constraint)."""
         from tools.llm.copy_constraint import CopyConstraint
 
-        llm = self.llm
-        if not hasattr(llm, "_ctx"):
-            raise ModelUnavailable("extractive decoding needs llama-cpp-python's low-level context")
-        constraint = CopyConstraint(self._token_index, sources, anchored)
-        yield from self._greedy(llm, messages, None, max_tokens, constraint)
+        with self._holds.hold() as llm:
+            if not hasattr(llm, "_ctx"):
+                raise ModelUnavailable("extractive decoding needs llama-cpp-python's low-level context")
+            constraint = CopyConstraint(self._token_index, sources, anchored)
+            yield from self._greedy(llm, messages, None, max_tokens, constraint)
 
     @load_once
     def _token_index(self) -> Any:
-        """Every vocabulary token by its bytes (tools.llm.copy_constraint.TokenIndex), built on the
-        first extractive request."""
-        import ctypes
+        """Every vocabulary token by its bytes, built on the first extractive request (the
+        caller holds the model)."""
+        from tools.llm.copy_constraint import llama_token_index
 
-        import llama_cpp
-
-        from tools.llm.copy_constraint import TokenIndex
-
-        llm = self.llm
-        vocab, n_vocab = llm._model.vocab, llm.n_vocab()
-        buf = ctypes.create_string_buffer(256)
-        pieces = []  # llama_token_to_piece straight: Llama.detokenize per token is 15x slower
-        for i in range(n_vocab):
-            size = llama_cpp.llama_token_to_piece(vocab, i, buf, len(buf), 0, False)
-            pieces.append(buf.raw[:size] if size > 0 else b"")
-        eos = [i for i in range(n_vocab) if llama_cpp.llama_vocab_is_eog(vocab, i)]
-        return TokenIndex(pieces, eos)
+        return llama_token_index(self.llm)
 
     def _greedy(
         self,
@@ -250,6 +262,7 @@ class LlamaCppChatModel(StatsRecorder):
                 cached, restored = self._prefill(llm, messages, tokens)
                 t_first, n = None, 0
                 for _ in range(max_tokens):
+                    check_cancelled()  # the step's token (polymodal.cancel): stop between tokens
                     logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(n_vocab,))
                     if constraint is not None:  # the best token the copy constraint allows
                         choice = constraint.choose(logits)
@@ -309,14 +322,14 @@ class LlamaCppChatModel(StatsRecorder):
         with self._gen_lock:
             budget = self._states.budget_bytes if prefix_cache_mb is None else prefix_cache_mb * 2**20
             self._states = PrefixStates(budget)
-            if load_once.loaded(self, "llm"):
-                self.llm.reset()
+        if load_once.loaded(self, "llm"):
+            with self._holds.hold() as llm, self._gen_lock:
+                llm.reset()
 
     def warm(self, prefix: list[Message]) -> None:
         """Prefill the KV cache with the chat-template rendering of `prefix` (the fixed system
         prompt) and keep its snapshot, so a request starting with it only prefills what follows."""
-        llm = self.llm
-        with self._gen_lock:
+        with self._holds.hold() as llm, self._gen_lock:
             tokens = self._prefix_tokens(llm, prefix)
             if not tokens:
                 return
@@ -331,10 +344,10 @@ class LlamaCppChatModel(StatsRecorder):
         then does not evict the cached prefix of the main prompts)."""
         import numpy as np
 
-        llm = self.llm
-        yes_ids = {llm.tokenize(w.encode(), add_bos=False)[0] for w in ("yes", "Yes", "是")}
-        no_ids = {llm.tokenize(w.encode(), add_bos=False)[0] for w in ("no", "No", "否")}
-        logits = self._next_logits(messages, keep_cache=keep_cache)
+        with self._holds.hold() as llm:
+            yes_ids = {llm.tokenize(w.encode(), add_bos=False)[0] for w in ("yes", "Yes", "是")}
+            no_ids = {llm.tokenize(w.encode(), add_bos=False)[0] for w in ("no", "No", "否")}
+            logits = self._next_logits(llm, messages, keep_cache=keep_cache)
         ly = np.logaddexp.reduce([logits[i] for i in yes_ids])
         ln = np.logaddexp.reduce([logits[i] for i in no_ids])
         return float(1.0 / (1.0 + np.exp(ln - ly)))
@@ -348,18 +361,17 @@ class LlamaCppChatModel(StatsRecorder):
         """
         import numpy as np
 
-        llm = self.llm
-        ids = {llm.tokenize(t.encode("utf-8"), add_bos=False, special=False)[0] for t in texts if t}
-        logits = self._next_logits(messages)
+        with self._holds.hold() as llm:
+            ids = {llm.tokenize(t.encode("utf-8"), add_bos=False, special=False)[0] for t in texts if t}
+            logits = self._next_logits(llm, messages)
         logz = np.logaddexp.reduce(logits)
         return float(np.exp(np.logaddexp.reduce([logits[i] for i in ids]) - logz)) if ids else 0.0
 
-    def _next_logits(self, messages: list[Message], keep_cache: bool = False) -> Any:
+    def _next_logits(self, llm: Any, messages: list[Message], keep_cache: bool = False) -> Any:
         """Logits of the token after `messages` rendered with the generation prompt (KV cache
         reused; with keep_cache, restored afterwards to what it held before)."""
         import numpy as np
 
-        llm = self.llm
         tokens = _prompt_tokens(llm, messages)
         with self._gen_lock:
             saved = save_state(llm) if keep_cache else None
@@ -388,13 +400,13 @@ class LlamaCppChatModel(StatsRecorder):
         up to the longest common prefix, or a kept prefix state when that is longer. The fixed
         prefixes of `messages` not yet kept are snapshotted on the way. Returns (tokens not
         prefilled, of them restored). The caller holds the generation lock."""
-        cached, restored = _longest_prefix(held_tokens(llm), tokens), 0
+        cached, restored = common_prefix(held_tokens(llm), tokens), 0
         snap = self._states.longest_prefix_of(tokens[:-1])
         if snap is not None and len(snap.tokens) > cached:
             cached = restored = restore_state(llm, snap)
         llm.n_tokens = min(cached, len(tokens) - 1)
         if self._states.budget_bytes:
-            for mark in _prefix_marks(messages, tokens, lambda msgs: self._prefix_tokens(llm, msgs)):
+            for mark in prefix_marks(messages, tokens, lambda msgs: self._prefix_tokens(llm, msgs)):
                 if llm.n_tokens < mark:
                     llm.eval(tokens[llm.n_tokens : mark])
                     self._states.put(save_state(llm))
@@ -419,34 +431,6 @@ def _prompt_tokens(llm: Any, messages: list[Message]) -> list[int]:
     return llm.tokenize(
         _render_prefix(llm, messages, add_generation_prompt=True).encode("utf-8"), add_bos=False, special=True
     )
-
-
-MIN_PREFIX_TOKENS = 64  # a shorter fixed prefix prefills in under a second: not worth a snapshot
-
-
-def _prefix_marks(
-    messages: list[Message], tokens: list[int], tokenize: Callable[[list[Message]], list[int]]
-) -> list[int]:
-    """Token counts at which `tokens` (the rendered `messages`) end a fixed prefix: after the
-    system message, and after everything before the last message (system prompt plus worked
-    examples), each when it holds at least MIN_PREFIX_TOKENS. `tokenize` renders a message list."""
-    cuts = [1] if messages and messages[0].get("role") == "system" else []
-    cuts += [len(messages) - 1] if len(messages) > 2 else []
-    marks = set()
-    for cut in cuts:
-        prefix = tokenize(messages[:cut])
-        if MIN_PREFIX_TOKENS <= len(prefix) < len(tokens) and tokens[: len(prefix)] == prefix:
-            marks.add(len(prefix))
-    return sorted(marks)
-
-
-def _longest_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def _render_prefix(llm: Any, messages: list[Message], add_generation_prompt: bool = False) -> str:

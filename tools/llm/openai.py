@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from typing import Any, Callable, Iterator
 
+from polymodal.cancel import check_cancelled
 from polymodal.errors import ModelUnavailable
 from tools.llm.base import GenerationStats, Message, StatsRecorder
 
@@ -156,6 +157,7 @@ class OpenAIChatModel(StatsRecorder):
         usage: dict[str, Any] = {}
         with self._open(self._payload(messages, max_tokens, temperature, json_schema, stop, True)) as resp:
             for event in _sse_events(resp):
+                check_cancelled()  # the step's token (polymodal.cancel): stop between tokens
                 if event == "[DONE]":
                     break
                 chunk = json.loads(event)

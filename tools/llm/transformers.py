@@ -63,6 +63,16 @@ class TransformersChatModel(StatsRecorder):
         """(tokenizer, model), loaded on first use."""
         return self._load()
 
+    def unload(self) -> bool:
+        """Drop the weights (the model manager calls it on eviction; a call in flight keeps its own
+        reference until it ends); the next call loads them again. False when nothing was loaded."""
+        if load_once.take(self, "loaded") is None:
+            return False
+        import gc
+
+        gc.collect()
+        return True
+
     def _load(self) -> tuple[Any, Any]:
         transformers = require("transformers", "models", "the transformers LLM backend")
         torch = require("torch", "models", "the transformers LLM backend")

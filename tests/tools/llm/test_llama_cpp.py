@@ -8,6 +8,9 @@ import time
 
 import pytest
 
+from polymodal.cancel import CancelToken, cancel_scope
+from polymodal.errors import Cancelled
+from polymodal.lazy import load_once
 from tools.llm import llama_cpp as llama_mod
 from tools.llm.llama_cpp import LlamaCppChatModel
 
@@ -21,6 +24,10 @@ class _FakeLlama:
         self.n_tokens = 0
         self._input_ids = []
         self.guard = threading.Lock()
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
 
     def create_chat_completion(self, messages, stream, **kw):
         assert stream
@@ -77,6 +84,19 @@ def test_llama_request_kwargs_carry_schema_and_greedy():
     assert kw["top_k"] == 1 and kw["stop"] == ["\n\n"] and kw["max_tokens"] == 9
 
 
+def test_unload_closes_the_model_after_the_stream_in_flight_and_the_next_call_reloads():
+    model = _CountingLlama("unused.gguf")
+    _CountingLlama.loads = 0
+    stream = model.stream([{"role": "user", "content": "q"}])
+    assert next(stream) == "Hel"  # a generation in flight holds the model
+    first = model.llm
+    assert model.unload() and not first.closed  # closing it now would free memory the stream still uses
+    assert "".join(stream) == "lo!" and first.closed and not load_once.loaded(model, "llm")
+    assert not model.unload()  # nothing loaded: nothing to free
+    assert model.generate([{"role": "user", "content": "q"}]) == "Hello!" and _CountingLlama.loads == 2
+    assert model.unload() and model.llm is not first
+
+
 def test_llama_missing_file_is_model_unavailable():
     pytest.importorskip("llama_cpp")
     from polymodal.errors import ModelUnavailable
@@ -89,3 +109,15 @@ def test_n_threads_zero_means_all_cores(monkeypatch):
     monkeypatch.setattr(llama_mod.os, "cpu_count", lambda: 7)
     assert LlamaCppChatModel("x.gguf", n_threads=0).n_threads == 7
     assert LlamaCppChatModel("x.gguf", n_threads=2).n_threads == 2
+
+
+def test_stream_stops_between_tokens_once_the_steps_token_is_cancelled():
+    model = _CountingLlama("unused.gguf")
+    token = CancelToken()
+    with cancel_scope(token):  # as Tool.__call__ sets it for the executor's step
+        stream = model.stream([{"role": "user", "content": "q"}])
+        assert next(stream) == "Hel"
+        token.cancel("timed out after 1 s")
+        with pytest.raises(Cancelled, match="timed out after 1 s"):
+            next(stream)
+    assert model.generate([{"role": "user", "content": "q"}]) == "Hello!"  # outside the scope: no token

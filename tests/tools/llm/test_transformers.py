@@ -58,6 +58,9 @@ def test_transformers_backend_generates_and_streams_from_a_local_folder(tiny_lm)
     assert "".join(pieces) == text  # greedy: the same output both ways
     stats = llm.last_stats()
     assert stats.prompt_tokens > 3 and 0 < stats.completion_tokens <= 5
+    first = llm.loaded[1]
+    assert llm.unload() and not llm.unload()  # the model manager's eviction: the weights go
+    assert llm.generate(msgs, max_tokens=5) == text and llm.loaded[1] is not first  # the next call reloads
 
 
 def test_transformers_missing_folder_is_model_unavailable(tmp_path):
