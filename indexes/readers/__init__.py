@@ -21,6 +21,7 @@ from indexes.readers.base import (
     Mark,
     ReadOptions,
     decode_text,
+    describe_location,
     location_at,
     looks_binary,
     read_plain,
@@ -42,6 +43,7 @@ __all__ = [
     "decode_text",
     "looks_binary",
     "location_at",
+    "describe_location",
 ]
 
 Reader = Callable[[Path, ReadOptions], Extracted]

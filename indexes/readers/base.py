@@ -25,6 +25,7 @@ __all__ = [
     "markdown_table",
     "heading_marks",
     "location_at",
+    "describe_location",
 ]
 
 
@@ -206,3 +207,23 @@ def location_at(marks: list[Mark], start: int, end: int) -> dict[str, Any]:
         if isinstance(value, int) and key in at and at[key] != value:
             at[f"{key}_end"] = value
     return at
+
+
+def describe_location(where: dict[str, Any]) -> str:
+    """A location for people: "p. 12", "pp. 12-13", "slide 3", "sheet Sales, row 5", "§ Specs > Latency"."""
+    parts: list[str] = []
+    if "page" in where:
+        end = where.get("page_end")
+        parts.append(f"pp. {where['page']}-{end}" if end else f"p. {where['page']}")
+    for key in ("slide", "chapter"):
+        if key in where:
+            end = where.get(f"{key}_end")
+            parts.append(f"{key} {where[key]}" + (f"-{end}" if end else ""))
+    if "sheet" in where:
+        parts.append(f"sheet {where['sheet']}")
+    for key in ("row", "record"):
+        if key in where:
+            parts.append(f"{key} {where[key]}")
+    if where.get("heading"):
+        parts.append(f"§ {where['heading']}")
+    return ", ".join(parts)

@@ -59,8 +59,10 @@ def _fallback(raw: str) -> str:
     return re.sub(r"\n\s*\n+", "\n\n", text).strip()
 
 
-def html_to_markdown(raw: str) -> str:
-    """The page's main content as Markdown."""
+def html_to_markdown(raw: str, main_content: bool = True) -> str:
+    """The page's main content as Markdown (`main_content=False`: all of it, e.g. a book chapter)."""
+    if not main_content:
+        return _fallback(raw)
     try:
         import trafilatura
     except ImportError:
@@ -98,7 +100,7 @@ def read_epub(path: Path, options: ReadOptions) -> Extracted:
         chapters = [
             i.get_content().decode("utf-8", errors="replace")
             for i in items
-            if i is not None and i.get_type() == ebooklib.ITEM_DOCUMENT
+            if i is not None and i.get_type() == ebooklib.ITEM_DOCUMENT and not isinstance(i, epub.EpubNav)
         ]
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, AttributeError, IndexError) as exc:
         raise UnsupportedFile(f"corrupt EPUB ({type(exc).__name__})") from None
@@ -107,5 +109,5 @@ def read_epub(path: Path, options: ReadOptions) -> Extracted:
     b = Builder()
     for n, chapter in enumerate(chapters, 1):
         b.mark(chapter=n)
-        b.add(html_to_markdown(chapter))
+        b.add(html_to_markdown(chapter, main_content=False))
     return b.build(markdown=True)
