@@ -136,12 +136,17 @@ class TextIndex(BaseIndex):
         super().__init__(folder, manifest, read_only, params)
         self.store = self.tables["vectors"]
         self._chunk_meta = self._migrate_chunk_metadata()
-        built_with = manifest.get("analyzer", LEGACY_ANALYZER)
-        if built_with != analyzer and not read_only:
-            reanalyze(self, analyzer, show_progress)
         # read-only: queries are analysed as the stored rows were
-        self.analyzer = analyzer if not read_only else built_with
+        self.analyzer = manifest.get("analyzer", LEGACY_ANALYZER)
         self.analyze = get_analyzer(self.analyzer)
+        if self.analyzer != analyzer and not read_only:
+            self.reanalyze(analyzer, show_progress)
+
+    def reanalyze(self, analyzer: str, show_progress: bool | None = None) -> int:
+        """Rebuild the BM25 rows with `analyzer` (see `reanalyze`); queries use it from now on."""
+        done = reanalyze(self, analyzer, show_progress)
+        self.analyzer, self.analyze = analyzer, get_analyzer(analyzer)
+        return done
 
     @classmethod
     def open(
