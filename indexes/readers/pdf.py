@@ -29,7 +29,7 @@ def _open(path: Path):
                 opened = 0
             if not opened:
                 raise UnsupportedFile("encrypted PDF (password-protected): remove the password to ingest it")
-        return reader, len(reader.pages)
+        return reader
     except UnsupportedFile:
         raise
     except (PdfReadError, *_CORRUPT) as exc:
@@ -47,7 +47,7 @@ def read_pdf(path: Path, options: ReadOptions) -> Extracted:
     from pypdf.errors import PdfReadError
     from tqdm import tqdm
 
-    reader, _ = _open(path)
+    reader = _open(path)
     try:
         pages = [(page.extract_text() or "").strip() for page in reader.pages]
     except (PdfReadError, *_CORRUPT) as exc:
