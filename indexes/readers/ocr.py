@@ -39,7 +39,11 @@ def ocr_image(image, languages: str = "chi_sim+eng") -> str:
     if min(image.size) < 600:  # small renders read better upscaled (Tesseract expects ~300 dpi)
         scale = 600 / min(image.size)
         image = image.resize((round(image.width * scale), round(image.height * scale)))
-    data = pytesseract.image_to_data(image, lang=languages, output_type=pytesseract.Output.DICT)
+    try:
+        data = pytesseract.image_to_data(image, lang=languages, output_type=pytesseract.Output.DICT)
+    except pytesseract.TesseractError as exc:  # e.g. a language pack that is not installed
+        detail = str(exc.message or exc).strip().splitlines()
+        raise UnsupportedFile(f"OCR failed: {(detail[0] if detail else str(exc.status))[:160]}") from None
     lines: dict[tuple[int, int, int], list[str]] = {}
     for word, conf, *key in zip(data["text"], data["conf"], data["block_num"], data["par_num"], data["line_num"]):
         if word.strip() and float(conf) >= MIN_CONFIDENCE:
