@@ -188,14 +188,15 @@ class TextIndex(BaseIndex):
 
     def _migrate_chunk_metadata(self) -> bool:
         """Knowledge bases made before chunk locations get the column (empty locations)."""
-        cols = {r[1] for r in self._conn.execute("PRAGMA table_info(chunks)")}
-        if "metadata" in cols:
-            return True
-        if self.read_only:
-            return False
+
+        def has_column() -> bool:
+            return "metadata" in {r[1] for r in self._conn.execute("PRAGMA table_info(chunks)")}
+
+        if has_column() or self.read_only:
+            return has_column()
         with self._write_lock():
-            self._conn.execute("ALTER TABLE chunks ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}'")
-            self._conn.commit()
+            if not has_column():  # another writer may have added it while we waited
+                self._conn.execute("ALTER TABLE chunks ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}'")
         return True
 
     # -- writing --------------------------------------------------------------------------------
