@@ -8,8 +8,10 @@ PY := $(BIN)/python
 PIP := $(BIN)/pip
 DEPS_SUM := $(shell cat pyproject.toml Makefile | sha256sum | cut -c1-16)
 DEPS_STAMP := $(VENV)/.deps-$(DEPS_SUM)
-EXTRAS ?= models,clip,diffusion,edge,ui,convert,serve,otel,photos,dev
-APT_STAMP := $(VENV)/.apt-ok
+EXTRAS ?= models,clip,diffusion,edge,ui,convert,serve,otel,photos,docs,dev
+# keyed by the package list: adding a package (tesseract for OCR) re-runs the check on set-up machines
+APT_PKGS := mosquitto chromium fonts-noto-cjk openssl tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng
+APT_STAMP := $(VENV)/.apt-ok-$(shell echo "$(APT_PKGS)" | sha256sum | cut -c1-8)
 PYTEST_ARGS ?=
 
 .PHONY: setup run app test test-fast lint models system-deps broker bench clean-venv
@@ -57,8 +59,9 @@ models: $(DEPS_STAMP)
 $(APT_STAMP):
 	@if ! test -x /usr/sbin/mosquitto || ! command -v mosquitto_passwd >/dev/null || ! command -v chromium >/dev/null \
 	    || ! command -v openssl >/dev/null \
-	    || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto chromium fonts-noto-cjk openssl >/dev/null; \
+	    || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1 || ! command -v tesseract >/dev/null \
+	    || ! dpkg -s tesseract-ocr-chi-sim tesseract-ocr-eng >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PKGS) >/dev/null; \
 	fi
 	@touch $@
 

@@ -4,6 +4,8 @@ FAISS.from_documents with HuggingFaceEmbeddings on the same model. All in this r
 
 polymodal runs once per embedder backend: torch (the overhead over (a) is the pipeline's own
 cost: chunking, SQLite, FTS5, FAISS), onnx (the default: same vectors) and onnx-int8.
+LangChain embeds with eager torch, so the like-for-like ratio is polymodal on torch against it
+(one thing compared: the pipeline); polymodal on ONNX against it adds the runtime's gain.
 
     python -m bench.ingest_speed [--data ../shared/data] [--limit N]
 """
@@ -88,6 +90,7 @@ def main(argv: list[str] | None = None) -> dict:
     for backend in ("onnx", "onnx-int8"):
         seconds, _ = _ours(args.data, items, backend)
         out[f"polymodal_{backend}"] = {"s": round(seconds, 2), "chunks_per_s": round(n / seconds, 1)}
+    out["speedup_vs_langchain_same_runtime"] = round(lc / out["polymodal_torch"]["s"], 2)
     out["speedup_vs_langchain"] = round(lc / out["polymodal_onnx"]["s"], 2)
     if args.json:
         print(json.dumps(out, indent=2))
@@ -104,8 +107,10 @@ def main(argv: list[str] | None = None) -> dict:
         f"-> torch pipeline overhead {out['overhead_over_raw_pct']}% (target <= 15%)"
     )
     print(
-        f"  baseline (b) LangChain FAISS.from_documents: {lc:8.1f}s  {n / lc:7.1f} chunks/s   "
-        f"-> polymodal (onnx default) is {out['speedup_vs_langchain']}x (target >= 2x)"
+        f"  baseline (b) LangChain FAISS.from_documents (torch): {lc:8.1f}s  {n / lc:7.1f} chunks/s"
+        f"\n    like for like, both on torch: polymodal is {out['speedup_vs_langchain_same_runtime']}x"
+        f"\n    polymodal default (onnx) vs LangChain (torch): {out['speedup_vs_langchain']}x (target >= 2x; "
+        "runtime and pipeline together)"
     )
     return out
 

@@ -18,7 +18,10 @@ __all__ = [
     "get_embedder",
     "HashEmbedder",
     "ingest_paths",
+    "ingest_documents",
+    "ingest_loader",
     "IngestReport",
+    "read_file",
 ]
 
 _WHERE = {
@@ -32,7 +35,10 @@ _WHERE = {
     "get_embedder": "indexes.embedders",
     "HashEmbedder": "indexes.embedders",
     "ingest_paths": "indexes.ingest",
+    "ingest_documents": "indexes.ingest",
+    "ingest_loader": "indexes.loaders",
     "IngestReport": "indexes.ingest",
+    "read_file": "indexes.readers",
 }
 
 

@@ -1,13 +1,20 @@
-"""Tokens for BM25: jieba search-mode words for Chinese, lower-cased light-stemmed words for
-English, stop words dropped. The same analyzer runs at index and at query time."""
+"""Tokens for BM25: jieba search-mode words for Chinese, lower-cased Snowball-stemmed words for
+English (PyStemmer), stop words dropped. The same analyzer runs at index and at query time, so a
+knowledge base records the analyzer's name (`ANALYZER`) and is re-analysed when it changes.
+
+`ANALYZERS` also keeps the first analyzer (a light suffix stripper: speed->spe, speeds->speed),
+for comparison and for reading old knowledge bases that cannot be rewritten (read-only)."""
 
 from __future__ import annotations
 
 import logging
 import re
 import threading
+from typing import Callable
 
-__all__ = ["analyze", "stem"]
+from polymodal.errors import InputError
+
+__all__ = ["analyze", "stem", "light_stem", "ANALYZER", "ANALYZERS", "LEGACY_ANALYZER", "get_analyzer"]
 
 _RUN = re.compile(r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)|([A-Za-z0-9]+(?:['’][A-Za-z]+)?)")
 _EN_STOP = frozenset(
@@ -66,8 +73,8 @@ _SUFFIXES = (
 )
 
 
-def stem(word: str) -> str:
-    """A light suffix stripper (enough to join plural/verb forms; not a full Porter stemmer)."""
+def light_stem(word: str) -> str:
+    """The first analyzer's suffix stripper (kept for old knowledge bases and the comparison)."""
     if len(word) <= 3 or word.isdigit():
         return word
     for suf, rep in _SUFFIXES:
@@ -78,7 +85,20 @@ def stem(word: str) -> str:
     return word
 
 
-def analyze(text: str) -> list[str]:
+_local = threading.local()
+
+
+def stem(word: str) -> str:
+    """English Snowball (Porter 2) stem: speed/speeds -> speed, embedded/embeds -> embed."""
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:  # PyStemmer objects are not thread-safe: one per thread
+        import Stemmer
+
+        stemmer = _local.stemmer = Stemmer.Stemmer("english")
+    return stemmer.stemWord(word)
+
+
+def _analyze(text: str, stem_word: Callable[[str], str]) -> list[str]:
     out: list[str] = []
     for m in _RUN.finditer(text):
         zh, en = m.group(1), m.group(2)
@@ -87,5 +107,26 @@ def analyze(text: str) -> list[str]:
         else:
             w = en.lower().replace("’", "'")
             if w not in _EN_STOP:
-                out.append(stem(w.split("'")[0]))
+                out.append(stem_word(w.split("'")[0]))
     return out
+
+
+def analyze(text: str) -> list[str]:
+    """BM25 tokens of `text` with the current analyzer (`ANALYZER`)."""
+    return _analyze(text, stem)
+
+
+def _analyze_light(text: str) -> list[str]:
+    return _analyze(text, light_stem)
+
+
+ANALYZER = "jieba+snowball-en/2"
+ANALYZERS: dict[str, Callable[[str], list[str]]] = {"jieba+light-en/1": _analyze_light, ANALYZER: analyze}
+LEGACY_ANALYZER = "jieba+light-en/1"  # what a knowledge base without a recorded analyzer was built with
+
+
+def get_analyzer(name: str) -> Callable[[str], list[str]]:
+    try:
+        return ANALYZERS[name]
+    except KeyError:
+        raise InputError(f"unknown analyzer '{name}' (known: {', '.join(ANALYZERS)})") from None

@@ -8,8 +8,9 @@ chunk. Consecutive chunks overlap by whole sentences worth at most `overlap` tok
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 __all__ = ["Span", "split_sentences", "split_sections", "chunk_text"]
 
@@ -29,10 +30,21 @@ _SENT_END = re.compile(
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.M)
 
 
-def split_sections(text: str, markdown: bool) -> list[Span]:
-    """Markdown: one span per heading-led section; otherwise the whole text."""
-    if not markdown:
-        return [Span(0, len(text))]
+def split_sections(text: str, markdown: bool, breaks: Sequence[int] = ()) -> list[Span]:
+    """Markdown: one span per heading-led section; otherwise the whole text. Each span is cut again
+    at `breaks` (page, slide or row starts), so no chunk spans one."""
+    spans = _markdown_sections(text) if markdown else [Span(0, len(text))]
+    if not breaks:
+        return spans
+    out: list[Span] = []
+    for s in spans:
+        cuts = breaks[bisect_right(breaks, s.start) : bisect_left(breaks, s.end)]
+        edges = [s.start, *cuts, s.end]
+        out.extend(Span(a, b, s.heading) for a, b in zip(edges, edges[1:]) if text[a:b].strip())
+    return out
+
+
+def _markdown_sections(text: str) -> list[Span]:
     spans: list[Span] = []
     matches = list(_HEADING.finditer(text))
     if not matches or matches[0].start() > 0:
@@ -91,16 +103,22 @@ def _hard_split(text: str, span: Span, max_tokens: int, count: Callable[[str], i
 
 
 def chunk_text(
-    text: str, count_tokens: Callable[[str], int], chunk_tokens: int = 200, overlap: int = 30, markdown: bool = False
+    text: str,
+    count_tokens: Callable[[str], int],
+    chunk_tokens: int = 200,
+    overlap: int = 30,
+    markdown: bool = False,
+    breaks: Sequence[int] = (),
 ) -> list[Span]:
-    """Chunk spans of `text`. `chunk_tokens <= 0` keeps the text whole (one chunk)."""
+    """Chunk spans of `text`. `chunk_tokens <= 0` keeps the text whole (one chunk); `breaks` are
+    offsets no chunk spans (sorted)."""
     if not text.strip():
         return []
     if chunk_tokens <= 0:
         s = split_sentences(text)
         return [Span(s[0].start, s[-1].end)] if s else []
     chunks: list[Span] = []
-    for section in split_sections(text, markdown):
+    for section in split_sections(text, markdown, breaks):
         sents: list[Span] = []
         for s in split_sentences(text, section.start, section.end):
             sents.extend(_hard_split(text, s, chunk_tokens, count_tokens))

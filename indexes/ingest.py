@@ -5,11 +5,11 @@ changed ones replaced (document id = absolute path), and with `sync=True` docume
 gone from an ingested folder are deleted. A file that cannot be read is skipped with a one-line
 reason; files read fine are committed in batches, so a failure later in the run keeps them. A new
 knowledge base that receives nothing is not created (no empty folder is left behind).
+`ingest_documents` takes documents from elsewhere (a LangChain loader: indexes/loaders.py) the same way.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 import time
@@ -18,13 +18,21 @@ from pathlib import Path
 from typing import Callable, Iterable, Literal
 
 from indexes.embedders import cjk_ratio
-from indexes.readers import READERS, read_file
+from indexes.readers import READERS, ReadOptions, read_file
 from indexes.store import IndexParams
 from indexes.text import Document, TextIndex
 from polymodal.config import Config
 from polymodal.errors import InputError, UnsupportedFile
 
-__all__ = ["ingest_paths", "IngestReport", "FileResult", "discover", "choose_embedder"]
+__all__ = [
+    "ingest_paths",
+    "ingest_documents",
+    "IngestReport",
+    "FileResult",
+    "discover",
+    "choose_embedder",
+    "read_options",
+]
 
 Status = Literal["added", "updated", "unchanged", "skipped", "deleted"]
 ProgressFn = Callable[[int, int, str], None]
@@ -99,6 +107,30 @@ def _doc_type(path: Path) -> str:
     return path.suffix.lower().lstrip(".")
 
 
+def read_options(config: Config, show_progress: bool = False) -> ReadOptions:
+    kb = config.kb
+    return ReadOptions(kb.max_file_mb * 2**20, kb.json_text_field, kb.ocr, kb.ocr_languages, show_progress)
+
+
+def _read_all(files: list[Path], options: ReadOptions, show_progress: bool) -> tuple[list[Document], list[FileResult]]:
+    """Read every file (cheap next to embedding, except OCR: a bar shows it) into documents."""
+    from tqdm import tqdm
+
+    docs: list[Document] = []
+    skipped: list[FileResult] = []
+    for f in tqdm(files, unit="file", desc="read", disable=not show_progress, file=sys.stderr, leave=False):
+        try:
+            got = read_file(f, options)
+        except UnsupportedFile as exc:
+            skipped.append(FileResult(str(f), "skipped", reason=str(exc)))
+            continue
+        meta = {"reader_notes": got.notes} if got.notes else {}
+        docs.append(
+            Document(id=str(f), text=got.text, source=str(f), type=_doc_type(f), metadata=meta, marks=got.marks)
+        )
+    return docs, skipped
+
+
 def ingest_paths(
     kb: str | Path | TextIndex,
     paths: Iterable[str | Path],
@@ -117,29 +149,56 @@ def ingest_paths(
     if not paths:
         raise InputError("nothing to ingest: give at least one file or folder")
     files, problems = discover(paths)
-    max_bytes = config.kb.max_file_mb * 2**20
+    if show_progress is None:
+        show_progress = sys.stderr.isatty()
+    docs, skipped = _read_all(files, read_options(config, show_progress), show_progress)
+    for d in docs:
+        d.tags = list(tags or [])
+    report = ingest_documents(
+        kb,
+        docs,
+        config=config,
+        show_progress=show_progress,
+        on_progress=on_progress,
+        batch_chunks=batch_chunks,
+        sync_roots=paths if sync else None,
+        present={str(f) for f in files},
+    )
+    report.files = problems + skipped + report.files
+    report.seconds = time.perf_counter() - started
+    return report
 
-    # Read every file first (cheap next to embedding) so a new KB can pick its embedder.
-    texts: dict[Path, str] = {}
-    results: list[FileResult] = list(problems)
-    for f in files:
-        try:
-            texts[f] = read_file(f, max_bytes)
-        except UnsupportedFile as exc:
-            results.append(FileResult(str(f), "skipped", reason=str(exc)))
 
+def ingest_documents(
+    kb: str | Path | TextIndex,
+    docs: Iterable[Document],
+    *,
+    config: Config | None = None,
+    show_progress: bool | None = None,
+    on_progress: ProgressFn | None = None,
+    batch_chunks: int = 1024,
+    sync_roots: list[str | Path] | None = None,
+    present: set[str] | None = None,
+) -> IngestReport:
+    """Add or replace documents in `kb` (unchanged ones, by content hash, are left alone); a new
+    knowledge base picks its embedder from their text. With `sync_roots`, stored documents under
+    those folders whose id is not in `present` are deleted."""
+    config = config or Config()
+    started = time.perf_counter()
+    docs = list(docs)
     own = not isinstance(kb, TextIndex)
     new_kb, before = False, None  # a new KB's folder entries before this run (None: no folder)
     if own:
         kb_path = Path(kb).expanduser()
         params = IndexParams.from_config(config.kb)
         if (kb_path / "manifest.json").exists():
-            index = TextIndex.open(kb_path, embedder_backend=config.embedder.backend, params=params)
+            index = TextIndex.open(
+                kb_path, embedder_backend=config.embedder.backend, params=params, show_progress=show_progress
+            )
         else:
-            sample = "".join(t[:2000] for t in list(texts.values())[:50])
-            if not texts:  # nothing to add: no empty KB is created
-                seconds = time.perf_counter() - started
-                return IngestReport(str(kb_path), choose_embedder(config, sample), results, seconds)
+            sample = "".join(d.text[:2000] for d in docs[:50])
+            if not docs:  # nothing to add: no empty KB is created
+                return IngestReport(str(kb_path), choose_embedder(config, sample), [], time.perf_counter() - started)
             new_kb, before = True, set(os.listdir(kb_path)) if kb_path.is_dir() else None
             index = TextIndex.open(
                 kb_path,
@@ -162,17 +221,16 @@ def ingest_paths(
     try:
         report = IngestReport(kb=str(index.folder), embedder=index.embedder.name)
         known = index.content_hashes()
+        results: list[FileResult] = []
         todo: list[tuple[Path, Document, Status]] = []
-        for f, text in texts.items():
-            doc = Document(id=str(f), text=text, source=str(f), type=_doc_type(f), tags=list(tags or []))
-            digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-            if known.get(doc.id) == digest:
-                results.append(FileResult(str(f), "unchanged"))
+        for doc in docs:
+            if known.get(doc.id) == doc.content_hash():
+                results.append(FileResult(doc.source or doc.id, "unchanged"))
             else:
-                todo.append((f, doc, "updated" if doc.id in known else "added"))
+                todo.append((Path(doc.source or doc.id), doc, "updated" if doc.id in known else "added"))
         results.extend(_write_batches(index, todo, batch_chunks, show_progress, progress))
-        if sync:
-            results.extend(_sync_deleted(index, paths, set(map(str, files))))
+        if sync_roots:
+            results.extend(_sync_deleted(index, sync_roots, present or set()))
         report.files = results
         report.seconds = time.perf_counter() - started
         return report

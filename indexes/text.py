@@ -4,8 +4,9 @@
         kb.upsert([Document(id="a", text="...", source="/docs/a.md")])
         hits = kb.search("question", k=5)            # hybrid: FAISS dense + SQLite FTS5 BM25, fused by RRF
 
-On disk: `manifest.json` (embedder name, dimension), `index.sqlite` (documents, chunks with
-offsets, the FTS5 BM25 table and the float32 vectors: the truth), `vectors.<gen>.faiss` (a
+On disk: `manifest.json` (embedder name, dimension, BM25 analyzer), `index.sqlite` (documents,
+chunks with offsets and locations (page, slide, sheet/row, heading), the FTS5 BM25 table and the
+float32 vectors: the truth), `vectors.<gen>.faiss` (a
 rebuildable view; see indexes/store.py). One writer at a time across processes, readers see each
 committed write on their next search (indexes/base.py).
 """
@@ -21,12 +22,14 @@ from typing import Any, Callable, Iterable, Literal, Sequence
 
 import numpy as np
 
-from indexes.analyzer import analyze
+from indexes.analyzer import ANALYZER, LEGACY_ANALYZER, get_analyzer
 from indexes.ann import IndexParams
 from indexes.base import BaseIndex, Transaction
 from indexes.chunking import chunk_text
 from indexes.embedders import Embedder, get_embedder
+from indexes.fts import bm25_search, reanalyze
 from indexes.hybrid import filter_sql, fuse, like_prefix
+from indexes.readers.base import MARKDOWN_TYPES, Mark, heading_marks, location_at
 from polymodal.errors import InputError, StoreError
 
 __all__ = ["TextIndex", "Document", "Hit", "DocumentInfo", "SearchMode"]
@@ -46,7 +49,7 @@ CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
     ord INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
-    heading TEXT NOT NULL DEFAULT '', text TEXT NOT NULL);
+    heading TEXT NOT NULL DEFAULT '', text TEXT NOT NULL, metadata TEXT NOT NULL DEFAULT '{}');
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(tokens);
 """
@@ -54,7 +57,9 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(tokens);
 
 @dataclass
 class Document:
-    """A document to index. `text` is chunked by the index; offsets refer to it."""
+    """A document to index. `text` is chunked by the index; offsets refer to it. `marks` say where
+    in the file each part of the text came from (page, slide, sheet/row...): each chunk stores the
+    location of its start, and no chunk spans a mark made with `section=True`."""
 
     id: str
     text: str
@@ -62,9 +67,15 @@ class Document:
     type: str = ""
     tags: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    marks: list[Mark] = field(default_factory=list)
 
     def content_hash(self) -> str:
-        return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
+        """Of the text, and of the marks when there are any (so locations added later re-chunk)."""
+        h = hashlib.sha256(self.text.encode("utf-8"))
+        if self.marks:
+            marks = [[m.start, m.meta, m.section] for m in self.marks]
+            h.update(b"\0" + json.dumps(marks, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8"))
+        return h.hexdigest()
 
 
 @dataclass
@@ -94,7 +105,8 @@ class Hit:
     heading: str = ""
     dense_score: float | None = None
     bm25_score: float | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)  # the document's, then the chunk's location
+    location: dict[str, Any] = field(default_factory=dict)  # page (1-based), slide, sheet/row, heading path
 
 
 class TextIndex(BaseIndex):
@@ -116,12 +128,26 @@ class TextIndex(BaseIndex):
         params: IndexParams,
         chunk_tokens: int,
         chunk_overlap: int,
+        analyzer: str = ANALYZER,
+        show_progress: bool | None = None,
     ) -> None:
         self.embedder = embedder
         self.chunk_tokens = chunk_tokens
         self.chunk_overlap = chunk_overlap
         super().__init__(folder, manifest, read_only, params)
         self.store = self.tables["vectors"]
+        self._chunk_meta = self._migrate_chunk_metadata()
+        # read-only: queries are analysed as the stored rows were
+        self.analyzer = manifest.get("analyzer", LEGACY_ANALYZER)
+        self.analyze = get_analyzer(self.analyzer)
+        if self.analyzer != analyzer and not read_only:
+            self.reanalyze(analyzer, show_progress)
+
+    def reanalyze(self, analyzer: str, show_progress: bool | None = None) -> int:
+        """Rebuild the BM25 rows with `analyzer` (see `reanalyze`); queries use it from now on."""
+        done = reanalyze(self, analyzer, show_progress)
+        self.analyzer, self.analyze = analyzer, get_analyzer(analyzer)
+        return done
 
     @classmethod
     def open(
@@ -135,12 +161,17 @@ class TextIndex(BaseIndex):
         chunk_tokens: int = 200,
         chunk_overlap: int = 30,
         embedder_backend: str = "onnx",
+        analyzer: str = ANALYZER,
+        show_progress: bool | None = None,
     ) -> "TextIndex":
         """Open the index at `path`, creating it (with `embedder`) if absent.
 
         An existing index remembers its embedder: pass none to use it, or the same one; another
         embedder (or dimension) raises EmbedderMismatch. Its chunk sizes are the recorded ones.
+        An index built with another BM25 `analyzer` is re-analysed (its FTS rows rebuilt from the
+        stored chunk text; vectors untouched) when opened writable, with a progress bar.
         """
+        get_analyzer(analyzer)
         folder, manifest = cls._find_manifest(path, read_only, create)
         ref = embedder if embedder is not None else (manifest or {}).get("embedder")
         if ref is None:
@@ -149,14 +180,35 @@ class TextIndex(BaseIndex):
         if manifest is not None:
             chunk_tokens = manifest.get("chunk_tokens", chunk_tokens)
             chunk_overlap = manifest.get("chunk_overlap", chunk_overlap)
-        manifest = cls._adopt_model(folder, manifest, emb, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap)
-        return cls(folder, emb, manifest, read_only, params or IndexParams(), chunk_tokens, chunk_overlap)
+        manifest = cls._adopt_model(
+            folder, manifest, emb, chunk_tokens=chunk_tokens, chunk_overlap=chunk_overlap, analyzer=analyzer
+        )
+        params = params or IndexParams()
+        return cls(folder, emb, manifest, read_only, params, chunk_tokens, chunk_overlap, analyzer, show_progress)
+
+    def _migrate_chunk_metadata(self) -> bool:
+        """Knowledge bases made before chunk locations get the column (empty locations)."""
+
+        def has_column() -> bool:
+            return "metadata" in {r[1] for r in self._conn.execute("PRAGMA table_info(chunks)")}
+
+        if has_column() or self.read_only:
+            return has_column()
+        with self._write_lock():
+            if not has_column():  # another writer may have added it while we waited
+                self._conn.execute("ALTER TABLE chunks ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}'")
+        return True
 
     # -- writing --------------------------------------------------------------------------------
-    def _chunk(self, doc: Document) -> list[tuple[int, int, str]]:
-        markdown = doc.type in ("md", "markdown") or doc.source.lower().endswith((".md", ".markdown"))
-        spans = chunk_text(doc.text, self.embedder.count_tokens, self.chunk_tokens, self.chunk_overlap, markdown)
-        return [(s.start, s.end, s.heading) for s in spans]
+    def _chunk(self, doc: Document) -> list[tuple[int, int, str, dict[str, Any]]]:
+        """(start, end, heading, location) of each chunk of `doc`."""
+        markdown = doc.type in MARKDOWN_TYPES or doc.source.lower().endswith((".md", ".markdown"))
+        marks = list(doc.marks) + (heading_marks(doc.text) if markdown else [])
+        breaks = sorted({m.start for m in doc.marks if m.section and 0 < m.start < len(doc.text)})
+        spans = chunk_text(
+            doc.text, self.embedder.count_tokens, self.chunk_tokens, self.chunk_overlap, markdown, breaks=breaks
+        )
+        return [(s.start, s.end, s.heading, location_at(marks, s.start, s.end) if marks else {}) for s in spans]
 
     def add(self, docs: Sequence[Document], progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
         """Add new documents; an id already present raises StoreError (use `upsert`).
@@ -181,9 +233,9 @@ class TextIndex(BaseIndex):
                 raise InputError("every document needs a non-empty string id")
         # Heavy work (chunking, embedding) before taking the lock or opening a transaction.
         plan = [(d, self._chunk(d)) for d in docs]
-        texts = [d.text[a:b] for d, spans in plan for a, b, _ in spans]
+        texts = [d.text[a:b] for d, spans in plan for a, b, _, _ in spans]
         vecs = self._embed(texts, progress)
-        tokens = [" ".join(analyze(t)) for t in texts]
+        tokens = [" ".join(self.analyze(t)) for t in texts]
         with self._transaction() as tx:
             existing = self._existing(ids)
             if existing and not replace:
@@ -210,10 +262,10 @@ class TextIndex(BaseIndex):
                     ),
                 )
                 c.executemany("INSERT INTO doc_tags(doc_id, tag) VALUES(?,?)", [(d.id, t) for t in d.tags])
-                for ord_, (a, b, heading) in enumerate(spans):
+                for ord_, (a, b, heading, where) in enumerate(spans):
                     cur = c.execute(
-                        "INSERT INTO chunks(doc_id, ord, start, end, heading, text) VALUES(?,?,?,?,?,?)",
-                        (d.id, ord_, a, b, heading, texts[pos]),
+                        "INSERT INTO chunks(doc_id, ord, start, end, heading, text, metadata) VALUES(?,?,?,?,?,?,?)",
+                        (d.id, ord_, a, b, heading, texts[pos], json.dumps(where, ensure_ascii=False, default=str)),
                     )
                     rowid = int(cur.lastrowid)
                     c.execute("INSERT INTO chunks_fts(rowid, tokens) VALUES(?,?)", (rowid, tokens[pos]))
@@ -365,6 +417,7 @@ class TextIndex(BaseIndex):
             return [self._hit(rows[i], scores[i], dense.get(i), bm25.get(i)) for i in ranked]
 
     def _hit(self, r: Any, score: float, dense: float | None, bm25: float | None) -> Hit:
+        where = json.loads(r["metadata"]) if self._chunk_meta else {}
         return Hit(
             chunk_id=f"{r['doc_id']}#{r['ord']}",
             doc_id=r["doc_id"],
@@ -376,7 +429,8 @@ class TextIndex(BaseIndex):
             heading=r["heading"],
             dense_score=dense,
             bm25_score=bm25,
-            metadata=json.loads(r["metadata"]),
+            metadata={**json.loads(r["doc_metadata"]), **where},
+            location=where,
         )
 
     def _chunk_rows(self, ids: set[int]) -> dict[int, Any]:
@@ -385,7 +439,8 @@ class TextIndex(BaseIndex):
         for s in range(0, len(id_list), 900):
             part = id_list[s : s + 900]
             q = (
-                "SELECT c.*, d.source, d.metadata FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
+                "SELECT c.*, d.source, d.metadata AS doc_metadata "
+                "FROM chunks c JOIN documents d ON d.doc_id = c.doc_id "
                 f"WHERE c.id IN ({','.join('?' * len(part))})"
             )
             out.update({r["id"]: r for r in self._conn.execute(q, part)})
@@ -398,20 +453,5 @@ class TextIndex(BaseIndex):
         return np.fromiter((r[0] for r in rows), dtype=np.int64)
 
     def _bm25(self, query: str, n: int, filter: dict[str, Any] | None) -> dict[int, float]:
-        terms = list(dict.fromkeys(analyze(query)))[:64]
-        if not terms:
-            return {}
-        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        if not filter:
-            # The FTS table alone: joining every matching row to chunks and documents tripled the
-            # cost (11.6 vs 3.7 ms at 200k chunks) and only filters need it; rows of deleted
-            # chunks never get here (their FTS rows go in the same transaction).
-            sql = "SELECT rowid, bm25(chunks_fts) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?"
-            return {int(r[0]): -float(r[1]) for r in self._conn.execute(sql, [match, n])}
-        where, args = filter_sql(filter)
-        sql = (
-            "SELECT chunks_fts.rowid AS id, bm25(chunks_fts) AS s FROM chunks_fts "
-            "JOIN chunks c ON c.id = chunks_fts.rowid JOIN documents d ON d.doc_id = c.doc_id "
-            f"WHERE chunks_fts MATCH ? AND {where} ORDER BY s LIMIT ?"
-        )
-        return {int(r[0]): -float(r[1]) for r in self._conn.execute(sql, [match, *args, n])}
+        terms = list(dict.fromkeys(self.analyze(query)))[:64]
+        return bm25_search(self._conn, terms, n, filter)

@@ -11,6 +11,7 @@ import copy
 import re
 from typing import Any, Mapping
 
+from indexes.readers.base import describe_location
 from orchestrator.plan import Plan, PlanStep
 
 __all__ = ["resolve_followup", "describe_citations"]
@@ -42,6 +43,8 @@ def describe_citations(citations: list[Any]) -> str:
         num = c.get("number", i)
         src = c.get("source") or c.get("path") or c.get("doc_id") or "?"
         span = f" (chars {c['start']}-{c['end']})" if c.get("start") is not None and c.get("end") is not None else ""
+        loc = describe_location(c.get("metadata") or {})
+        span = f" {loc}{span}" if loc else span
         quote = str(c.get("text", "")).strip().replace("\n", " ")
         lines.append(f"[{num}] {src}{span}" + (f': "{quote[:200]}"' if quote else ""))
     return "\n".join(lines)

@@ -95,6 +95,9 @@ class KBConfig:
     index_type: str = "auto"  # auto | flat | ivf | hnsw | ivfpq
     target_recall: float = 0.97  # ANN search knobs are calibrated at build time to reach this recall@10
     max_file_mb: int = 50
+    json_text_field: str = "text"  # the field of a .json/.jsonl record that holds its text
+    ocr: bool = True  # scanned PDF pages and images are read by Tesseract (when installed)
+    ocr_languages: str = "chi_sim+eng"  # Tesseract language packs, joined by "+"
 
 
 @dataclass

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from indexes.readers.base import describe_location
 from tools.base import ToolResult
 from tools.rag_prompt import not_found_text
 
@@ -16,7 +17,8 @@ __all__ = ["Citation", "RagTimings", "RagAnswer", "citation", "declines", "quote
 
 @dataclass
 class Citation:
-    """A passage shown to the model: document `doc_id` (file `source`), characters [start, end)."""
+    """A passage shown to the model: document `doc_id` (file `source`), characters [start, end),
+    and where in the file it is (`metadata`: page (1-based), slide, sheet/row, heading path)."""
 
     number: int
     chunk_id: str
@@ -26,6 +28,13 @@ class Citation:
     end: int
     text: str
     score: float = 0.0
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        """ "report.pdf p. 12:340-610": file, location, characters."""
+        loc = describe_location(self.metadata)
+        return f"{Path(self.source).name}{' ' + loc if loc else ''}:{self.start}-{self.end}"
 
 
 @dataclass
@@ -73,7 +82,7 @@ class RagAnswer(ToolResult):
     def summary(self) -> str:
         if not self.found:
             return self.answer
-        refs = "; ".join(f"[{c.number}] {Path(c.source).name}:{c.start}-{c.end}" for c in self.citations)
+        refs = "; ".join(f"[{c.number}] {c.where}" for c in self.citations)
         return f"{self.answer}\n\nSources: {refs}" if refs else self.answer
 
 
@@ -112,6 +121,7 @@ def quote(span: str, passages: list[Citation]) -> Citation | None:
                 end=p.start + at + len(span),
                 text=span,
                 score=p.score,
+                metadata=dict(p.metadata),
             )
     return None
 
@@ -126,4 +136,5 @@ def citation(number: int, hit: Any, start: int, end: int, text: str) -> Citation
         end=end,
         text=text,
         score=float(hit.score),
+        metadata=dict(hit.location),
     )

@@ -48,6 +48,7 @@ class FakeCitation:
     start: int
     end: int
     text: str
+    metadata: dict = field(default_factory=dict)  # the location: page, slide, sheet/row, heading
 
 
 @dataclass
@@ -88,7 +89,9 @@ class FakeRagTool(_Fake, RagAnswerTool):
         question: the question to answer from the knowledge base
         k: how many passages to retrieve
         """
-        cite = FakeCitation(1, "kb/edge-ai.md", 7, 120, 220, f"A passage about {question[:40]}")
+        cite = FakeCitation(
+            1, "kb/edge-ai.md", 7, 120, 220, f"A passage about {question[:40]}", {"heading": "Edge AI > Deployment"}
+        )
         return FakeRagResult(question, f"Answer about {question} [1]", [cite])
 
 

@@ -58,10 +58,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def render_sources(result) -> str:
-    lines = [f"[{c.number}] {c.source}:{c.start}-{c.end}  {_clip(c.text)}" for c in result.citations]
+    lines = [f"[{c.number}] {_where(c)}  {_clip(c.text)}" for c in result.citations]
     if result.quote is not None:
-        q = result.quote
-        lines.append(f"answer copied from {q.source}:{q.start}-{q.end}")
+        lines.append(f"answer copied from {_where(result.quote)}")
     if result.unsupported_sentences:
         lines.append("unsupported (no citation): " + " | ".join(result.unsupported_sentences))
     t = result.timings
@@ -73,6 +72,14 @@ def render(result) -> str:
     if not result.found:
         return f"{result.answer} ({result.reason})"
     return f"{result.answer}\n{render_sources(result)}"
+
+
+def _where(c) -> str:
+    """ "/docs/report.pdf p. 12:340-610": the file, where in it (page, slide, row, heading), characters."""
+    from indexes.readers.base import describe_location
+
+    loc = describe_location(c.metadata)
+    return f"{c.source}{' ' + loc if loc else ''}:{c.start}-{c.end}"
 
 
 def _clip(text: str, n: int = 80) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from indexes.readers.base import describe_location
 from orchestrator.ui.services import IMAGE_TYPES, AppServices, TabState, short_error
 from polymodal.errors import Cancelled
 
@@ -142,14 +143,16 @@ class TurnView:
             source = str(_first(c, "source", "path", "doc_id") or "?")
             passage = str(_first(c, "text", "quote", "passage") or "").strip()
             start, end = _first(c, "start"), _first(c, "end")
+            loc = describe_location(_first(c, "metadata") or {})
             where = f" (characters {start}–{end})" if start is not None and end is not None else ""
+            where = f" {loc}{where}" if loc else where
             quoted = "\n".join(f"> {line}" for line in passage.splitlines()) or "> (no passage text)"
             out.append(
                 {
                     "role": "assistant",
                     "content": f"`{source}`{where}\n\n{quoted}",
                     "metadata": {
-                        "title": f"[{num}] {Path(source).name}",
+                        "title": f"[{num}] {Path(source).name}" + (f" {loc}" if loc else ""),
                         "id": f"{pid}-{i}",
                         "parent_id": pid,
                         "status": "done",

@@ -60,9 +60,9 @@ def test_chat_turn_streams_plan_answer_and_expandable_citations(config):
     assert answer["content"].startswith("Answer about What is edge AI") and "[1]" in answer["content"]
     sources = next(m for m in final if m.get("metadata", {}).get("title") == "Sources (1)")
     cite = next(m for m in final if m.get("metadata", {}).get("parent_id") == sources["metadata"]["id"])
-    assert cite["metadata"]["title"] == "[1] edge-ai.md"
+    assert cite["metadata"]["title"] == "[1] edge-ai.md § Edge AI > Deployment"  # where in the file
     assert "kb/edge-ai.md" in cite["content"] and "> A passage about What is edge AI" in cite["content"]
-    assert "characters 120–220" in cite["content"]
+    assert "§ Edge AI > Deployment (characters 120–220)" in cite["content"]
     assert tab.messages == final and len(tab.conversation.turns) == 1
 
 

@@ -104,3 +104,22 @@ def test_hnsw_and_ivfpq_indexes_serve_search(tmp_path):
         with TextIndex.open(tmp_path / kind, params=IndexParams(index_type=kind)) as kb:
             assert kb.store.index_type == kind
             assert len(kb.search("topic 9", k=5, mode="dense")) == 5
+
+
+def test_a_knowledge_base_from_before_chunk_locations_opens_and_gains_them(tmp_path):
+    import sqlite3
+
+    from indexes.readers.base import Mark
+
+    with TextIndex.open(tmp_path / "kb", HashEmbedder()) as kb:
+        kb.add([Document("old", "Soil moisture is logged hourly.", source="old.txt")])
+    conn = sqlite3.connect(tmp_path / "kb" / "index.sqlite")
+    conn.execute("ALTER TABLE chunks DROP COLUMN metadata")  # the table as it was
+    conn.commit()
+    conn.close()
+    with TextIndex.open(tmp_path / "kb", read_only=True) as ro:
+        assert ro.search("soil moisture", k=1, mode="bm25")[0].location == {}
+    with TextIndex.open(tmp_path / "kb") as kb:
+        kb.add([Document("new", "Page two: valves open at dawn.", source="new.pdf", marks=[Mark(0, {"page": 2})])])
+        assert kb.search("valves dawn", k=1, mode="bm25")[0].location == {"page": 2}
+        assert kb.search("soil moisture", k=1, mode="bm25")[0].location == {}

@@ -100,3 +100,23 @@ def test_models_build_joins_and_verifies_the_llm(tmp_path):
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["ok"] and out["llm"]["bytes"] > 900_000_000 and out["llm"]["path"].endswith(".gguf")
+
+
+def test_ask_cites_the_pdf_page_in_json_and_in_the_sources_line(tmp_path):
+    from indexes.readers.samples import text_pdf
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    text_pdf(docs / "atlas.pdf", ["Rivers of Europe are long.", "Paris is the capital of France."])
+    r = _run("ingest", str(docs), "--kb", str(tmp_path / "kb"), "--embedder", "hash", "--json", home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "scripted_llm.py").write_text(SCRIPTED)
+    (tmp_path / "config.toml").write_text('[llm]\nbackend = "scripted_llm:Model"\n')
+    ask = ("--config", str(tmp_path / "config.toml"), "ask", "What is the capital of France?", "--kb")
+    r = _run(*ask, str(tmp_path / "kb"), "--json", home=tmp_path, extra_path=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    cite = json.loads(r.stdout)["citations"][0]
+    assert cite["source"].endswith("atlas.pdf") and cite["metadata"] == {"page": 2}
+    r = _run(*ask, str(tmp_path / "kb"), home=tmp_path, extra_path=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "atlas.pdf p. 2:" in r.stdout.splitlines()[1]

@@ -43,7 +43,8 @@ def test_where_did_that_come_from_shows_the_previous_citations(agent):
     chat.run("What is edge AI?")
     result = chat.run("where did that come from?")
     assert result.plan.steps == []
-    assert "[1] kb/edge-ai.md (chars 120-220)" in result.answer and "A passage about" in result.answer
+    assert "[1] kb/edge-ai.md § Edge AI > Deployment (chars 120-220)" in result.answer
+    assert "A passage about" in result.answer
     assert "kb/edge-ai.md" in chat.run("出处是哪里？").answer
 
 
