@@ -6,8 +6,8 @@ Plain functions (no gradio at import), so they are tested without a browser.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
+from orchestrator.models import process_rss_mb
 from orchestrator.ui.services import AppServices
 
 log = logging.getLogger("polymodal.app")
@@ -17,13 +17,10 @@ log = logging.getLogger("polymodal.app")
 
 
 def _rss_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
+    rss = process_rss_mb()
+    if rss:
+        return rss
+    import resource  # no /proc: the peak is the best there is
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
