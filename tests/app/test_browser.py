@@ -223,7 +223,7 @@ def test_real_llm_answers_from_an_uploaded_document_with_a_citation(config, serv
     sources.wait_for(timeout=300_000)
     expect(page.locator("#chat")).to_contain_text(re.compile(r"6[:.]30"))
     sources.click()
-    page.get_by_text(re.compile(r"^\[1\] greenhouse-handbook\.md$")).click()
+    page.get_by_text(re.compile(r"^\[1\] greenhouse-handbook\.md § Greenhouse handbook$")).click()  # with its heading
     quote = page.locator("#chat blockquote").filter(has_text="irrigation pump runs every morning")
     quote.first.wait_for()  # the quoted passage, visible once the source is opened
     page.wait_for_timeout(800)
