@@ -19,7 +19,6 @@ import functools
 import importlib.util
 import math
 import re
-import shutil
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from indexes.readers.ocr import ocr_status
 
 __all__ = [
     "PhotoSignals",
@@ -184,16 +185,6 @@ def _km(a: float, b: float, c: float, d: float) -> float:
     a, b, c, d = map(math.radians, (a, b, c, d))
     h = math.sin((c - a) / 2) ** 2 + math.cos(a) * math.cos(c) * math.sin((d - b) / 2) ** 2
     return 2 * 6371.0 * math.asin(min(1.0, math.sqrt(h)))
-
-
-@functools.lru_cache(maxsize=1)
-def ocr_status() -> tuple[bool, str]:
-    """(usable, why): OCR needs the `pytesseract` package and the `tesseract` program."""
-    if importlib.util.find_spec("pytesseract") is None:
-        return False, "pytesseract is not installed (pip install 'polymodal[photos]')"
-    if shutil.which("tesseract") is None:
-        return False, "the tesseract program is not installed (apt-get install tesseract-ocr)"
-    return True, "tesseract via pytesseract"
 
 
 @functools.lru_cache(maxsize=1)

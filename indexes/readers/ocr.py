@@ -4,6 +4,7 @@ dropped, so a photo without text gives no text rather than noise."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import warnings
@@ -13,7 +14,7 @@ from pathlib import Path
 from indexes.readers.base import Builder, Extracted, ReadOptions
 from polymodal.errors import UnsupportedFile
 
-__all__ = ["ocr_available", "ocr_image", "read_image", "IMAGE_SUFFIXES"]
+__all__ = ["ocr_available", "ocr_status", "ocr_image", "read_image", "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 MIN_CONFIDENCE = 50  # Tesseract's per-word confidence, 0-100
@@ -22,13 +23,18 @@ _CJK_GAP = re.compile(r"(?<=[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]) (?=[\u300
 
 
 @lru_cache(maxsize=1)
+def ocr_status() -> tuple[bool, str]:
+    """(usable, why): OCR needs the `pytesseract` package and the `tesseract` program."""
+    if importlib.util.find_spec("pytesseract") is None:
+        return False, "pytesseract is not installed (pip install 'polymodal[docs]' or 'polymodal[photos]')"
+    if shutil.which("tesseract") is None:
+        return False, "the tesseract program is not installed (apt-get install tesseract-ocr)"
+    return True, "tesseract via pytesseract"
+
+
 def ocr_available() -> bool:
     """pytesseract importable and the tesseract binary on PATH."""
-    try:
-        import pytesseract  # noqa: F401
-    except ImportError:
-        return False
-    return shutil.which("tesseract") is not None
+    return ocr_status()[0]
 
 
 def ocr_image(image, languages: str = "chi_sim+eng") -> str:
