@@ -8,7 +8,7 @@ PY := $(BIN)/python
 PIP := $(BIN)/pip
 DEPS_SUM := $(shell cat pyproject.toml Makefile | sha256sum | cut -c1-16)
 DEPS_STAMP := $(VENV)/.deps-$(DEPS_SUM)
-EXTRAS ?= models,clip,diffusion,edge,ui,convert,serve,otel,photos,docs,dev
+EXTRAS ?= models,clip,diffusion,edge,ui,convert,serve,otel,photos,docs,distributed,dev
 # keyed by the package list: adding a package (tesseract for OCR) re-runs the check on set-up machines
 APT_PKGS := mosquitto chromium fonts-noto-cjk openssl tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng
 APT_STAMP := $(VENV)/.apt-ok-$(shell echo "$(APT_PKGS)" | sha256sum | cut -c1-8)
