@@ -104,9 +104,15 @@ class SentenceTransformerEmbedder(_Lazy):
     """Any sentence-transformers model: a packaged offline default, a local folder or a hub id."""
 
     def __init__(
-        self, model: str = "all-MiniLM-L6-v2", backend: str = "onnx", batch_size: int = 32, device: str = "cpu"
+        self,
+        model: str = "all-MiniLM-L6-v2",
+        backend: str = "onnx",
+        batch_size: int = 32,
+        device: str = "cpu",
+        threads: int = 0,
     ) -> None:
         self.model_ref = model
+        self.threads = threads  # ONNX intra-op threads (0: one per core); a Ray worker with one CPU uses 1
         if backend not in ("torch", "onnx", "onnx-int8"):
             raise ConfigError(f"unknown embedder backend '{backend}' (torch, onnx or onnx-int8)")
         self.backend = backend
@@ -128,7 +134,9 @@ class SentenceTransformerEmbedder(_Lazy):
             from indexes.onnx_embedder import OnnxSentenceEncoder
             from polymodal.config import PathsConfig
 
-            return OnnxSentenceEncoder(Path(path), PathsConfig().cache(), quantized=self.backend == "onnx-int8")
+            return OnnxSentenceEncoder(
+                Path(path), PathsConfig().cache(), quantized=self.backend == "onnx-int8", threads=self.threads
+            )
         st = require("sentence_transformers", "models", "text embeddings")
         try:
             return st.SentenceTransformer(path, device=self.device)
@@ -261,15 +269,18 @@ _cache: dict[tuple, Embedder] = {}
 _cache_lock = threading.Lock()
 
 
-def get_embedder(name: str, backend: str = "onnx", batch_size: int = 32) -> Embedder:
-    """The embedder called `name` (see module doc); one shared instance per name and backend."""
+def get_embedder(name: str, backend: str = "onnx", batch_size: int = 32, threads: int = 0) -> Embedder:
+    """The embedder called `name` (see module doc); one shared instance per name, backend and
+    thread count (`threads`: 0 uses every core; honoured by the sentence-transformers ONNX backend)."""
     if name.endswith("@int8"):  # the name an int8 embedder records in an index manifest
         name, backend = name[: -len("@int8")], "onnx-int8"
-    key = (name, backend, batch_size)
+    key = (name, backend, batch_size, threads)
     with _cache_lock:
         if key in _cache:
             return _cache[key]
         emb = _create(name, backend, batch_size)
+        if threads and isinstance(emb, SentenceTransformerEmbedder):
+            emb.threads = threads
         _cache[key] = emb
         return emb
 

@@ -32,6 +32,9 @@ __all__ = [
     "discover",
     "choose_embedder",
     "read_options",
+    "open_for_ingest",
+    "remove_new_entries",
+    "sync_deleted",
 ]
 
 Status = Literal["added", "updated", "unchanged", "skipped", "deleted"]
@@ -52,6 +55,7 @@ class IngestReport:
     embedder: str
     files: list[FileResult] = field(default_factory=list)
     seconds: float = 0.0
+    stats: dict[str, float] = field(default_factory=dict)  # on Ray: seconds per stage, counts
 
     def count(self, status: Status) -> int:
         return sum(1 for f in self.files if f.status == status)
@@ -187,29 +191,13 @@ def ingest_documents(
     started = time.perf_counter()
     docs = list(docs)
     own = not isinstance(kb, TextIndex)
-    new_kb, before = False, None  # a new KB's folder entries before this run (None: no folder)
     if own:
-        kb_path = Path(kb).expanduser()
-        params = IndexParams.from_config(config.kb)
-        if (kb_path / "manifest.json").exists():
-            index = TextIndex.open(
-                kb_path, embedder_backend=config.embedder.backend, params=params, show_progress=show_progress
-            )
-        else:
-            sample = "".join(d.text[:2000] for d in docs[:50])
-            if not docs:  # nothing to add: no empty KB is created
-                return IngestReport(str(kb_path), choose_embedder(config, sample), [], time.perf_counter() - started)
-            new_kb, before = True, set(os.listdir(kb_path)) if kb_path.is_dir() else None
-            index = TextIndex.open(
-                kb_path,
-                choose_embedder(config, sample),
-                chunk_tokens=config.kb.chunk_tokens,
-                chunk_overlap=config.kb.chunk_overlap,
-                embedder_backend=config.embedder.backend,
-                params=params,
-            )
+        opened = open_for_ingest(kb, config, "".join(d.text[:2000] for d in docs[:50]), bool(docs), show_progress)
+        if opened is None:  # nothing to add: no empty KB is created
+            return IngestReport(str(Path(kb).expanduser()), choose_embedder(config, ""), [], 0.0)
+        index, new_kb, before = opened
     else:
-        index = kb
+        index, new_kb, before = kb, False, None
     committed = 0
 
     def progress(done: int, total: int, path: str) -> None:
@@ -230,7 +218,7 @@ def ingest_documents(
                 todo.append((Path(doc.source or doc.id), doc, "updated" if doc.id in known else "added"))
         results.extend(_write_batches(index, todo, batch_chunks, show_progress, progress))
         if sync_roots:
-            results.extend(_sync_deleted(index, sync_roots, present or set()))
+            results.extend(sync_deleted(index, sync_roots, present or set()))
         report.files = results
         report.seconds = time.perf_counter() - started
         return report
@@ -238,7 +226,34 @@ def ingest_documents(
         if own:
             index.close()
             if new_kb and not committed:  # the first write failed: leave no empty KB behind
-                _remove_new_entries(index.folder, before)
+                remove_new_entries(index.folder, before)
+
+
+def open_for_ingest(
+    kb: str | Path, config: Config, sample: str, have_docs: bool, show_progress: bool | None
+) -> tuple[TextIndex, bool, set[str] | None] | None:
+    """Open the knowledge base at `kb` for writing, creating it (its embedder chosen from `sample`)
+    when absent and `have_docs`. Returns (index, created, the folder's entries before) or None
+    when there is nothing to create."""
+    kb_path = Path(kb).expanduser()
+    params = IndexParams.from_config(config.kb)
+    if (kb_path / "manifest.json").exists():
+        index = TextIndex.open(
+            kb_path, embedder_backend=config.embedder.backend, params=params, show_progress=show_progress
+        )
+        return index, False, None
+    if not have_docs:
+        return None
+    before = set(os.listdir(kb_path)) if kb_path.is_dir() else None
+    index = TextIndex.open(
+        kb_path,
+        choose_embedder(config, sample),
+        chunk_tokens=config.kb.chunk_tokens,
+        chunk_overlap=config.kb.chunk_overlap,
+        embedder_backend=config.embedder.backend,
+        params=params,
+    )
+    return index, True, before
 
 
 def _write_batches(
@@ -280,7 +295,7 @@ def _write_batches(
     return results
 
 
-def _sync_deleted(index: TextIndex, roots: list[str | Path], present: set[str]) -> list[FileResult]:
+def sync_deleted(index: TextIndex, roots: list[str | Path], present: set[str]) -> list[FileResult]:
     """Delete documents under the ingested folders whose files no longer exist."""
     gone: list[str] = []
     for root in roots:
@@ -294,7 +309,7 @@ def _sync_deleted(index: TextIndex, roots: list[str | Path], present: set[str]) 
     return [FileResult(d, "deleted") for d in gone]
 
 
-def _remove_new_entries(folder: Path, before: set[str] | None) -> None:
+def remove_new_entries(folder: Path, before: set[str] | None) -> None:
     """Remove what `folder` did not hold `before` (all of it when it did not exist)."""
     import shutil
 

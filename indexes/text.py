@@ -25,11 +25,11 @@ import numpy as np
 from indexes.analyzer import ANALYZER, LEGACY_ANALYZER, get_analyzer
 from indexes.ann import IndexParams
 from indexes.base import BaseIndex, Transaction
-from indexes.chunking import chunk_text
 from indexes.embedders import Embedder, get_embedder
 from indexes.fts import bm25_search, reanalyze
 from indexes.hybrid import filter_sql, fuse, like_prefix
-from indexes.readers.base import MARKDOWN_TYPES, Mark, heading_marks, location_at
+from indexes.prepare import Prepared, Preparer, WriteSpec
+from indexes.readers.base import Mark
 from polymodal.errors import InputError, StoreError
 
 __all__ = ["TextIndex", "Document", "Hit", "DocumentInfo", "SearchMode"]
@@ -76,6 +76,13 @@ class Document:
             marks = [[m.start, m.meta, m.section] for m in self.marks]
             h.update(b"\0" + json.dumps(marks, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8"))
         return h.hexdigest()
+
+
+def _check_ids(ids: list[str]) -> None:
+    if len(set(ids)) != len(ids):
+        raise InputError("duplicate document ids in one call")
+    if not all(isinstance(i, str) and i for i in ids):
+        raise InputError("every document needs a non-empty string id")
 
 
 @dataclass
@@ -200,15 +207,12 @@ class TextIndex(BaseIndex):
         return True
 
     # -- writing --------------------------------------------------------------------------------
-    def _chunk(self, doc: Document) -> list[tuple[int, int, str, dict[str, Any]]]:
-        """(start, end, heading, location) of each chunk of `doc`."""
-        markdown = doc.type in MARKDOWN_TYPES or doc.source.lower().endswith((".md", ".markdown"))
-        marks = list(doc.marks) + (heading_marks(doc.text) if markdown else [])
-        breaks = sorted({m.start for m in doc.marks if m.section and 0 < m.start < len(doc.text)})
-        spans = chunk_text(
-            doc.text, self.embedder.count_tokens, self.chunk_tokens, self.chunk_overlap, markdown, breaks=breaks
+    def write_spec(self) -> WriteSpec:
+        """How this index chunks, analyses and embeds: what a worker needs to prepare documents for it."""
+        backend = getattr(self.embedder, "backend", "onnx")
+        return WriteSpec(
+            self.embedder.name, self.store.dim, self.chunk_tokens, self.chunk_overlap, self.analyzer, backend
         )
-        return [(s.start, s.end, s.heading, location_at(marks, s.start, s.end) if marks else {}) for s in spans]
 
     def add(self, docs: Sequence[Document], progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
         """Add new documents; an id already present raises StoreError (use `upsert`).
@@ -225,17 +229,23 @@ class TextIndex(BaseIndex):
     ) -> dict[str, int]:
         self._check_writable()
         docs = list(docs)
-        ids = [d.id for d in docs]
-        if len(set(ids)) != len(ids):
-            raise InputError("duplicate document ids in one call")
-        for d in docs:
-            if not isinstance(d.id, str) or not d.id:
-                raise InputError("every document needs a non-empty string id")
+        _check_ids([d.id for d in docs])
         # Heavy work (chunking, embedding) before taking the lock or opening a transaction.
-        plan = [(d, self._chunk(d)) for d in docs]
-        texts = [d.text[a:b] for d, spans in plan for a, b, _, _ in spans]
-        vecs = self._embed(texts, progress)
-        tokens = [" ".join(self.analyze(t)) for t in texts]
+        items = Preparer(self.write_spec(), self.embedder).prepare(docs, progress)
+        return self.write_prepared(items, replace=replace)
+
+    def write_prepared(self, items: Sequence[Prepared], replace: bool = True) -> dict[str, int]:
+        """Commit documents prepared elsewhere (indexes/prepare.py) in one transaction, replacing stored
+        documents with the same id unless `replace` is False. Returns chunks stored per document id."""
+        self._check_writable()
+        items = list(items)
+        ids = [it.doc.id for it in items]
+        _check_ids(ids)
+        for it in items:
+            n = len(it.spans)
+            if it.vectors is None or it.vectors.shape != (n, self.store.dim) or len(it.tokens) != n:
+                raise InputError(f"document {it.doc.id!r} is not prepared for this index (chunks, tokens, vectors)")
+        vecs = np.concatenate([it.vectors for it in items]) if items else np.zeros((0, self.store.dim), np.float32)
         with self._transaction() as tx:
             existing = self._existing(ids)
             if existing and not replace:
@@ -243,10 +253,10 @@ class TextIndex(BaseIndex):
             if existing:
                 self._delete_rows(tx, existing)
             new_ids: list[int] = []
-            pos = 0
             now = time.time()
             c = tx.conn
-            for d, spans in plan:
+            for it in items:
+                d = it.doc
                 c.execute(
                     "INSERT INTO documents(doc_id, source, type, tags, content_hash, text, metadata, added_at) "
                     "VALUES(?,?,?,?,?,?,?,?)",
@@ -255,36 +265,24 @@ class TextIndex(BaseIndex):
                         d.source,
                         d.type,
                         json.dumps(list(d.tags), ensure_ascii=False),
-                        d.content_hash(),
+                        it.content_hash,
                         d.text,
                         json.dumps(d.metadata, ensure_ascii=False, default=str),
                         now,
                     ),
                 )
                 c.executemany("INSERT INTO doc_tags(doc_id, tag) VALUES(?,?)", [(d.id, t) for t in d.tags])
-                for ord_, (a, b, heading, where) in enumerate(spans):
+                for ord_, ((a, b, heading, where), text, tokens) in enumerate(zip(it.spans, it.texts, it.tokens)):
                     cur = c.execute(
                         "INSERT INTO chunks(doc_id, ord, start, end, heading, text, metadata) VALUES(?,?,?,?,?,?,?)",
-                        (d.id, ord_, a, b, heading, texts[pos], json.dumps(where, ensure_ascii=False, default=str)),
+                        (d.id, ord_, a, b, heading, text, json.dumps(where, ensure_ascii=False, default=str)),
                     )
                     rowid = int(cur.lastrowid)
-                    c.execute("INSERT INTO chunks_fts(rowid, tokens) VALUES(?,?)", (rowid, tokens[pos]))
+                    c.execute("INSERT INTO chunks_fts(rowid, tokens) VALUES(?,?)", (rowid, tokens))
                     new_ids.append(rowid)
-                    pos += 1
             tx.write("vectors", new_ids, vecs)
         self._maybe_save()
-        return {d.id: len(spans) for d, spans in plan}
-
-    def _embed(self, texts: list[str], progress: Callable[[int, int], None] | None) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.store.dim), dtype=np.float32)
-        batch = 1024  # large slices: sentence-transformers sorts each call's texts by length
-        parts = []
-        for i in range(0, len(texts), batch):
-            parts.append(self.embedder.embed_documents(texts[i : i + batch]))
-            if progress:
-                progress(min(i + batch, len(texts)), len(texts))
-        return np.concatenate(parts, axis=0)
+        return {it.doc.id: len(it.spans) for it in items}
 
     def _maybe_save(self) -> None:
         # Small indexes persist FAISS after every write (cheap); large ones on save()/close(),

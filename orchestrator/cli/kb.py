@@ -20,6 +20,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chunk-tokens", type=positive_int, default=None)
     p.add_argument("--overlap", type=non_negative_int, default=None)
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="ADDRESS",
+        help="read, chunk and embed on a Ray cluster (HOST:PORT; 'auto' or nothing: RAY_ADDRESS, else a local one)",
+    )
+    p.add_argument("--actors", type=positive_int, default=2, help="with --ray: embedding actors (one CPU each)")
     p.set_defaults(func=cmd_ingest)
 
     kb = sub.add_parser("kb", help="inspect a knowledge base")
@@ -53,14 +62,24 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         config.kb.chunk_tokens = args.chunk_tokens
     if args.overlap is not None:
         config.kb.chunk_overlap = args.overlap
-    report = ingest_paths(
-        _kb_path(args, config),
-        args.paths,
-        config=config,
-        sync=args.sync,
-        tags=args.tag,
-        show_progress=False if (args.no_progress or args.json) else None,
-    )
+    show = False if (args.no_progress or args.json) else None
+    if args.ray is not None:
+        from indexes.distributed.ingest import ingest_on_ray
+
+        report = ingest_on_ray(
+            _kb_path(args, config),
+            args.paths,
+            address=args.ray,
+            config=config,
+            sync=args.sync,
+            tags=args.tag,
+            actors=args.actors,
+            show_progress=show,
+        )
+    else:
+        report = ingest_paths(
+            _kb_path(args, config), args.paths, config=config, sync=args.sync, tags=args.tag, show_progress=show
+        )
     lines = [report.summary()]
     lines += [f"  skipped {f.path}: {f.reason}" for f in report.files if f.status == "skipped"]
     emit(args, {"ok": report.ok, "summary": report.summary(), **_report_dict(report)}, "\n".join(lines))
