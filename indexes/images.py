@@ -160,6 +160,7 @@ class ImageIndex(BaseIndex):
         cancel: threading.Event | None = None,
         batch_size: int = 16,
         within: Sequence[str | Path] | None = None,
+        runner: Any = None,
     ) -> IndexReport:
         """Index every image under `folder`: new and changed files (by content hash) are embedded,
         unchanged ones skipped cheaply (size + mtime), and with `prune` rows of deleted files removed.
@@ -174,7 +175,13 @@ class ImageIndex(BaseIndex):
             kept = {f: any(f.resolve().is_relative_to(b) for b in bounds) for f in files}
             files, escaped = [f for f in files if kept[f]], [f for f in files if not kept[f]]
         report = self.add(
-            files, progress=progress, show_progress=show_progress, cancel=cancel, batch_size=batch_size, root=root
+            files,
+            progress=progress,
+            show_progress=show_progress,
+            cancel=cancel,
+            batch_size=batch_size,
+            root=root,
+            runner=runner,
         )
         report.skipped += [Skipped(str(f), f"{f.name}: links outside the allowed folders") for f in escaped]
         report.ignored = ignored
@@ -193,14 +200,14 @@ class ImageIndex(BaseIndex):
         cancel: threading.Event | None = None,
         batch_size: int = 16,
         root: Path | None = None,
+        runner: Any = None,
     ) -> IndexReport:
         """Index the given image files (incrementally). Unreadable files are reported, not raised.
-        `root`: the folder they were found under (its path is not a word of the photos).
+        `root`: the folder they were found under (its path is not a word of the photos). `runner`:
+        prepares and encodes the batches elsewhere (`indexes.distributed.images.RayImageRunner`).
 
         Reading, hashing, decoding and thumbnailing the next batch (a worker thread: libjpeg and file
         I/O release the GIL) overlaps with encoding and storing the current one."""
-        from concurrent.futures import ThreadPoolExecutor
-
         self._check_writable()
         start = time.time()
         report = IndexReport(encoder=self.encoder.name)
@@ -212,20 +219,19 @@ class ImageIndex(BaseIndex):
         bar = progress_bar(len(paths), show_progress)
         done = 0
         try:
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="image-decode") as pool:
-                pending = pool.submit(prepare, batches[0], known, self.folder, signals, needs) if batches else None
-                for i in range(len(batches)):
-                    if cancel is not None and cancel.is_set():
-                        raise Cancelled(f"indexing cancelled after {done} of {len(paths)} files")
-                    batch = pending.result()
-                    nxt = batches[i + 1] if i + 1 < len(batches) else None
-                    pending = pool.submit(prepare, nxt, known, self.folder, signals, needs) if nxt else None
-                    self._commit(batch, report)
-                    done += len(batches[i])
-                    if bar is not None:
-                        bar.update(len(batches[i]))
-                    if progress:
-                        progress(done, len(paths))
+            if runner is not None:  # elsewhere (indexes/distributed/images.py): prepared and encoded batches
+                stream = runner.run(self, batches, {p: dict(r) for p, r in known.items()}, needs, root)
+            else:
+                stream = _local(batches, known, self.folder, signals, needs)
+            for size, batch, encoded in stream:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled(f"indexing cancelled after {done} of {len(paths)} files")
+                self._commit(batch, report, encoded)
+                done += size
+                if bar is not None:
+                    bar.update(size)
+                if progress:
+                    progress(done, len(paths))
         finally:
             if bar is not None:
                 bar.close()
@@ -236,12 +242,14 @@ class ImageIndex(BaseIndex):
             report.seconds = time.time() - start
         return report
 
-    def _commit(self, batch: Batch, report: IndexReport) -> None:
-        """Encode the batch's new images and store rows, tags and vectors in one transaction."""
+    def _commit(self, batch: Batch, report: IndexReport, enc: Any = None) -> None:
+        """Encode the batch's new images (unless `enc` holds them) and store rows, tags and vectors
+        in one transaction."""
         report.skipped.extend(batch.skipped)
         report.unchanged += batch.unchanged
         todo = batch.todo
-        enc = self.encoder.encode([t[2].image for t in todo]) if todo else None
+        if todo and enc is None:
+            enc = self.encoder.encode([t[2].image for t in todo])
         with self._transaction() as tx:
             c = tx.conn
             c.executemany("UPDATE images SET size=?, mtime_ns=? WHERE id=?", [(s, m, i) for i, s, m in batch.touch])
@@ -487,3 +495,17 @@ class ImageIndex(BaseIndex):
             for row in self._conn.execute(q, part):
                 out.setdefault(row[0], []).append(row[1])
         return out
+
+
+def _local(batches: list[list[Path]], known: dict, folder: Path, signals: Any, needs: frozenset[str]):
+    """(files, prepared batch, None): the next batch read, hashed, decoded and thumbnailed on a worker
+    thread (libjpeg and file I/O release the GIL) while the caller encodes and stores this one."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="image-decode") as pool:
+        pending = pool.submit(prepare, batches[0], known, folder, signals, needs) if batches else None
+        for i in range(len(batches)):
+            batch = pending.result()
+            nxt = batches[i + 1] if i + 1 < len(batches) else None
+            pending = pool.submit(prepare, nxt, known, folder, signals, needs) if nxt else None
+            yield len(batches[i]), batch, None

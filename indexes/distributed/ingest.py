@@ -38,7 +38,7 @@ from indexes.text import Document
 from polymodal.config import Config
 from polymodal.errors import InputError, UnsupportedFile
 
-__all__ = ["ingest_on_ray"]
+__all__ = ["ingest_on_ray", "actor_cpus"]
 
 EmbedderFactory = Callable[[], Embedder]
 _READ_CPUS = 0.25  # what one read/chunk task reserves
@@ -169,7 +169,7 @@ def ingest_on_ray(
     try:
         known = index.content_hashes()
         spec = index.write_spec()
-        actor_cpus = _actor_cpus(ray, actors)
+        per_actor = actor_cpus(ray, actors)
         ctx = ray.data.DataContext.get_current()
         # committed in discovery order, as one process would: the same row ids, so even ties rank alike
         # (a dataset copies the context when it is made)
@@ -196,7 +196,7 @@ def ingest_on_ray(
             batch_size=files_per_task,
             fn_constructor_kwargs={"spec": spec, "factory": embedder_factory},
             compute=ray.data.ActorPoolStrategy(size=actors),
-            num_cpus=actor_cpus,
+            num_cpus=per_actor,
         )
         results: list[FileResult] = []
         pending: list[tuple[Prepared, str]] = []
@@ -252,14 +252,14 @@ def ingest_on_ray(
             remove_new_entries(index.folder, before)
 
 
-def _actor_cpus(ray, actors: int) -> float:
+def actor_cpus(ray, actors: int, read_cpus: float = _READ_CPUS) -> float:
     """CPUs each embedding actor reserves: up to one, leaving room for a read task on every node,
     or a cluster the actors fill would never read (the pipeline would wait forever)."""
     nodes = [n["Resources"].get("CPU", 0.0) for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU")]
     if not nodes:
         raise InputError("the Ray cluster has no CPUs")
     per_node = -(-actors // len(nodes))
-    return max(0.05, min(1.0, (min(nodes) - _READ_CPUS) / per_node))
+    return max(0.05, min(1.0, (min(nodes) - read_cpus) / per_node))
 
 
 def _sample(files: list[Path], options: ReadOptions) -> str:

@@ -26,6 +26,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ocr", action=argparse.BooleanOptionalAction, default=None, help="read text in photos (Tesseract)")
     p.add_argument("--faces", action=argparse.BooleanOptionalAction, default=None, help="count faces (BlazeFace)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="ADDRESS",
+        help="decode and encode on a Ray cluster (HOST:PORT; 'auto' or nothing: RAY_ADDRESS, else a local one)",
+    )
+    p.add_argument("--actors", type=positive_int, default=2, help="with --ray: encoding actors")
     p.set_defaults(func=cmd_index)
 
     p = add_json_flag(acts.add_parser("search", help="find photos by text and/or an example image"))
@@ -83,8 +92,13 @@ def cmd_index(args: argparse.Namespace) -> int:
     if encoder is None and not (path / "manifest.json").exists():
         encoder = config.images.encoder
     with _open(args, read_only=False, encoder=encoder, create=True, ocr=args.ocr, faces=args.faces) as idx:
+        runner = None
+        if args.ray is not None:
+            from indexes.distributed.images import RayImageRunner
+
+            runner = RayImageRunner(args.ray, actors=args.actors)
         report = idx.index_folder(
-            args.folder, prune=not args.no_prune, show_progress=not (args.no_progress or args.json)
+            args.folder, prune=not args.no_prune, show_progress=not (args.no_progress or args.json), runner=runner
         )
         total = idx.count()
         signals = idx.signal_info()

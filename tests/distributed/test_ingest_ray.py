@@ -149,3 +149,16 @@ def test_real_embedder_on_ray_matches_within_1e5(ray_env, corpus, tmp_path):
     ingest_on_ray(tmp_path / "ray", [corpus / "mixed"], address=ray_env.address, config=cfg)
     _assert_same(tmp_path / "one", tmp_path / "ray", queries=("thermal sensor calibration", "latency on a board"))
     assert json.loads((tmp_path / "ray" / "manifest.json").read_text())["embedder"] == "all-MiniLM-L6-v2"
+
+
+def test_the_cli_ingests_on_ray_with_json_and_fails_with_one_line(ray_env, corpus, tmp_path, capsys):
+    from orchestrator.cli import main
+
+    kb = tmp_path / "kb"
+    args = ["ingest", str(corpus / "mixed"), "--kb", str(kb), "--embedder", "hash-64", "--json"]
+    rc = main([*args, "--ray", ray_env.address])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["ok"] and out["counts"]["added"] >= 8 and out["stats"]["chunks"] == out["chunks"]
+    rc = main(["ingest", str(corpus / "mixed"), "--kb", str(kb), "--ray", "127.0.0.1:1"])
+    err = capsys.readouterr().err.strip()
+    assert rc != 0 and "cannot connect to the Ray cluster at 127.0.0.1:1" in err and "\n" not in err
