@@ -16,15 +16,21 @@ import numpy as np
 
 from indexes.embedders import HashEmbedder
 
-__all__ = ["RecordingEmbedder", "embedded_count", "kb_snapshot"]
+__all__ = ["RecordingEmbedder", "embedded_count", "kb_snapshot", "kill_workers"]
 
 
 class RecordingEmbedder(HashEmbedder):
-    def __init__(self, dim: int = 64, log: str | Path | None = None, exit_marker: str | Path | None = None) -> None:
+    def __init__(
+        self, dim: int = 64, log: str | Path | None = None, exit_marker: str | Path | None = None, delay: float = 0.0
+    ) -> None:
         super().__init__(dim)
-        self.log, self.exit_marker = log, exit_marker
+        self.log, self.exit_marker, self.delay = log, exit_marker, delay
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
+        if self.delay:
+            import time
+
+            time.sleep(self.delay)
         if self.exit_marker is not None and not Path(self.exit_marker).exists():
             Path(self.exit_marker).touch()
             os._exit(1)  # the worker dies without a word, as on a lost node
@@ -35,6 +41,30 @@ class RecordingEmbedder(HashEmbedder):
             finally:
                 os.close(fd)
         return super().embed_documents(texts)
+
+
+def kill_workers(title: str) -> int:
+    """SIGKILL this cluster's Ray worker processes whose title contains `title` (those started with
+    this process's Ray token: never another cluster's). Returns how many were killed."""
+    import signal
+
+    token = os.environ.get("RAY_AUTH_TOKEN", "").encode()
+    killed = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes()
+            env = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if cmd.startswith(b"ray::") and title.encode() in cmd and token and b"RAY_AUTH_TOKEN=" + token in env:
+            try:
+                os.kill(int(proc.name), signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+    return killed
 
 
 def embedded_count(log: str | Path) -> int:

@@ -90,6 +90,31 @@ def test_a_worker_dying_on_its_first_batch_changes_nothing(ray_env, corpus, tmp_
     _assert_same(tmp_path / "clean", tmp_path / "kb")
 
 
+def test_an_embedding_worker_killed_mid_ingest_changes_nothing(ray_env, corpus, tmp_path):
+    from indexes.distributed.testing import kill_workers
+
+    ingest_paths(tmp_path / "clean", [corpus], config=_config())
+    killed: list[int] = []
+
+    def progress(done: int, total: int, path: str) -> None:
+        if not killed:  # after the first commit, while later batches are still being embedded
+            killed.append(kill_workers("EmbedActor"))
+
+    report = ingest_on_ray(
+        tmp_path / "kb",
+        [corpus],
+        address=ray_env.address,
+        config=_config(),
+        files_per_task=2,
+        batch_chunks=1,
+        on_progress=progress,
+        embedder_factory=functools.partial(RecordingEmbedder, 64, delay=0.3),
+    )
+    assert killed and killed[0] >= 1  # a live embedding actor was SIGKILLed mid-run
+    assert report.count("added") >= 48
+    _assert_same(tmp_path / "clean", tmp_path / "kb")
+
+
 KILLER = textwrap.dedent(
     """
     import functools, os, signal, sys
