@@ -146,7 +146,8 @@ def cmd_serve_llm(args: argparse.Namespace) -> int:
     from polymodal.errors import InputError
 
     config = config_from_args(args)
-    if args.detach and args.ray == "auto" and not os.environ.get("RAY_ADDRESS"):
+    own_cluster = args.ray in ("auto", "local") and not os.environ.get("RAY_ADDRESS")  # it ends with this process
+    if args.detach and own_cluster:
         raise InputError("--detach needs a running cluster to leave the replicas on: pass --ray HOST:PORT")
     ray = connect(args.ray)
     from tools.llm.ray_handle import DEFAULT_APP
@@ -184,6 +185,7 @@ def cmd_serve_llm(args: argparse.Namespace) -> int:
     try:
         wait_for_stop()
     finally:
-        undeploy_llm(app)
+        if not own_cluster:
+            undeploy_llm(app)
         disconnect()
     return 0

@@ -239,8 +239,7 @@ def deploy_llm(
 ) -> ServedLLM:
     """Deploy (or redeploy) the LLM app on the connected Ray cluster and wait until every replica runs.
 
-    threads: per replica; 0 = the cluster's CPUs shared out (at least 1). Each replica reserves
-    that many CPUs (less when there are more replicas than CPUs). Serve's HTTP proxy listens on
+    threads: per replica; 0 = the cluster's CPUs shared out (`_cpu_share`). Serve's HTTP proxy listens on
     `host:port` of the head node; a non-loopback host needs an `api_key`.
     """
     if replicas < 1:
@@ -249,15 +248,14 @@ def deploy_llm(
         raise ConfigError("the replicas cannot run the ray-serve backend (it would call itself): choose another")
     if not _is_loopback(host) and not api_key:
         raise ConfigError(f"serving the LLM on {host} needs an API key")
-    cpus = float(ray.cluster_resources().get("CPU", 1.0))
-    threads = threads or max(1, int(cpus // replicas))
+    threads, num_cpus = _cpu_share(replicas, threads)
     cfg = dataclasses.replace(llm_config, n_threads=threads)
     model_id = model_id or Path(cfg.model).name or cfg.backend
     if route_prefix is not None:
         _start_serve(host, port)
-    target = LLMReplica.options(
-        num_replicas=replicas, ray_actor_options={"num_cpus": min(float(threads), cpus / replicas)}
-    ).bind(dataclasses.asdict(cfg), str(cache_dir) if cache_dir else None, model_id, api_key)
+    target = LLMReplica.options(num_replicas=replicas, ray_actor_options={"num_cpus": num_cpus}).bind(
+        dataclasses.asdict(cfg), str(cache_dir) if cache_dir else None, model_id, api_key
+    )
     try:
         serve._run(target, _blocking=False, name=app, route_prefix=route_prefix)  # waited for below, with a limit
         _wait_running(app, replicas, timeout_s, progress)
@@ -268,14 +266,33 @@ def deploy_llm(
     return ServedLLM(app, model_id, url, replicas, threads, cfg.backend)
 
 
-def undeploy_llm(app: str = DEFAULT_APP) -> None:
-    """Delete the app; Serve itself (and its HTTP port) goes too when no other app is left."""
-    try:
-        serve.delete(app)
-        if not serve.status().applications:
-            serve.shutdown()
-    except (ray.exceptions.RayError, RayServeException, ConnectionError):
-        pass  # the cluster is gone already
+def undeploy_llm(app: str = DEFAULT_APP, timeout_s: float = 60.0) -> bool:
+    """Delete the app; Serve itself (and its HTTP port) goes too when no other app is left. False
+    when the cluster did not confirm within `timeout_s` (a cluster going down never answers)."""
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            serve.delete(app)
+            if not serve.status().applications:
+                serve.shutdown()
+        except (ray.exceptions.RayError, RayServeException, ConnectionError):
+            pass  # the cluster is gone already
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="llm-undeploy", daemon=True).start()
+    return done.wait(timeout_s)
+
+
+def _cpu_share(replicas: int, threads: int) -> tuple[int, float]:
+    """(threads, CPUs reserved) per replica: the cluster's CPUs shared out, at least one thread and
+    no more than the largest node has (a replica lives on one node). The reservation is the thread
+    count, smaller when replicas outnumber CPUs, so every replica still gets placed."""
+    nodes = [float(n["Resources"].get("CPU", 0.0)) for n in ray.nodes() if n["Alive"]]
+    total, largest = sum(nodes) or 1.0, max(nodes, default=1.0) or 1.0
+    threads = threads or max(1, int(min(largest, total // replicas)))
+    return threads, min(float(threads), largest, total / replicas)
 
 
 def _is_loopback(host: str) -> bool:
