@@ -131,7 +131,7 @@ def _register_serve_llm(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=positive_int, default=None, help="port of Serve's HTTP proxy (default 8001)")
     p.add_argument("--backend", default=None, help="the backend each replica runs (default: [llm] backend)")
     p.add_argument("--model-id", default=None, help="the model id clients name (default: the [llm] model's name)")
-    p.add_argument("--name", default=None, help="the Serve application's name (default polymodal-llm)")
+    p.add_argument("--name", default=None, help="the Serve application (default polymodal-llm, at /; others at /NAME)")
     p.add_argument("--api-key-env", default="POLYMODAL_API_KEY", metavar="VAR", help="require the key in VAR")
     p.add_argument("--detach", action="store_true", help="leave the replicas running on the cluster and exit")
     p.set_defaults(func=cmd_serve_llm)
@@ -168,6 +168,7 @@ def cmd_serve_llm(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port or DEFAULT_PORT,
         app=app,
+        route_prefix="/" if app == DEFAULT_APP else f"/{app}",  # apps on one Serve need their own routes
         model_id=args.model_id or "",
         api_key=os.environ.get(args.api_key_env, "").strip() if args.api_key_env else "",
         progress=progress,

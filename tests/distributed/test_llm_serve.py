@@ -37,6 +37,33 @@ def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
+def test_the_real_offline_llm_answers_through_the_openai_client(ray_env):
+    """One replica of the real model (llama.cpp, joined from its packages), with the cluster's CPUs: it
+    runs first in the module, before the probe replicas take them."""
+    pytest.importorskip("llama_cpp")
+    import openai
+
+    from polymodal.config import Config
+    from tools.llm.ray_serve import deploy_llm, undeploy_llm
+
+    port = _free_port()
+    config = Config()
+    real = deploy_llm(config.llm, config.paths.cache(), replicas=1, port=port, app="real-llm", route_prefix="/real")
+    try:
+        assert real.url == f"http://127.0.0.1:{port}/real/v1" and real.threads == 2 // ray_env.nodes
+        client = openai.OpenAI(base_url=real.url, api_key="unused", max_retries=0)
+        question = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
+        done = client.chat.completions.create(model=real.model, messages=question, max_tokens=8, temperature=0)
+        assert "paris" in done.choices[0].message.content.lower()
+        assert done.usage.prompt_tokens > 5
+        stream = client.chat.completions.create(model=real.model, messages=question, max_tokens=8, stream=True)
+        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+        assert "paris" in text.lower()
+    finally:
+        assert undeploy_llm("real-llm")
+
+
 @pytest.fixture(scope="module")
 def served(ray_env):
     """Two probe replicas, deployed by the command users run and left on the fixture's cluster (--detach)."""
@@ -204,35 +231,28 @@ def test_the_serve_handle_backend_works_against_it(served, ray_env):
         RayServeChatModel(ray_env.address, app="nope").generate(HELLO)
 
 
+def test_what_cannot_be_served_is_refused_in_one_line(served):
+    from polymodal.config import LLMConfig
+    from polymodal.errors import ConfigError
+    from tools.llm.ray_serve import deploy_llm
+
+    port = int(served["url"].split(":")[-1].split("/")[0])
+    refusals = {
+        "already runs on this cluster with its HTTP proxy on 127.0.0.1:": dict(port=port + 1),
+        "needs an API key": dict(host="0.0.0.0", port=port),
+        "route_prefix": dict(port=port, route_prefix="no-slash"),
+    }
+    for says, where in refusals.items():
+        with pytest.raises(ConfigError, match=says) as err:
+            deploy_llm(LLMConfig(backend="fake"), app="refused", **where)
+        assert "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match="would call itself"):
+        deploy_llm(LLMConfig(backend="ray-serve"), port=port, app="refused")
+
+
 def test_a_failed_start_is_one_line_and_non_zero():
     run = _cli("serve-llm", "--ray", "127.0.0.1:1", "--json", timeout=120)
     assert run.returncode == 1
     error = json.loads(run.stdout)
     assert not error["ok"] and error["error"].startswith("cannot connect to the Ray cluster at 127.0.0.1:1")
     assert run.stderr.strip().count("\n") == 0
-
-
-@pytest.mark.slow
-def test_the_real_offline_llm_answers_through_the_openai_client(served, ray_env):
-    """One replica of the real model (llama.cpp, joined from its packages) beside the probes, at /real."""
-    pytest.importorskip("llama_cpp")
-    import openai
-
-    from polymodal.config import Config
-    from tools.llm.ray_serve import deploy_llm, undeploy_llm
-
-    port = int(served["url"].split(":")[-1].split("/")[0])
-    config = Config()
-    real = deploy_llm(config.llm, config.paths.cache(), replicas=1, port=port, app="real-llm", route_prefix="/real")
-    try:
-        assert real.url == f"http://127.0.0.1:{port}/real/v1"
-        client = openai.OpenAI(base_url=real.url, api_key="unused", max_retries=0)
-        question = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
-        done = client.chat.completions.create(model=real.model, messages=question, max_tokens=8, temperature=0)
-        assert "paris" in done.choices[0].message.content.lower()
-        assert done.usage.prompt_tokens > 5
-        stream = client.chat.completions.create(model=real.model, messages=question, max_tokens=8, stream=True)
-        text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
-        assert "paris" in text.lower()
-    finally:
-        assert undeploy_llm("real-llm")

@@ -147,9 +147,6 @@ class LLMReplica:
     def stream(self, messages: list[Message], options: dict[str, Any]) -> Iterator[str]:
         yield from self.llm.stream(check_messages(messages), **options)
 
-    def info(self) -> dict[str, Any]:
-        return {"model": self.model_id, "name": self.llm.name, **self.where}
-
     # -- the HTTP face (OpenAI-compatible) ---------------------------------------------------
     @_http.get("/v1/models")
     def models(self, request: Request) -> Any:
@@ -258,6 +255,9 @@ def deploy_llm(
     )
     try:
         serve._run(target, _blocking=False, name=app, route_prefix=route_prefix)  # waited for below, with a limit
+    except (RayServeException, ValueError) as exc:  # a route another app holds, a bad name
+        raise ConfigError(f"Ray Serve refused the LLM app '{app}': {_first_line(exc)}") from None
+    try:
         _wait_running(app, replicas, timeout_s, progress)
     except BaseException:
         undeploy_llm(app)
