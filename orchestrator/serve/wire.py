@@ -1,7 +1,8 @@
 """The OpenAI chat-completions wire format, without any web framework: a request's `messages` as a
 polymodal conversation, the agent's result as a completion or as stream chunks (the answer as the
 assistant message, citations/artifacts/provenance under the extra key `polymodal`), and local
-file paths swapped for the server's own media URLs.
+file paths swapped for the server's own media URLs. The bare OpenAI shapes (`Reply`, `error_body`)
+live in tools/llm/wire.py, shared with the chat model's own server (tools/llm/ray_serve.py).
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ import hashlib
 import re
 import secrets
 import threading
-import time
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from polymodal.errors import InputError
+from tools.llm.wire import Reply, error_body
 
 __all__ = [
     "ChatRequest",
@@ -36,11 +36,6 @@ __all__ = [
 
 ROLES = ("system", "developer", "user", "assistant", "tool")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
-
-
-def error_body(message: str, kind: str = "invalid_request_error", code: str | None = None) -> dict[str, Any]:
-    """An error as OpenAI sends it (the `openai` client reads `error.message`)."""
-    return {"error": {"message": " ".join(message.split()), "type": kind, "param": None, "code": code}}
 
 
 @dataclass
@@ -209,38 +204,6 @@ class PathRewriter:
         """A complete text with its paths replaced."""
         rewriter = cls(urls)
         return rewriter.feed(text) + rewriter.flush()
-
-
-class Reply:
-    """One response's ids and the OpenAI objects built from the agent's events."""
-
-    def __init__(self, model: str) -> None:
-        self.id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-        self.created = int(time.time())
-        self.model = model
-
-    def chunk(self, delta: dict[str, Any], finish: str | None = None, extra: dict[str, Any] | None = None) -> dict:
-        out: dict[str, Any] = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-        }
-        if extra is not None:
-            out["polymodal"] = extra
-        return out
-
-    def completion(self, answer: str, extra: dict[str, Any]) -> dict:
-        return {
-            "id": self.id,
-            "object": "chat.completion",
-            "created": self.created,
-            "model": self.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-            "polymodal": extra,
-        }
 
 
 def result_extra(result: Any, urls: dict[str, str]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ __all__ = [
     "Message",
     "OpenAIChatModel",
     "PolymodalChatModel",
+    "RayServeChatModel",
     "StatsRecorder",
     "TransformersChatModel",
     "get_chat_model",
@@ -47,6 +48,7 @@ _WHERE = {
     "OpenAIChatModel": "tools.llm.openai",
     "TransformersChatModel": "tools.llm.transformers",
     "PolymodalChatModel": "tools.llm.langchain",
+    "RayServeChatModel": "tools.llm.ray_handle",
 }
 
 __getattr__, __dir__ = _lazy_exports("tools.llm", _WHERE, globals(), __all__)

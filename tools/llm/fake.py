@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from polymodal.cancel import check_cancelled
 from tools.llm.base import GenerationStats, Message, StatsRecorder
 
-__all__ = ["FakeChatModel"]
+__all__ = ["FakeChatModel", "ProbeReply", "probe_chat_model"]
 
 Reply = str | Callable[[list[Message]], str]
 
@@ -65,3 +68,33 @@ def _pieces(text: str) -> list[str]:
     if piece:
         out.append(piece)
     return out
+
+
+class ProbeReply:
+    """A reply saying who answered, for tests of serving: a JSON object with this process's id, how
+    many calls it was running at once (this one included), and when the call started and ended
+    (`time.time()`). Each call takes `delay_s`, so calls sent together overlap unless something
+    keeps them apart."""
+
+    def __init__(self, delay_s: float = 0.3) -> None:
+        self.delay_s = delay_s
+        self.running = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, messages: list[Message]) -> str:
+        with self._lock:
+            self.running += 1
+            at_once = self.running
+        start = time.time()
+        try:
+            time.sleep(self.delay_s)
+        finally:
+            with self._lock:
+                self.running -= 1
+        return json.dumps({"pid": os.getpid(), "at_once": at_once, "start": start, "end": time.time()})
+
+
+def probe_chat_model(cfg: Any = None, cache_dir: Any = None) -> FakeChatModel:
+    """A `FakeChatModel` answering every call with a `ProbeReply` (`[llm] backend =
+    "tools.llm.fake:probe_chat_model"`)."""
+    return FakeChatModel(name="fake-probe", default=ProbeReply())

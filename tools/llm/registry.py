@@ -3,8 +3,9 @@
     llm = get_chat_model(config.llm, config.paths.cache())   # shared per config; loads on first use
 
 `[llm] backend` is a name in `BACKENDS` ("llama_cpp", the offline default; "openai", any
-OpenAI-compatible endpoint; "transformers"; "fake") or "package.module:Class" for a user's class
-(built with `Class.from_config(llm_config)` when it has one, else `Class(llm_config)`).
+OpenAI-compatible endpoint; "transformers"; "fake"; "ray-serve", the LLM `polymodal serve-llm` put on
+Ray, through a Serve handle) or "package.module:Class" for a user's class (built with
+`Class.from_config(llm_config)` when it has one, else `Class(llm_config)`).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ BACKENDS: dict[str, Factory] = {
     "openai": _from_config("tools.llm.openai:OpenAIChatModel"),
     "transformers": _from_config("tools.llm.transformers:TransformersChatModel"),
     "fake": _from_config("tools.llm.fake:FakeChatModel"),
+    "ray-serve": _from_config("tools.llm.ray_handle:RayServeChatModel"),
 }
 
 
