@@ -1,0 +1,1 @@
+"""Indexes spread over several folders or Ray workers (extra `distributed` for the Ray parts)."""
