@@ -77,6 +77,13 @@ class RayShards:
         return out
 
     def stop(self) -> None:
+        """Close every shard (a writer saves its FAISS view), then end the actors."""
+        closing = [a.close.remote() for a in self.actors]
+        try:
+            if closing:
+                self.ray.wait(closing, num_returns=len(closing), timeout=30)
+        except Exception:  # noqa: BLE001 - a dead actor has nothing to save; the next open repairs
+            pass
         for a in self.actors:
             try:
                 self.ray.kill(a)
