@@ -54,8 +54,8 @@ class RayShards:
         refs = []
         for n, i in enumerate(idx):
             m = getattr(self.actors[i], method)
-            if method in READS:  # safe to run again on a restarted actor
-                m = m.options(max_task_retries=2)
+            if method in READS:  # safe to run again: wait out the restarts (an actor out of them fails it)
+                m = m.options(max_task_retries=-1)
             refs.append(m.remote(*(args[n] if isinstance(args, list) else args)))
         return self._get(refs, idx)
 

@@ -264,6 +264,7 @@ def test_minilm_sharded_search_finds_what_the_unsharded_index_finds(tmp_path):
             for q in ("how do planets and moons look through a telescope", "what powers a living cell"):
                 a, b = one.search(q, 6, mode="dense"), kb.search(q, 6, mode="dense")
                 assert_same_ranking(a, b, tol=1e-4)
-                hybrid = kb.search(q, 3)
-                assert hybrid[0].doc_id.split("-")[0] in ("astronomy", "biology")
-                assert {h.chunk_id for h in hybrid} == {h.chunk_id for h in one.search(q, 3)}
+                topic = "astronomy" if "telescope" in q else "biology"
+                # one topic's notes share their words: BM25 ties among them, so compare topics, not ids
+                assert [h.doc_id.split("-")[0] for h in kb.search(q, 3)] == [topic] * 3
+                assert [h.doc_id.split("-")[0] for h in one.search(q, 3)] == [topic] * 3
