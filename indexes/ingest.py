@@ -186,7 +186,7 @@ def ingest_documents(
     config = config or Config()
     started = time.perf_counter()
     docs = list(docs)
-    own = not isinstance(kb, TextIndex)
+    own = isinstance(kb, (str, Path))  # else an open index: a TextIndex or a ShardedTextIndex
     new_kb, before = False, None  # a new KB's folder entries before this run (None: no folder)
     if own:
         kb_path = Path(kb).expanduser()

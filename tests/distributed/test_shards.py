@@ -9,6 +9,7 @@ import random
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -268,3 +269,54 @@ def test_minilm_sharded_search_finds_what_the_unsharded_index_finds(tmp_path):
                 # one topic's notes share their words: BM25 ties among them, so compare topics, not ids
                 assert [h.doc_id.split("-")[0] for h in kb.search(q, 3)] == [topic] * 3
                 assert [h.doc_id.split("-")[0] for h in one.search(q, 3)] == [topic] * 3
+
+
+def _cli(*args, home, extra_path=""):
+    import os
+
+    env = {
+        "POLYMODAL_HOME": str(home),
+        "PATH": "/usr/bin:/bin",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": extra_path,
+        "POLYMODAL_CACHE": os.environ.get("POLYMODAL_CACHE", ""),
+    }
+    cmd = [sys.executable, "-m", "orchestrator.cli", *args, "--json"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    return r.returncode, json.loads(r.stdout), r.stderr
+
+
+def test_cli_creates_ingests_searches_and_asks_a_sharded_kb(tmp_path):
+    docs, kb = tmp_path / "docs", str(tmp_path / "kb")
+    docs.mkdir()
+    (docs / "france.txt").write_text("Paris is the capital of France. The Seine flows through Paris.")
+    (docs / "llama.txt").write_text("The llama is a domesticated camelid from South America.")
+    (docs / "tea.md").write_text("# Tea\nGreen tea is steamed or pan-fired soon after picking.")
+    code, out, err = _cli("kb", "create", "--kb", kb, "--shards", "3", "--embedder", "hash", home=tmp_path)
+    assert code == 0, err
+    assert out == {"ok": True, "kb": kb, "shards": 3, "embedder": "hash-64", "documents": 0}
+    code, out, err = _cli("ingest", str(docs), "--kb", kb, home=tmp_path)
+    assert code == 0 and out["counts"]["added"] == 3, err
+    code, out, _ = _cli("ingest", str(docs), "--kb", kb, home=tmp_path)
+    assert out["counts"]["unchanged"] == 3  # content hashes read from every shard
+    code, out, _ = _cli("kb", "list", "--kb", kb, home=tmp_path)
+    assert sorted(Path(d["source"]).name for d in out["documents"]) == ["france.txt", "llama.txt", "tea.md"]
+    code, out, _ = _cli("kb", "search", "capital of France", "--kb", kb, home=tmp_path)
+    assert out["hits"][0]["source"].endswith("france.txt") and out["hits"][0]["end"] > 0
+    code, out, _ = _cli("kb", "create", "--kb", kb, "--shards", "5", home=tmp_path)
+    assert code == 1 and "has 3 shards, not 5" in out["error"]
+
+    (tmp_path / "scripted_llm.py").write_text(
+        "from tools.llm import FakeChatModel\n\n"
+        "class Model(FakeChatModel):\n"
+        "    @classmethod\n"
+        "    def from_config(cls, cfg):\n"
+        "        return cls(default='Paris is the capital of France [1].')\n"
+    )
+    (tmp_path / "config.toml").write_text('[llm]\nbackend = "scripted_llm:Model"\n')
+    config = ["--config", str(tmp_path / "config.toml")]
+    code, out, err = _cli(
+        *config, "ask", "What is the capital of France?", "--kb", kb, home=tmp_path, extra_path=str(tmp_path)
+    )
+    assert code == 0, err
+    assert out["citations"][0]["source"].endswith("france.txt")
