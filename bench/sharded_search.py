@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--data", type=Path, default=default_data_dir())
     ap.add_argument("--embedder", default="all-MiniLM-L6-v2")
     ap.add_argument("--shards", default="1,4,16", help="shard counts, comma-separated")
+    ap.add_argument("--docs", type=int, default=0, help="only the first N documents (a quick check)")
     ap.add_argument("--passes", type=int, default=3, help="timed passes over the queries")
     ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "sharded_search.json")
     ap.add_argument("--json", action="store_true")
@@ -88,6 +89,8 @@ def main(argv: list[str] | None = None) -> dict:
     from polymodal.cluster import connect, disconnect
 
     docs, queries, qrels = load_vaswani(args.data)
+    if args.docs:
+        docs = dict(list(docs.items())[: args.docs])
     counts = [int(s) for s in args.shards.split(",")]
     emb = _OnceEmbedder(get_embedder(args.embedder))
     batch = [Document(id=i, text=t, source=f"vaswani/{i}") for i, t in docs.items()]

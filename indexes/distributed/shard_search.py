@@ -10,20 +10,21 @@ IDF and mean length would rank its chunks on a scale the others do not share.
 from __future__ import annotations
 
 import math
-from collections import Counter
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from indexes.hybrid import filter_sql
+from indexes.fts import bm25_search
 from indexes.text import Document, Hit, TextIndex
 from polymodal.errors import StoreError
 
 __all__ = ["Candidates", "ShardServer", "ShardEmbedder", "bm25_global", "K1", "B"]
 
 K1, B = 1.2, 0.75  # FTS5 bm25() defaults
+_ONE_TOKEN = re.compile(r"[^\W_]+")  # an FTS5 unicode61 token (the analyser's tokens are ASCII words or CJK)
 
 
 @dataclass
@@ -115,6 +116,7 @@ class ShardServer:
 
     def __init__(self, folder: str, embedder: Any, read_only: bool, create: bool) -> None:
         self.index = TextIndex.open(Path(folder), embedder, read_only=read_only, create=create, show_progress=False)
+        self._vocab = False
 
     def ping(self) -> int:
         import os
@@ -139,40 +141,20 @@ class ShardServer:
             if terms:
                 out.bm25 = self._bm25_rows(terms, depth, filter)
                 out.rows, out.tokens = self._totals()
-                out.df = [self._df(t) for t in terms]
-            live = self._live({i for i, _ in out.dense} | {i for i, _, _ in out.bm25})  # drops tombstones
+                out.df = self._df(terms)
+            live = self._live({i for i, _ in out.dense})  # FTS rows go with their chunk, in one transaction
             out.dense = [c for c in out.dense if c[0] in live]
-            out.bm25 = [c for c in out.bm25 if c[0] in live]
             return out
 
     def _bm25_rows(self, terms: list[str], depth: int, filter: dict | None) -> list[tuple[int, list[int], int]]:
         conn = self.index._conn
-        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        if filter:
-            where, args = filter_sql(filter)
-            sql = (
-                "SELECT f.rowid, f.tokens FROM chunks_fts f JOIN chunks c ON c.id = f.rowid "
-                f"JOIN documents d ON d.doc_id = c.doc_id WHERE chunks_fts MATCH ? AND {where} "
-                "ORDER BY bm25(chunks_fts) LIMIT ?"
-            )
-            rows = conn.execute(sql, [match, *args, depth]).fetchall()
-        else:
-            sql = "SELECT rowid, tokens FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?"
-            rows = conn.execute(sql, [match, depth]).fetchall()
-        sizes = self._sizes([int(r[0]) for r in rows])
+        ids = list(bm25_search(conn, terms, depth, filter))  # this shard's best, by its own statistics
+        q = f"SELECT rowid, tokens FROM chunks_fts WHERE rowid IN ({','.join('?' * len(ids))})"
+        rows = conn.execute(q, ids).fetchall() if ids else []  # the text of these rows only, not of every match
         out = []
         for rowid, tokens in rows:
-            counts = Counter(tokens.split())
-            out.append((int(rowid), [counts.get(t, 0) for t in terms], sizes.get(int(rowid), len(counts))))
-        return out
-
-    def _sizes(self, ids: list[int]) -> dict[int, int]:
-        """Tokens per row as FTS5 counted them (its docsize table)."""
-        out: dict[int, int] = {}
-        for s in range(0, len(ids), 900):
-            part = ids[s : s + 900]
-            q = f"SELECT id, sz FROM chunks_fts_docsize WHERE id IN ({','.join('?' * len(part))})"
-            out.update({int(r[0]): sum(_varints(bytes(r[1]))) for r in self.index._conn.execute(q, part)})
+            words = tokens.split()  # the analyser's tokens; FTS5 may split one further (o'neil: 2)
+            out.append((int(rowid), [words.count(t) for t in terms], len(_ONE_TOKEN.findall(tokens))))
         return out
 
     def _totals(self) -> tuple[int, int]:
@@ -183,13 +165,38 @@ class ShardServer:
         vals = _varints(bytes(r[0]))
         return vals[0], sum(vals[1:])
 
-    def _df(self, term: str) -> int:
-        q = "SELECT COUNT(*) FROM chunks_fts WHERE chunks_fts MATCH ?"
-        return int(self.index._conn.execute(q, ['"' + term.replace('"', '""') + '"']).fetchone()[0])
+    def _df(self, terms: list[str]) -> list[int]:
+        """Rows holding each term: FTS5's vocabulary for one-token terms, a MATCH count otherwise."""
+        conn = self.index._conn
+        if not self._vocab:  # a temp table: fine on a read-only connection
+            conn.execute(
+                "CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_fts_rows USING fts5vocab(main, chunks_fts, row)"
+            )
+            self._vocab = True
+        single = [t for t in terms if _ONE_TOKEN.fullmatch(t)]
+        found: dict[str, int] = {}
+        for s in range(0, len(single), 500):
+            part = single[s : s + 500]
+            q = f"SELECT term, doc FROM temp.chunks_fts_rows WHERE term IN ({','.join('?' * len(part))})"
+            found.update((r[0], int(r[1])) for r in conn.execute(q, part))
+        out = []
+        for t in terms:
+            if _ONE_TOKEN.fullmatch(t):
+                out.append(found.get(t, 0))
+            else:
+                q = "SELECT COUNT(*) FROM chunks_fts WHERE chunks_fts MATCH ?"
+                out.append(int(conn.execute(q, ['"' + t.replace('"', '""') + '"']).fetchone()[0]))
+        return out
 
     def _live(self, ids: set[int]) -> set[int]:
-        with self.index._reading():
-            return set(self.index._chunk_rows(ids)) if ids else set()
+        """Those of `ids` still stored (a FAISS view may hold tombstones until it is rebuilt)."""
+        out: set[int] = set()
+        id_list = list(ids)
+        for s in range(0, len(id_list), 900):
+            part = id_list[s : s + 900]
+            q = f"SELECT id FROM chunks WHERE id IN ({','.join('?' * len(part))})"
+            out.update(r[0] for r in self.index._conn.execute(q, part))
+        return out
 
     def hits(self, ids: list[int]) -> dict[int, Hit]:
         """The chunks `ids` as hits (scores are the router's to fill); ids gone since are skipped."""

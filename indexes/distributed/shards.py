@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal, Sequence
@@ -69,14 +70,21 @@ class _Local:
 
     def __init__(self, servers: list[ShardServer]) -> None:
         self.servers = servers
+        # SQLite and FAISS release the GIL: shards are searched side by side, as actors would be
+        self._pool = ThreadPoolExecutor(min(len(servers), 8), thread_name_prefix="shard") if len(servers) > 1 else None
 
     def call(self, method: str, args: Sequence[tuple] | tuple, only: Sequence[int] | None = None) -> list[Any]:
-        idx = range(len(self.servers)) if only is None else only
-        return [
-            getattr(self.servers[i], method)(*(args[n] if isinstance(args, list) else args)) for n, i in enumerate(idx)
+        idx = list(range(len(self.servers)) if only is None else only)
+        jobs = [
+            (getattr(self.servers[i], method), args[n] if isinstance(args, list) else args) for n, i in enumerate(idx)
         ]
+        if self._pool is None or len(jobs) < 2 or method not in ("candidates", "hits"):  # writes: one at a time
+            return [fn(*a) for fn, a in jobs]
+        return [f.result() for f in [self._pool.submit(fn, *a) for fn, a in jobs]]
 
     def stop(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
         for s in self.servers:
             s.close()
 
@@ -292,7 +300,7 @@ class ShardedTextIndex:
         """Top-k chunks over every shard, as `TextIndex.search` ranks them on one index.
 
         `depth`: BM25 matches each shard offers by its own scores before the global rescoring
-        (default 4x the candidates the fusion takes); dense candidates are exact at any depth.
+        (default twice the candidates the fusion takes); dense candidates are exact at any depth.
         `bm25_stats`: "global" scores BM25 with the statistics of all shards (as one index would);
         "shard" with each shard's own (for comparison: what merging the shards' FTS5 scores gives).
         """
@@ -303,7 +311,7 @@ class ShardedTextIndex:
         n = max(k * 4, 20) if mode == "hybrid" else k
         qvec = self.embedder.embed_query(query) if mode != "bm25" else None
         terms = list(dict.fromkeys(self.analyze(query)))[:64] if mode != "dense" else []
-        parts: list[Candidates] = self._backend.call("candidates", (qvec, terms, n, depth or 4 * n, filter))
+        parts: list[Candidates] = self._backend.call("candidates", (qvec, terms, n, depth or 2 * n, filter))
         dense = dict(sorted(((s, i), sc) for s, p in enumerate(parts) for i, sc in p.dense))
         dense = dict(sorted(dense.items(), key=lambda kv: -kv[1])[:n])
         bm = bm25_global(parts, per_shard=bm25_stats == "shard")
