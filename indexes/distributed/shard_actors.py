@@ -15,7 +15,17 @@ from polymodal.errors import PolymodalError, StoreError
 
 __all__ = ["RayShards"]
 
-READS = {"candidates", "hits", "count", "count_chunks", "get_by_ids", "list_documents", "content_hashes", "ping"}
+READS = {
+    "candidates",
+    "hits",
+    "existing",
+    "count",
+    "count_chunks",
+    "get_by_ids",
+    "list_documents",
+    "content_hashes",
+    "ping",
+}
 
 
 def _code_env() -> dict[str, Any]:
@@ -40,7 +50,7 @@ class RayShards:
                 num_cpus=0,  # shards wait on SQLite and FAISS for a query at a time: placement, not CPU
                 scheduling_strategy="SPREAD",
                 runtime_env=_code_env(),
-            ).remote(f, emb, read_only, False)
+            ).remote(f, emb, read_only, False, True)
             for f in folders
         ]
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -19,7 +20,7 @@ import numpy as np
 
 from indexes.fts import bm25_search
 from indexes.text import Document, Hit, TextIndex
-from polymodal.errors import StoreError
+from polymodal.errors import PolymodalError, StoreCorrupt, StoreError
 
 __all__ = ["Candidates", "ShardServer", "ShardEmbedder", "bm25_global", "K1", "B"]
 
@@ -114,13 +115,34 @@ class ShardServer:
     """A shard's TextIndex behind the calls the router makes; the same class runs in-process or
     as a Ray actor (`ray.remote(ShardServer)`), so both modes share one code path."""
 
-    def __init__(self, folder: str, embedder: Any, read_only: bool, create: bool) -> None:
-        self.index = TextIndex.open(Path(folder), embedder, read_only=read_only, create=create, show_progress=False)
+    def __init__(self, folder: str, embedder: Any, read_only: bool, create: bool, defer_errors: bool = False) -> None:
+        """`defer_errors`: keep a failure to open for `ping` to raise (an actor whose constructor
+        raised would only say that it died), instead of raising it here."""
+        self._index: TextIndex | None = None
+        self._error: PolymodalError | None = None
         self._vocab = False
+        try:
+            self._index = TextIndex.open(
+                Path(folder), embedder, read_only=read_only, create=create, show_progress=False
+            )
+        except sqlite3.DatabaseError as exc:
+            self._error = StoreCorrupt(f"unreadable SQLite database in {folder}: {exc}")
+        except PolymodalError as exc:
+            self._error = exc
+        if self._error is not None and not defer_errors:
+            raise self._error
+
+    @property
+    def index(self) -> TextIndex:
+        if self._index is None:
+            raise self._error or StoreError("shard not open")
+        return self._index
 
     def ping(self) -> int:
+        """This shard's process id, once its index is open (else the error that stopped it)."""
         import os
 
+        _ = self.index
         return os.getpid()
 
     # -- searching ------------------------------------------------------------------------------
@@ -215,6 +237,9 @@ class ShardServer:
     def add(self, docs: list[Document]) -> dict[str, int]:
         return self.index.add(docs)
 
+    def existing(self, doc_ids: list[str]) -> list[str]:
+        return sorted(self.index._existing(doc_ids))
+
     def delete(self, doc_ids: list[str]) -> int:
         return self.index.delete(doc_ids)
 
@@ -237,7 +262,8 @@ class ShardServer:
         self.index.save()
 
     def close(self) -> None:
-        self.index.close()
+        if self._index is not None:
+            self._index.close()
 
 
 def refuse_write(read_only: bool, folder: Path) -> None:

@@ -149,7 +149,7 @@ class ShardedTextIndex:
         cls._check_shards(folder, manifest)
         subs = [str(folder / _shard_dir(i)) for i in range(int(manifest["shards"]))]
         if ray is None:
-            backend: Any = _Local([_open_shard(i, s, emb, read_only) for i, s in enumerate(subs)])
+            backend: Any = _Local(_open_shards(subs, emb, read_only))
         else:
             from indexes.distributed.shard_actors import RayShards
 
@@ -228,11 +228,15 @@ class ShardedTextIndex:
         refuse_write(self.read_only, self.folder)
         parts = self._split(docs)
         if method == "add":  # all or nothing: refuse before any shard writes
-            found = self.get_by_ids([d.id for d in docs])
-            if found:
-                raise StoreError(
-                    f"document id(s) already in the index: {', '.join(sorted(d.id for d in found)[:5])} (use upsert)"
+            found = sorted(
+                i
+                for r in self._backend.call(
+                    "existing", [([d.id for d in p],) for p in parts.values()], only=list(parts)
                 )
+                for i in r
+            )
+            if found:
+                raise StoreError(f"document id(s) already in the index: {', '.join(found[:5])} (use upsert)")
         out: dict[str, int] = {}
         for r in self._backend.call(method, [(p,) for p in parts.values()], only=list(parts)):
             out.update(r)
@@ -334,8 +338,16 @@ def _shard_dir(i: int) -> str:
     return f"shard-{i:03d}"
 
 
-def _open_shard(i: int, sub: str, emb: Embedder, read_only: bool) -> ShardServer:
+def _open_shards(subs: list[str], emb: Embedder, read_only: bool) -> list[ShardServer]:
+    servers: list[ShardServer] = []
     try:
-        return ShardServer(sub, emb, read_only, create=False)
-    except PolymodalError as exc:
-        raise type(exc)(f"shard {i}: {exc}") from None
+        for i, sub in enumerate(subs):
+            try:
+                servers.append(ShardServer(sub, emb, read_only, create=False))
+            except PolymodalError as exc:
+                raise type(exc)(f"shard {i}: {exc}") from None
+    except BaseException:
+        for s in servers:
+            s.close()
+        raise
+    return servers

@@ -209,6 +209,10 @@ def test_broken_knowledge_bases_are_one_line_errors_and_lose_nothing(tmp_path):
     (kb_dir / "shards.json").write_bytes(b"\x00\xff binary")
     err(StoreCorrupt, "unreadable shards.json")
     (kb_dir / "shards.json").write_text(top)
+    sqlite = (kb_dir / "shard-000" / "index.sqlite").read_bytes()
+    (kb_dir / "shard-000" / "index.sqlite").write_bytes(b"not a database" * 100)
+    err(StoreCorrupt, "shard 0: unreadable SQLite database", read_only=True)
+    (kb_dir / "shard-000" / "index.sqlite").write_bytes(sqlite)
     with ShardedTextIndex.open(kb_dir, read_only=True) as kb:  # all restored: nothing was lost
         assert kb.count() == 30
 
@@ -239,6 +243,9 @@ def test_ray_writers_and_dead_shard_actors(tmp_path, ray_env):
         assert "\n" not in str(info.value)
     with ShardedTextIndex.open(tmp_path / "kb", read_only=True) as kb:  # every write kept
         assert kb.count() == 40 and ranked(kb.search(QUERIES[1], 5)) == want
+    (tmp_path / "kb" / "shard-000" / "index.sqlite").write_bytes(b"not a database" * 100)
+    with pytest.raises(StoreCorrupt, match=r"^shard 0 \(shard-000\): unreadable SQLite database in .*$"):
+        ShardedTextIndex.open(tmp_path / "kb", read_only=True, ray=ray_env.address)
 
 
 @pytest.mark.slow
