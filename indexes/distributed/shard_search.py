@@ -227,9 +227,6 @@ class ShardServer:
             rows = ix._chunk_rows(set(ids))
             return {i: ix._hit(rows[i], 0.0, None, None) for i in ids if i in rows}
 
-    def analyze(self, query: str) -> list[str]:
-        return list(dict.fromkeys(self.index.analyze(query)))[:64]
-
     # -- writing and listing (TextIndex's own calls) -------------------------------------------
     def upsert(self, docs: list[Document]) -> dict[str, int]:
         return self.index.upsert(docs)
@@ -264,8 +261,3 @@ class ShardServer:
     def close(self) -> None:
         if self._index is not None:
             self._index.close()
-
-
-def refuse_write(read_only: bool, folder: Path) -> None:
-    if read_only:
-        raise StoreError(f"sharded knowledge base {folder} is open read-only")

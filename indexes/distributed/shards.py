@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal, Sequence
 
 from indexes.analyzer import ANALYZER, get_analyzer
-from indexes.distributed.shard_search import Candidates, ShardEmbedder, ShardServer, bm25_global, refuse_write
+from indexes.distributed.shard_search import Candidates, ShardEmbedder, ShardServer, bm25_global
 from indexes.embedders import Embedder, get_embedder
 from indexes.hybrid import fuse
 from indexes.text import Document, DocumentInfo, Hit, SearchMode
@@ -212,6 +212,10 @@ class ShardedTextIndex:
             self._backend.stop()
 
     # -- writing --------------------------------------------------------------------------------
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise StoreError(f"sharded knowledge base {self.folder} is open read-only")
+
     def _split(self, docs: Sequence[Document]) -> dict[int, list[Document]]:
         docs = list(docs)
         ids = [d.id for d in docs]
@@ -225,7 +229,7 @@ class ShardedTextIndex:
         return parts
 
     def _write(self, method: str, docs: Sequence[Document]) -> dict[str, int]:
-        refuse_write(self.read_only, self.folder)
+        self._check_writable()
         parts = self._split(docs)
         if method == "add":  # all or nothing: refuse before any shard writes
             found = sorted(
@@ -251,7 +255,7 @@ class ShardedTextIndex:
         return self._write("upsert", docs)
 
     def delete(self, doc_ids: Sequence[str]) -> int:
-        refuse_write(self.read_only, self.folder)
+        self._check_writable()
         parts: dict[int, list[str]] = {}
         for d in doc_ids:
             parts.setdefault(shard_of(d, self.shards), []).append(d)
