@@ -58,6 +58,15 @@ def _run(kb: Any, queries: dict[str, str], passes: int, **kw: Any) -> tuple[dict
     return ranked, times
 
 
+def _same_scores(one: Any, kb: Any, queries: dict[str, str], mode: str) -> float:
+    """Share of queries whose top-10 scores in `mode` equal the unsharded ones (ties may swap ids)."""
+    same = 0
+    for q in queries.values():
+        a, b = one.search(q, 10, mode=mode), kb.search(q, 10, mode=mode)
+        same += len(a) == len(b) and all(abs(x.score - y.score) <= 1e-5 * max(1.0, abs(x.score)) for x, y in zip(a, b))
+    return round(same / len(queries), 4)
+
+
 def _row(name: str, ranked: dict, times: list[float], base: dict, qrels: dict, own: dict | None = None) -> dict:
     judged = [q for q in ranked if qrels.get(q)]
     row = {
@@ -110,7 +119,9 @@ def main(argv: list[str] | None = None) -> dict:
             with ShardedTextIndex.open(Path(tmp) / f"s{s}", emb, read_only=True) as kb:
                 ranked, times = _run(kb, queries, args.passes)
                 own, _ = _run(kb, queries, 1, bm25_stats="shard")
-            out["rows"].append(_row(f"S={s} in-process", ranked, times, base, qrels, own))
+                with TextIndex.open(Path(tmp) / "one", emb, read_only=True) as one:
+                    same = {m: _same_scores(one, kb, queries, m) for m in ("dense", "bm25")}
+            out["rows"].append({**_row(f"S={s} in-process", ranked, times, base, qrels, own), "same_scores": same})
         connect("local", num_cpus=2)
         try:
             for s in counts:
@@ -138,12 +149,19 @@ def _print(out: dict, path: Path) -> None:
         f"{'index':20s} {'vs unsharded':>12s} {'(shard BM25)':>12s} {'recall@10':>9s} {'nDCG@10':>8s} "
         f"{'p50 ms':>8s} {'p95 ms':>8s}"
     )
+    notes: list[str] = []
     for r in out["rows"]:
         own = r.get("overlap@10_shard_bm25")
+        if "same_scores" in r:
+            notes.append(
+                f"{r['index']}: queries with the unsharded top-10 scores: dense {r['same_scores']['dense']:.0%}, "
+                f"BM25 {r['same_scores']['bm25']:.0%}"
+            )
         print(
             f"{r['index']:20s} {r['overlap@10']:12.4f} {'' if own is None else f'{own:.4f}':>12s} "
             f"{r['recall@10']:9.4f} {r['ndcg@10']:8.4f} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f}"
         )
+    print("\n".join(notes))
     print(f"JSON: {path}")
 
 
