@@ -153,17 +153,18 @@ class ShardServer:
         with what the router needs to rescore them globally (term frequencies, row lengths)."""
         ix = self.index
         with ix._reading():
+            out = Candidates()
+            if terms:  # statistics of the whole shard, filter or not, as FTS5 keeps them
+                out.rows, out.tokens = self._totals()
+                out.df = self._df(terms)
             allowed = ix._allowed_ids(filter) if filter else None
             if allowed is not None and len(allowed) == 0:
-                return Candidates(df=[0] * len(terms))
-            out = Candidates()
+                return out
             if qvec is not None:
                 D, I = ix.store.search(qvec, n, allowed)
                 out.dense = [(int(i), float(s)) for i, s in zip(I[0], D[0]) if i >= 0]
             if terms:
                 out.bm25 = self._bm25_rows(terms, depth, filter)
-                out.rows, out.tokens = self._totals()
-                out.df = self._df(terms)
             live = self._live({i for i, _ in out.dense})  # FTS rows go with their chunk, in one transaction
             out.dense = [c for c in out.dense if c[0] in live]
             return out

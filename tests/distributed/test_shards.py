@@ -115,6 +115,11 @@ def test_filters_apply_in_every_shard(pair):
             a, b = one.search(QUERIES[0], 5, mode=mode, filter=flt), kb.search(QUERIES[0], 5, mode=mode, filter=flt)
             assert b and all(h.source.startswith("/notes/2/") for h in b)
             assert_same_ranking(a, b)
+        few = {"doc_id": ["doc-150", "doc-151"]}  # in one or two shards: the others still count for IDF
+        assert len({shard_of(d, 4) for d in few["doc_id"]}) < 4
+        a, b = one.search("alphariver", 5, mode="bm25", filter=few), kb.search("alphariver", 5, mode="bm25", filter=few)
+        assert len(b) == 2 and [h.chunk_id for h in b] == [h.chunk_id for h in a]
+        assert [h.score for h in b] == pytest.approx([h.score for h in a], rel=1e-6)
         assert kb.search(QUERIES[0], 5, filter={"doc_id": "nope"}) == []
         with pytest.raises(InputError, match="unknown filter key"):
             kb.search(QUERIES[0], 5, filter={"colour": "red"})
