@@ -206,6 +206,11 @@ class ShardedTextIndex:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    def save(self) -> None:
+        """Persist every shard's FAISS view (writes already are in SQLite)."""
+        self._check_writable()
+        self._backend.call("save", ())
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True

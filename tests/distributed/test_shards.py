@@ -174,6 +174,7 @@ def test_upsert_replaces_a_document_in_its_own_shard_only(tmp_path):
             kb.add([Document(id="fresh", text="new"), Document(id="doc-6", text="again")])
         assert kb.count() == 40 and kb.get_by_ids(["fresh"]) == []  # nothing written
         assert kb.delete(["doc-5", "unknown"]) == 1 and kb.count() == 39
+        kb.save()
     for i in range(4):  # each shard holds exactly the ids routed to it
         with TextIndex.open(tmp_path / "kb" / f"shard-{i:03d}", read_only=True) as shard:
             assert all(shard_of(d.doc_id, 4) == i for d in shard.list_documents())
