@@ -10,6 +10,7 @@ from polymodal.lazy import lazy_exports as _lazy_exports
 __all__ = [
     "Index",
     "TextIndex",
+    "ShardedTextIndex",
     "Document",
     "Hit",
     "DocumentInfo",
@@ -27,6 +28,7 @@ __all__ = [
 _WHERE = {
     "Index": "indexes.base",
     "TextIndex": "indexes.text",
+    "ShardedTextIndex": "indexes.distributed.shards",
     "Document": "indexes.text",
     "Hit": "indexes.text",
     "DocumentInfo": "indexes.text",

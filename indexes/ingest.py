@@ -190,7 +190,7 @@ def ingest_documents(
     config = config or Config()
     started = time.perf_counter()
     docs = list(docs)
-    own = not isinstance(kb, TextIndex)
+    own = isinstance(kb, (str, Path))  # else an open index: a TextIndex or a ShardedTextIndex
     if own:
         opened = open_for_ingest(kb, config, "".join(d.text[:2000] for d in docs[:50]), bool(docs), show_progress)
         if opened is None:  # nothing to add: no empty KB is created

@@ -226,8 +226,11 @@ class RagAnswerTool(Tool):
     @load_once
     def index(self) -> Any:
         """The knowledge base, opened read-only on first use (or the one passed in)."""
+        from indexes.distributed.shards import ShardedTextIndex, is_sharded
         from indexes.text import TextIndex
 
+        if is_sharded(self.kb_path):  # the same search over every shard (in this process)
+            return ShardedTextIndex.open(self.kb_path, read_only=True, embedder_backend=self.config.embedder.backend)
         if not (self.kb_path / "manifest.json").exists():
             raise ToolError(
                 f"no knowledge base at {self.kb_path}: add documents with 'polymodal ingest PATH --kb {self.kb_path}'"

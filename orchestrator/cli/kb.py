@@ -1,11 +1,14 @@
-"""`polymodal ingest` and `polymodal kb list|delete|search`: the knowledge base from the shell."""
+"""`polymodal ingest` and `polymodal kb create|list|delete|search`: the knowledge base from the shell
+(`kb create --shards S` makes a sharded one, which list, delete, search and `ask --kb` recognise)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from orchestrator.cli._common import add_json_flag, config_from_args, emit, non_negative_int, positive_int
+from polymodal.errors import InputError
 
 __all__ = ["register"]
 
@@ -33,6 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     kb = sub.add_parser("kb", help="inspect a knowledge base")
     kbs = kb.add_subparsers(dest="kb_command", metavar="ACTION", required=True)
+    p = add_json_flag(kbs.add_parser("create", help="create an empty knowledge base (sharded with --shards)"))
+    p.add_argument("--kb", default=None)
+    p.add_argument("--shards", type=positive_int, default=None, help="S fixed shards, documents routed by id")
+    p.add_argument("--embedder", default=None, help="default: [embedder] model")
+    p.set_defaults(func=cmd_create)
     p = add_json_flag(kbs.add_parser("list", help="list documents"))
     p.add_argument("--kb", default=None)
     p.set_defaults(func=cmd_list)
@@ -45,6 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kb", default=None)
     p.add_argument("-k", type=positive_int, default=5)
     p.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid")
+    p.add_argument(
+        "--ray", nargs="?", const="auto", default=None, help="a sharded KB: one Ray actor per shard (auto | HOST:PORT)"
+    )
     p.set_defaults(func=cmd_search)
 
 
@@ -62,12 +73,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         config.kb.chunk_tokens = args.chunk_tokens
     if args.overlap is not None:
         config.kb.chunk_overlap = args.overlap
+    from indexes.distributed.shards import ShardedTextIndex, is_sharded
+
     show = False if (args.no_progress or args.json) else None
+    kb: Any = _kb_path(args, config)
+    sharded = is_sharded(kb)
     if args.ray is not None:
+        if sharded:
+            raise InputError("--ray ingests into one knowledge base, not a sharded one: ingest without --ray")
         from indexes.distributed.ingest import ingest_on_ray
 
         report = ingest_on_ray(
-            _kb_path(args, config),
+            kb,
             args.paths,
             address=args.ray,
             config=config,
@@ -77,9 +94,13 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             show_progress=show,
         )
     else:
-        report = ingest_paths(
-            _kb_path(args, config), args.paths, config=config, sync=args.sync, tags=args.tag, show_progress=show
-        )
+        if sharded:  # documents routed to their shards
+            kb = ShardedTextIndex.open(kb, embedder_backend=config.embedder.backend)
+        try:
+            report = ingest_paths(kb, args.paths, config=config, sync=args.sync, tags=args.tag, show_progress=show)
+        finally:
+            if sharded:
+                kb.close()
     lines = [report.summary()]
     lines += [f"  skipped {f.path}: {f.reason}" for f in report.files if f.status == "skipped"]
     emit(args, {"ok": report.ok, "summary": report.summary(), **_report_dict(report)}, "\n".join(lines))
@@ -96,16 +117,43 @@ def _report_dict(report) -> dict:
 
 
 def _open(args: argparse.Namespace, read_only: bool = True):
+    from indexes.distributed.shards import ShardedTextIndex, is_sharded
     from indexes.store import IndexParams
     from indexes.text import TextIndex
 
     config = config_from_args(args)
+    if is_sharded(_kb_path(args, config)):
+        ray = getattr(args, "ray", None)
+        return ShardedTextIndex.open(
+            _kb_path(args, config), read_only=read_only, embedder_backend=config.embedder.backend, ray=ray
+        )
     return TextIndex.open(
         _kb_path(args, config),
         read_only=read_only,
         embedder_backend=config.embedder.backend,
         params=IndexParams.from_config(config.kb),
     )
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    from indexes.distributed.shards import ShardedTextIndex
+    from indexes.text import TextIndex
+
+    config = config_from_args(args)
+    path, embedder = _kb_path(args, config), args.embedder or config.embedder.model
+    if args.shards:
+        with ShardedTextIndex.open(path, embedder, shards=args.shards, embedder_backend=config.embedder.backend) as kb:
+            info = {"shards": kb.shards, "embedder": kb.embedder.name, "documents": kb.count()}
+    else:
+        with TextIndex.open(path, embedder, embedder_backend=config.embedder.backend) as kb:
+            info = {"shards": 0, "embedder": kb.embedder.name, "documents": kb.count()}
+    shards = f"{info['shards']} shards" if info["shards"] else "unsharded"
+    emit(
+        args,
+        {"ok": True, "kb": str(path), **info},
+        f"{path}: {shards}, embedder {info['embedder']}, {info['documents']} documents",
+    )
+    return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
