@@ -2,10 +2,10 @@
 the single-process build), Ray actors add id-ordered slices to copies of the trained empty index,
 and the driver merges them back in slice order with `faiss.merge_into`.
 
-Each actor gets the trained empty index once, as `faiss.serialize_index` bytes (no pickle), and
-returns each filled slice the same way. A slice's vectors are added under their global positions
-as internal ids, so the merged inverted lists are the ones a single-process build writes, byte for
-byte, and calibration then runs unchanged (`VectorTable.rebuild`). Slices are stateless: an actor
+The trained empty index travels as `faiss.serialize_index` bytes (no pickle), put in the object
+store once, and each filled slice comes back the same way. A slice's vectors are added under their
+global positions as internal ids, so the merged inverted lists are the ones a single-process build
+writes, byte for byte, and calibration then runs unchanged (`VectorTable.rebuild`). Slices are stateless: an actor
 that dies is restarted and its slices retried.
 
     table.params.build_on_ray = True; table.rebuild()    # or:  build_on_ray(table)
@@ -31,18 +31,19 @@ _RETRIES = 3
 
 
 class SliceAdder:
-    """Holds the trained empty index; `add` fills a copy with one slice and returns it serialized."""
+    """`add` fills a copy of the trained empty index with one slice and returns it serialized. It keeps
+    no state (the empty index comes with each call, as one object-store object every call shares), so
+    Ray can restart it and retry the call on a fresh worker."""
 
-    def __init__(self, empty: np.ndarray) -> None:
+    def __init__(self) -> None:
         import faiss
 
         faiss.omp_set_num_threads(1)  # one actor per CPU the cluster offers
-        self.empty = empty
 
-    def add(self, first: int, vecs: np.ndarray) -> np.ndarray:
+    def add(self, empty: np.ndarray, first: int, vecs: np.ndarray) -> np.ndarray:
         import faiss
 
-        index = faiss.deserialize_index(self.empty)
+        index = faiss.deserialize_index(empty)
         index.add_with_ids(np.ascontiguousarray(vecs, dtype=np.float32), np.arange(first, first + len(vecs)))
         return faiss.serialize_index(index)
 
@@ -96,7 +97,7 @@ def add_on_ray(
     remote = ray.remote(num_cpus=1, max_restarts=_RETRIES, max_task_retries=_RETRIES)(SliceAdder)
     empty = ray.put(faiss.serialize_index(inner))
     run = uuid.uuid4().hex[:8]
-    actors = [remote.options(name=f"{ACTOR_PREFIX}-{run}-{i}").remote(empty) for i in range(workers)]
+    actors = [remote.options(name=f"{ACTOR_PREFIX}-{run}-{i}").remote() for i in range(workers)]
     merger = _Merger(index, inner, progress)
     try:
         pending: dict[Any, int] = {}  # result ref -> slice number
@@ -106,7 +107,7 @@ def add_on_ray(
                 continue
             while len(pending) >= 2 * workers:  # bound the slices in flight (driver and object store memory)
                 _collect(ray, pending, merger)
-            ref = actors[merger.slices % workers].add.remote(first, vecs)
+            ref = actors[merger.slices % workers].add.remote(empty, first, vecs)
             pending[ref] = merger.expect(ids)
             first += len(ids)
         while pending:
