@@ -50,6 +50,8 @@ class IndexParams:
     target_recall: float = 0.97  # calibration: recall@10 against exact search on stored vectors
     calibration_queries: int = 400
     rerank_factor: int = 0  # IVF-PQ candidates per result re-ranked exactly; 0: calibrated at build time
+    build_on_ray: bool = False  # IVF/IVF-PQ: add the vectors on Ray actors (indexes/distributed/ann_build.py)
+    ray_slice_rows: int = 50_000  # vectors per Ray task when build_on_ray
 
     def choose(self, n: int) -> str:
         """The index type asked for `n` vectors."""

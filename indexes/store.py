@@ -18,7 +18,7 @@ import os
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -226,8 +226,9 @@ class VectorTable:
         for part_ids, vecs in self._iter_vectors(ids if len(ids) != self.count() else None):
             self._index.add_with_ids(vecs, part_ids)
 
-    def rebuild(self, kind: str | None = None) -> dict:
-        """Build a fresh FAISS index of the right type from the SQLite vectors, and calibrate it."""
+    def rebuild(self, kind: str | None = None, progress: Callable[[int], None] | None = None) -> dict:
+        """Build a fresh FAISS index of the right type from the SQLite vectors, and calibrate it.
+        `progress(vectors added)` is called as the build goes."""
         with self._lock:
             n = self.count()
             kind = kind or self.params.buildable(n)
@@ -235,7 +236,7 @@ class VectorTable:
                 kind = "flat"
             all_ids = self.ids() if kind != "flat" else None  # read once: sample and training
             sample = calibration_sample(all_ids, self.params, self.vectors) if all_ids is not None else None
-            truth = self._build(kind, n, sample, all_ids=all_ids)
+            truth = self._build(kind, n, sample, all_ids=all_ids, progress=progress)
             if sample is not None:
                 self._calibrate(sample, truth, n)
                 cal = self._calibration
@@ -246,7 +247,7 @@ class VectorTable:
                 if too_wide and self.params.index_type == "auto":
                     # IVF would scan too much of this collection to reach the target: a graph it is.
                     kind = "hnsw"
-                    self._build(kind, n, sample, truth=False, all_ids=all_ids)
+                    self._build(kind, n, sample, truth=False, all_ids=all_ids, progress=progress)
                     self._calibrate(sample, truth, n)
                     self._calibration["ivf_rejected"] = cal
                 self._index.add_with_ids(sample[1], sample[0])
@@ -259,6 +260,7 @@ class VectorTable:
         sample: tuple[np.ndarray, np.ndarray] | None,
         truth: bool = True,
         all_ids: np.ndarray | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> np.ndarray | None:
         """Stream the SQLite vectors into a new index. With a calibration sample, its vectors are held
         out (the caller adds them after calibrating, so they are held-out queries, as a user's are)
@@ -272,14 +274,30 @@ class VectorTable:
         self._set_search(default_search(kind, self._index, self.params))
         self._calibration = None
         exact = ExactTop10(sample[1]) if sample is not None and truth else None
-        for ids, vecs in self._iter_vectors():
-            if sample is not None:
-                keep = ~np.isin(ids, sample[0])
+        on_ray = kind in TRAINED and self.params.build_on_ray
+        batches = self._batches(sample[0] if sample is not None else None, exact, on_ray)
+        if on_ray:  # the same vectors in the same order, added on Ray actors and merged here
+            from indexes.distributed.ann_build import add_on_ray
+
+            add_on_ray(self._index, batches, progress=progress)
+        else:
+            for ids, vecs in batches:
+                self._index.add_with_ids(vecs, ids)
+                if progress is not None:
+                    progress(int(self._index.ntotal))
+        return exact.ids if exact is not None else None
+
+    def _batches(
+        self, held_out: np.ndarray | None, exact: ExactTop10 | None, on_ray: bool = False
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The stored vectors in id order less the held-out ones, fed to `exact` on the way."""
+        for ids, vecs in self._iter_vectors(batch=self.params.ray_slice_rows if on_ray else 20_000):
+            if held_out is not None:
+                keep = ~np.isin(ids, held_out)
                 ids, vecs = ids[keep], vecs[keep]
-            self._index.add_with_ids(vecs, ids)
             if exact is not None:
                 exact.feed(ids, vecs)
-        return exact.ids if exact is not None else None
+            yield ids, vecs
 
     def _calibrate(self, sample: tuple[np.ndarray, np.ndarray], truth: np.ndarray, n: int) -> None:
         """Keep the smallest knobs reaching the recall target on the held-out sample."""

@@ -94,6 +94,7 @@ class KBConfig:
     ann_max: int = 2_000_000  # IVF-Flat (HNSW when IVF would scan too much) up to this many, IVF-PQ above
     index_type: str = "auto"  # auto | flat | ivf | hnsw | ivfpq
     target_recall: float = 0.97  # ANN search knobs are calibrated at build time to reach this recall@10
+    build_on_ray: bool = False  # IVF/IVF-PQ builds add their vectors on Ray actors (extra `distributed`)
     max_file_mb: int = 50
     json_text_field: str = "text"  # the field of a .json/.jsonl record that holds its text
     ocr: bool = True  # scanned PDF pages and images are read by Tesseract (when installed)
