@@ -72,7 +72,7 @@ endif
 llama-wheels: $(WHEELHOUSE) $(WHEELHOUSE_NO_AMX)
 
 # torch/torchvision first and pinned: the pair that imports on these machines (shared MODELS.md).
-$(DEPS_STAMP): pyproject.toml Makefile $(LLAMA_PATCHES) $(WHEELHOUSE) $(WHEELHOUSE_NO_AMX) | $(PY)
+$(DEPS_STAMP): pyproject.toml Makefile $(LLAMA_PATCHES) $(WHEELHOUSE) $(WHEELHOUSE_NO_AMX) | $(PY) $(LLAMA_SDIST)
 	$(PIP) install torch==2.14.1 torchvision==0.29.1
 	$(PIP) install --force-reinstall --no-deps $(WHEELHOUSE)/llama_cpp_python-*.whl
 	$(PIP) install -e ".[$(EXTRAS)]"
