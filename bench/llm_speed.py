@@ -116,6 +116,8 @@ def _child() -> int:
     kw = {"n_ctx": 2048, "n_threads": os.cpu_count(), "n_threads_batch": os.cpu_count(), **job["kwargs"]}
     llm = llama_cpp.Llama(model_path=job["model"], verbose=False, **kw)
     tokens = llm.tokenize(job["prompt"].encode())[:PROMPT_TOKENS]
+    if len(tokens) < PROMPT_TOKENS:
+        raise SystemExit(f"the prompt has {len(tokens)} tokens, fewer than {PROMPT_TOKENS}")
     llm.eval(tokens[:8])  # warm-up: first-touch of the weights is not prefill
     llm.reset()
     t0 = time.perf_counter()
@@ -210,6 +212,8 @@ def default_prompt(data: Path) -> str:
     from bench.datasets import load_seed_articles
 
     text = "\n".join(load_seed_articles(data).values())
+    if len(text) < 2000:
+        raise SystemExit(f"no seed articles under {data}: pass --data (the shared data folder)")
     return "请根据以下资料回答问题。\n" + text[:4000]
 
 
