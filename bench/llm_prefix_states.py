@@ -3,6 +3,8 @@ knowledge-base questions (rag_answer over the seed articles), so each prompt kin
 other's fixed prefix from llama.cpp's one KV cache. Prints, per kind, the prompt tokens actually
 prefilled and the time to the first token, with the KV snapshots of fixed prefixes
 (`tools.llm.kv_states`, the default 128 MB) and, as the baseline in the same run, without them (0 MB).
+Then raw llama.cpp rows per build (AMX on and off where the CPU has AMX), the memory bandwidth and
+decode as a share of its limit (bench.llm_speed).
 
     .venv/bin/python -m bench llm_prefix_states          # or: python bench/llm_prefix_states.py --rounds 3
 """
@@ -77,9 +79,17 @@ def main(argv: list[str] | None = None) -> None:
         "baseline_no_snapshots": mixed_session(llm, tool, args.rounds, 0),
     }
     index.close()
+    if not args.json:
+        _print(result)
+    from bench.llm_speed import build_rows, default_prompt
+
+    llm.unload()  # the rows load the model in child processes (one per llama.cpp build)
+    result["builds"] = build_rows(default_prompt(args.data), llm.model_path)
     if args.json:
         print(json.dumps(result))
-        return
+
+
+def _print(result: dict) -> None:
     for name, r in result.items():
         print(f"{name} ({r['budget_mb']} MB, {r['kept_mb']} MB kept, {r['rounds']} rounds; medians after round 1)")
         for kind in ("plan", "rag"):

@@ -6,7 +6,8 @@ Baselines measured in the same run: the same questions with untrimmed evidence (
 chunks) and with a cold system prompt (KV cache reset before each question); and, as an option,
 a smaller evidence budget (--small-budget), to show what a shorter TTFT costs in evidence; and
 concise answers decoded as verbatim copies (the default) against free decoding, the cost of the
-copy constraint.
+copy constraint. Then raw llama.cpp rows per build (AMX on and off where the CPU has AMX), the memory
+bandwidth and decode as a share of its limit (bench.llm_speed; its --sweep tries settings and model files).
 
     .venv/bin/python -m bench rag_latency            # or: python bench/rag_latency.py --data ../shared/data
 """
@@ -192,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     report["peak_rss_mib_one_question"] = peak_rss_one_question(data, args.config)
     print(f"{'peak RSS, one answered question':<34} {report['peak_rss_mib_one_question']:.0f} MiB", flush=True)
+    from bench.llm_speed import build_rows, default_prompt
+
+    llm.unload()  # the rows load the model in child processes (one per llama.cpp build)
+    report["builds"] = build_rows(default_prompt(data), llm.model_path)
     if args.out:
         Path(args.out).write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
     return 0

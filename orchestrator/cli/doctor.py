@@ -102,6 +102,7 @@ def diagnose(config) -> list[Check]:
         )
     except Exception:  # noqa: BLE001 - doctor reports, never crashes
         pass
+    checks.append(_amx_check(config))
     for extra, (module, disables) in EXTRAS.items():
         ok = _has(module)
         checks.append(
@@ -147,6 +148,27 @@ def diagnose(config) -> list[Check]:
         )
     )
     return checks
+
+
+def _amx_check(config) -> Check:
+    """One line on llama.cpp's AMX matmul: absent here, checked on, or failed and off (its check runs in a child)."""
+    from tools.llm.cpu_check import amx_verdict, host_has_amx
+
+    if not host_has_amx():
+        return Check("model", "llama.cpp AMX", True, "no AMX on this CPU")
+    try:
+        from polymodal.models import resolve_llm_model
+
+        verdict = amx_verdict(resolve_llm_model(config.llm.model, config.paths.cache()), config.paths.cache())
+    except Exception as exc:  # noqa: BLE001 - doctor reports, never crashes
+        return Check("model", "llama.cpp AMX", False, f"not checked: {exc}")
+    return Check(
+        "model",
+        "llama.cpp AMX",
+        verdict.use_amx,
+        verdict.detail,
+        "" if verdict.use_amx else "AMX prefill speed (the LLM runs without AMX)",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:

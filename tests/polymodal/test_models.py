@@ -134,3 +134,34 @@ def test_real_offline_llm_is_joined_and_verified():
     assert models._stamp_ok(path, models.OFFLINE_LLM_SHA256)
     with open(path, "rb") as fh:
         assert fh.read(4) == b"GGUF"
+
+
+def _fake_quantizer(monkeypatch, calls: list) -> None:
+    def quantize(src: bytes, dst: bytes, params) -> int:
+        calls.append((src, params.ftype))
+        Path(dst.decode()).write_bytes(b"GGUF" + src)
+        return 0
+
+    lib = types.SimpleNamespace(
+        llama_model_quantize_default_params=types.SimpleNamespace, llama_model_quantize=quantize
+    )
+    monkeypatch.setitem(sys.modules, "llama_cpp", types.SimpleNamespace(llama_cpp=lib))
+
+
+def test_requantized_copy_is_made_once_per_source_and_type(tmp_path, monkeypatch):
+    source = tmp_path / "llm" / models.OFFLINE_LLM_FILE
+    source.parent.mkdir()
+    source.write_bytes(b"q4_k_m weights")
+    monkeypatch.setattr(models, "offline_llm_path", lambda cache_dir=None: source)
+    calls: list = []
+    _fake_quantizer(monkeypatch, calls)
+    name = f"{models.OFFLINE_LLM_NAME}-q4_0"
+    path = Path(models.resolve_llm_model(name, tmp_path))
+    assert path.name == "qwen2.5-coder-1.5b-instruct-q4_0.gguf" and path.read_bytes().startswith(b"GGUF")
+    assert models.resolve_llm_model(name, tmp_path) == str(path) and len(calls) == 1  # cached by its stamp
+    assert calls[0][1] == models.OFFLINE_LLM_QUANTS["q4_0"]
+    monkeypatch.setattr(models, "OFFLINE_LLM_SHA256", "another source")
+    models.requantized_llm_path("q4_0", tmp_path)
+    assert len(calls) == 2 and not list(tmp_path.glob("llm/.*.tmp"))
+    with pytest.raises(ModelUnavailable, match="unknown quantization"):
+        models.requantized_llm_path("q2_k", tmp_path)

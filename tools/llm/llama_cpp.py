@@ -7,6 +7,7 @@ Beyond `ChatModel` it offers what RAG reads from logits (`first_token_probabilit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -99,16 +100,21 @@ class LlamaCppChatModel(StatsRecorder):
         path = self.model_path
         if not Path(path).is_file():
             raise ModelUnavailable(f"LLM file not found: {path} (set [llm] model to a .gguf file)")
+        from tools.llm.cpu_check import amx_verdict, no_amx_params
+
+        # where ggml's AMX matmul failed its check (a child process, once per build), load without it
+        params = contextlib.nullcontext() if amx_verdict(path).use_amx else no_amx_params()
         try:
-            return llama_cpp.Llama(
-                model_path=path,
-                n_ctx=self.n_ctx,
-                n_threads=self.n_threads,
-                n_threads_batch=self.n_threads,
-                n_batch=self.n_batch,
-                seed=self.seed,
-                verbose=False,
-            )
+            with params:
+                return llama_cpp.Llama(
+                    model_path=path,
+                    n_ctx=self.n_ctx,
+                    n_threads=self.n_threads,
+                    n_threads_batch=self.n_threads,
+                    n_batch=self.n_batch,
+                    seed=self.seed,
+                    verbose=False,
+                )
         except ValueError as exc:
             raise ModelUnavailable(f"llama.cpp cannot load {Path(path).name}: {exc}") from exc
 
