@@ -166,9 +166,20 @@ class SentenceTransformerEmbedder(_Lazy):
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed_documents([text])[0]
 
+    @load_once
+    def tokenizer(self):
+        """The model's tokenizer, without loading the model when it is not loaded yet (a worker that
+        only chunks text): the same files the model's own tokenizer reads."""
+        if load_once.loaded(self, "model"):
+            return self.model.tokenizer
+        path = self._resolve()
+        if not os.path.isdir(path):
+            return self.model.tokenizer
+        transformers = require("transformers", "models", "the embedder tokenizer")
+        return transformers.AutoTokenizer.from_pretrained(path)
+
     def count_tokens(self, text: str) -> int:
-        tok = self.model.tokenizer
-        return len(tok(text, add_special_tokens=False, truncation=False)["input_ids"])
+        return len(self.tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"])
 
 
 class UniversalSentenceEncoder(_Lazy):

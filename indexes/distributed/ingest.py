@@ -134,6 +134,7 @@ def ingest_on_ray(
     tags: list[str] | None = None,
     actors: int = 2,
     files_per_task: int = 16,
+    embed_files: int = 64,
     batch_chunks: int = 1024,
     show_progress: bool | None = None,
     on_progress: ProgressFn | None = None,
@@ -150,8 +151,8 @@ def ingest_on_ray(
     paths = list(paths)
     if not paths:
         raise InputError("nothing to ingest: give at least one file or folder")
-    if actors < 1 or files_per_task < 1:
-        raise InputError("actors and files_per_task must be at least 1")
+    if min(actors, files_per_task, embed_files) < 1:
+        raise InputError("actors, files_per_task and embed_files must be at least 1")
     if show_progress is None:
         show_progress = sys.stderr.isatty()
     ray = connect(address)
@@ -193,7 +194,7 @@ def ingest_on_ray(
         )
         ds = ds.map_batches(
             EmbedActor,
-            batch_size=files_per_task,
+            batch_size=max(files_per_task, embed_files),  # large calls: the embedder sorts texts by length
             fn_constructor_kwargs={"spec": spec, "factory": embedder_factory},
             compute=ray.data.ActorPoolStrategy(size=actors),
             num_cpus=per_actor,

@@ -106,6 +106,7 @@ def test_an_embedding_worker_killed_mid_ingest_changes_nothing(ray_env, corpus, 
         address=ray_env.address,
         config=_config(),
         files_per_task=2,
+        embed_files=2,
         batch_chunks=1,
         on_progress=progress,
         embedder_factory=functools.partial(RecordingEmbedder, 64, delay=0.3),
@@ -127,7 +128,7 @@ KILLER = textwrap.dedent(
         print(done, flush=True)
         if done >= 8:
             os.kill(os.getpid(), signal.SIGKILL)
-    ingest_on_ray(kb, [corpus], address=address, config=cfg, files_per_task=2, batch_chunks=1,
+    ingest_on_ray(kb, [corpus], address=address, config=cfg, files_per_task=2, embed_files=2, batch_chunks=1,
                   on_progress=progress, embedder_factory=functools.partial(RecordingEmbedder, 64, log))
     """
 )
