@@ -59,6 +59,19 @@ def add_json_flag(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
+def add_ray_flag(parser: argparse.ArgumentParser, work: str, default: str | None = None) -> None:
+    """`--ray [ADDRESS]`: do `work` on a Ray cluster (HOST:PORT; "auto" or the bare flag: RAY_ADDRESS,
+    else a local cluster in this process). Without the flag the value is `default`."""
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="auto",
+        default=default,
+        metavar="ADDRESS",
+        help=f"{work} on a Ray cluster (HOST:PORT; 'auto' or nothing: RAY_ADDRESS, else a local one)",
+    )
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
     return load_config(getattr(args, "config", None))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from orchestrator.cli._common import add_json_flag, config_from_args, emit, positive_int
+from orchestrator.cli._common import add_json_flag, add_ray_flag, config_from_args, emit, positive_int
 
 __all__ = ["register"]
 
@@ -26,14 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ocr", action=argparse.BooleanOptionalAction, default=None, help="read text in photos (Tesseract)")
     p.add_argument("--faces", action=argparse.BooleanOptionalAction, default=None, help="count faces (BlazeFace)")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument(
-        "--ray",
-        nargs="?",
-        const="auto",
-        default=None,
-        metavar="ADDRESS",
-        help="decode and encode on a Ray cluster (HOST:PORT; 'auto' or nothing: RAY_ADDRESS, else a local one)",
-    )
+    add_ray_flag(p, "decode and encode")
     p.add_argument("--actors", type=positive_int, default=2, help="with --ray: encoding actors")
     p.set_defaults(func=cmd_index)
 

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from orchestrator.cli._common import add_json_flag, config_from_args, emit, non_negative_int, positive_int
+from orchestrator.cli._common import add_json_flag, add_ray_flag, config_from_args, emit, non_negative_int, positive_int
 from polymodal.errors import InputError
 
 __all__ = ["register"]
@@ -23,14 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chunk-tokens", type=positive_int, default=None)
     p.add_argument("--overlap", type=non_negative_int, default=None)
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument(
-        "--ray",
-        nargs="?",
-        const="auto",
-        default=None,
-        metavar="ADDRESS",
-        help="read, chunk and embed on a Ray cluster (HOST:PORT; 'auto' or nothing: RAY_ADDRESS, else a local one)",
-    )
+    add_ray_flag(p, "read, chunk and embed")
     p.add_argument("--actors", type=positive_int, default=2, help="with --ray: embedding actors (one CPU each)")
     p.set_defaults(func=cmd_ingest)
 
@@ -53,9 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kb", default=None)
     p.add_argument("-k", type=positive_int, default=5)
     p.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default="hybrid")
-    p.add_argument(
-        "--ray", nargs="?", const="auto", default=None, help="a sharded KB: one Ray actor per shard (auto | HOST:PORT)"
-    )
+    add_ray_flag(p, "a sharded KB: search with one actor per shard")
     p.set_defaults(func=cmd_search)
 
 

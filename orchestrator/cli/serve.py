@@ -12,7 +12,7 @@ import os
 import sys
 from typing import Any
 
-from orchestrator.cli._common import add_json_flag, config_from_args, emit, positive_float, positive_int
+from orchestrator.cli._common import add_json_flag, add_ray_flag, config_from_args, emit, positive_float, positive_int
 
 __all__ = ["register", "resolve_api_key"]
 
@@ -121,10 +121,7 @@ def _register_serve_llm(sub: argparse._SubParsersAction) -> None:
     p = add_json_flag(
         sub.add_parser("serve-llm", help="serve the LLM as Ray Serve replicas (OpenAI-compatible /v1/chat/completions)")
     )
-    p.add_argument(
-        "--ray", nargs="?", const="auto", default="auto", metavar="ADDRESS",
-        help="the Ray cluster (host:port; default auto: $RAY_ADDRESS, else a local cluster in this process)",
-    )  # fmt: skip
+    add_ray_flag(p, "serve the replicas", default="auto")
     p.add_argument("--replicas", type=positive_int, default=1, help="model copies, one request at a time each")
     p.add_argument("--threads", type=positive_int, default=None, help="threads per replica (default: CPUs / replicas)")
     p.add_argument("--host", default="127.0.0.1", help="bind address of Serve's HTTP proxy (default 127.0.0.1)")
