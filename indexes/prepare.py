@@ -76,8 +76,11 @@ class Prepared:
             "tokens": self.tokens,
             "hash": self.content_hash,
         }
-        vec = b"" if self.vectors is None else np.ascontiguousarray(self.vectors, dtype=np.float32).tobytes()
-        return {"payload": json.dumps(payload, ensure_ascii=False, default=str), "vectors": vec}
+        return {"payload": json.dumps(payload, ensure_ascii=False, default=str), "vectors": self.vector_bytes()}
+
+    def vector_bytes(self) -> bytes:
+        """The vectors as raw float32 bytes (empty before embedding)."""
+        return b"" if self.vectors is None else np.ascontiguousarray(self.vectors, dtype=np.float32).tobytes()
 
     @classmethod
     def from_row(cls, row: dict[str, Any], dim: int) -> "Prepared":

@@ -86,8 +86,8 @@ def read_and_chunk(
             continue
         item = preparer.chunk(doc)
         status = "updated" if doc.id in known else "added"
-        rows.append(_row(str(p), status, payload=item.to_row()["payload"], n=len(item.spans)))
-        rows[-1]["read_s"] = time.perf_counter() - t0
+        payload = item.to_row()["payload"]
+        rows.append(_row(str(p), status, payload=payload, n=len(item.spans), secs=time.perf_counter() - t0))
     return {k: [r[k] for r in rows] for k in ("path", "status", "reason", "payload", "chunks", "read_s")}
 
 
@@ -95,8 +95,9 @@ _PREPARERS: dict[tuple, Preparer] = {}
 
 
 def _preparer(spec: WriteSpec, factory: EmbedderFactory | None, threads: int = 1) -> Preparer:
-    """One per worker process (Ray reuses workers): the embedder loads once."""
-    key = (spec, id(factory) if factory else None)
+    """One per worker process (Ray reuses workers): the embedder loads once. A factory arrives as a new
+    object in every task, so it is known by its repr (a functools.partial's names its class and arguments)."""
+    key = (spec, repr(factory) if factory else None)
     if key not in _PREPARERS:
         _PREPARERS[key] = Preparer(spec, factory() if factory else None, threads=threads)
     return _PREPARERS[key]
@@ -118,7 +119,7 @@ class EmbedActor:
         self.preparer.embed(items)
         vectors = [b""] * len(out["path"])
         for i, it in zip(todo, items):
-            vectors[i] = it.to_row()["vectors"]
+            vectors[i] = it.vector_bytes()
         out["vectors"] = vectors
         out["embed_s"] = [time.perf_counter() - t0 if i == 0 else 0.0 for i in range(len(out["path"]))]
         return out
